@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+// The package graph is the architecture diagram (see ../shared/ARCHITECTURE.md):
+// each layer is one target and may import only the layers below it.
+import PackageDescription
+
+// Kernels are compiled for x86-64-v3 (AVX2 + FMA): without it every SIMD FMA is a
+// library call to fmaf. Every machine this project targets (dev, CI, GPU hosts) has it.
+let kernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v3", "-Ounchecked", "-enforce-exclusivity=unchecked"]),
+]
+
+let package = Package(
+    name: "wavemamba",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "wavemamba", targets: ["wavemamba"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (Debian: lib*-dev packages).
+        .systemLibrary(name: "CSndFile", path: "Sources/CSndFile", pkgConfig: "sndfile",
+                       providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CSampleRate", path: "Sources/CSampleRate", pkgConfig: "samplerate",
+                       providers: [.apt(["libsamplerate0-dev"])]),
+        .systemLibrary(name: "CFFTW", path: "Sources/CFFTW", pkgConfig: "fftw3f",
+                       providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+
+        // Audio I/O: files, resampling, quantisation, folders and splits. Knows no tensor.
+        .target(name: "AudioIO", dependencies: ["CSndFile", "CSampleRate"]),
+
+        // Raw-pointer CPU kernels (SIMD + threads); the only layer that knows a backend.
+        .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: kernelFlags),
+
+        // Tensors, devices, autodiff tape, optimiser, safetensors.
+        .target(name: "Engine", dependencies: ["Kernels"]),
+
+        // FFTW plans: FFT convolution, STFT, mel features.
+        .target(name: "Spectral", dependencies: ["CFFTW", "Kernels"], swiftSettings: kernelFlags),
+
+        .executableTarget(name: "wavemamba", dependencies: [
+            "AudioIO", "Engine", "Spectral",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "AudioIOTests", dependencies: ["AudioIO"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

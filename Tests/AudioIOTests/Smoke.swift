@@ -1,0 +1,3 @@
+import XCTest
+@testable import AudioIO
+final class AudioIOSmokeTests: XCTestCase { func testBuilds() {} }

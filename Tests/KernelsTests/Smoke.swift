@@ -1,0 +1,3 @@
+import XCTest
+@testable import Kernels
+final class KernelsSmokeTests: XCTestCase { func testBuilds() {} }

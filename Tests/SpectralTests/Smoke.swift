@@ -1,0 +1,3 @@
+import XCTest
+@testable import Spectral
+final class SpectralSmokeTests: XCTestCase { func testBuilds() {} }
