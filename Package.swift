@@ -36,8 +36,11 @@ let package = Package(
         // Raw-pointer CPU kernels (SIMD + threads); the only layer that knows a backend.
         .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: kernelFlags),
 
-        // Tensors, devices, autodiff tape, optimiser, safetensors.
-        .target(name: "Engine", dependencies: ["Kernels"]),
+        // The safetensors checkpoint format (what PyTorch and Hugging Face users load).
+        .target(name: "SafeTensors"),
+
+        // Tensors, devices, autodiff tape, optimiser, checkpoints.
+        .target(name: "Engine", dependencies: ["Kernels", "SafeTensors"]),
 
         // FFTW plans: FFT convolution, STFT, mel features.
         .target(name: "Spectral", dependencies: ["CFFTW", "Kernels"], swiftSettings: kernelFlags),
@@ -49,7 +52,8 @@ let package = Package(
 
         .testTarget(name: "AudioIOTests", dependencies: ["AudioIO"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,3 +1,0 @@
-import XCTest
-@testable import Engine
-final class EngineSmokeTests: XCTestCase { func testBuilds() {} }
