@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "Spectral", dependencies: ["CFFTW", "Kernels"], swiftSettings: kernelFlags),
 
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Engine", "Spectral",
+            "AudioIO", "Engine", "Spectral", "SafeTensors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
