@@ -55,6 +55,8 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
+        // Runs the built binary as a user would (depends on it so that it is built first).
+        .testTarget(name: "CLITests", dependencies: ["wavemamba", "AudioIO"]),
     ],
     swiftLanguageModes: [.v5]
 )
