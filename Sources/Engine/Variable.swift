@@ -1,0 +1,43 @@
+/// A value in the computation and, when it takes part in differentiation, its gradient.
+/// Parameters are named leaves (`name` is the PyTorch state_dict key).
+public final class Variable {
+    public let value: Tensor
+    public let requiresGrad: Bool
+    public let name: String?
+    /// Gradient of the loss with respect to `value`; allocated on first use unless the
+    /// variable was created with a preallocated gradient (parameters in a `ParameterStore`).
+    public private(set) var grad: Tensor?
+    /// Parameters accumulate into an existing (zeroed) buffer; intermediates start fresh.
+    private var gradIsLive = false
+
+    public init(_ value: Tensor, requiresGrad: Bool = false, name: String? = nil, grad: Tensor? = nil) {
+        self.value = value
+        self.requiresGrad = requiresGrad || grad != nil
+        self.name = name
+        self.grad = grad
+        self.gradIsLive = grad != nil
+    }
+
+    public var shape: [Int] { value.shape }
+    public var backend: any Backend { value.backend }
+
+    /// Hands the gradient buffer to `body` with the flag a kernel needs: `accumulate` is
+    /// false for the first contribution to a fresh buffer (the kernel overwrites, no zeroing
+    /// pass), true afterwards.
+    public func withGrad(_ body: (_ grad: Tensor, _ accumulate: Bool) -> Void) {
+        precondition(requiresGrad)
+        if let g = grad, gradIsLive {
+            body(g, true)
+        } else {
+            let g = grad ?? value.backend.empty(value.shape)
+            grad = g
+            body(g, false)
+            gradIsLive = true
+        }
+    }
+
+    /// Forgets the gradient of an intermediate (parameters keep their buffer; zero it instead).
+    public func clearGrad() {
+        gradIsLive = false
+    }
+}
