@@ -64,7 +64,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         if dx != nil || dWeight != nil || dBias != nil {
             Gemm.linearBackward(dy: dy.pointer, x: x.pointer, weight: weight.pointer, dx: dx?.pointer, dWeight: dWeight?.pointer,
                                 dBias: dBias?.pointer, rows: x.rows, inFeatures: x.columns, outFeatures: dy.columns,
-                                ldx: x.rowStride, ldy: dy.rowStride, accumulate: true, pool: pool)
+                                ldx: x.rowStride, ldy: dy.rowStride, ldDx: dx?.rowStride, accumulate: true, pool: pool)
         }
     }
 
@@ -204,7 +204,8 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         withScratch(Float.self, CausalConv1d.backwardScratchCount(batch: batch, length: length, channels: channels, width: width)) { scratch in
             CausalConv1d.backward(dy: dy.pointer, x: x.pointer, weight: weight.pointer, bias: bias?.pointer, dx: dx?.pointer,
                                   dWeight: dWeight?.pointer, dBias: dBias?.pointer, batch: batch, length: length, channels: channels,
-                                  width: width, ldx: x.rowStride, ldy: dy.rowStride, silu: silu, scratch: scratch, accumulate: true, pool: pool)
+                                  width: width, ldx: x.rowStride, ldy: dy.rowStride, ldDx: dx?.rowStride, silu: silu, scratch: scratch,
+                                  accumulate: true, pool: pool)
         }
     }
 

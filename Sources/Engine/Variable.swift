@@ -1,7 +1,7 @@
 /// A value in the computation and, when it takes part in differentiation, its gradient.
 /// Parameters are named leaves (`name` is the PyTorch state_dict key).
 public final class Variable {
-    public let value: Tensor
+    public private(set) var value: Tensor
     public let requiresGrad: Bool
     public let name: String?
     /// Gradient of the loss with respect to `value`; allocated on first use unless the
@@ -34,6 +34,14 @@ public final class Variable {
             body(g, false)
             gradIsLive = true
         }
+    }
+
+    /// Points a parameter at new storage (its slot in a flat buffer); values must already be there.
+    func rebind(value: Tensor, grad: Tensor) {
+        precondition(value.shape == self.value.shape && grad.shape == self.value.shape)
+        self.value = value
+        self.grad = grad
+        self.gradIsLive = true
     }
 
     /// Forgets the gradient of an intermediate (parameters keep their buffer; zero it instead).

@@ -91,7 +91,7 @@ public enum CausalConv1d {
 
     /// Backward of `forward` (same x, weight, bias, silu flag; the pre-activation is recomputed):
     ///   dz = dy (· silu'(z) when `silu`)
-    ///   dx[b, t, c]   (+)= Σ_k w[c, k] · dz[b, t + (K−1) − k, c]   (ld ldx, like x)
+    ///   dx[b, t, c]   (+)= Σ_k w[c, k] · dz[b, t + (K−1) − k, c]   (row stride ldDx, default ldx)
     ///   dWeight[c, k] (+)= Σ_{b,t} dz[b, t, c] · x[b, t − (K−1) + k, c]
     ///   dBias[c]      (+)= Σ_{b,t} dz[b, t, c]
     /// dy: like y (ld ldy). Any gradient may be nil. `accumulate` (default true) adds into all
@@ -101,9 +101,9 @@ public enum CausalConv1d {
                                 bias: UnsafePointer<Float>?, dx: UnsafeMutablePointer<Float>?,
                                 dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?,
                                 batch: Int, length L: Int, channels C: Int, width K: Int,
-                                ldx: Int? = nil, ldy: Int? = nil, silu: Bool = false,
+                                ldx: Int? = nil, ldy: Int? = nil, ldDx: Int? = nil, silu: Bool = false,
                                 scratch: UnsafeMutablePointer<Float>, accumulate: Bool = true, pool: ThreadPool) {
-        let ldx = ldx ?? C, ldy = ldy ?? C
+        let ldx = ldx ?? C, ldy = ldy ?? C, lddx = ldDx ?? ldx
         let (perBatch, total) = tiles(batch: batch, length: L)
         let needParams = dWeight != nil || dBias != nil
         let partialStride = (K + 1) * C
@@ -111,7 +111,7 @@ public enum CausalConv1d {
             let b = tile / perBatch
             let t0 = (tile % perBatch) * tileLength, t1 = min(L, t0 + tileLength)
             let xb = x + b * L * ldx, gb = dy + b * L * ldy
-            let dxb = dx.map { $0 + b * L * ldx }
+            let dxb = dx.map { $0 + b * L * lddx }
             let part = scratch + tile * partialStride
             // Stack buffer: K weights, K dz window, K dweight accumulators.
             withUnsafeTemporaryAllocation(of: F16.self, capacity: 3 * K) { buf in
@@ -147,7 +147,7 @@ public enum CausalConv1d {
                         if let dxb, tp >= t0 {
                             var g = F16()
                             for k in 0..<K { g += wv[k] * win[K - 1 - k] }
-                            let o = dxb + tp * ldx + c0
+                            let o = dxb + tp * lddx + c0
                             if accumulate { g += ld(o, w) }
                             st(g, o, w)
                         }

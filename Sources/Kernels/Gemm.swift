@@ -131,12 +131,13 @@ public enum Gemm {
                                       dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
                                       dBias: UnsafeMutablePointer<Float>?,
                                       rows: Int, inFeatures: Int, outFeatures: Int,
-                                      ldx: Int? = nil, ldy: Int? = nil, accumulate: Bool = true, pool: ThreadPool) {
+                                      ldx: Int? = nil, ldy: Int? = nil, ldDx: Int? = nil, accumulate: Bool = true, pool: ThreadPool) {
         let ldx = ldx ?? inFeatures, ldy = ldy ?? outFeatures
         let beta: Float = accumulate ? 1 : 0
         if let dx {
+            // dx has its own row stride: x may be a column slice while dx is dense.
             sgemm(transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures,
-                  a: dy, lda: ldy, b: weight, ldb: inFeatures, beta: beta, c: dx, ldc: ldx)
+                  a: dy, lda: ldy, b: weight, ldb: inFeatures, beta: beta, c: dx, ldc: ldDx ?? ldx)
         }
         if let dWeight {
             sgemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,

@@ -129,9 +129,10 @@ extension Op {
         return out
     }
 
-    /// Inverted dropout with probability p; the mask is regenerated from `seed` in the backward.
-    public static func dropout(_ x: Variable, p: Float, seed: UInt64, _ tape: Tape) -> Variable {
-        guard p > 0, tape.isRecording else { return x }
+    /// Inverted dropout with probability p while `training`; the mask is regenerated from
+    /// `seed` in the backward, never stored.
+    public static func dropout(_ x: Variable, p: Float, seed: UInt64, training: Bool, _ tape: Tape) -> Variable {
+        guard p > 0, training else { return x }
         let xv = x.value.contiguous()
         let y = x.backend.empty(xv.shape)
         x.backend.dropout(x: xv, y: y, p: p, seed: seed)
