@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "Spectral", dependencies: ["CFFTW", "Kernels"], swiftSettings: kernelFlags),
 
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Engine", "Spectral", "SafeTensors",
+            "AudioIO", "Kernels", "Engine", "Spectral", "SafeTensors", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
