@@ -155,7 +155,7 @@ final class FFTConvolutionTests: XCTestCase {
     func testTimingForwardBackward() throws {
         guard ProcessInfo.processInfo.environment["SPECTRAL_TIMING"] == "1" else { throw XCTSkip("set SPECTRAL_TIMING=1") }
         let (B, L, H) = (4, 16384, 256)
-        let block = Int(ProcessInfo.processInfo.environment["SPECTRAL_BLOCK"] ?? "") ?? 8
+        let block = Int(ProcessInfo.processInfo.environment["SPECTRAL_BLOCK"] ?? "") ?? 16
         let rigor: FFTPlanCache.Rigor = ProcessInfo.processInfo.environment["SPECTRAL_MEASURE"] == "1" ? .measure : .estimate
         let pool = ThreadPool()
         var clock = Date()
