@@ -8,8 +8,8 @@ import Kernels
 /// Layouts, all row-major Float:
 /// - `u`, `y`, `dy`, `du`: token-major (batch, length, channels): [b, t, h] at (b·L + t)·H + h.
 /// - `kernel`, `dKernel`: (channels, length): [h, s] at h·L + s.
-/// - kernel spectrum: `spectrumCount` floats, an opaque layout made by `kernelSpectrum`;
-///   compute it once per kernel and pass it to both `forward` and `backward`.
+/// - kernel spectrum: (channels, n/2 + 1) complex, interleaved (re, im), made by
+///   `kernelSpectrum`; compute it once per kernel and pass it to `forward` and `backward`.
 ///
 /// How: zero-pad each channel to `fftSize` = n ≥ 2L − 1 (a 7-smooth length), multiply
 /// spectra, transform back and keep the first L samples. n ≥ 2L − 1 means the circular
@@ -19,14 +19,14 @@ import Kernels
 /// channels out of the (B, L, H) layout into a private zero-padded buffer of `width`
 /// contiguous rows of n samples, and FFTW transforms the rows with one batched plan.
 /// (FFTW's strided plans straight on the token-major layout measured about 2× slower per
-/// transform than contiguous rows, and a transpose of a few channels costs little next to
-/// an FFT.) Plans come from the `FFTPlanCache` and run concurrently on per-thread buffers.
+/// transform than contiguous rows, more than the transpose costs.) Plans come from the
+/// `FFTPlanCache` and run concurrently on per-thread buffers.
 ///
 /// Deterministic: every task does its arithmetic in a fixed order that does not depend on
 /// which thread runs it, and `backward` sums over the batch in order b = 0, 1, …; the
 /// results are bit-identical for any thread count (given the same plans: see
 /// `FFTPlanCache.Rigor`).
-public struct FFTConvolution: @unchecked Sendable {
+public struct FFTConvolution: Sendable {
     /// Sequence length L (samples per channel, and kernel length).
     public let length: Int
     /// Channels H.
@@ -46,12 +46,12 @@ public struct FFTConvolution: @unchecked Sendable {
     let fullPlans: BlockPlans
     let tailPlans: BlockPlans?
 
-    struct BlockPlans {
+    struct BlockPlans: Sendable {
         let forward: FFTPlan  // r2c over `width` contiguous rows
         let inverse: FFTPlan  // c2r, same layout
     }
 
-    struct Block {
+    struct Block: Sendable {
         let start: Int  // first channel
         let width: Int  // channels in this block
         let plans: BlockPlans
@@ -125,14 +125,15 @@ public struct FFTConvolution: @unchecked Sendable {
 
     // MARK: Forward
 
-    /// y = k ∗ u (causal, per channel). Overwrites `y`; `u` and `y` must not overlap.
+    /// y = k ∗ u (causal, per channel). Overwrites `y`. `y` may be `u` (in place: each task
+    /// reads all of its slab before writing it), but must not partly overlap it.
     /// - Parameters:
     ///   - u: (batch, L, H) input.
     ///   - spectrum: from `kernelSpectrum`.
     ///   - y: (batch, L, H) output.
     public func forward(u: UnsafePointer<Float>, spectrum: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                         batch: Int, pool: ThreadPool) {
-        let n = fftSize, bins = self.bins, L = length, H = channels, blocks = blockCount
+        let n = fftSize, L = length, H = channels, blocks = blockCount
         let scale = 1 / Float(n)  // FFTW's inverse is unnormalised
         pool.forRanges(batch * blocks, grain: 1) { range in
             let real = AlignedFloats(count: realPitch * channelBlock)
@@ -179,7 +180,7 @@ public struct FFTConvolution: @unchecked Sendable {
             dKernel?.update(repeating: 0, count: channels * length)
             return
         }
-        let n = fftSize, bins = self.bins, L = length, H = channels
+        let n = fftSize, L = length, H = channels
         let scale = 1 / Float(n)
         // Tasks are channel blocks, each looping over the batch, so the dKernel sum needs no
         // cross-thread reduction and keeps a fixed order.

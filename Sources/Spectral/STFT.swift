@@ -11,7 +11,7 @@ import Kernels
 ///
 /// Layouts, row-major Float: signals (clips, length); spectrogram (clips, frames, bins),
 /// bins = nFFT/2 + 1, bin k at frequency k·sampleRate/nFFT.
-public struct STFT: @unchecked Sendable {
+public struct STFT: Sendable {
     /// What each time-frequency cell holds.
     public enum Scale: Sendable {
         /// |X|², torchaudio's `Spectrogram(power=2)` (the MelSpectrogram default).

@@ -38,6 +38,12 @@ final class FFTConvolutionTests: XCTestCase {
             let expected: Float = t < delay ? 0 : u[(b * L + t - delay) * H + h]
             XCTAssertEqual(y[(b * L + t) * H + h], expected, accuracy: 1e-6)
         } } }
+        // In place (y = u) gives the same bits.
+        var inPlace = u
+        inPlace.withUnsafeMutableBufferPointer { p in
+            conv.forward(u: p.baseAddress!, kernel: k, y: p.baseAddress!, batch: B, pool: pool)
+        }
+        XCTAssertEqual(inPlace, y)
     }
 
     /// Central finite differences of ℓ = Σ g·y in double precision. ℓ is bilinear in (u, k),
