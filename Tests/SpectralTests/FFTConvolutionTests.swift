@@ -157,7 +157,10 @@ final class FFTConvolutionTests: XCTestCase {
         XCTAssertFalse(FFTSize.isSmooth(22))
     }
 
-    /// Timing for B=4, L=16384, H=256; runs only with SPECTRAL_TIMING=1 (prints, asserts nothing).
+    /// Timing for B=4, L=16384, H=256; runs only with SPECTRAL_TIMING=1 (prints, asserts
+    /// nothing). SPECTRAL_BLOCK=n sets channelBlock, SPECTRAL_MEASURE=1 uses FFTW_MEASURE
+    /// plans, WAVEMAMBA_THREADS the pool size. Release:
+    ///   SPECTRAL_TIMING=1 swift test -c release -Xswiftc -enable-testing --filter FFTConvolutionTests/testTiming
     func testTimingForwardBackward() throws {
         guard ProcessInfo.processInfo.environment["SPECTRAL_TIMING"] == "1" else { throw XCTSkip("set SPECTRAL_TIMING=1") }
         let (B, L, H) = (4, 16384, 256)
@@ -170,7 +173,14 @@ final class FFTConvolutionTests: XCTestCase {
         let u = randomFloats(B * L * H, seed: 1), k = randomFloats(H * L, seed: 2)
         var y = [Float](repeating: 0, count: B * L * H), du = y, dk = [Float](repeating: 0, count: H * L)
         var spectrum = [Float](repeating: 0, count: conv.spectrumCount)
+        // CPU seconds of the whole process: on a shared machine, less disturbed than wall time.
+        func cpu() -> Double {
+            var r = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &r)
+            return Double(r.ru_utime.tv_sec + r.ru_stime.tv_sec) + Double(r.ru_utime.tv_usec + r.ru_stime.tv_usec) * 1e-6
+        }
         for rep in 0..<3 {
+            let cpu0 = cpu()
             clock = Date()
             conv.kernelSpectrum(kernel: k, spectrum: &spectrum, pool: pool)
             let t0 = Date()
@@ -180,7 +190,7 @@ final class FFTConvolutionTests: XCTestCase {
             let t2 = Date()
             print(String(format: "rep %d threads %d block %d n %d: spectrum %.1f ms, forward %.1f ms, backward %.1f ms, total %.1f ms",
                          rep, pool.threads, block, conv.fftSize, t0.timeIntervalSince(clock) * 1e3, t1.timeIntervalSince(t0) * 1e3,
-                         t2.timeIntervalSince(t1) * 1e3, t2.timeIntervalSince(clock) * 1e3))
+                         t2.timeIntervalSince(t1) * 1e3, t2.timeIntervalSince(clock) * 1e3) + String(format: " (cpu %.1f ms)", (cpu() - cpu0) * 1e3))
         }
     }
 }
