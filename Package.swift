@@ -45,8 +45,11 @@ let package = Package(
         // FFTW plans: FFT convolution, STFT, mel features.
         .target(name: "Spectral", dependencies: ["CFFTW", "Kernels"], swiftSettings: kernelFlags),
 
+        // Sequence layers: selective SSM (Mamba, real and complex), S4D, and the modules they use.
+        .target(name: "Layers", dependencies: ["Engine", "Kernels", "Spectral"]),
+
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Kernels", "Engine", "Spectral", "SafeTensors", "COpenBLAS",
+            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "SafeTensors", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -55,6 +58,7 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),
         // Runs the built binary as a user would (depends on it so that it is built first).
         .testTarget(name: "CLITests", dependencies: ["wavemamba", "AudioIO"]),
     ],
