@@ -179,3 +179,9 @@ func runFused(_ p: ScanProblem, chunk: Int, pool: ThreadPool, backward: Bool = t
     r.dD = dD.array; r.dDeltaBias = dbias.array
     return r
 }
+
+extension ScanProblem {
+    init(shape: SelectiveScanShape, ref: SelectiveScanReference.Inputs, dOut: [Double]) {
+        self.shape = shape; self.ref = ref; self.dOut = dOut
+    }
+}
