@@ -27,9 +27,10 @@
 //
 // Vectorisation: SIMD8 over channels (8 consecutive d per vector), looping over the state
 // index n inside each time step, so there is no horizontal reduction in the forward and any N
-// works at full width. Threads run over (batch × channel groups). One exp (and for complex
-// one sincos) per state update; fastExp's measured error is ≤ 7.9e-8 relative (FastMath.swift),
-// fastSinCos's is in SelectiveScanMath.swift.
+// works at full width. Threads run over (batch × channel groups). One exp (complex: one exp
+// and one sincos) per state update, by scanExp2 / scanSinCosHalfPi (SelectiveScanMath.swift:
+// ≤ 1.8e-7 relative and ≤ 1.5e-7 absolute measured error); softplus / sigmoid by
+// scanSoftplus / scanSigmoid (FastMath's Cephes schemes, ≈ 1 ulp).
 
 /// Sizes of one selective scan.
 public struct SelectiveScanShape: Sendable, Equatable, CustomStringConvertible {
@@ -187,45 +188,4 @@ public enum SelectiveScan {
         return max(1, min(shape.channelGroups, want))
     }
 
-    /// Floats of the per-task scratch of the backward (recomputed states of one chunk etc.).
-    static func backwardScratchCount(_ shape: SelectiveScanShape, chunk: Int) -> Int {
-        let w = shape.stateWidth, c = min(chunk, max(1, shape.length))
-        // hs: (c+1)·W, as: c·W, sBuf + yBuf: 2c, gh, dAacc, Av, dBv, dCv: 5W — all in 8-lane vectors.
-        return 8 * ((c + 1) * w + c * w + 2 * c + 5 * w)
-    }
-
-    /// Floats of the backward's workspace (caller-allocated, no alignment required, contents
-    /// need no initialisation): per-task scratch (tasks × (2c+1)·W·8 floats, c = chunk, about
-    /// 64 KiB per task for c = 64, N = 16 real), dB/dC partial sums of the channel slices
-    /// beyond the first (batch × (slices − 1) × L × W × 2) and per-batch parameter-gradient
-    /// partials (batch × (D·W + 2D)), plus 16 floats for alignment.
-    public static func backwardWorkspaceCount(_ shape: SelectiveScanShape, chunk: Int, threads: Int) -> Int {
-        let layout = BackwardLayout(shape, chunk: chunk, threads: threads)
-        return layout.total
-    }
-}
-
-/// Offsets (in floats, from the 32-byte-aligned workspace base) of the backward's buffers.
-struct BackwardLayout {
-    let slices: Int
-    let tasks: Int
-    let scratch: Int          // floats per task
-    let scratchOffset: Int
-    let partialOffset: Int    // dB/dC slice partials: [b][slice−1][dB|dC][L][W]
-    let paramOffset: Int      // [b][dA (D·N) | dAImag (D·N, complex) | dD (D) | dbias (D)]
-    let paramStride: Int
-    let total: Int
-
-    init(_ shape: SelectiveScanShape, chunk: Int, threads: Int) {
-        precondition(chunk >= 1)
-        slices = SelectiveScan.backwardSlices(shape, threads: threads)
-        tasks = shape.batch * slices
-        scratch = SelectiveScan.backwardScratchCount(shape, chunk: chunk)
-        scratchOffset = 0
-        partialOffset = tasks * scratch
-        let partials = shape.batch * (slices - 1) * 2 * shape.length * shape.stateWidth
-        paramOffset = partialOffset + partials
-        paramStride = (shape.channels * shape.stateWidth + 2 * shape.channels + 7) / 8 * 8
-        total = paramOffset + shape.batch * paramStride + 16
-    }
 }

@@ -41,7 +41,7 @@ extension SelectiveScan {
         let D = shape.channels, N = shape.dState, W = shape.stateWidth
         let d0 = g * 8, lanes = min(8, D - d0)
         let bias = x.deltaBias.map { loadLanes($0 + d0, lanes) } ?? V8()
-        let s = fastSoftplus(loadLanes(x.delta + b * x.strideDelta + d0, lanes) + bias)
+        let s = scanSoftplus(loadLanes(x.delta + b * x.strideDelta + d0, lanes) + bias)
         let uv = loadLanes(x.u + b * x.strideU + d0, lanes)
         let su = s * uv
         let pb = x.B + b * x.strideB, pc = x.C + b * x.strideC
@@ -74,8 +74,8 @@ extension SelectiveScan {
                         }
                         (hr, hi, br, bi, cr, ci) = t
                     }
-                    let e = fastExp(sd * loadLanes(a + n, m))
-                    let sc = fastSinCos(sd * loadLanes(ai + n, m))
+                    let e = scanExp2(sd * (loadLanes(a + n, m) * scanLog2e))
+                    let sc = scanSinCosHalfPi(sd * (loadLanes(ai + n, m) * scanTwoOverPi))
                     let ar = e * sc.cos, aim = e * sc.sin
                     let nr = (sud * br).addingProduct(ar, hr).addingProduct(-aim, hi)
                     let ni = (sud * bi).addingProduct(ar, hi).addingProduct(aim, hr)
@@ -93,7 +93,7 @@ extension SelectiveScan {
                 while n < N {
                     let m = min(8, N - n)
                     let av = loadLanes(a + n, m)
-                    let hn = (sud * loadLanes(pb + n, m)).addingProduct(fastExp(sd * av), loadLanes(h + n, m))
+                    let hn = (sud * loadLanes(pb + n, m)).addingProduct(scanExp2(sd * (av * scanLog2e)), loadLanes(h + n, m))
                     storeLanes(hn, h + n, m)
                     acc = acc.addingProduct(loadLanes(pc + n, m), hn)
                     n += 8
@@ -104,7 +104,7 @@ extension SelectiveScan {
         if let dp = x.D { y = y.addingProduct(loadLanes(dp + d0, lanes), uv) }
         if let z = x.z {
             let zv = loadLanes(z + b * x.strideZ + d0, lanes)
-            y = y * (zv * fastSigmoid(zv))
+            y = y * (zv * scanSigmoid(zv))
         }
         storeLanes(y, out + b * strideOut + d0, lanes)
     }

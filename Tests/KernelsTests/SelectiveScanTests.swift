@@ -208,34 +208,4 @@ final class SelectiveScanTests: XCTestCase {
             print("determinism (\(complex ? "complex" : "real")): two runs bit-identical")
         }
     }
-
-    /// The vectorised sincos against libm.
-    func testSinCosAccuracy() {
-        for (range, bound) in [(Float(100), 1.5e-7), (Float(1e4), 6e-7)] {
-            var worst = 0.0
-            var i = 0
-            let count = 400_000
-            while i < count {
-                var v = V8()
-                for l in 0..<8 { v[l] = -range + 2 * range * Float(i + l) / Float(count) }
-                let (s, c) = fastSinCos(v)
-                for l in 0..<8 {
-                    worst = max(worst, abs(Double(s[l]) - sin(Double(v[l]))), abs(Double(c[l]) - cos(Double(v[l]))))
-                }
-                i += 8
-            }
-            print("fastSinCos max abs err on [-\(range), \(range)]: \(worst)")
-            XCTAssertLessThan(worst, bound)
-        }
-    }
-
-    /// The lane-sum helper against plain sums, including a tail.
-    func testAddLaneSums() {
-        var r = ScanRNG(seed: 3)
-        var v = [V8](repeating: V8(), count: 13)
-        for k in 0..<13 { for l in 0..<8 { v[k][l] = Float(r.uniform(-1, 1)) } }
-        var dst = [Float](repeating: 1, count: 13)
-        v.withUnsafeBufferPointer { addLaneSums($0.baseAddress!, 13, to: &dst) }
-        for k in 0..<13 { XCTAssertEqual(dst[k], 1 + v[k].sum(), accuracy: 1e-6) }
-    }
 }
