@@ -54,7 +54,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "AudioIOTests", dependencies: ["AudioIO"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "SafeTensors"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),

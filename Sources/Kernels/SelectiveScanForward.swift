@@ -1,0 +1,232 @@
+// The fused forward of the selective scan: one pass over the sequence per (batch element,
+// group of 8 channels), the state h kept as W vectors of 8 channel lanes, never materialising
+// (batch × L × D × N). Stores the state at chunk boundaries for the backward.
+//
+// The sequence is processed in blocks of ≤ `forwardBlock` steps, in three phases:
+//   1. stage: softplus(delta + bias), s·u, silu(z) and copies of the B and C rows of the block
+//      into per-task scratch (independent strided loads, so the cache misses overlap);
+//   2. recurrence over the staged block (the hot loop: one exp per state update, no strided
+//      memory traffic);
+//   3. outputs: out = (y + D·u)·silu(z) written back row by row.
+// The backward reuses phases 1–2 to recompute a chunk's states.
+
+/// Per-task scratch of one block of steps for one channel group (vectors = 8 channel lanes).
+struct ScanStage {
+    var s: UnsafeMutablePointer<V8>       // softplus(delta + bias)
+    var su: UnsafeMutablePointer<V8>      // s·u
+    var u: UnsafeMutablePointer<V8>
+    var gate: UnsafeMutablePointer<V8>    // silu(z) (if z)
+    var y: UnsafeMutablePointer<V8>       // Σ C·h (complex: 2·Re), without D·u
+    var bRows: UnsafeMutablePointer<Float> // block × W, B rows
+    var cRows: UnsafeMutablePointer<Float> // block × W, C rows
+
+    /// Vectors needed for `steps` steps of width W.
+    static func vectors(steps: Int, W: Int) -> Int { 5 * steps + (2 * steps * W + 7) / 8 }
+}
+
+extension ScanStage {
+    init(_ base: UnsafeMutablePointer<V8>, steps: Int, W: Int) {
+        s = base; su = s + steps; u = su + steps; gate = u + steps; y = gate + steps
+        bRows = UnsafeMutableRawPointer(y + steps).assumingMemoryBound(to: Float.self)
+        cRows = bRows + steps * W
+    }
+}
+
+extension SelectiveScan {
+    /// Steps per staged block in the forward.
+    static let forwardBlock = 64
+
+    /// Runs the scan.
+    ///
+    /// - Parameters:
+    ///   - out: (batch, L, D), row stride `strideOut` (default D). Only columns 0..<D of each row are written.
+    ///   - lastState: optional (batch, D, W) contiguous: the state after the last step (complex:
+    ///     re/im interleaved), the layout `step` uses.
+    ///   - checkpoints: optional, `checkpointCount(shape, chunk:)` floats: states at chunk
+    ///     boundaries for `backward` (which must get the same `chunk`). Pass nil for inference.
+    ///   - chunk: checkpoint interval in time steps (≥ 1).
+    /// Scratch: ≈ (5·64 + 16·W + 2W) vectors (≈ 19 KiB for N = 16 real) per task on the stack.
+    public static func forward(_ x: SelectiveScanInputs,
+                               out: UnsafeMutablePointer<Float>, strideOut: Int? = nil,
+                               lastState: UnsafeMutablePointer<Float>? = nil,
+                               checkpoints: UnsafeMutablePointer<Float>? = nil,
+                               chunk: Int = defaultChunk, pool: ThreadPool) {
+        x.validate()
+        precondition(chunk >= 1, "selective scan: chunk must be ≥ 1")
+        let s = x.shape
+        let strideOut = strideOut ?? s.channels
+        precondition(strideOut >= s.channels)
+        if s.batch == 0 || s.channels == 0 || s.length == 0 { return }
+        let W = s.stateWidth
+        let groups = s.channelGroups
+        let block = min(forwardBlock, chunk, s.length)
+        let stageVectors = ScanStage.vectors(steps: block, W: W)
+        pool.forEach(s.batch * groups) { task in
+            let b = task / groups, g = task % groups
+            withUnsafeTemporaryAllocation(of: V8.self, capacity: 2 * W + stageVectors) { tmp in
+                let av = tmp.baseAddress!, h = av + W
+                let stage = ScanStage(h + W, steps: block, W: W)
+                scanGroupForward(x, b: b, g: g, out: out, strideOut: strideOut, lastState: lastState,
+                                 checkpoints: checkpoints, chunk: chunk, block: block, av: av, h: h, stage: stage)
+            }
+        }
+    }
+
+    /// av[k] (k < W) ← the exponents' factors for the 8 channels of group g (lanes beyond D
+    /// are 0): real: A·log2 e; complex: av[2n] = A_real·log2 e, av[2n+1] = A_imag·2/π.
+    @inline(__always)
+    static func gatherA(_ x: SelectiveScanInputs, d0: Int, lanes: Int, into av: UnsafeMutablePointer<V8>) {
+        let N = x.shape.dState
+        for n in 0..<N {
+            var re = V8(), im = V8()
+            for i in 0..<lanes {
+                re[i] = x.A[(d0 + i) * N + n]
+                if x.shape.isComplex { im[i] = x.AImag![(d0 + i) * N + n] }
+            }
+            if x.shape.isComplex { av[2 * n] = re * scanLog2e; av[2 * n + 1] = im * scanTwoOverPi } else { av[n] = re * scanLog2e }
+        }
+    }
+
+    /// Phase 1: stages steps t0..<t0+count of group (b, d0). `withBC`: also copy the B/C rows.
+    @inline(__always)
+    static func stageBlock(_ x: SelectiveScanInputs, b: Int, d0: Int, lanes: Int, t0: Int, count: Int,
+                           biasv: V8, stage: ScanStage, withBC: Bool) {
+        let L = x.shape.length, W = x.shape.stateWidth
+        for j in 0..<count {
+            let row = b * L + t0 + j
+            let s = scanSoftplus(loadLanes(x.delta + row * x.strideDelta + d0, lanes) + biasv)
+            let uv = loadLanes(x.u + row * x.strideU + d0, lanes)
+            stage.s[j] = s
+            stage.u[j] = uv
+            stage.su[j] = s * uv
+            if let z = x.z {
+                let zv = loadLanes(z + row * x.strideZ + d0, lanes)
+                stage.gate[j] = zv * scanSigmoid(zv)
+            }
+        }
+        if withBC { stageBC(x, b: b, t0: t0, count: count, bRows: stage.bRows, cRows: stage.cRows) }
+    }
+
+    /// Copies B and C rows t0..<t0+count of batch element b into contiguous count × W buffers.
+    @inline(__always)
+    static func stageBC(_ x: SelectiveScanInputs, b: Int, t0: Int, count: Int,
+                        bRows: UnsafeMutablePointer<Float>, cRows: UnsafeMutablePointer<Float>) {
+        let L = x.shape.length, W = x.shape.stateWidth
+        for j in 0..<count {
+            let row = b * L + t0 + j
+            copyRow(x.B + row * x.strideB, bRows + j * W, W)
+            copyRow(x.C + row * x.strideC, cRows + j * W, W)
+        }
+    }
+
+    @inline(__always)
+    static func copyRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        var k = 0
+        while k + 8 <= n { storeV(loadV(src + k), dst + k); k += 8 }
+        while k < n { dst[k] = src[k]; k += 1 }
+    }
+
+    /// Phase 2: the recurrence over `count` staged steps. Forward mode (`record == false`):
+    /// the state is updated in place in hs[0..<W]. Recompute mode: h_j → hs[(j+1)·W…] (hs[0…]
+    /// holds the initial state) and a_j → aBuf[j·W…]. Writes stage.y[j] = Σ C·h (complex 2·Re).
+    @inline(__always)
+    static func recurBlock(count: Int, N: Int, complex: Bool, stage: ScanStage, bRows: UnsafePointer<Float>,
+                           cRows: UnsafePointer<Float>, av: UnsafePointer<V8>,
+                           hs: UnsafeMutablePointer<V8>, record: Bool, aBuf: UnsafeMutablePointer<V8>) {
+        let W = complex ? 2 * N : N
+        for j in 0..<count {
+            let s = stage.s[j], su = stage.su[j]
+            let pb = bRows + j * W, pc = cRows + j * W
+            let hIn = record ? hs + j * W : hs
+            let hOut = record ? hs + (j + 1) * W : hs
+            let aOut = aBuf + j * W
+            var y0 = V8(), y1 = V8()
+            if complex {
+                for n in 0..<N {
+                    let e = scanExp2(s * av[2 * n])
+                    let sc = scanSinCosHalfPi(s * av[2 * n + 1])
+                    let ar = e * sc.cos, ai = e * sc.sin
+                    let hr = hIn[2 * n], hi = hIn[2 * n + 1]
+                    let nr = (su * pb[2 * n]).addingProduct(ar, hr).addingProduct(-ai, hi)
+                    let ni = (su * pb[2 * n + 1]).addingProduct(ar, hi).addingProduct(ai, hr)
+                    hOut[2 * n] = nr; hOut[2 * n + 1] = ni
+                    if record { aOut[2 * n] = ar; aOut[2 * n + 1] = ai }
+                    y0 = y0.addingProduct(V8(repeating: pc[2 * n]), nr)
+                    y1 = y1.addingProduct(V8(repeating: -pc[2 * n + 1]), ni)
+                }
+                let y = y0 + y1
+                stage.y[j] = y + y
+            } else {
+                var n = 0
+                while n + 2 <= N {
+                    let a0 = scanExp2(s * av[n]), a1 = scanExp2(s * av[n + 1])
+                    let h0 = (su * pb[n]).addingProduct(a0, hIn[n])
+                    let h1 = (su * pb[n + 1]).addingProduct(a1, hIn[n + 1])
+                    hOut[n] = h0; hOut[n + 1] = h1
+                    if record { aOut[n] = a0; aOut[n + 1] = a1 }
+                    y0 = y0.addingProduct(V8(repeating: pc[n]), h0)
+                    y1 = y1.addingProduct(V8(repeating: pc[n + 1]), h1)
+                    n += 2
+                }
+                if n < N {
+                    let a0 = scanExp2(s * av[n])
+                    let h0 = (su * pb[n]).addingProduct(a0, hIn[n])
+                    hOut[n] = h0
+                    if record { aOut[n] = a0 }
+                    y0 = y0.addingProduct(V8(repeating: pc[n]), h0)
+                }
+                stage.y[j] = y0 + y1
+            }
+        }
+    }
+
+    /// The whole forward of one (batch element, channel group).
+    static func scanGroupForward(_ x: SelectiveScanInputs, b: Int, g: Int,
+                                 out: UnsafeMutablePointer<Float>, strideOut: Int,
+                                 lastState: UnsafeMutablePointer<Float>?, checkpoints: UnsafeMutablePointer<Float>?,
+                                 chunk: Int, block: Int, av: UnsafeMutablePointer<V8>, h: UnsafeMutablePointer<V8>,
+                                 stage: ScanStage) {
+        let shape = x.shape
+        let L = shape.length, W = shape.stateWidth, D = shape.channels, N = shape.dState
+        let d0 = g * 8, lanes = min(8, D - d0)
+        gatherA(x, d0: d0, lanes: lanes, into: av)
+        let dv = x.D.map { loadLanes($0 + d0, lanes) } ?? V8()
+        let biasv = x.deltaBias.map { loadLanes($0 + d0, lanes) } ?? V8()
+        for k in 0..<W { h[k] = V8() }
+        let chunks = chunkCount(shape, chunk: chunk)
+        for c in 0..<chunks {
+            let cEnd = min(L, (c + 1) * chunk)
+            var t0 = c * chunk
+            while t0 < cEnd {
+                let count = min(block, cEnd - t0)
+                stageBlock(x, b: b, d0: d0, lanes: lanes, t0: t0, count: count, biasv: biasv, stage: stage, withBC: true)
+                recurBlock(count: count, N: N, complex: shape.isComplex, stage: stage, bRows: stage.bRows,
+                           cRows: stage.cRows, av: av, hs: h, record: false, aBuf: h)
+                let gated = x.z != nil
+                for j in 0..<count {
+                    var y = stage.y[j].addingProduct(dv, stage.u[j])
+                    if gated { y = y * stage.gate[j] }
+                    storeLanes(y, out + (b * L + t0 + j) * strideOut + d0, lanes)
+                }
+                t0 += count
+            }
+            if let ck = checkpoints, c < chunks - 1 {
+                let p = ck + checkpointOffset(shape, chunk: chunk, b: b, k: c, g: g)
+                for k in 0..<W { storeV(h[k], p + 8 * k) }
+            }
+        }
+        if let last = lastState {
+            for i in 0..<lanes {
+                let p = last + (b * D + d0 + i) * W
+                for k in 0..<W { p[k] = h[k][i] }
+            }
+        }
+    }
+
+    /// Float offset of the checkpoint (state after chunk k) of batch b, group g.
+    @inline(__always)
+    static func checkpointOffset(_ shape: SelectiveScanShape, chunk: Int, b: Int, k: Int, g: Int) -> Int {
+        let perBatch = chunkCount(shape, chunk: chunk) - 1
+        return ((b * perBatch + k) * shape.channelGroups + g) * shape.stateWidth * 8
+    }
+}
