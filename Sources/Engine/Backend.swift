@@ -62,6 +62,19 @@ public protocol Backend: AnyObject, Sendable {
     func causalConv1dBackward(dy: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, dx: Tensor?, dWeight: Tensor?, dBias: Tensor?,
                               batch: Int, silu: Bool)
 
+    /// One generation step: `state` (batch, C, K−1) holds the last inputs; x (batch, C) may be a
+    /// column slice; y (batch, C) is overwritten.
+    func causalConv1dStep(x: Tensor, state: Tensor, weight: Tensor, bias: Tensor?, y: Tensor, silu: Bool)
+
+    // Selective scan (Mamba's S6). The forward stores states every `chunk` steps in
+    // `checkpoints` (nil in inference) so the backward recomputes the rest: memory stays
+    // O(batch·L·D), never O(batch·L·D·N).
+    func selectiveScanCheckpointCount(_ shape: SelectiveScanShape, chunk: Int) -> Int
+    func selectiveScan(_ x: SelectiveScanTensors, out: Tensor, lastState: Tensor?, checkpoints: Tensor?, chunk: Int)
+    func selectiveScanBackward(_ x: SelectiveScanTensors, dOut: Tensor, checkpoints: Tensor?, chunk: Int, grads: SelectiveScanGradientTensors)
+    /// One time step for `shape.batch` streams (shape.length = 1): `state` (batch, D, W) updated in place.
+    func selectiveScanStep(_ x: SelectiveScanTensors, state: Tensor, out: Tensor)
+
     // Layout
     /// Batched transpose: (batch, rows, cols) → (batch, cols, rows).
     func transpose(_ x: Tensor, batch: Int, rows: Int, cols: Int, out: Tensor, accumulate: Bool)

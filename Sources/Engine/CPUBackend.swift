@@ -209,6 +209,45 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         }
     }
 
+    public func causalConv1dStep(x: Tensor, state: Tensor, weight: Tensor, bias: Tensor?, y: Tensor, silu: Bool) {
+        let (channels, width) = (weight.shape[0], weight.shape[weight.rank - 1])
+        CausalConv1d.step(x: x.pointer, state: state.pointer, weight: weight.pointer, bias: bias?.pointer, y: y.pointer,
+                          batch: x.rows, channels: channels, width: width, ldx: x.rowStride, ldy: y.rowStride, silu: silu, pool: pool)
+    }
+
+    // MARK: Selective scan
+
+    private func kernelInputs(_ x: SelectiveScanTensors) -> SelectiveScanInputs {
+        SelectiveScanInputs(shape: x.shape, u: x.u.pointer, strideU: x.u.rowStride, delta: x.delta.pointer, strideDelta: x.delta.rowStride,
+                            z: x.z?.pointer, strideZ: x.z?.rowStride, B: x.B.pointer, strideB: x.B.rowStride,
+                            C: x.C.pointer, strideC: x.C.rowStride, A: x.A.pointer, AImag: x.AImag?.pointer,
+                            D: x.D?.pointer, deltaBias: x.deltaBias?.pointer)
+    }
+
+    public func selectiveScanCheckpointCount(_ shape: SelectiveScanShape, chunk: Int) -> Int {
+        SelectiveScan.checkpointCount(shape, chunk: chunk)
+    }
+
+    public func selectiveScan(_ x: SelectiveScanTensors, out: Tensor, lastState: Tensor?, checkpoints: Tensor?, chunk: Int) {
+        SelectiveScan.forward(kernelInputs(x), out: out.pointer, strideOut: out.rowStride, lastState: lastState?.pointer,
+                              checkpoints: checkpoints?.pointer, chunk: chunk, pool: pool)
+    }
+
+    public func selectiveScanBackward(_ x: SelectiveScanTensors, dOut: Tensor, checkpoints: Tensor?, chunk: Int, grads g: SelectiveScanGradientTensors) {
+        let grads = SelectiveScanGradients(shape: x.shape, du: g.du.pointer, strideDU: g.du.rowStride, dDelta: g.dDelta.pointer,
+                                           strideDDelta: g.dDelta.rowStride, dz: g.dz?.pointer, strideDZ: g.dz?.rowStride,
+                                           dB: g.dB.pointer, strideDB: g.dB.rowStride, dC: g.dC.pointer, strideDC: g.dC.rowStride,
+                                           dA: g.dA.pointer, dAImag: g.dAImag?.pointer, dD: g.dD?.pointer, dDeltaBias: g.dDeltaBias?.pointer)
+        withScratch(Float.self, SelectiveScan.backwardWorkspaceCount(x.shape, chunk: chunk, threads: pool.threads)) { ws in
+            SelectiveScan.backward(kernelInputs(x), dOut: dOut.pointer, strideDOut: dOut.rowStride, checkpoints: checkpoints.map { UnsafePointer($0.pointer) },
+                                   chunk: chunk, grads: grads, workspace: ws, pool: pool)
+        }
+    }
+
+    public func selectiveScanStep(_ x: SelectiveScanTensors, state: Tensor, out: Tensor) {
+        SelectiveScan.step(kernelInputs(x), state: state.pointer, out: out.pointer, strideOut: out.rowStride, pool: pool)
+    }
+
     // MARK: Layout
 
     public func transpose(_ x: Tensor, batch: Int, rows: Int, cols: Int, out: Tensor, accumulate: Bool) {

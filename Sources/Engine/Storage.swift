@@ -6,7 +6,7 @@ import Foundation
 public final class Storage: @unchecked Sendable {
     public let address: UnsafeMutableRawPointer
     public let byteCount: Int
-    public unowned let backend: any Backend
+    public let backend: any Backend
     private let allocator: any Allocator
 
     init(address: UnsafeMutableRawPointer, byteCount: Int, backend: any Backend, allocator: any Allocator) {

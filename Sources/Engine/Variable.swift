@@ -36,6 +36,18 @@ public final class Variable {
         }
     }
 
+    /// For kernels that can only overwrite: `body` writes this variable's full gradient
+    /// contribution into the tensor it is given — the gradient buffer itself when fresh, else a
+    /// temporary that is then added in.
+    public func overwriteGrad(_ body: (Tensor) -> Void) {
+        withGrad { g, accumulate in
+            if !accumulate { body(g); return }
+            let tmp = value.backend.empty(value.shape)
+            body(tmp)
+            value.backend.add(g, tmp, out: g)
+        }
+    }
+
     /// Points a parameter at new storage (its slot in a flat buffer); values must already be there.
     func rebind(value: Tensor, grad: Tensor) {
         precondition(value.shape == self.value.shape && grad.shape == self.value.shape)
