@@ -48,8 +48,11 @@ let package = Package(
         // Sequence layers: selective SSM (Mamba, real and complex), S4D, and the modules they use.
         .target(name: "Layers", dependencies: ["Engine", "Kernels", "Spectral"]),
 
+        // SaShiMi's U-Net of Mamba / S4D blocks, forward and step mode.
+        .target(name: "Models", dependencies: ["Layers", "Engine"]),
+
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "SafeTensors", "COpenBLAS",
+            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "SafeTensors", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -58,6 +61,7 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Engine"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),
         // Runs the built binary as a user would (depends on it so that it is built first).
         .testTarget(name: "CLITests", dependencies: ["wavemamba", "AudioIO"]),
