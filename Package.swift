@@ -51,8 +51,14 @@ let package = Package(
         // SaShiMi's U-Net of Mamba / S4D blocks, forward and step mode.
         .target(name: "Models", dependencies: ["Layers", "Engine"]),
 
+        // Recipes (TOML), the training loop, run folders, checkpoints, resume, NaN guard.
+        .target(name: "Training", dependencies: [
+            "AudioIO", "Engine", "Models", "SafeTensors",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
+
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "SafeTensors", "COpenBLAS",
+            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "SafeTensors", "COpenBLAS", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -63,6 +69,7 @@ let package = Package(
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Engine"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Engine", "AudioIO", "SafeTensors"]),
         // Runs the built binary as a user would (depends on it so that it is built first).
         .testTarget(name: "CLITests", dependencies: ["wavemamba", "AudioIO"]),
     ],
