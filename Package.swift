@@ -51,8 +51,11 @@ let package = Package(
         // SaShiMi's U-Net of Mamba / S4D blocks, forward and step mode.
         .target(name: "Models", dependencies: ["Layers", "Engine"]),
 
+        // Step-mode sampling and audio output.
+        .target(name: "Generation", dependencies: ["Models", "Engine", "AudioIO"]),
+
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "SafeTensors", "COpenBLAS",
+            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "Generation", "SafeTensors", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -61,6 +64,7 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
+        .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Engine", "AudioIO"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Engine"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),
         // Runs the built binary as a user would (depends on it so that it is built first).
