@@ -111,8 +111,11 @@ def select_speakers(spk, seed, max_speakers):
     if not max_speakers or max_speakers >= len(spk):
         return spk
     chosen = []
-    for split, frac in zip(("train", "valid", "test"), SPLIT_FRAC):
-        want = max(1, round(max_speakers * frac))
+    n_valid = max(1, round(max_speakers * SPLIT_FRAC[1]))
+    n_test = max(1, round(max_speakers * SPLIT_FRAC[2]))
+    wants = {"train": max(1, max_speakers - n_valid - n_test), "valid": n_valid, "test": n_test}
+    for split in ("train", "valid", "test"):
+        want = wants[split]
         pool = [s for s in spk if s["split"] == split]
         rng_for(seed, "select", split).shuffle(pool)
         # round-robin over groups so a small subset still has many timbres,
@@ -157,7 +160,7 @@ def utterance_params(seed, s, word, n):
 
 PLAN_COLS = ["path", "speaker", "word", "n", "split", "engine", "voice", "rate", "pitch",
              "stretch", "f0", "cents", "tempo", "reverb", "peak_db", "snr_db", "noise",
-             "pos", "noise_seed"]
+             "pos", "noise_seed", "bits"]
 
 
 def cmd_plan(a):
@@ -176,7 +179,7 @@ def cmd_plan(a):
             for n in range(a.reps):
                 p = utterance_params(a.seed, s, w, n)
                 p.update(path="%s/%s_%d.%s" % (w, s["speaker"], n, ext), split=s["split"],
-                         engine=s["engine"], voice=s["voice"])
+                         engine=s["engine"], voice=s["voice"], bits=a.bits)
                 rows.append(p)
     with open(os.path.join(a.out, "plan.tsv"), "w") as f:
         f.write("\t".join(PLAN_COLS) + "\n")
@@ -184,7 +187,7 @@ def cmd_plan(a):
             f.write("\t".join(str(p[c]) for c in PLAN_COLS) + "\n")
     with open(os.path.join(a.out, "plan.json"), "w") as f:
         json.dump(dict(seed=a.seed, reps=a.reps, max_speakers=a.max_speakers,
-                       format=a.format), f)
+                       format=a.format, bits=a.bits), f)
     print("planned %d clips from %d speakers" % (len(rows), len(spk)))
 
 
@@ -201,8 +204,22 @@ def read_wav(path):
         return x, w.getframerate()
 
 
-def write_wav(path, x):
+def reduce_precision(y, bits, rng):
+    """Round 16-bit samples to `bits` bits of precision (multiples of
+    2**(16-bits), TPDF dither), still stored as 16-bit: FLAC's wasted-bits
+    coding then spends only `bits` bits per sample."""
+    if bits >= 16:
+        return y
+    q = float(2 ** (16 - bits))
+    d = (rng.random(len(y)) - rng.random(len(y))) * q
+    z = np.round((y.astype(np.float64) + d) / q) * q
+    return np.clip(z, -32768, 32768 - q).astype("<i2")
+
+
+def write_wav(path, x, bits=16, rng=None):
     y = np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2")
+    if bits < 16:
+        y = reduce_precision(y, bits, rng)
     with wave.open(path, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
@@ -317,11 +334,12 @@ def render_one(p, out, tmp):
     y += coloured_noise(p["noise"], SR, rng) * speech_rms * 10 ** (-float(p["snr_db"]) / 20)
     dst = os.path.join(out, p["path"])
     os.makedirs(os.path.dirname(dst), exist_ok=True)
+    bits = int(p.get("bits", 16))
     if dst.endswith(".wav"):
-        write_wav(dst, y)
+        write_wav(dst, y, bits, rng)
     else:
         tmpw = os.path.join(tmp, "final.wav")
-        write_wav(tmpw, y)
+        write_wav(tmpw, y, bits, rng)
         run(["sox", "-R", "-V1", tmpw, "-b", "16", dst])
 
 
@@ -394,6 +412,10 @@ def cmd_finalize(a):
              % (meta["seed"], meta["reps"], meta["max_speakers"] or "none (all)"),
              "- clips: %d (%s, 16 kHz, mono, 16-bit, exactly 16000 frames)"
              % (len(present), meta["format"].upper()),
+             "- sample precision: %d bits%s" % (meta.get("bits", 16), "" if meta.get("bits", 16) >= 16
+                 else " (16-bit samples rounded to multiples of %d with TPDF dither, so that FLAC's"
+                      " wasted-bits coding stores %d bits per sample)"
+                 % (2 ** (16 - meta["bits"]), meta["bits"])),
              "- speakers (voice configurations): %d; split groups (timbres / persons): %d"
              % (len(spk), len({s["group"] for s in spk.values()})),
              "- layout: `<word>/<speaker>_<n>.%s`; `splits.tsv` / `splits.json` give each"
@@ -407,7 +429,14 @@ def cmd_finalize(a):
         "%s %d" % (w, sum(1 for p in present if p["word"] == w)) for w in WORDS), ""]
     lines += ["Voices by engine:", ""]
     for e in sorted(engines):
-        lines.append("- %s (%d): %s" % (e, len(engines[e]), ", ".join(sorted(engines[e]))))
+        vs = sorted(engines[e])
+        if e == "espeak-ng":
+            dia = sorted({v.split("+")[0] for v in vs})
+            var = sorted({v.split("+")[1] for v in vs}, key=str.lower)
+            lines.append("- espeak-ng (%d configurations): dialects %s x variants %s"
+                         % (len(vs), ", ".join(dia), ", ".join(var)))
+        else:
+            lines.append("- %s (%d): %s" % (e, len(vs), ", ".join(vs)))
     lines += ["", "Split groups:", ""]
     for sp in ("train", "valid", "test"):
         lines.append("- %s: %s" % (sp, ", ".join(splits[sp]["groups"])))
@@ -438,6 +467,8 @@ def main():
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--max-speakers", type=int, default=0)
     p.add_argument("--format", choices=["wav", "flac"], default="wav")
+    p.add_argument("--bits", type=int, default=16, choices=range(8, 17), metavar="8..16",
+                   help="sample precision (stored as 16-bit; fewer bits compress better as FLAC)")
     p = sub.add_parser("render")
     p.add_argument("--out", required=True)
     p.add_argument("--chunk", type=int, required=True)
