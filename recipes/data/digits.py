@@ -23,7 +23,6 @@ the full one made with the same seed.
 Only the Python standard library and numpy are used.
 """
 import argparse
-import hashlib
 import json
 import os
 import random
