@@ -54,6 +54,9 @@ let package = Package(
         // Step-mode sampling and audio output.
         .target(name: "Generation", dependencies: ["Models", "Engine", "AudioIO"]),
 
+        // Data parallelism: MPI (loaded at run time) for CPU processes.
+        .target(name: "Distributed"),
+
         .executableTarget(name: "wavemamba", dependencies: [
             "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "Generation", "SafeTensors", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
