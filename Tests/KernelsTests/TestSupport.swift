@@ -75,10 +75,10 @@ func maxRelErr(_ a: [Float], _ b: [Double], floor: Double = 1e-3) -> Double {
     return w
 }
 
-/// max_i |a_i − b_i| / max_i |b_i| (norm-wise relative error; 0-safe).
-func normRelErr(_ a: [Float], _ b: [Double]) -> Double {
+/// max_i |a_i − b_i| / max(max_i |b_i|, floor) (norm-wise relative error; 0-safe).
+func normRelErr(_ a: [Float], _ b: [Double], floor: Double = 1e-30) -> Double {
     precondition(a.count == b.count, "count mismatch \(a.count) vs \(b.count)")
-    var e = 0.0, m = 1e-30
+    var e = 0.0, m = floor
     for i in 0..<a.count {
         let d = abs(Double(a[i]) - b[i])
         if d.isNaN { return .infinity }
@@ -111,4 +111,16 @@ func dotD(_ a: [Double], _ b: [Double]) -> Double {
 
 func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
     a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern }
+}
+
+
+/// max_i |a_i − b_i| / s_i for per-element scales s (e.g. Σ|terms| of a sum).
+func scaledErr(_ a: [Float], _ b: [Double], _ s: [Double]) -> Double {
+    var w = 0.0
+    for i in 0..<a.count {
+        let e = abs(Double(a[i]) - b[i]) / max(s[i], 1e-30)
+        if e.isNaN { return .infinity }
+        w = max(w, e)
+    }
+    return w
 }
