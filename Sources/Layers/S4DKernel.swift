@@ -126,37 +126,41 @@ public enum S4DKernel {
     /// orders under the Float32 kernel's rounding, for any L.
     public static let anchorInterval = 64
 
+    /// Modes are processed four at a time (SIMD lanes); the last group is padded with
+    /// zero modes (w = 0, coefficient 0), which add nothing.
+    typealias Lanes = SIMD4<Double>
+
     /// K (H, L), row h at h·L. Parallel over channels; each channel's sums run in a fixed
     /// order, so the result does not depend on the thread count.
     public static func forward(_ p: S4DKernelParameters, length L: Int, kernel: UnsafeMutablePointer<Float>, pool: ThreadPool) {
-        let M = p.modes
+        let M = p.modes, G = (M + 3) / 4
         pool.forRanges(p.channels, grain: 1) { channels in
-            // Per mode: w, and v = C'·w^l (the running term), as separate re/im rows so the
-            // inner loop over modes vectorises.
-            let scratch = UnsafeMutablePointer<Double>.allocate(capacity: 4 * M)
+            // Per mode group: w, and v = C'·w^l (the running term), re and im apart.
+            let scratch = UnsafeMutablePointer<Lanes>.allocate(capacity: 4 * G)
             defer { scratch.deallocate() }
-            let wRe = scratch, wIm = scratch + M, vRe = scratch + 2 * M, vIm = scratch + 3 * M
+            let wRe = scratch, wIm = scratch + G, vRe = scratch + 2 * G, vIm = scratch + 3 * G
             for h in channels {
                 let modes = (0..<M).map { p.mode(h, $0) }
                 let cPrime = (0..<M).map { p.cValue(h, $0) * modes[$0].bBar }
-                for n in 0..<M { wRe[n] = modes[n].w.re; wIm[n] = modes[n].w.im }
+                scratch.update(repeating: Lanes(repeating: 0), count: 4 * G)
+                for n in 0..<M { wRe[n / 4][n % 4] = modes[n].w.re; wIm[n / 4][n % 4] = modes[n].w.im }
                 let k = kernel + h * L
                 var l0 = 0
                 while l0 < L {
                     for n in 0..<M {
                         let v = cPrime[n] * modes[n].power(l0)
-                        vRe[n] = v.re; vIm[n] = v.im
+                        vRe[n / 4][n % 4] = v.re; vIm[n / 4][n % 4] = v.im
                     }
                     let end = min(l0 + anchorInterval, L)
                     for l in l0..<end {
-                        var sum = 0.0
-                        for n in 0..<M {
-                            let r = vRe[n], i = vIm[n]
+                        var sum = Lanes(repeating: 0)
+                        for g in 0..<G {
+                            let r = vRe[g], i = vIm[g]
                             sum += r
-                            vRe[n] = r * wRe[n] - i * wIm[n]
-                            vIm[n] = r * wIm[n] + i * wRe[n]
+                            vRe[g] = r * wRe[g] - i * wIm[g]
+                            vIm[g] = r * wIm[g] + i * wRe[g]
                         }
-                        k[l] = Float(2 * sum)
+                        k[l] = Float(2 * sum.sum())
                     }
                     l0 = end
                 }
@@ -184,32 +188,32 @@ public enum S4DKernel {
     /// channels, deterministic.
     public static func backward(_ p: S4DKernelParameters, length L: Int, dKernel: UnsafePointer<Float>,
                                 gradients g: S4DKernelGradients, pool: ThreadPool) {
-        let M = p.modes
+        let M = p.modes, G = (M + 3) / 4
         pool.forRanges(p.channels, grain: 1) { channels in
-            let scratch = UnsafeMutablePointer<Double>.allocate(capacity: 8 * M)
+            let scratch = UnsafeMutablePointer<Lanes>.allocate(capacity: 8 * G)
             defer { scratch.deallocate() }
-            let wRe = scratch, wIm = scratch + M, pRe = scratch + 2 * M, pIm = scratch + 3 * M
-            let sRe = scratch + 4 * M, sIm = scratch + 5 * M, qRe = scratch + 6 * M, qIm = scratch + 7 * M
+            let wRe = scratch, wIm = scratch + G, pRe = scratch + 2 * G, pIm = scratch + 3 * G
+            let sRe = scratch + 4 * G, sIm = scratch + 5 * G, qRe = scratch + 6 * G, qIm = scratch + 7 * G
             for h in channels {
                 let modes = (0..<M).map { p.mode(h, $0) }
-                for n in 0..<M { wRe[n] = modes[n].w.re; wIm[n] = modes[n].w.im }
-                (scratch + 4 * M).update(repeating: 0, count: 4 * M)
+                scratch.update(repeating: Lanes(repeating: 0), count: 8 * G)
+                for n in 0..<M { wRe[n / 4][n % 4] = modes[n].w.re; wIm[n / 4][n % 4] = modes[n].w.im }
                 let dk = dKernel + h * L
                 var l0 = 0
                 while l0 < L {
                     for n in 0..<M {
                         let v = modes[n].power(l0)
-                        pRe[n] = v.re; pIm[n] = v.im
+                        pRe[n / 4][n % 4] = v.re; pIm[n / 4][n % 4] = v.im
                     }
                     let end = min(l0 + anchorInterval, L)
                     for l in l0..<end {
                         let d = Double(dk[l]), dl = d * Double(l)
-                        for n in 0..<M {
-                            let r = pRe[n], i = pIm[n]
-                            sRe[n] += d * r; sIm[n] += d * i
-                            qRe[n] += dl * r; qIm[n] += dl * i
-                            pRe[n] = r * wRe[n] - i * wIm[n]
-                            pIm[n] = r * wIm[n] + i * wRe[n]
+                        for g in 0..<G {
+                            let r = pRe[g], i = pIm[g]
+                            sRe[g] += d * r; sIm[g] += d * i
+                            qRe[g] += dl * r; qIm[g] += dl * i
+                            pRe[g] = r * wRe[g] - i * wIm[g]
+                            pIm[g] = r * wIm[g] + i * wRe[g]
                         }
                     }
                     l0 = end
@@ -217,7 +221,7 @@ public enum S4DKernel {
                 var dLogDt = 0.0
                 for n in 0..<M {
                     let m = modes[n], c = p.cValue(h, n)
-                    let S = ComplexDouble(sRe[n], sIm[n]), P = ComplexDouble(qRe[n], qIm[n])
+                    let S = ComplexDouble(sRe[n / 4][n % 4], sIm[n / 4][n % 4]), P = ComplexDouble(qRe[n / 4][n % 4], qIm[n / 4][n % 4])
                     let cPrime = c * m.bBar
                     let gDt = c * m.w * S + cPrime * m.a * P
                     let gA = (m.dt * gDt - cPrime * S) / m.a
