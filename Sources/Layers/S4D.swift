@@ -41,8 +41,10 @@ public struct S4DConfig: Codable, Sendable, Equatable {
 ///     y = K ∗ u + D·u                        causal FFT convolution per channel
 ///     y = GLU(output_linear(dropout(GELU(y))))
 ///
-/// on token-major (batch·L, H) activations. Parameter names and shapes are s4d.py's
-/// state_dict (with `transposed` layouts irrelevant: output_linear.0 is a kernel-1 Conv1d).
+/// on token-major (batch·L, H) activations (s4d.py's transposed = False layout). Parameter
+/// names and shapes are s4d.py's state_dict; output_linear.0 is its kernel-size-1 Conv1d,
+/// applied as a linear map over channels, and the GLU gates the first H channels by the
+/// sigmoid of the last H, as nn.GLU(dim = −2) does.
 public struct S4D {
     public let config: S4DConfig
     /// H.
@@ -119,11 +121,11 @@ public struct S4D {
     /// log_A_real and A_imag.
     public func kernel(length L: Int, _ tape: Tape) -> Variable {
         let backend = logDt.backend, pool = cpuPool(backend)
+        let params = [logDt, C, logAReal, AImag]
         // The backward reads the parameter values as they were in the forward.
-        let snapshot = [logDt, C, logAReal, AImag].map { $0.value.floats() }
+        let snapshot = params.map { $0.value.floats() }
         let k = backend.empty([channels, L])
         withParameters(snapshot) { S4DKernel.forward($0, length: L, kernel: k.pointer, pool: pool) }
-        let params = [logDt, C, logAReal, AImag]
         let out = Variable(k, requiresGrad: tape.isRecording && params.contains { $0.requiresGrad })
         guard out.requiresGrad else { return out }
         tape.record("s4dKernel") {

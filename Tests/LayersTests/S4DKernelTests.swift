@@ -62,7 +62,7 @@ final class S4DKernelTests: XCTestCase {
     }
 
     /// K against Σ of directly evaluated exponentials in Double, over a length of many
-    /// re-anchoring intervals (4099 = 64·64 + 3, so the last interval is partial) and
+    /// re-anchoring intervals (4099 = 16·256 + 3, so the last interval is partial) and
     /// phases dt·A_imag·l up to ~2·10⁵ rad. Float32 output rounding bounds the error at ~1e-7.
     func testKernelMatchesDirectDoubleEvaluation() {
         let t = Case(H: 3, M: 32, seed: 11)
@@ -84,7 +84,7 @@ final class S4DKernelTests: XCTestCase {
 
     /// The kernel's analytic gradient against central differences of the direct Double
     /// kernel (h = 1e-6, truncation ~1e-12, rounding ~1e-9 relative), over L = 1000
-    /// (16 re-anchoring intervals) so P = Σ dK·l·w^l is exercised at large l.
+    /// (four re-anchoring intervals, the last partial) so P = Σ dK·l·w^l is exercised at large l.
     func testKernelGradientMatchesDoubleFiniteDifferences() {
         let t = Case(H: 2, M: 6, seed: 23)  // two SIMD groups, the second padded
         let L = 1000
