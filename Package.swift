@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "Layers", dependencies: ["Engine", "Kernels", "Spectral"]),
 
         // SaShiMi's U-Net of Mamba / S4D blocks, forward and step mode.
-        .target(name: "Models", dependencies: ["Layers", "Engine"]),
+        .target(name: "Models", dependencies: ["Layers", "Engine", "Spectral"]),
 
         // Step-mode sampling and audio output.
         .target(name: "Generation", dependencies: ["Models", "Engine", "AudioIO"]),
