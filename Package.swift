@@ -49,7 +49,13 @@ let package = Package(
         .target(name: "Layers", dependencies: ["Engine", "Kernels", "Spectral"]),
 
         // SaShiMi's U-Net of Mamba / S4D blocks, forward and step mode.
-        .target(name: "Models", dependencies: ["Layers", "Engine"]),
+        .target(name: "Models", dependencies: ["Layers", "Engine", "Spectral"]),
+
+        // Step-mode sampling and audio output.
+        .target(name: "Generation", dependencies: ["Models", "Engine", "AudioIO"]),
+
+        // Data parallelism: MPI (loaded at run time) for CPU processes.
+        .target(name: "Distributed"),
 
         // Recipes (TOML), the training loop, run folders, checkpoints, resume, NaN guard.
         .target(name: "Training", dependencies: [
@@ -58,7 +64,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "SafeTensors", "COpenBLAS", "Training",
+            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "Generation", "SafeTensors", "COpenBLAS", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -67,6 +73,7 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
+        .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Engine", "AudioIO"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Engine"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Engine", "AudioIO", "SafeTensors"]),

@@ -19,6 +19,9 @@ public struct DatasetOptions: Sendable {
     public var memoryBudgetBytes: Int
     public var validFraction: Double
     public var testFraction: Double
+    /// Split by position in natural file order instead of by hash: the first files train, then
+    /// valid, then test (YouTubeMix as SaShiMi splits it: 88 / 6 / 6 %).
+    public var orderedSplit: Bool = false
 
     public init(sampleRate: Int = 16000, segmentLength: Int = 16000, shortFiles: ShortFilePolicy = .pad,
                 memoryBudgetBytes: Int = 2 << 30, validFraction: Double = 0.1, testFraction: Double = 0.1) {
@@ -77,6 +80,7 @@ public final class AudioDataset: @unchecked Sendable {
         self.folder = folder
         self.options = options
         let rule = SplitRule.forFolder(folder.root, validFraction: options.validFraction, testFraction: options.testFraction)
+        let ordered = options.orderedSplit ? Self.orderedSplits(folder.relativePaths, valid: options.validFraction, test: options.testFraction) : [:]
         let cache = DecodedAudioCache(budgetBytes: options.memoryBudgetBytes)
         var candidates: [DatasetFile] = []
         var skipped: [AudioIOError] = []
@@ -85,7 +89,7 @@ public final class AudioDataset: @unchecked Sendable {
             do {
                 let info = try AudioFile.info(path, verify: false)
                 let frames = Int((Double(info.frames) * Double(options.sampleRate) / Double(info.sampleRate)).rounded())
-                candidates.append(DatasetFile(relativePath: rel, path: path, info: info, split: rule.split(of: rel), frames: frames,
+                candidates.append(DatasetFile(relativePath: rel, path: path, info: info, split: ordered[rel] ?? rule.split(of: rel), frames: frames,
                                               label: Self.label(of: rel)))
             } catch let e as AudioIOError {
                 skipped.append(e)
@@ -123,6 +127,16 @@ public final class AudioDataset: @unchecked Sendable {
         if x.count < f.frames { x += [Float](repeating: 0, count: f.frames - x.count) }
         if x.count > f.frames { x.removeLast(x.count - f.frames) }
         return x
+    }
+
+    /// Natural-order position split (file2 before file10).
+    static func orderedSplits(_ paths: [String], valid: Double, test: Double) -> [String: Split] {
+        let sorted = paths.sorted { $0.compare($1, options: [.numeric]) == .orderedAscending }
+        let n = sorted.count
+        let trainEnd = Int((Double(n) * (1 - valid - test)).rounded()), validEnd = Int((Double(n) * (1 - test)).rounded())
+        var out: [String: Split] = [:]
+        for (i, p) in sorted.enumerated() { out[p] = i < trainEnd ? .train : (i < validEnd ? .valid : .test) }
+        return out
     }
 
     static func label(of relativePath: String) -> String? {

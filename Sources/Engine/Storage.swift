@@ -35,6 +35,8 @@ public final class HostCachingAllocator: Allocator, @unchecked Sendable {
     /// Blocks beyond this many cached bytes go back to the system.
     public let cacheLimit: Int
     public private(set) var systemAllocations = 0
+    /// Every `allocate` call, served from the cache or not (tests count per-step allocations).
+    public private(set) var requests = 0
     public private(set) var liveBytes = 0
     public private(set) var peakLiveBytes = 0
 
@@ -53,6 +55,7 @@ public final class HostCachingAllocator: Allocator, @unchecked Sendable {
     public func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
         let size = Self.sizeClass(byteCount)
         lock.lock()
+        requests += 1
         liveBytes += size
         peakLiveBytes = max(peakLiveBytes, liveBytes)
         if var list = free[size], let p = list.popLast() {

@@ -10,6 +10,10 @@ public final class MambaStepState {
     let A: Tensor
     let xz, xc, dbl, delta, y: Tensor
     public let out: Tensor
+    /// Views into the buffers above, made once (a view is a small struct with a shape array:
+    /// building them per step would allocate).
+    let scan: SelectiveScanTensors
+    let xPart, dtPart: Tensor
 
     init(block: MambaBlock, batch: Int) {
         let c = block.config, b = block.ALog.backend
@@ -27,6 +31,13 @@ public final class MambaStepState {
         delta = b.empty([batch, dInner])
         y = b.empty([batch, dInner])
         out = b.empty([batch, c.dModel])
+        let R = c.resolvedDtRank
+        xPart = xz.columns(0..<dInner)
+        dtPart = dbl.columns(0..<R)
+        let shape = SelectiveScanShape(batch: batch, length: 1, channels: dInner, dState: c.dState, isComplex: c.isComplex)
+        scan = SelectiveScanTensors(shape: shape, u: xc, delta: delta, z: xz.columns(dInner..<(2 * dInner)),
+                                    B: dbl.columns(R..<(R + W)), C: dbl.columns((R + W)..<(R + 2 * W)), A: A,
+                                    AImag: block.AImag?.value, D: block.D.value, deltaBias: block.dtProj.bias?.value)
     }
 
     /// Forgets all streams' history.
@@ -43,18 +54,12 @@ extension MambaBlock {
     /// Equal to the parallel forward at the same position.
     @discardableResult
     public func step(_ x: Tensor, _ s: MambaStepState) -> Tensor {
-        let c = config, b = x.backend
-        let dInner = c.dInner, R = c.resolvedDtRank, W = c.stateWidth
+        let b = x.backend
         b.linear(x: x, weight: inProj.weight.value, bias: nil, y: s.xz)
-        b.causalConv1dStep(x: s.xz.columns(0..<dInner), state: s.convState, weight: conv1dWeight.value, bias: conv1dBias.value,
-                           y: s.xc, silu: true)
+        b.causalConv1dStep(x: s.xPart, state: s.convState, weight: conv1dWeight.value, bias: conv1dBias.value, y: s.xc, silu: true)
         b.linear(x: s.xc, weight: xProj.weight.value, bias: nil, y: s.dbl)
-        b.linear(x: s.dbl.columns(0..<R), weight: dtProj.weight.value, bias: nil, y: s.delta)
-        let shape = SelectiveScanShape(batch: s.batch, length: 1, channels: dInner, dState: c.dState, isComplex: c.isComplex)
-        let t = SelectiveScanTensors(shape: shape, u: s.xc, delta: s.delta, z: s.xz.columns(dInner..<(2 * dInner)),
-                                     B: s.dbl.columns(R..<(R + W)), C: s.dbl.columns((R + W)..<(R + 2 * W)), A: s.A,
-                                     AImag: AImag?.value, D: D.value, deltaBias: dtProj.bias?.value)
-        b.selectiveScanStep(t, state: s.ssmState, out: s.y)
+        b.linear(x: s.dtPart, weight: dtProj.weight.value, bias: nil, y: s.delta)
+        b.selectiveScanStep(s.scan, state: s.ssmState, out: s.y)
         b.linear(x: s.y, weight: outProj.weight.value, bias: nil, y: s.out)
         return s.out
     }

@@ -23,14 +23,22 @@ public final class SaShiMiStepState {
     /// (batch, classes): the logits of the latest step.
     public let logits: Tensor
 
+    /// Stack of skip connections, reused every step (capacity reserved once).
+    var outputs: [Tensor] = []
+
     final class DownState {
         let buffer: Tensor       // (batch, pool, H) inputs so far
+        let slots: [Tensor]      // buffer's rows s as (batch, H) column views
         let stacked: Tensor      // (batch, H·pool) in (h, s) order
+        let stacked3: Tensor     // the same as (batch, H, pool)
         let out: Tensor          // (batch, expand·H)
         var count = 0
         init(_ b: any Backend, batch: Int, pool: DownPool) {
             buffer = b.zeros([batch, pool.pool, pool.width])
+            let flat = buffer.reshaped([batch, pool.pool * pool.width])
+            slots = (0..<pool.pool).map { flat.columns(($0 * pool.width)..<(($0 + 1) * pool.width)) }
             stacked = b.empty([batch, pool.width * pool.pool])
+            stacked3 = stacked.reshaped([batch, pool.width, pool.pool])
             out = b.empty([batch, pool.linear.weight.shape[0]])
         }
     }
@@ -38,11 +46,14 @@ public final class SaShiMiStepState {
     final class UpState {
         let projected: Tensor    // (batch, H·pool) in (h, s) order
         let cache: Tensor        // (batch, pool, H)
+        let slots: [Tensor]      // cache's rows s as (batch, H) column views
         let out: Tensor          // (batch, H)
         var index = 0
         init(_ b: any Backend, batch: Int, pool: UpPool) {
             projected = b.empty([batch, pool.width * pool.pool])
             cache = b.zeros([batch, pool.pool, pool.width])
+            let flat = cache.reshaped([batch, pool.pool * pool.width])
+            slots = (0..<pool.pool).map { flat.columns(($0 * pool.width)..<(($0 + 1) * pool.width)) }
             out = b.empty([batch, pool.width])
         }
     }
@@ -50,15 +61,18 @@ public final class SaShiMiStepState {
     final class BlockState {
         let normed: Tensor, mean: Tensor, rstd: Tensor, out: Tensor
         let mamba: MambaStepState?
+        let s4d: S4D.StepState?
         let hidden: Tensor?      // FF hidden (batch, ff·H)
         let mixed: Tensor?       // FF output (batch, H)
         init(_ b: any Backend, batch: Int, block: ResidualBlock, width: Int) {
             normed = b.empty([batch, width]); mean = b.empty([batch]); rstd = b.empty([batch]); out = b.empty([batch, width])
             switch block.mixer {
             case .mamba(let m):
-                mamba = m.makeStepState(batch: batch); hidden = nil; mixed = nil
+                mamba = m.makeStepState(batch: batch); s4d = nil; hidden = nil; mixed = nil
+            case .s4d(let l):
+                mamba = nil; s4d = l.makeStepState(batch: batch); hidden = nil; mixed = nil
             case .feedForward(let f):
-                mamba = nil; hidden = b.empty([batch, f.fc1.weight.shape[0]]); mixed = b.empty([batch, width])
+                mamba = nil; s4d = nil; hidden = b.empty([batch, f.fc1.weight.shape[0]]); mixed = b.empty([batch, width])
             }
         }
     }
@@ -82,6 +96,7 @@ public final class SaShiMiStepState {
         normMean = b.empty([batch]); normRstd = b.empty([batch])
         normed = b.empty([batch, c.dModel])
         logits = b.empty([batch, c.classes])
+        outputs.reserveCapacity(c.pool.count + 2)
     }
 }
 
@@ -96,28 +111,27 @@ extension SaShiMi {
         let b = store.backend
         s.token.copy(from: tokens)
         b.embedding(table: embedding.value, indices: s.token, out: s.x0)
-        var outputs: [Tensor] = [s.x0]
+        s.outputs.removeAll(keepingCapacity: true)
+        s.outputs.append(s.x0)
         var x: Tensor? = s.x0
         var reached = 0
         for (pool, st) in zip(down, s.downs) {
             // Append x as row `count` of each stream's (pool, H) buffer.
-            b.copy2D(from: x!, to: st.buffer.reshaped([s.batch, pool.pool * pool.width]).columns((st.count * pool.width)..<((st.count + 1) * pool.width)),
-                     accumulate: false)
+            b.copy2D(from: x!, to: st.slots[st.count], accumulate: false)
             st.count += 1
             if st.count < pool.pool { x = nil; break }
             st.count = 0
-            b.transpose(st.buffer, batch: s.batch, rows: pool.pool, cols: pool.width, out: st.stacked.reshaped([s.batch, pool.width, pool.pool]),
-                        accumulate: false)
+            b.transpose(st.buffer, batch: s.batch, rows: pool.pool, cols: pool.width, out: st.stacked3, accumulate: false)
             b.linear(x: st.stacked, weight: pool.linear.weight.value, bias: pool.linear.bias?.value, y: st.out)
             x = st.out
-            outputs.append(st.out)
+            s.outputs.append(st.out)
             reached += 1
         }
         let firstUp: Int
         if let xc = x {
             var h = xc
             for (block, st) in zip(center, s.center) { h = stepBlock(block, h, st) }
-            b.add(h, outputs.removeLast(), out: s.centerOut)
+            b.add(h, s.outputs.removeLast(), out: s.centerOut)
             x = s.centerOut
             firstUp = 0
         } else {
@@ -126,7 +140,7 @@ extension SaShiMi {
         for i in firstUp..<up.count {
             let stage = up[i], st = s.ups[i]
             let y = stepUpPool(stage.pool, x, st.pool)
-            b.add(y, outputs.removeLast(), out: st.joined)
+            b.add(y, s.outputs.removeLast(), out: st.joined)
             var h = st.joined
             for (block, bs) in zip(stage.blocks, st.blocks) { h = stepBlock(block, h, bs) }
             b.add(h, st.joined, out: st.out)
@@ -140,8 +154,7 @@ extension SaShiMi {
     /// Pops the next cached output; refills the cache from the coarser level when it runs empty.
     private func stepUpPool(_ pool: UpPool, _ x: Tensor?, _ st: SaShiMiStepState.UpState) -> Tensor {
         let b = store.backend, batch = st.out.shape[0], w = pool.width
-        let cache2 = st.cache.reshaped([batch, pool.pool * w])
-        b.copy2D(from: cache2.columns((st.index * w)..<((st.index + 1) * w)), to: st.out, accumulate: false)
+        b.copy2D(from: st.slots[st.index], to: st.out, accumulate: false)
         st.index += 1
         if st.index == pool.pool {
             guard let x else { preconditionFailure("UpPool cache ran empty without a coarse step") }
@@ -158,6 +171,7 @@ extension SaShiMi {
         let y: Tensor
         switch block.mixer {
         case .mamba(let m): y = m.step(st.normed, st.mamba!)
+        case .s4d(let l): y = l.step(st.normed, st.s4d!)
         case .feedForward(let f): f.step(st.normed, hidden: st.hidden!, out: st.mixed!); y = st.mixed!
         }
         b.add(y, x, out: st.out)

@@ -36,6 +36,15 @@ public struct Recipe: Sendable, Equatable {
         public var memoryBudgetMB = 2048
 
         public init() {}
+
+        /// How `AudioDataset` reads the folder.
+        public var datasetOptions: DatasetOptions {
+            var o = DatasetOptions(sampleRate: sampleRate, segmentLength: clipLength, shortFiles: shortFiles,
+                                   memoryBudgetBytes: memoryBudgetMB << 20, validFraction: validFraction, testFraction: testFraction)
+            // SaShiMi splits YouTubeMix by position in file order (88 / 6 / 6 %), not by hash.
+            o.orderedSplit = layout == .youtubemix
+            return o
+        }
     }
 
     /// Optimisation and bookkeeping (`[train]`).
@@ -90,11 +99,6 @@ public struct Recipe: Sendable, Equatable {
                              decay: train.schedule, finalFraction: Float(train.finalLRFraction))
     }
 
-    public var datasetOptions: DatasetOptions {
-        DatasetOptions(sampleRate: data.sampleRate, segmentLength: data.clipLength, shortFiles: data.shortFiles,
-                       memoryBudgetBytes: data.memoryBudgetMB << 20, validFraction: data.validFraction,
-                       testFraction: data.testFraction)
-    }
 }
 
 /// Per-clip scaling before quantisation.

@@ -54,19 +54,11 @@ public final class Trainer {
     private var signals: SignalWatcher?
     private var logWindow = (loss: 0.0, steps: 0, samples: 0, seconds: 0.0)
 
-    /// Block kinds this build of `Models` can construct (S4D lands with the s4d branch; until
-    /// then a recipe using it is refused here rather than trapping in the model).
-    public static let buildableBlocks: Set<BlockKind> = [.mamba, .mambaComplex]
-
     /// Builds the model and optimiser for `recipe` in `runDirectory`. A fresh run refuses a
     /// folder that already holds a run; `resume` loads the newest complete checkpoint there.
     /// `warn` receives non-fatal problems (a damaged newest checkpoint, a changed dataset).
     public init(recipe: Recipe, data: TrainingData, runDirectory: URL, backend: any Backend, resume: Bool = false,
                 options: Options = Options(), warn: (String) -> Void = { _ in }) throws {
-        for kind in [recipe.model.outer, recipe.model.center] where !Self.buildableBlocks.contains(kind) {
-            throw TrainingError(path: recipe.name, "[model] block kind '\(kind.rawValue)' is not available in this build",
-                                fix: "use \"mamba-complex\" or \"mamba\" until S4D blocks are merged")
-        }
         self.recipe = recipe
         self.data = data
         self.options = options

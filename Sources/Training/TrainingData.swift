@@ -28,12 +28,9 @@ public final class TrainingData {
     /// `warn` and skipped; an empty train or valid split is an error naming the fix.
     public init(folder: URL, settings: Recipe.DataSettings, batchSize: Int, warn: (AudioIOError) -> Void = { _ in }) throws {
         try settings.layout.check(folder)
-        let options = DatasetOptions(sampleRate: settings.sampleRate, segmentLength: settings.clipLength, shortFiles: settings.shortFiles,
-                                     memoryBudgetBytes: settings.memoryBudgetMB << 20, validFraction: settings.validFraction,
-                                     testFraction: settings.testFraction)
         let dataset: AudioDataset
         do {
-            dataset = try AudioDataset(folder: folder, options: options, warn: warn)
+            dataset = try AudioDataset(folder: folder, options: settings.datasetOptions, warn: warn)
         } catch let e as AudioIOError {
             throw TrainingError(path: e.path, e.reason, fix: e.fix)
         }

@@ -34,9 +34,28 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(sc.split(of: "one/b_nohash_0.wav"), .valid)
         XCTAssertEqual(sc.split(of: "two/c_nohash_0.wav"), .test)
         XCTAssertEqual(sc.split(of: "one/a_nohash_0.wav"), .train)
+        // A splits.tsv manifest (recipes/data) wins over folders and the hash.
+        let m = dir.appendingPathComponent("manifest")
+        try FileManager.default.createDirectory(at: m, withIntermediateDirectories: true)
+        try "path\tsplit\tspeaker\nzero/s1_0.flac\ttest\ts1\ntrain/x.flac\tvalid\ts2\n".write(to: m.appendingPathComponent("splits.tsv"), atomically: true, encoding: .utf8)
+        let mr = SplitRule.forFolder(m)
+        XCTAssertEqual(mr.split(of: "zero/s1_0.flac"), .test)
+        XCTAssertEqual(mr.split(of: "train/x.flac"), .valid)
+        XCTAssertEqual(mr.split(of: "unlisted/y.flac"), SplitRule().split(of: "unlisted/y.flac"))
         XCTAssertEqual(AudioDataset.label(of: "train/zero/a.wav"), "zero")
         XCTAssertEqual(AudioDataset.label(of: "zero/a.wav"), "zero")
         XCTAssertNil(AudioDataset.label(of: "a.wav"))
+    }
+
+    func testOrderedSplitUsesNaturalOrder() {
+        let paths = (1...50).map { "youtube_mix/out\($0).wav" }.shuffled()
+        let s = AudioDataset.orderedSplits(paths, valid: 0.06, test: 0.06)
+        XCTAssertEqual(s["youtube_mix/out1.wav"], .train)
+        XCTAssertEqual(s["youtube_mix/out44.wav"], .train)
+        XCTAssertEqual(s["youtube_mix/out45.wav"], .valid)
+        XCTAssertEqual(s["youtube_mix/out47.wav"], .valid)
+        XCTAssertEqual(s["youtube_mix/out48.wav"], .test)
+        XCTAssertEqual(s["youtube_mix/out50.wav"], .test)
     }
 
     func testSegmentsPaddingDroppingAndLongFiles() throws {

@@ -63,7 +63,7 @@ final class RecipeTests: XCTestCase {
         let folder = Fixture.repository.appendingPathComponent("recipes")
         var rows: [String] = []
         for (name, range) in [("sc09-mamba-small", 5_000_000...6_700_000), ("sc09-mamba-large", 19_000_000...26_500_000),
-                              ("youtubemix-mamba", 2_500_000...4_500_000), ("digits-tiny", 100_000...1_000_000),
+                              ("youtubemix-mamba", 2_500_000...4_500_000), ("sc09-sashimi", 3_500_000...6_500_000), ("digits-tiny", 100_000...1_000_000),
                               ("piano-tiny", 100_000...1_000_000)] {
             let r = try RecipeParser.load(folder.appendingPathComponent(name + ".toml"))
             let n = SaShiMi(config: r.model, backend: CPUBackend(threads: 1), seed: 0).parameterCount

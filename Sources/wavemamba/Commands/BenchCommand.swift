@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure speed, each figure beside a baseline measured in the same run.",
         discussion: "Build in release mode for meaningful numbers: swift run -c release wavemamba bench …",
-        subcommands: [Engine.self])
+        subcommands: [Engine.self, Train.self, Generate.self])
 
     struct Options: ParsableArguments {
         @Flag(help: "Print JSON (machine-readable) instead of tables.")
@@ -33,6 +33,44 @@ struct BenchCommand: ParsableCommand {
         func run() throws {
             let report = EngineBench(backend: CPUBackend(threads: options.threads), quick: options.quick).run()
             try options.emit(report, columns: EngineBench.columns)
+        }
+    }
+
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Training samples/s and peak memory of SaShiMi-small: complex Mamba beside real Mamba and the S4D baseline.")
+
+        @OptionGroup var options: Options
+
+        @Option(help: "Clips per batch.")
+        var batch = 8
+
+        @Option(help: "Samples per clip.")
+        var length = 16000
+
+        @Option(help: "Timed steps (best of).")
+        var steps = 3
+
+        func run() throws {
+            let bench = ModelBench(backend: CPUBackend(threads: options.threads), quick: options.quick)
+            let report = bench.train(batch: options.quick ? 2 : batch, length: options.quick ? 2048 : length, steps: options.quick ? 1 : steps)
+            try options.emit(report, columns: ModelBench.columns)
+        }
+    }
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Step-mode generation real-time factor at batch 1 and 16: complex Mamba beside real Mamba and S4D.")
+
+        @OptionGroup var options: Options
+
+        @Option(help: "Samples generated per stream (after warm-up).")
+        var samples = 1600
+
+        func run() throws {
+            let bench = ModelBench(backend: CPUBackend(threads: options.threads), quick: options.quick)
+            let report = bench.generate(batches: [1, 16], samples: options.quick ? 64 : samples)
+            try options.emit(report, columns: ModelBench.columns)
         }
     }
 }
