@@ -122,6 +122,8 @@ public final class Trainer {
     /// and saves a checkpoint at the end either way.
     @discardableResult
     public func train(until limit: Int? = nil) throws -> Outcome {
+        let lock = try run.lock()
+        defer { lock.release() }
         let total = recipe.train.steps
         let end = min(limit ?? total, total)
         onEvent?(.started(step: step, totalSteps: total, resumed: resumedFrom != nil))

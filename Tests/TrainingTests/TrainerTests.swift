@@ -319,6 +319,22 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// Two sessions cannot train into one run folder at once.
+    func testRunFolderIsLockedWhileTraining() throws {
+        let root = Fixture.scratch(self)
+        let recipe = Fixture.recipe(steps: 4)
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let runURL = root.appendingPathComponent("run")
+        let trainer = try Fixture.trainer(recipe, data: data, run: runURL)
+        try trainer.train(until: 1)
+        let other = try Fixture.trainer(recipe, data: data, run: runURL, resume: true)
+        var inner: Error?
+        trainer.onEvent = { if case .step(let r) = $0, r.step == 2 { inner = Result { try other.train() }.failure } }
+        try trainer.train()
+        XCTAssertTrue("\(inner.map { "\($0)" } ?? "no error")".contains("another `wavemamba train` is using this run folder"))
+        XCTAssertNoThrow(try RunDirectory(runURL).lock().release(), "the lock was not released")
+    }
+
     func testRunFolderGuards() throws {
         let root = Fixture.scratch(self)
         let recipe = Fixture.recipe(steps: 2)
@@ -354,6 +370,10 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(b.targets.min(), 0, "min-max scaling reaches class 0")
         XCTAssertEqual(b.targets.max(), 255, "min-max scaling reaches class 255")
     }
+}
+
+extension Result {
+    var failure: Failure? { if case .failure(let e) = self { return e }; return nil }
 }
 
 /// Lines noted from another thread.
