@@ -319,6 +319,28 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// A streamed file that disappears mid-run: a one-line error naming it, and the steps done
+    /// so far are saved.
+    func testReadErrorMidRunSavesProgress() throws {
+        let root = Fixture.scratch(self)
+        var recipe = Fixture.recipe(steps: 50)
+        recipe.data.memoryBudgetMB = 1 // 4 files of 400 kB: streamed, at most two cached
+        let corpus = Fixture.corpus(in: root, frames: 100_000)
+        let data = try Fixture.data(recipe, corpus)
+        XCTAssertFalse(data.dataset.fitsInMemory)
+        let runURL = root.appendingPathComponent("run")
+        let trainer = try Fixture.trainer(recipe, data: data, run: runURL)
+        trainer.onEvent = {
+            if case .step(let r) = $0, r.step == 2 { try? FileManager.default.removeItem(at: corpus.appendingPathComponent("train")) }
+        }
+        XCTAssertThrowsError(try trainer.train()) { e in
+            XCTAssertTrue(e is TrainingError, "\(e)")
+            XCTAssertTrue("\(e)".contains(corpus.appendingPathComponent("train").path), "\(e)")
+        }
+        XCTAssertGreaterThanOrEqual(trainer.step, 2)
+        XCTAssertEqual(RunDirectory(runURL).checkpointSteps().first, trainer.step, "progress was not saved")
+    }
+
     /// Two sessions cannot train into one run folder at once.
     func testRunFolderIsLockedWhileTraining() throws {
         let root = Fixture.scratch(self)
