@@ -38,7 +38,7 @@ struct BackwardLayout {
     init(_ shape: SelectiveScanShape, chunk: Int, threads: Int) {
         precondition(chunk >= 1)
         let W = shape.stateWidth
-        slices = SelectiveScan.backwardSlices(shape, threads: threads)
+        slices = SelectiveScan.slices(shape, threads: threads)
         tasks = shape.batch * slices
         groupsPerTask = (shape.channelGroups + slices - 1) / slices
         let c = max(1, min(chunk, shape.length))

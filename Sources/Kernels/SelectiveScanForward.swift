@@ -32,9 +32,34 @@ extension ScanStage {
     }
 }
 
+/// Scratch layout of one forward task (in vectors from an aligned base).
+struct ForwardLayout {
+    let slices: Int, tasks: Int, groupsPerTask: Int, block: Int
+    let perTask: Int          // vectors per task
+    init(_ shape: SelectiveScanShape, chunk: Int, threads: Int) {
+        let W = shape.stateWidth
+        slices = SelectiveScan.slices(shape, threads: threads)
+        tasks = shape.batch * slices
+        groupsPerTask = (shape.channelGroups + slices - 1) / slices
+        block = max(1, min(SelectiveScan.forwardBlock, chunk, shape.length))
+        // per group: h, av (W each); stage: 5 vectors per step + B/C rows, sized for the
+        // largest block whatever the chunk (so the workspace size does not depend on it).
+        perTask = 2 * W * groupsPerTask
+            + ScanStage.vectors(steps: max(1, min(SelectiveScan.forwardBlock, shape.length)), W: W)
+    }
+}
+
 extension SelectiveScan {
     /// Steps per staged block in the forward.
     static let forwardBlock = 64
+
+    /// Floats of the optional forward workspace (any alignment, no initialisation): per task
+    /// (batch × slices tasks) 8·(2W·groups + 5·64) + 128·W floats; ≈ 24 KiB per task for
+    /// N = 16 real with 16 groups per task.
+    public static func forwardWorkspaceCount(_ shape: SelectiveScanShape, threads: Int) -> Int {
+        let l = ForwardLayout(shape, chunk: 1, threads: threads)
+        return 8 * l.tasks * l.perTask + 8
+    }
 
     /// Runs the scan.
     ///
@@ -45,29 +70,39 @@ extension SelectiveScan {
     ///   - checkpoints: optional, `checkpointCount(shape, chunk:)` floats: states at chunk
     ///     boundaries for `backward` (which must get the same `chunk`). Pass nil for inference.
     ///   - chunk: checkpoint interval in time steps (≥ 1).
-    /// Scratch: ≈ (5·64 + 16·W + 2W) vectors (≈ 19 KiB for N = 16 real) per task on the stack.
+    ///   - workspace: optional, `forwardWorkspaceCount(shape, threads: pool.threads)`
+    ///     floats; when nil, each task takes its scratch from the stack (or, if the stack is
+    ///     too small, the heap).
     public static func forward(_ x: SelectiveScanInputs,
                                out: UnsafeMutablePointer<Float>, strideOut: Int? = nil,
                                lastState: UnsafeMutablePointer<Float>? = nil,
                                checkpoints: UnsafeMutablePointer<Float>? = nil,
-                               chunk: Int = defaultChunk, pool: ThreadPool) {
+                               chunk: Int = defaultChunk,
+                               workspace: UnsafeMutablePointer<Float>? = nil,
+                               pool: ThreadPool) {
         x.validate()
         precondition(chunk >= 1, "selective scan: chunk must be ≥ 1")
         let s = x.shape
         let strideOut = strideOut ?? s.channels
         precondition(strideOut >= s.channels)
         if s.batch == 0 || s.channels == 0 || s.length == 0 { return }
-        let W = s.stateWidth
-        let groups = s.channelGroups
-        let block = min(forwardBlock, chunk, s.length)
-        let stageVectors = ScanStage.vectors(steps: block, W: W)
-        pool.forEach(s.batch * groups) { task in
-            let b = task / groups, g = task % groups
-            withUnsafeTemporaryAllocation(of: V8.self, capacity: 2 * W + stageVectors) { tmp in
-                let av = tmp.baseAddress!, h = av + W
-                let stage = ScanStage(h + W, steps: block, W: W)
-                scanGroupForward(x, b: b, g: g, out: out, strideOut: strideOut, lastState: lastState,
-                                 checkpoints: checkpoints, chunk: chunk, block: block, av: av, h: h, stage: stage)
+        let layout = ForwardLayout(s, chunk: chunk, threads: pool.threads)
+        let aligned: UnsafeMutablePointer<V8>? = workspace.map {
+            let misalign = (Int(bitPattern: $0) & 31) / 4
+            return UnsafeMutableRawPointer($0 + (misalign == 0 ? 0 : 8 - misalign)).assumingMemoryBound(to: V8.self)
+        }
+        pool.forEach(layout.tasks) { task in
+            let b = task / layout.slices, slice = task % layout.slices
+            if let ws = aligned {
+                forwardTask(x, b: b, slice: slice, layout: layout, out: out, strideOut: strideOut,
+                            lastState: lastState, checkpoints: checkpoints, chunk: chunk,
+                            scratch: ws + task * layout.perTask)
+            } else {
+                withUnsafeTemporaryAllocation(of: V8.self, capacity: layout.perTask) { tmp in
+                    forwardTask(x, b: b, slice: slice, layout: layout, out: out, strideOut: strideOut,
+                                lastState: lastState, checkpoints: checkpoints, chunk: chunk,
+                                scratch: tmp.baseAddress!)
+                }
             }
         }
     }
@@ -87,11 +122,11 @@ extension SelectiveScan {
         }
     }
 
-    /// Phase 1: stages steps t0..<t0+count of group (b, d0). `withBC`: also copy the B/C rows.
+    /// Phase 1: stages steps t0..<t0+count of group (b, d0) (not the B/C rows: `stageBC`).
     @inline(__always)
     static func stageBlock(_ x: SelectiveScanInputs, b: Int, d0: Int, lanes: Int, t0: Int, count: Int,
-                           biasv: V8, stage: ScanStage, withBC: Bool) {
-        let L = x.shape.length, W = x.shape.stateWidth
+                           biasv: V8, stage: ScanStage) {
+        let L = x.shape.length
         for j in 0..<count {
             let row = b * L + t0 + j
             let s = scanSoftplus(loadLanes(x.delta + row * x.strideDelta + d0, lanes) + biasv)
@@ -104,7 +139,6 @@ extension SelectiveScan {
                 stage.gate[j] = zv * scanSigmoid(zv)
             }
         }
-        if withBC { stageBC(x, b: b, t0: t0, count: count, bRows: stage.bRows, cRows: stage.cRows) }
     }
 
     /// Copies B and C rows t0..<t0+count of batch element b into contiguous count × W buffers.
@@ -180,45 +214,63 @@ extension SelectiveScan {
         }
     }
 
-    /// The whole forward of one (batch element, channel group).
-    static func scanGroupForward(_ x: SelectiveScanInputs, b: Int, g: Int,
-                                 out: UnsafeMutablePointer<Float>, strideOut: Int,
-                                 lastState: UnsafeMutablePointer<Float>?, checkpoints: UnsafeMutablePointer<Float>?,
-                                 chunk: Int, block: Int, av: UnsafeMutablePointer<V8>, h: UnsafeMutablePointer<V8>,
-                                 stage: ScanStage) {
+    /// One forward task: batch element b, the channel groups of `slice`, block by block; in
+    /// each block the B/C rows are staged once and every group of the slice advances.
+    static func forwardTask(_ x: SelectiveScanInputs, b: Int, slice: Int, layout: ForwardLayout,
+                            out: UnsafeMutablePointer<Float>, strideOut: Int,
+                            lastState: UnsafeMutablePointer<Float>?, checkpoints: UnsafeMutablePointer<Float>?,
+                            chunk: Int, scratch: UnsafeMutablePointer<V8>) {
         let shape = x.shape
         let L = shape.length, W = shape.stateWidth, D = shape.channels, N = shape.dState
-        let d0 = g * 8, lanes = min(8, D - d0)
-        gatherA(x, d0: d0, lanes: lanes, into: av)
-        let dv = x.D.map { loadLanes($0 + d0, lanes) } ?? V8()
-        let biasv = x.deltaBias.map { loadLanes($0 + d0, lanes) } ?? V8()
-        for k in 0..<W { h[k] = V8() }
+        let groups = shape.channelGroups
+        let gLo = slice * groups / layout.slices, gHi = (slice + 1) * groups / layout.slices
+        let groupState = scratch                                   // per group: h (W), av (W)
+        let stage = ScanStage(scratch + 2 * W * layout.groupsPerTask, steps: layout.block, W: W)
+        for g in gLo..<gHi {
+            let h = groupState + (g - gLo) * 2 * W
+            for k in 0..<W { h[k] = V8() }
+            gatherA(x, d0: g * 8, lanes: min(8, D - g * 8), into: h + W)
+        }
+        let gated = x.z != nil
         let chunks = chunkCount(shape, chunk: chunk)
         for c in 0..<chunks {
             let cEnd = min(L, (c + 1) * chunk)
             var t0 = c * chunk
             while t0 < cEnd {
-                let count = min(block, cEnd - t0)
-                stageBlock(x, b: b, d0: d0, lanes: lanes, t0: t0, count: count, biasv: biasv, stage: stage, withBC: true)
-                recurBlock(count: count, N: N, complex: shape.isComplex, stage: stage, bRows: stage.bRows,
-                           cRows: stage.cRows, av: av, hs: h, record: false, aBuf: h)
-                let gated = x.z != nil
-                for j in 0..<count {
-                    var y = stage.y[j].addingProduct(dv, stage.u[j])
-                    if gated { y = y * stage.gate[j] }
-                    storeLanes(y, out + (b * L + t0 + j) * strideOut + d0, lanes)
+                let count = min(layout.block, cEnd - t0)
+                stageBC(x, b: b, t0: t0, count: count, bRows: stage.bRows, cRows: stage.cRows)
+                for g in gLo..<gHi {
+                    let h = groupState + (g - gLo) * 2 * W
+                    let d0 = g * 8, lanes = min(8, D - d0)
+                    let biasv = x.deltaBias.map { loadLanes($0 + d0, lanes) } ?? V8()
+                    stageBlock(x, b: b, d0: d0, lanes: lanes, t0: t0, count: count, biasv: biasv, stage: stage)
+                    recurBlock(count: count, N: N, complex: shape.isComplex, stage: stage, bRows: stage.bRows,
+                               cRows: stage.cRows, av: h + W, hs: h, record: false, aBuf: h)
+                    let dv = x.D.map { loadLanes($0 + d0, lanes) } ?? V8()
+                    for j in 0..<count {
+                        var y = stage.y[j].addingProduct(dv, stage.u[j])
+                        if gated { y = y * stage.gate[j] }
+                        storeLanes(y, out + (b * L + t0 + j) * strideOut + d0, lanes)
+                    }
                 }
                 t0 += count
             }
             if let ck = checkpoints, c < chunks - 1 {
-                let p = ck + checkpointOffset(shape, chunk: chunk, b: b, k: c, g: g)
-                for k in 0..<W { storeV(h[k], p + 8 * k) }
+                for g in gLo..<gHi {
+                    let h = groupState + (g - gLo) * 2 * W
+                    let p = ck + checkpointOffset(shape, chunk: chunk, b: b, k: c, g: g)
+                    for k in 0..<W { storeV(h[k], p + 8 * k) }
+                }
             }
         }
         if let last = lastState {
-            for i in 0..<lanes {
-                let p = last + (b * D + d0 + i) * W
-                for k in 0..<W { p[k] = h[k][i] }
+            for g in gLo..<gHi {
+                let h = groupState + (g - gLo) * 2 * W
+                let d0 = g * 8
+                for i in 0..<min(8, D - d0) {
+                    let p = last + (b * D + d0 + i) * W
+                    for k in 0..<W { p[k] = h[k][i] }
+                }
             }
         }
     }

@@ -80,9 +80,9 @@ func scanLog(_ x: V8) -> V8 {
     let ei = ((xi &>> 23) & 0xff) &- 126
     var e = unsafeBitCast(ei &+ 0x4B40_0000, to: V8.self) - 12582912.0
     var m = unsafeBitCast((xi & 0x007f_ffff) | 0x3f00_0000, to: V8.self)
-    let small = m .< 0.707106781186547524
-    e.replace(with: e - 1, where: small)
-    m.replace(with: m + m, where: small)
+    let small = m - 0.707106781186547524          // negative ⇔ m < √½
+    e = selectBySign(small, e - 1, e)
+    m = selectBySign(small, m + m, m)
     m = m - 1
     let z = m * m
     var y = V8(repeating: 7.0376836292e-2)
@@ -108,9 +108,9 @@ func scanSoftplus(_ x: V8) -> V8 {
     // log1p(t) = log(u)·t/(u − 1) with u = 1 + t (exact when u = 1).
     let u = 1 + t
     let d = u - 1
-    let lp = (scanLog(u) * t / d).replacing(with: t, where: d .== 0)
+    let lp = selectBySign(d - 1e-30, t, scanLog(u) * t / d)   // d = 0 ⇒ log1p(t) = t
     let r = vmax(x, V8()) + lp
-    return r.replacing(with: x, where: x .> 20)
+    return selectBySign(20 - x, x, r)                           // x > 20 ⇒ x
 }
 
 /// 1 / (1 + e^−x)
@@ -172,14 +172,28 @@ func scanSinCosHalfPi(_ y: V8) -> (sin: V8, cos: V8) {
     cp = V8(repeating: -1.2337005138397217).addingProduct(cp, z)
     let cosf = V8(repeating: 1).addingProduct(cp, z)
     let qi = unsafeBitCast(t, to: SIMD8<Int32>.self)    // low bits: q (two's complement mod 2^22)
-    let swap = (qi & 1) .!= 0
-    let s0 = sinf.replacing(with: cosf, where: swap)
-    let c0 = cosf.replacing(with: sinf, where: swap)
+    // Odd quadrant: swap sin and cos. The select keys on the sign bit (q's bit 0 moved there),
+    // which avoids Swift's SIMDMask codegen (a scalar loop for integer-vector compares).
+    let odd = unsafeBitCast(qi &<< 31, to: V8.self)
+    let s0 = selectBySign(odd, cosf, sinf)
+    let c0 = selectBySign(odd, sinf, cosf)
     let sinSign = (qi & 2) &<< 30
     let cosSign = ((qi &+ 1) & 2) &<< 30
     let s = unsafeBitCast(unsafeBitCast(s0, to: SIMD8<Int32>.self) ^ sinSign, to: V8.self)
     let c = unsafeBitCast(unsafeBitCast(c0, to: SIMD8<Int32>.self) ^ cosSign, to: V8.self)
     return (s, c)
+}
+
+/// Lane-wise `key`'s sign bit set ? ifNegative : otherwise (vblendvps on x86).
+@inline(__always)
+func selectBySign(_ key: V8, _ ifNegative: V8, _ otherwise: V8) -> V8 {
+    #if arch(x86_64)
+    return _mm256_blendv_ps(otherwise, ifNegative, key)
+    #else
+    var r = otherwise
+    for i in 0..<8 where key[i].sign == .minus { r[i] = ifNegative[i] }
+    return r
+    #endif
 }
 
 /// The 8 lane sums of 8 vectors: result[i] = v[i].sum(). (vhaddps tree on x86.)
