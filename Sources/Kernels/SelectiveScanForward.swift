@@ -127,7 +127,27 @@ extension SelectiveScan {
     static func stageBlock(_ x: SelectiveScanInputs, b: Int, d0: Int, lanes: Int, t0: Int, count: Int,
                            biasv: V8, stage: ScanStage) {
         let L = x.shape.length
-        for j in 0..<count {
+        // Two rows per iteration as one SIMD16 (two interleaved dependency chains).
+        var j = 0
+        while j + 2 <= count {
+            let row = b * L + t0 + j
+            let dl = SIMD16(lowHalf: loadLanes(x.delta + row * x.strideDelta + d0, lanes) + biasv,
+                            highHalf: loadLanes(x.delta + (row + 1) * x.strideDelta + d0, lanes) + biasv)
+            let s = scanSoftplus(dl)
+            let u0 = loadLanes(x.u + row * x.strideU + d0, lanes)
+            let u1 = loadLanes(x.u + (row + 1) * x.strideU + d0, lanes)
+            stage.s[j] = s.lowHalf; stage.s[j + 1] = s.highHalf
+            stage.u[j] = u0; stage.u[j + 1] = u1
+            stage.su[j] = s.lowHalf * u0; stage.su[j + 1] = s.highHalf * u1
+            if let z = x.z {
+                let zv = SIMD16(lowHalf: loadLanes(z + row * x.strideZ + d0, lanes),
+                                highHalf: loadLanes(z + (row + 1) * x.strideZ + d0, lanes))
+                let gate = zv * scanSigmoid(zv)
+                stage.gate[j] = gate.lowHalf; stage.gate[j + 1] = gate.highHalf
+            }
+            j += 2
+        }
+        if j < count {
             let row = b * L + t0 + j
             let s = scanSoftplus(loadLanes(x.delta + row * x.strideDelta + d0, lanes) + biasv)
             let uv = loadLanes(x.u + row * x.strideU + d0, lanes)
@@ -176,24 +196,43 @@ extension SelectiveScan {
             let aOut = aBuf + j * W
             var y0 = V8(), y1 = V8()
             if complex {
-                for n in 0..<N {
-                    let e = scanExp2(s * av[2 * n])
-                    let sc = scanSinCosHalfPi(s * av[2 * n + 1])
-                    let ar = e * sc.cos, ai = e * sc.sin
-                    let hr = hIn[2 * n], hi = hIn[2 * n + 1]
-                    let nr = (su * pb[2 * n]).addingProduct(ar, hr).addingProduct(-ai, hi)
-                    let ni = (su * pb[2 * n + 1]).addingProduct(ar, hi).addingProduct(ai, hr)
-                    hOut[2 * n] = nr; hOut[2 * n + 1] = ni
-                    if record { aOut[2 * n] = ar; aOut[2 * n + 1] = ai }
-                    y0 = y0.addingProduct(V8(repeating: pc[2 * n]), nr)
-                    y1 = y1.addingProduct(V8(repeating: -pc[2 * n + 1]), ni)
+                // Two state indices per iteration: n (low halves) and n + 1 (high halves).
+                var n = 0
+                while n < N {
+                    let two = n + 1 < N
+                    let k1 = two ? 2 * n + 2 : 2 * n
+                    let e = scanExp2(SIMD16(lowHalf: s * av[2 * n], highHalf: s * av[k1]))
+                    let sc = scanSinCosHalfPi(SIMD16(lowHalf: s * av[2 * n + 1], highHalf: s * av[k1 + 1]))
+                    let ar2 = e * sc.cos, ai2 = e * sc.sin
+                    do {
+                        let ar = ar2.lowHalf, ai = ai2.lowHalf
+                        let hr = hIn[2 * n], hi = hIn[2 * n + 1]
+                        let nr = (su * pb[2 * n]).addingProduct(ar, hr).addingProduct(-ai, hi)
+                        let ni = (su * pb[2 * n + 1]).addingProduct(ar, hi).addingProduct(ai, hr)
+                        hOut[2 * n] = nr; hOut[2 * n + 1] = ni
+                        if record { aOut[2 * n] = ar; aOut[2 * n + 1] = ai }
+                        y0 = y0.addingProduct(V8(repeating: pc[2 * n]), nr)
+                        y1 = y1.addingProduct(V8(repeating: -pc[2 * n + 1]), ni)
+                    }
+                    if two {
+                        let ar = ar2.highHalf, ai = ai2.highHalf
+                        let hr = hIn[k1], hi = hIn[k1 + 1]
+                        let nr = (su * pb[k1]).addingProduct(ar, hr).addingProduct(-ai, hi)
+                        let ni = (su * pb[k1 + 1]).addingProduct(ar, hi).addingProduct(ai, hr)
+                        hOut[k1] = nr; hOut[k1 + 1] = ni
+                        if record { aOut[k1] = ar; aOut[k1 + 1] = ai }
+                        y0 = y0.addingProduct(V8(repeating: pc[k1]), nr)
+                        y1 = y1.addingProduct(V8(repeating: -pc[k1 + 1]), ni)
+                    }
+                    n += 2
                 }
                 let y = y0 + y1
                 stage.y[j] = y + y
             } else {
                 var n = 0
                 while n + 2 <= N {
-                    let a0 = scanExp2(s * av[n]), a1 = scanExp2(s * av[n + 1])
+                    let a = scanExp2(SIMD16(lowHalf: s * av[n], highHalf: s * av[n + 1]))
+                    let a0 = a.lowHalf, a1 = a.highHalf
                     let h0 = (su * pb[n]).addingProduct(a0, hIn[n])
                     let h1 = (su * pb[n + 1]).addingProduct(a1, hIn[n + 1])
                     hOut[n] = h0; hOut[n + 1] = h1
