@@ -45,8 +45,26 @@ let package = Package(
         // FFTW plans: FFT convolution, STFT, mel features.
         .target(name: "Spectral", dependencies: ["CFFTW", "Kernels"], swiftSettings: kernelFlags),
 
+        // Sequence layers: selective SSM (Mamba, real and complex), S4D, and the modules they use.
+        .target(name: "Layers", dependencies: ["Engine", "Kernels", "Spectral"]),
+
+        // SaShiMi's U-Net of Mamba / S4D blocks, forward and step mode.
+        .target(name: "Models", dependencies: ["Layers", "Engine", "Spectral"]),
+
+        // Step-mode sampling and audio output.
+        .target(name: "Generation", dependencies: ["Models", "Engine", "AudioIO"]),
+
+        // Data parallelism: MPI (loaded at run time) for CPU processes.
+        .target(name: "Distributed"),
+
+        // Recipes (TOML), the training loop, run folders, checkpoints, resume, NaN guard.
+        .target(name: "Training", dependencies: [
+            "AudioIO", "Engine", "Models", "SafeTensors",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
+
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Engine", "Spectral",
+            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "Generation", "SafeTensors", "COpenBLAS", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -55,6 +73,12 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
+        .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Engine", "AudioIO"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Engine"]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Engine", "AudioIO", "SafeTensors"]),
+        // Runs the built binary as a user would (depends on it so that it is built first).
+        .testTarget(name: "CLITests", dependencies: ["wavemamba", "AudioIO"]),
     ],
     swiftLanguageModes: [.v5]
 )

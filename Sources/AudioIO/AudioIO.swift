@@ -1,2 +1,0 @@
-import CSndFile
-import CSampleRate

@@ -1,0 +1,31 @@
+import AudioIO
+import Models
+
+/// Between audio samples and the model's tokens, with a checkpoint's audio settings.
+public struct AudioTokens: Sendable {
+    public let settings: AudioSettings
+    public let quantization: Quantization
+
+    public init(_ settings: AudioSettings) throws {
+        guard let q = Quantization(rawValue: settings.quantization) else {
+            throw AudioIOError(.invalidArgument, path: "", reason: "unknown quantization '\(settings.quantization)'", fix: "use mulaw or linear")
+        }
+        self.settings = settings
+        quantization = q
+    }
+
+    /// Samples in [-1, 1] → classes, scaled per clip as in training.
+    public func encode(_ samples: [Float]) -> [UInt8] {
+        quantization.encode(settings.normalization == "minmax" ? Quantization.minMaxScaled(samples) : samples)
+    }
+
+    public func decode(_ tokens: [UInt8]) -> [Float] { quantization.decode(tokens) }
+
+    /// Teacher forcing for one clip, as SaShiMi trains: the model reads the clip shifted right
+    /// by one behind a silence token and predicts every sample:
+    /// inputs = [128, q0 … q_{L−2}], targets = [q0 … q_{L−1}].
+    public func teacherForcing(_ samples: [Float]) -> (inputs: [Int32], targets: [Int32]) {
+        let q = encode(samples).map { Int32($0) }
+        return ([128] + q.dropLast(), q)
+    }
+}

@@ -1,0 +1,51 @@
+import Engine
+import Foundation
+import SafeTensors
+
+/// How audio maps to the model's tokens; stored with every checkpoint so that generation
+/// and scoring need nothing but the checkpoint.
+public struct AudioSettings: Codable, Sendable, Equatable {
+    public var sampleRate: Int = 16000
+    /// "mulaw" or "linear" (AudioIO.Quantization raw values).
+    public var quantization: String = "mulaw"
+    /// Samples per training clip.
+    public var clipLength: Int = 16000
+    /// Per-clip min-max scaling before quantisation, as SaShiMi does ("minmax" or "none").
+    public var normalization: String = "minmax"
+
+    public init() {}
+}
+
+/// A SaShiMi checkpoint: weights as safetensors under their state_dict names, with the model
+/// config and the audio settings as JSON in the metadata (keys `config`, `audio`).
+public enum ModelCheckpoint {
+    public static let audioKey = "audio"
+
+    public static func metadata(_ model: SaShiMi, audio: AudioSettings, extra: [String: String] = [:]) -> [String: String] {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        var m = extra
+        m[Checkpoint.configKey] = String(decoding: try! enc.encode(model.config), as: UTF8.self)
+        m[audioKey] = String(decoding: try! enc.encode(audio), as: UTF8.self)
+        m["parameters"] = String(model.parameterCount)
+        return m
+    }
+
+    /// Writes the model's weights (or `values`, e.g. the EMA) atomically.
+    public static func save(_ model: SaShiMi, audio: AudioSettings, to url: URL, extra: [String: String] = [:], values: Tensor? = nil) throws {
+        try Checkpoint.saveWeights(model.store, to: url, metadata: metadata(model, audio: audio, extra: extra), values: values)
+    }
+
+    /// Reads config and audio settings, builds the model on `backend` and loads the weights.
+    public static func load(_ url: URL, backend: any Backend) throws -> (model: SaShiMi, audio: AudioSettings, metadata: [String: String]) {
+        let file = try SafeTensorsFile(contentsOf: url)
+        let dec = JSONDecoder()
+        guard let cfgText = file.metadata[Checkpoint.configKey], let cfg = try? dec.decode(SaShiMiConfig.self, from: Data(cfgText.utf8)) else {
+            throw SafeTensorsError(path: url.path, "no wavemamba model config in the metadata; is this a wavemamba checkpoint (a file written by `wavemamba train`)?")
+        }
+        let audio = file.metadata[audioKey].flatMap { try? dec.decode(AudioSettings.self, from: Data($0.utf8)) } ?? AudioSettings()
+        let model = SaShiMi(config: cfg, backend: backend, seed: 0)
+        _ = try Checkpoint.loadWeights(model.store, from: url)
+        return (model, audio, file.metadata)
+    }
+}

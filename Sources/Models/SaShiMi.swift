@@ -1,0 +1,116 @@
+import Engine
+import Foundation
+import Layers
+import Spectral
+
+/// SaShiMi's multi-scale U-Net over 8-bit audio with Mamba (or S4D) blocks, an embedding of
+/// the 256 levels in front and a 256-way head behind. Token-major throughout: a batch of B
+/// clips of L samples is a (B·L, channels) matrix.
+///
+/// Parameter names (PyTorch conventions; see README "Model parameters"):
+/// `embedding.weight`; `down.{i}.linear.*`; `center.{j}.norm.*`, `center.{j}.mixer.*`;
+/// `up.{i}.0.linear.*` (the UpPool), `up.{i}.{k}.norm.*`, `up.{i}.{k}.mixer.*` (k ≥ 1);
+/// `norm.*`; `head.*`.
+public final class SaShiMi {
+    public let config: SaShiMiConfig
+    public let store: ParameterStore
+    public let embedding: Variable
+    public let down: [DownPool]
+    public let center: [ResidualBlock]
+    public let up: [(pool: UpPool, blocks: [ResidualBlock])]
+    public let norm: LayerNormModule
+    public let head: Linear
+    /// FFTW plans of the S4D layers (owned by the model, shared by its layers).
+    public let fftPlans = FFTPlanCache()
+
+    public init(config: SaShiMiConfig, backend: any Backend, seed: UInt64) {
+        self.config = config
+        let store = ParameterStore(backend: backend)
+        let fftPlans = self.fftPlans
+        self.store = store
+        var H = config.dModel
+        embedding = store.add("embedding.weight", shape: [config.classes, H], options: .noDecay) {
+            backend.fillNormal($0, mean: 0, std: 1, seed: parameterSeed(seed, "embedding.weight"))
+        }
+        var down: [DownPool] = []
+        for (i, p) in config.pool.enumerated() {
+            down.append(DownPool(store, prefix: "down.\(i)", width: H, expand: config.expand, pool: p, seed: seed))
+            H *= config.expand
+        }
+        self.down = down
+        center = Self.stage(store, prefix: "center", width: H, kind: config.center, config: config, seed: seed, plans: fftPlans)
+        var up: [(UpPool, [ResidualBlock])] = []
+        for (i, p) in config.pool.reversed().enumerated() {
+            let pool = UpPool(store, prefix: "up.\(i).0", inWidth: H, expand: config.expand, pool: p, seed: seed)
+            H /= config.expand
+            up.append((pool, Self.stage(store, prefix: "up.\(i)", width: H, kind: config.outer, config: config, seed: seed, plans: fftPlans, first: 1)))
+        }
+        self.up = up
+        norm = LayerNormModule(store, "norm", channels: H)
+        head = Linear(store, "head", inFeatures: H, outFeatures: config.classes, bias: true, seed: parameterSeed(seed, "head"))
+        store.finalize()
+    }
+
+    /// The residual blocks of one stage: one Mamba block per layer, or S4D then FF.
+    static func stage(_ store: ParameterStore, prefix: String, width: Int, kind: BlockKind, config: SaShiMiConfig,
+                      seed: UInt64, plans: FFTPlanCache, first: Int = 0) -> [ResidualBlock] {
+        var blocks: [ResidualBlock] = []
+        var index = first
+        func add(_ make: (String) -> Mixer) {
+            let p = "\(prefix).\(index)"
+            blocks.append(ResidualBlock(norm: LayerNormModule(store, p + ".norm", channels: width), mixer: make(p + ".mixer"),
+                                        dropout: config.dropout))
+            index += 1
+        }
+        for _ in 0..<config.nLayers {
+            switch kind {
+            case .mamba, .mambaComplex:
+                add { .mamba(MambaBlock(store, prefix: $0, config: config.mamba(width, complex: kind == .mambaComplex), seed: seed)) }
+            case .s4d:
+                let s4 = S4DConfig(dState: config.s4dState, dropout: config.dropout)
+                add { .s4d(S4D(store, prefix: $0, channels: width, config: s4, seed: parameterSeed(seed, $0), cache: plans)) }
+                if config.ff > 0 {
+                    add { .feedForward(FeedForward(store, prefix: $0, width: width, expand: config.ff, dropout: config.dropout, seed: seed)) }
+                }
+            }
+        }
+        return blocks
+    }
+
+    public var parameterCount: Int { store.count }
+
+    /// Logits (B·L, classes) for Int32 input tokens (B, L); L a multiple of `config.totalPool`.
+    /// `seed` drives dropout (unused at dropout 0).
+    public func logits(_ tokens: Tensor, tape: Tape, training: Bool = false, seed: UInt64 = 0) -> Variable {
+        let batch = tokens.shape[0], L = tokens.shape[1]
+        precondition(L % config.totalPool == 0, "sequence length \(L) is not a multiple of the pooling \(config.totalPool)")
+        var x = Op.reshape(Op.embedding(embedding, indices: tokens, tape), [batch * L, config.dModel], tape)
+        var outputs = [x]
+        for d in down {
+            x = d(x, tape)
+            outputs.append(x)
+        }
+        var layerSeed = seed
+        func run(_ blocks: [ResidualBlock]) {
+            for b in blocks {
+                layerSeed = layerSeed &+ 0x9E37_79B9
+                x = b(x, batch: batch, tape, training: training, seed: layerSeed)
+            }
+        }
+        run(center)
+        x = Op.add(x, outputs.removeLast(), tape)
+        for stage in up {
+            x = Op.add(stage.pool(x, batch: batch, tape), outputs.removeLast(), tape)
+            let skip = x
+            run(stage.blocks)
+            x = Op.add(x, skip, tape)
+        }
+        return head(norm(x, tape), tape)
+    }
+
+    /// Mean next-sample cross-entropy (nats) of `targets` (B, L) given `inputs` (B, L).
+    public func loss(inputs: Tensor, targets: Tensor, tape: Tape, training: Bool = false, seed: UInt64 = 0) -> Variable {
+        let l = logits(inputs, tape: tape, training: training, seed: seed)
+        return Op.crossEntropy(l, targets: targets.reshaped([targets.count]), tape)
+    }
+}

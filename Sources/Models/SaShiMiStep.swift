@@ -1,0 +1,180 @@
+import Engine
+import Foundation
+import Layers
+
+/// Step-by-step (recurrent) state of a SaShiMi U-Net for `batch` streams, with every
+/// buffer a step needs allocated up front: generating a sample allocates nothing.
+///
+/// SaShiMi's step semantics: a DownPool collects `pool` inputs before it emits one coarse
+/// step; an UpPool emits its cached outputs one per fine step and refills the cache from
+/// the coarser level exactly when it runs empty — which is when that level has just
+/// produced a step. Coarse stages therefore run once every `pool` (or pool²…) samples,
+/// so a sample costs O(1) work on average.
+public final class SaShiMiStepState {
+    public let batch: Int
+    let token: Tensor            // (batch) Int32
+    let x0: Tensor               // (batch, H) embedded input
+    let downs: [DownState]
+    let center: [BlockState]
+    let centerOut: Tensor
+    let ups: [(pool: UpState, blocks: [BlockState], joined: Tensor, out: Tensor)]
+    let normMean: Tensor, normRstd: Tensor
+    let normed: Tensor
+    /// (batch, classes): the logits of the latest step.
+    public let logits: Tensor
+
+    /// Stack of skip connections, reused every step (capacity reserved once).
+    var outputs: [Tensor] = []
+
+    final class DownState {
+        let buffer: Tensor       // (batch, pool, H) inputs so far
+        let slots: [Tensor]      // buffer's rows s as (batch, H) column views
+        let stacked: Tensor      // (batch, H·pool) in (h, s) order
+        let stacked3: Tensor     // the same as (batch, H, pool)
+        let out: Tensor          // (batch, expand·H)
+        var count = 0
+        init(_ b: any Backend, batch: Int, pool: DownPool) {
+            buffer = b.zeros([batch, pool.pool, pool.width])
+            let flat = buffer.reshaped([batch, pool.pool * pool.width])
+            slots = (0..<pool.pool).map { flat.columns(($0 * pool.width)..<(($0 + 1) * pool.width)) }
+            stacked = b.empty([batch, pool.width * pool.pool])
+            stacked3 = stacked.reshaped([batch, pool.width, pool.pool])
+            out = b.empty([batch, pool.linear.weight.shape[0]])
+        }
+    }
+
+    final class UpState {
+        let projected: Tensor    // (batch, H·pool) in (h, s) order
+        let cache: Tensor        // (batch, pool, H)
+        let slots: [Tensor]      // cache's rows s as (batch, H) column views
+        let out: Tensor          // (batch, H)
+        var index = 0
+        init(_ b: any Backend, batch: Int, pool: UpPool) {
+            projected = b.empty([batch, pool.width * pool.pool])
+            cache = b.zeros([batch, pool.pool, pool.width])
+            let flat = cache.reshaped([batch, pool.pool * pool.width])
+            slots = (0..<pool.pool).map { flat.columns(($0 * pool.width)..<(($0 + 1) * pool.width)) }
+            out = b.empty([batch, pool.width])
+        }
+    }
+
+    final class BlockState {
+        let normed: Tensor, mean: Tensor, rstd: Tensor, out: Tensor
+        let mamba: MambaStepState?
+        let s4d: S4D.StepState?
+        let hidden: Tensor?      // FF hidden (batch, ff·H)
+        let mixed: Tensor?       // FF output (batch, H)
+        init(_ b: any Backend, batch: Int, block: ResidualBlock, width: Int) {
+            normed = b.empty([batch, width]); mean = b.empty([batch]); rstd = b.empty([batch]); out = b.empty([batch, width])
+            switch block.mixer {
+            case .mamba(let m):
+                mamba = m.makeStepState(batch: batch); s4d = nil; hidden = nil; mixed = nil
+            case .s4d(let l):
+                mamba = nil; s4d = l.makeStepState(batch: batch); hidden = nil; mixed = nil
+            case .feedForward(let f):
+                mamba = nil; s4d = nil; hidden = b.empty([batch, f.fc1.weight.shape[0]]); mixed = b.empty([batch, width])
+            }
+        }
+    }
+
+    init(model: SaShiMi, batch: Int) {
+        let b = model.store.backend, c = model.config
+        self.batch = batch
+        token = b.empty([batch], dtype: .int32)
+        x0 = b.empty([batch, c.dModel])
+        downs = model.down.map { DownState(b, batch: batch, pool: $0) }
+        var width = c.dModel * Int(pow(Double(c.expand), Double(c.pool.count)))
+        center = model.center.map { BlockState(b, batch: batch, block: $0, width: width) }
+        centerOut = b.empty([batch, width])
+        var ups: [(UpState, [BlockState], Tensor, Tensor)] = []
+        for stage in model.up {
+            width /= c.expand
+            ups.append((UpState(b, batch: batch, pool: stage.pool), stage.blocks.map { BlockState(b, batch: batch, block: $0, width: width) },
+                        b.empty([batch, width]), b.empty([batch, width])))
+        }
+        self.ups = ups
+        normMean = b.empty([batch]); normRstd = b.empty([batch])
+        normed = b.empty([batch, c.dModel])
+        logits = b.empty([batch, c.classes])
+        outputs.reserveCapacity(c.pool.count + 2)
+    }
+}
+
+extension SaShiMi {
+    public func makeStepState(batch: Int) -> SaShiMiStepState { SaShiMiStepState(model: self, batch: batch) }
+
+    /// Feeds one token per stream (Int32 classes) and returns the logits for the next sample
+    /// (`state.logits`, (batch, classes)). Equal to the parallel forward at the same position.
+    @discardableResult
+    public func step(tokens: [Int32], _ s: SaShiMiStepState) -> Tensor {
+        precondition(tokens.count == s.batch)
+        let b = store.backend
+        s.token.copy(from: tokens)
+        b.embedding(table: embedding.value, indices: s.token, out: s.x0)
+        s.outputs.removeAll(keepingCapacity: true)
+        s.outputs.append(s.x0)
+        var x: Tensor? = s.x0
+        var reached = 0
+        for (pool, st) in zip(down, s.downs) {
+            // Append x as row `count` of each stream's (pool, H) buffer.
+            b.copy2D(from: x!, to: st.slots[st.count], accumulate: false)
+            st.count += 1
+            if st.count < pool.pool { x = nil; break }
+            st.count = 0
+            b.transpose(st.buffer, batch: s.batch, rows: pool.pool, cols: pool.width, out: st.stacked3, accumulate: false)
+            b.linear(x: st.stacked, weight: pool.linear.weight.value, bias: pool.linear.bias?.value, y: st.out)
+            x = st.out
+            s.outputs.append(st.out)
+            reached += 1
+        }
+        let firstUp: Int
+        if let xc = x {
+            var h = xc
+            for (block, st) in zip(center, s.center) { h = stepBlock(block, h, st) }
+            b.add(h, s.outputs.removeLast(), out: s.centerOut)
+            x = s.centerOut
+            firstUp = 0
+        } else {
+            firstUp = down.count - reached - 1
+        }
+        for i in firstUp..<up.count {
+            let stage = up[i], st = s.ups[i]
+            let y = stepUpPool(stage.pool, x, st.pool)
+            b.add(y, s.outputs.removeLast(), out: st.joined)
+            var h = st.joined
+            for (block, bs) in zip(stage.blocks, st.blocks) { h = stepBlock(block, h, bs) }
+            b.add(h, st.joined, out: st.out)
+            x = st.out
+        }
+        b.layerNorm(x: x!, weight: norm.weight.value, bias: norm.bias.value, y: s.normed, mean: s.normMean, rstd: s.normRstd)
+        b.linear(x: s.normed, weight: head.weight.value, bias: head.bias?.value, y: s.logits)
+        return s.logits
+    }
+
+    /// Pops the next cached output; refills the cache from the coarser level when it runs empty.
+    private func stepUpPool(_ pool: UpPool, _ x: Tensor?, _ st: SaShiMiStepState.UpState) -> Tensor {
+        let b = store.backend, batch = st.out.shape[0], w = pool.width
+        b.copy2D(from: st.slots[st.index], to: st.out, accumulate: false)
+        st.index += 1
+        if st.index == pool.pool {
+            guard let x else { preconditionFailure("UpPool cache ran empty without a coarse step") }
+            b.linear(x: x, weight: pool.linear.weight.value, bias: pool.linear.bias?.value, y: st.projected)
+            b.transpose(st.projected, batch: batch, rows: w, cols: pool.pool, out: st.cache, accumulate: false)
+            st.index = 0
+        }
+        return st.out
+    }
+
+    private func stepBlock(_ block: ResidualBlock, _ x: Tensor, _ st: SaShiMiStepState.BlockState) -> Tensor {
+        let b = store.backend
+        b.layerNorm(x: x, weight: block.norm.weight.value, bias: block.norm.bias.value, y: st.normed, mean: st.mean, rstd: st.rstd)
+        let y: Tensor
+        switch block.mixer {
+        case .mamba(let m): y = m.step(st.normed, st.mamba!)
+        case .s4d(let l): y = l.step(st.normed, st.s4d!)
+        case .feedForward(let f): f.step(st.normed, hidden: st.hidden!, out: st.mixed!); y = st.mixed!
+        }
+        b.add(y, x, out: st.out)
+        return st.out
+    }
+}

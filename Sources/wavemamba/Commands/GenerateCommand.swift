@@ -1,0 +1,112 @@
+import ArgumentParser
+import AudioIO
+import Engine
+import Foundation
+import Generation
+import Models
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate audio clips from a checkpoint, sample by sample (step mode), as WAV files.",
+        discussion: """
+        Streams are generated in batches (--batch) that run in lockstep; each clip is written as \
+        OUT/sample_NNN.wav at the model's sample rate. With --prompt, every clip continues the \
+        prompt's audio (which is included at the start of the file).
+        """)
+
+    @Argument(help: "A checkpoint written by `wavemamba train` (.safetensors).")
+    var checkpoint: String
+
+    @Option(help: "Number of clips.")
+    var count: Int = 4
+
+    @Option(help: "Seconds of audio per clip (after the prompt).")
+    var seconds: Double = 1
+
+    @Option(help: "Streams generated together (default: all clips at once, at most 64).")
+    var batch: Int?
+
+    @Option(help: "Softmax temperature.")
+    var temperature: Float = 1
+
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling threshold in (0, 1]; 1 disables it.")
+    var topP: Float = 1
+
+    @Option(help: "Random seed (clip k is the same for the same seed and settings).")
+    var seed: UInt64 = 0
+
+    @Option(help: "An audio file whose start every clip continues.")
+    var prompt: String?
+
+    @Option(help: "Output folder.")
+    var out: String
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        guard count > 0 else { throw ValidationError("--count must be positive") }
+        guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        if let batch, batch <= 0 { throw ValidationError("--batch must be positive") }
+    }
+
+    func run() throws {
+        let backend = CPUBackend(threads: threads)
+        let loaded = try loadCheckpoint(checkpoint, backend: backend)
+        let model = loaded.model, audio = loaded.audio
+        let tokens = try AudioTokens(audio)
+        var promptTokens: [Int32] = []
+        if let prompt {
+            let samples = try AudioFile.readMono(prompt, sampleRate: audio.sampleRate)
+            promptTokens = tokens.encode(samples).map { Int32($0) }
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let perClip = Int((seconds * Double(audio.sampleRate)).rounded())
+        let batchSize = min(batch ?? min(count, 64), count)
+        Console.note("model: \(model.parameterCount) parameters, \(audio.sampleRate) Hz, \(audio.quantization); generating \(count) × \(perClip) samples in batches of \(batchSize)")
+        let bar = ProgressBar("generate", total: count * perClip, unit: "samples")
+        let start = Date()
+        var written: [String] = []
+        var first = 0
+        while first < count {
+            let n = min(batchSize, count - first)
+            let sampler = Sampler(model: model, batch: n, settings: .init(temperature: temperature, topP: topP, seed: seed &+ UInt64(first)))
+            // SaShiMi starts from silence; a prompt is fed after it, all but its last sample
+            // teacher-forced, so the first generated sample continues the prompt.
+            var clips = [[UInt8]](repeating: promptTokens.map { UInt8($0) }, count: n)
+            if !promptTokens.isEmpty {
+                sampler.prime([[Int32]](repeating: [Sampler.startToken] + promptTokens.dropLast(), count: n))
+                sampler.setNext(promptTokens.last!)
+            }
+            let done = first
+            sampler.generate(count: perClip, into: &clips) { t in bar.update(done * perClip + t * n) }
+            for (k, clip) in clips.enumerated() {
+                let path = (out as NSString).appendingPathComponent(String(format: "sample_%03d.wav", first + k))
+                try AudioFile.write(Audio(samples: tokens.decode(clip), sampleRate: audio.sampleRate), to: path)
+                written.append(path)
+            }
+            first += n
+        }
+        bar.finish()
+        let elapsed = Date().timeIntervalSince(start)
+        let rtf = Double(count * perClip) / Double(audio.sampleRate) / elapsed
+        print("wrote \(written.count) clips to \(out) (\(String(format: "%.1f", elapsed)) s, real-time factor \(String(format: "%.3f", rtf)) summed over streams)")
+    }
+}
+
+/// Loads a checkpoint, turning format errors into one clear line.
+func loadCheckpoint(_ path: String, backend: any Backend) throws -> (model: SaShiMi, audio: AudioSettings, metadata: [String: String]) {
+    guard FileManager.default.fileExists(atPath: path) else {
+        Console.error("\(path): no such checkpoint; pass a .safetensors file written by `wavemamba train` (e.g. RUNDIR/latest.safetensors)")
+        throw ExitCode(1)
+    }
+    do {
+        return try ModelCheckpoint.load(URL(fileURLWithPath: path), backend: backend)
+    } catch {
+        Console.error("\(error)")
+        throw ExitCode(1)
+    }
+}

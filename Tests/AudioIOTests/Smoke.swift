@@ -1,3 +1,0 @@
-import XCTest
-@testable import AudioIO
-final class AudioIOSmokeTests: XCTestCase { func testBuilds() {} }

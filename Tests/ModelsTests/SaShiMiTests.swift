@@ -1,0 +1,78 @@
+import Engine
+import Foundation
+import XCTest
+@testable import Models
+
+final class SaShiMiTests: XCTestCase {
+    func smallConfig(_ outer: BlockKind, _ center: BlockKind) -> SaShiMiConfig {
+        var c = SaShiMiConfig()
+        c.dModel = 16
+        c.nLayers = 2
+        c.pool = [4, 2]
+        c.dState = 4
+        c.outer = outer
+        c.center = center
+        c.scanChunk = 16
+        c.s4dState = 8
+        return c
+    }
+
+    func tokens(batch: Int, length: Int, seed: UInt64) -> [Int32] {
+        var rng = seed
+        return (0..<(batch * length)).map { _ in
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            return Int32((rng >> 33) % 256)
+        }
+    }
+
+    /// Teacher-forced step mode reproduces the parallel forward's logits at every position.
+    func testStepModeLogitsEqualParallelForward() {
+        for (outer, center) in [(BlockKind.mambaComplex, BlockKind.mambaComplex), (.mamba, .mamba), (.s4d, .s4d), (.s4d, .mambaComplex)] {
+            let backend = CPUBackend()
+            let model = SaShiMi(config: smallConfig(outer, center), backend: backend, seed: 7)
+            let batch = 3, L = 48
+            let toks = tokens(batch: batch, length: L, seed: 11)
+            let parallel = model.logits(backend.indices(toks, shape: [batch, L]), tape: Tape.inference()).value.floats()
+            let state = model.makeStepState(batch: batch)
+            var stepped = [Float](repeating: 0, count: parallel.count)
+            for t in 0..<L {
+                let out = model.step(tokens: (0..<batch).map { toks[$0 * L + t] }, state).floats()
+                for b in 0..<batch { for k in 0..<256 { stepped[(b * L + t) * 256 + k] = out[b * 256 + k] } }
+            }
+            var num = 0.0, den = 0.0, worstPos = (0, 0.0)
+            for i in 0..<parallel.count {
+                let d = Double(stepped[i] - parallel[i])
+                num += d * d; den += Double(parallel[i]) * Double(parallel[i])
+                if abs(d) > worstPos.1 { worstPos = (i / 256 % L, abs(d)) }
+            }
+            let rel = (num / den).squareRoot()
+            print("sashimi step vs parallel (\(outer.rawValue) / \(center.rawValue)): rel err \(rel), worst at t = \(worstPos.0)")
+            XCTAssertLessThanOrEqual(rel, 1e-4)
+        }
+    }
+
+    /// Output at t must not depend on inputs after t (the UpPool shift keeps it causal).
+    func testCausality() {
+        let backend = CPUBackend()
+        let model = SaShiMi(config: smallConfig(.mambaComplex, .mamba), backend: backend, seed: 3)
+        let L = 32
+        var toks = tokens(batch: 1, length: L, seed: 5)
+        let a = model.logits(backend.indices(toks, shape: [1, L]), tape: Tape.inference()).value.floats()
+        toks[20] = (toks[20] + 100) % 256
+        let b = model.logits(backend.indices(toks, shape: [1, L]), tape: Tape.inference()).value.floats()
+        XCTAssertEqual(Array(a[0..<(20 * 256)]), Array(b[0..<(20 * 256)]), "logits before t = 20 changed")
+        XCTAssertNotEqual(Array(a[(20 * 256)..<(21 * 256)]), Array(b[(20 * 256)..<(21 * 256)]))
+    }
+
+    func testDefaultParameterCountAndNames() {
+        let model = SaShiMi(config: SaShiMiConfig(), backend: CPUBackend(), seed: 1)
+        print("SaShiMi-small (complex Mamba) parameters: \(model.parameterCount)")
+        let names = Set(model.store.names)
+        for n in ["embedding.weight", "down.0.linear.weight", "down.1.linear.bias", "center.3.mixer.in_proj.weight", "center.7.norm.weight",
+                  "up.0.0.linear.weight", "up.0.1.mixer.A_imag", "up.1.8.mixer.out_proj.weight", "norm.weight", "head.weight"] {
+            XCTAssertTrue(names.contains(n), "missing \(n)")
+        }
+        XCTAssertGreaterThan(model.parameterCount, 4_000_000)
+        XCTAssertLessThan(model.parameterCount, 8_000_000)
+    }
+}

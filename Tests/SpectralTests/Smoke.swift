@@ -1,3 +1,0 @@
-import XCTest
-@testable import Spectral
-final class SpectralSmokeTests: XCTestCase { func testBuilds() {} }
