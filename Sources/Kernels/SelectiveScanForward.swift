@@ -71,8 +71,7 @@ extension SelectiveScan {
     ///     boundaries for `backward` (which must get the same `chunk`). Pass nil for inference.
     ///   - chunk: checkpoint interval in time steps (≥ 1).
     ///   - workspace: optional, `forwardWorkspaceCount(shape, threads: pool.threads)`
-    ///     floats; when nil, each task takes its scratch from the stack (or, if the stack is
-    ///     too small, the heap).
+    ///     floats (any alignment); when nil, the call allocates that much on the heap once.
     public static func forward(_ x: SelectiveScanInputs,
                                out: UnsafeMutablePointer<Float>, strideOut: Int? = nil,
                                lastState: UnsafeMutablePointer<Float>? = nil,
@@ -87,23 +86,20 @@ extension SelectiveScan {
         precondition(strideOut >= s.channels)
         if s.batch == 0 || s.channels == 0 || s.length == 0 { return }
         let layout = ForwardLayout(s, chunk: chunk, threads: pool.threads)
-        let aligned: UnsafeMutablePointer<V8>? = workspace.map {
-            let misalign = (Int(bitPattern: $0) & 31) / 4
-            return UnsafeMutableRawPointer($0 + (misalign == 0 ? 0 : 8 - misalign)).assumingMemoryBound(to: V8.self)
-        }
+        // Caller workspace (aligned to 32 bytes), or one heap block for the call: the stack
+        // (withUnsafeTemporaryAllocation) would ask pthread_getattr_np for the stack bounds,
+        // which on the main thread reads /proc/self/maps (≈ 50 µs per task).
+        let owned: UnsafeMutablePointer<V8>? = workspace == nil ? .allocate(capacity: layout.tasks * layout.perTask) : nil
+        defer { owned?.deallocate() }
+        let ws: UnsafeMutablePointer<V8> = owned ?? {
+            let p = workspace!
+            let misalign = (Int(bitPattern: p) & 31) / 4
+            return UnsafeMutableRawPointer(p + (misalign == 0 ? 0 : 8 - misalign)).assumingMemoryBound(to: V8.self)
+        }()
         pool.forEach(layout.tasks) { task in
-            let b = task / layout.slices, slice = task % layout.slices
-            if let ws = aligned {
-                forwardTask(x, b: b, slice: slice, layout: layout, out: out, strideOut: strideOut,
-                            lastState: lastState, checkpoints: checkpoints, chunk: chunk,
-                            scratch: ws + task * layout.perTask)
-            } else {
-                withUnsafeTemporaryAllocation(of: V8.self, capacity: layout.perTask) { tmp in
-                    forwardTask(x, b: b, slice: slice, layout: layout, out: out, strideOut: strideOut,
-                                lastState: lastState, checkpoints: checkpoints, chunk: chunk,
-                                scratch: tmp.baseAddress!)
-                }
-            }
+            forwardTask(x, b: task / layout.slices, slice: task % layout.slices, layout: layout, out: out,
+                        strideOut: strideOut, lastState: lastState, checkpoints: checkpoints, chunk: chunk,
+                        scratch: ws + task * layout.perTask)
         }
     }
 

@@ -152,7 +152,7 @@ func runFused(_ p: ScanProblem, chunk: Int, pool: ThreadPool, backward: Bool = t
     let last = FloatBuffer(s.batch * D * W)
     let ck = FloatBuffer(SelectiveScan.checkpointCount(s, chunk: chunk))
     // Multi-threaded runs use a caller workspace (NaN-filled: must be fully written before
-    // use), single-threaded ones the stack fallback.
+    // use), single-threaded ones the kernel's own heap block.
     let fws = FloatBuffer(pool.threads > 1 ? SelectiveScan.forwardWorkspaceCount(s, threads: pool.threads) : 0)
     SelectiveScan.forward(inputs, out: out.p, strideOut: out.stride, lastState: last.p,
                           checkpoints: ck.p, chunk: chunk, workspace: pool.threads > 1 ? fws.p : nil, pool: pool)
