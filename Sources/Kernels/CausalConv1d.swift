@@ -12,7 +12,9 @@
 // the channels are walked in 16-wide groups so the K weights of a group sit in registers and
 // the tile's rows stay in cache. The backward's weight/bias gradients are reduced through
 // per-tile partials (caller's scratch) summed in tile order: deterministic for any thread count.
-// Allocation-free for K ≤ 16 (the per-group weights live in a stack buffer).
+// K = 4 (Mamba's d_conv) has register-resident fast paths; other widths take a generic path.
+// Allocation-free for K ≤ 21 (per-group weights and windows live in a fixed 4 KiB stack buffer;
+// wider kernels allocate it per tile).
 
 public enum CausalConv1d {
     /// Time steps per tile.
@@ -49,7 +51,7 @@ public enum CausalConv1d {
         let kStart = max(0, K - 1 - t)
         var p = xb + (t - (K - 1) + kStart) * ldx + c0
         for k in kStart..<K {
-            acc += wv[k] * ld(p, w)
+            acc = acc.addingProduct(wv[k], ld(p, w))
             p += ldx
         }
         return acc
@@ -65,21 +67,49 @@ public enum CausalConv1d {
             let b = tile / perBatch
             let t0 = (tile % perBatch) * tileLength, t1 = min(L, t0 + tileLength)
             let xb = x + b * L * ldx, yb = y + b * L * ldy
-            withUnsafeTemporaryAllocation(of: F16.self, capacity: K) { buf in
-                let wv = buf.baseAddress!
+            withStackF16(count: K) { wv in
                 var c0 = 0
                 while c0 < C {
                     let w = min(16, C - c0)
                     loadWeights(weight, c0: c0, w: w, K: K, into: wv)
                     let bv = bias.map { ld($0 + c0, w) } ?? F16()
-                    for t in t0..<t1 {
-                        var z = preActivation(xb, ldx: ldx, t: t, c0: c0, w: w, K: K, bias: bv, wv: wv)
-                        if silu { z = silu16(z) }
-                        st(z, yb + t * ldy + c0, w)
+                    if K == 4 {
+                        forwardGroup4(xb, ldx: ldx, yb, ldy: ldy, t0: t0, t1: t1, c0: c0, w: w, bias: bv, wv: wv, silu: silu)
+                    } else {
+                        for t in t0..<t1 {
+                            var z = preActivation(xb, ldx: ldx, t: t, c0: c0, w: w, K: K, bias: bv, wv: wv)
+                            if silu { z = silu16(z) }
+                            st(z, yb + t * ldy + c0, w)
+                        }
                     }
                     c0 += 16
                 }
             }
+        }
+    }
+
+    /// K = 4 forward of one channel group over rows t0..<t1: weights and the three previous
+    /// input rows stay in registers. Same arithmetic order as `preActivation`.
+    @inline(__always)
+    static func forwardGroup4(_ xb: UnsafePointer<Float>, ldx: Int, _ yb: UnsafeMutablePointer<Float>, ldy: Int,
+                              t0: Int, t1: Int, c0: Int, w: Int, bias: F16, wv: UnsafeMutablePointer<F16>, silu: Bool) {
+        let w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3]
+        // Inputs at t−3, t−2, t−1 (zero before the sequence start).
+        var xm3 = t0 >= 3 ? ld(xb + (t0 - 3) * ldx + c0, w) : F16()
+        var xm2 = t0 >= 2 ? ld(xb + (t0 - 2) * ldx + c0, w) : F16()
+        var xm1 = t0 >= 1 ? ld(xb + (t0 - 1) * ldx + c0, w) : F16()
+        var px = xb + t0 * ldx + c0
+        var py = yb + t0 * ldy + c0
+        for _ in t0..<t1 {
+            let xt = ld(px, w)
+            var z = bias.addingProduct(w0, xm3)
+            z = z.addingProduct(w1, xm2)
+            z = z.addingProduct(w2, xm1)
+            z = z.addingProduct(w3, xt)
+            if silu { z = silu16(z) }
+            st(z, py, w)
+            xm3 = xm2; xm2 = xm1; xm1 = xt
+            px += ldx; py += ldy
         }
     }
 
@@ -114,42 +144,47 @@ public enum CausalConv1d {
             let dxb = dx.map { $0 + b * L * ldx }
             let part = scratch + tile * partialStride
             // Stack buffer: K weights, K dz window, K dweight accumulators.
-            withUnsafeTemporaryAllocation(of: F16.self, capacity: 3 * K) { buf in
-                let wv = buf.baseAddress!, win = wv + K, dw = wv + 2 * K
+            withStackF16(count: 3 * K) { wv in
+                let win = wv + K, dw = wv + 2 * K
                 var c0 = 0
                 while c0 < C {
                     let w = min(16, C - c0)
                     loadWeights(weight, c0: c0, w: w, K: K, into: wv)
                     let bv = bias.map { ld($0 + c0, w) } ?? F16()
-                    for k in 0..<K { win[k] = F16(); dw[k] = F16() }
                     var db = F16()
-                    // win[j] holds dz(t − (K−1) + j) for the current t.
-                    for t in t0..<(t1 + K - 1) {
-                        var dz = F16()
-                        if t < L {
-                            dz = ld(gb + t * ldy + c0, w)
-                            if silu {
-                                dz *= siluGrad16(preActivation(xb, ldx: ldx, t: t, c0: c0, w: w, K: K, bias: bv, wv: wv))
-                            }
-                            if needParams && t < t1 {
-                                db += dz
-                                let kStart = max(0, K - 1 - t)
-                                var p = xb + (t - (K - 1) + kStart) * ldx + c0
-                                for k in kStart..<K {
-                                    dw[k] += dz * ld(p, w)
-                                    p += ldx
+                    if K == 4 {
+                        backwardGroup4(xb, ldx: ldx, gb, ldy: ldy, dxb, L: L, t0: t0, t1: t1, c0: c0, w: w, bias: bv, wv: wv,
+                                       silu: silu, needParams: needParams, accumulate: accumulate, dw: dw, db: &db)
+                    } else {
+                        for k in 0..<K { win[k] = F16(); dw[k] = F16() }
+                        // win[j] holds dz(t − (K−1) + j) for the current t.
+                        for t in t0..<(t1 + K - 1) {
+                            var dz = F16()
+                            if t < L {
+                                dz = ld(gb + t * ldy + c0, w)
+                                if silu {
+                                    dz *= siluGrad16(preActivation(xb, ldx: ldx, t: t, c0: c0, w: w, K: K, bias: bv, wv: wv))
+                                }
+                                if needParams && t < t1 {
+                                    db += dz
+                                    let kStart = max(0, K - 1 - t)
+                                    var p = xb + (t - (K - 1) + kStart) * ldx + c0
+                                    for k in kStart..<K {
+                                        dw[k] = dw[k].addingProduct(dz, ld(p, w))
+                                        p += ldx
+                                    }
                                 }
                             }
-                        }
-                        for j in 0..<(K - 1) { win[j] = win[j + 1] }
-                        win[K - 1] = dz
-                        let tp = t - (K - 1)
-                        if let dxb, tp >= t0 {
-                            var g = F16()
-                            for k in 0..<K { g += wv[k] * win[K - 1 - k] }
-                            let o = dxb + tp * ldx + c0
-                            if accumulate { g += ld(o, w) }
-                            st(g, o, w)
+                            for j in 0..<(K - 1) { win[j] = win[j + 1] }
+                            win[K - 1] = dz
+                            let tp = t - (K - 1)
+                            if let dxb, tp >= t0 {
+                                var g = F16()
+                                for k in 0..<K { g = g.addingProduct(wv[k], win[K - 1 - k]) }
+                                let o = dxb + tp * ldx + c0
+                                if accumulate { g += ld(o, w) }
+                                st(g, o, w)
+                            }
                         }
                     }
                     if needParams {
@@ -175,6 +210,58 @@ public enum CausalConv1d {
                 }
             }
         }
+    }
+
+    /// K = 4 backward of one channel group over the tile's rows t0..<t1 (plus a 3-row halo of
+    /// dz after it for dx), everything in registers. Writes dw[0..<4] and db.
+    @inline(__always)
+    static func backwardGroup4(_ xb: UnsafePointer<Float>, ldx: Int, _ gb: UnsafePointer<Float>, ldy: Int,
+                               _ dxb: UnsafeMutablePointer<Float>?, L: Int, t0: Int, t1: Int, c0: Int, w: Int,
+                               bias: F16, wv: UnsafeMutablePointer<F16>, silu: Bool, needParams: Bool,
+                               accumulate: Bool, dw: UnsafeMutablePointer<F16>, db: inout F16) {
+        let w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3]
+        var xm3 = t0 >= 3 ? ld(xb + (t0 - 3) * ldx + c0, w) : F16()
+        var xm2 = t0 >= 2 ? ld(xb + (t0 - 2) * ldx + c0, w) : F16()
+        var xm1 = t0 >= 1 ? ld(xb + (t0 - 1) * ldx + c0, w) : F16()
+        // dz at t−3, t−2, t−1.
+        var dm3 = F16(), dm2 = F16(), dm1 = F16()
+        var a0 = F16(), a1 = F16(), a2 = F16(), a3 = F16(), ab = F16()
+        let tEnd = min(L, t1 + 3)
+        for t in t0..<(t1 + 3) {
+            var dz = F16(), xt = F16()
+            if t < tEnd {
+                xt = ld(xb + t * ldx + c0, w)
+                dz = ld(gb + t * ldy + c0, w)
+                if silu {
+                    var z = bias.addingProduct(w0, xm3)
+                    z = z.addingProduct(w1, xm2)
+                    z = z.addingProduct(w2, xm1)
+                    z = z.addingProduct(w3, xt)
+                    dz *= siluGrad16(z)
+                }
+                if needParams && t < t1 {
+                    ab += dz
+                    a0 = a0.addingProduct(dz, xm3)
+                    a1 = a1.addingProduct(dz, xm2)
+                    a2 = a2.addingProduct(dz, xm1)
+                    a3 = a3.addingProduct(dz, xt)
+                }
+            }
+            if let dxb, t >= t0 + 3 {
+                // dx(t − 3) = Σ_k w_k dz(t − k), same order as the generic path.
+                var g = w0 * dz
+                g = g.addingProduct(w1, dm1)
+                g = g.addingProduct(w2, dm2)
+                g = g.addingProduct(w3, dm3)
+                let o = dxb + (t - 3) * ldx + c0
+                if accumulate { g += ld(o, w) }
+                st(g, o, w)
+            }
+            xm3 = xm2; xm2 = xm1; xm1 = xt
+            dm3 = dm2; dm2 = dm1; dm1 = dz
+        }
+        dw[0] = a0; dw[1] = a1; dw[2] = a2; dw[3] = a3
+        db = ab
     }
 
     /// One generation step. state: (batch, C, K − 1), the last K − 1 inputs per channel, oldest
@@ -212,4 +299,27 @@ public enum CausalConv1d {
             }
         }
     }
+}
+
+/// Runs body with a buffer of `count` F16 values: a fixed 64-entry (4 KiB) stack array when
+/// it fits, a heap allocation otherwise. (withUnsafeTemporaryAllocation only uses the stack
+/// up to 1 KiB.)
+@inline(__always)
+func withStackF16(count: Int, _ body: (UnsafeMutablePointer<F16>) -> Void) {
+    if count <= 64 {
+        var buf = StackF16x64()
+        withUnsafeMutableBytes(of: &buf) { body($0.baseAddress!.assumingMemoryBound(to: F16.self)) }
+    } else {
+        let p = UnsafeMutablePointer<F16>.allocate(capacity: count)
+        body(p)
+        p.deallocate()
+    }
+}
+
+/// 64 SIMD16<Float> of stack storage.
+struct StackF16x64 {
+    var a = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var b = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var c = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var d = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
 }
