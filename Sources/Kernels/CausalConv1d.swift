@@ -8,13 +8,14 @@
 // column slice of a wider tensor; y likewise with ldy. weight: (C, K), PyTorch's Conv1d weight
 // (C, 1, K) squeezed; bias: C or nil.
 //
-// Work is cut into tiles of (one batch entry, up to `tileLength` time steps); within a tile
-// the channels are walked in 16-wide groups so the K weights of a group sit in registers and
-// the tile's rows stay in cache. The backward's weight/bias gradients are reduced through
-// per-tile partials (caller's scratch) summed in tile order: deterministic for any thread count.
-// K = 4 (Mamba's d_conv) has register-resident fast paths; other widths take a generic path.
-// Allocation-free for K ≤ 21 (per-group weights and windows live in a fixed 4 KiB stack buffer;
-// wider kernels allocate it per tile).
+// Work is cut into tiles of (one batch entry, up to `tileLength` time steps). A tile walks its
+// rows in time order (sequential memory streams), each row over 16-wide channel groups; the
+// groups' transposed weights (and, in the backward, the last K rows of dz and the weight/bias
+// gradient accumulators) live in a fixed 8 KiB stack buffer, in channel blocks that fit it.
+// The backward's weight/bias gradients are reduced through per-tile partials (caller's
+// scratch) summed in tile order: deterministic for any thread count. K = 4 (Mamba's d_conv)
+// has unrolled inner loops. Allocation-free for K ≤ 42 (wider kernels allocate the buffer per
+// tile).
 
 public enum CausalConv1d {
     /// Time steps per tile.
@@ -33,28 +34,47 @@ public enum CausalConv1d {
     @inline(__always)
     static func st(_ v: F16, _ p: UnsafeMutablePointer<Float>, _ w: Int) { if w == 16 { store16(v, p) } else { storePartial(v, p, w) } }
 
-    /// Loads the group's weights transposed: wv[k][j] = weight[(c0 + j)·K + k] (0 beyond w).
+    /// Channel groups per block when each group needs `slots` F16 values of the stack buffer.
     @inline(__always)
-    static func loadWeights(_ weight: UnsafePointer<Float>, c0: Int, w: Int, K: Int, into wv: UnsafeMutablePointer<F16>) {
-        for k in 0..<K {
-            var v = F16()
-            for j in 0..<w { v[j] = weight[(c0 + j) * K + k] }
-            wv[k] = v
+    static func groupsPerBlock(channels C: Int, slots: Int) -> Int {
+        min((C + 15) / 16, max(1, stackF16Slots / slots))
+    }
+
+    /// Transposed weights and bias of groups g0..<g1: w[k·gpb + j] = weight[(16(g0+j) + lane)·K + k]
+    /// (0 beyond C), bias at w[K·gpb + j].
+    @inline(__always)
+    static func loadBlock(_ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, C: Int, K: Int,
+                          g0: Int, g1: Int, gpb: Int, into buf: UnsafeMutablePointer<F16>) {
+        for g in g0..<g1 {
+            let c0 = 16 * g, w = min(16, C - c0), j = g - g0
+            for k in 0..<K {
+                var v = F16()
+                for l in 0..<w { v[l] = weight[(c0 + l) * K + k] }
+                buf[k * gpb + j] = v
+            }
+            buf[K * gpb + j] = bias.map { ld($0 + c0, w) } ?? F16()
         }
     }
 
-    /// Pre-activation z at (row t of a batch entry whose row 0 is at xb) for one channel group.
+    /// z for one group at row t (row pointer xt = x row t + c0; rows before it at −ldx steps).
     @inline(__always)
-    static func preActivation(_ xb: UnsafePointer<Float>, ldx: Int, t: Int, c0: Int, w: Int, K: Int,
-                              bias: F16, wv: UnsafeMutablePointer<F16>) -> F16 {
-        var acc = bias
-        let kStart = max(0, K - 1 - t)
-        var p = xb + (t - (K - 1) + kStart) * ldx + c0
-        for k in kStart..<K {
-            acc = acc.addingProduct(wv[k], ld(p, w))
-            p += ldx
+    static func preActivation(_ xt: UnsafePointer<Float>, ldx: Int, t: Int, w: Int, K: Int,
+                              wT: UnsafeMutablePointer<F16>, gpb: Int, j: Int) -> F16 {
+        var z = wT[K * gpb + j]
+        if K == 4 && t >= 3 {
+            z = z.addingProduct(wT[j], ld(xt - 3 * ldx, w))
+            z = z.addingProduct(wT[gpb + j], ld(xt - 2 * ldx, w))
+            z = z.addingProduct(wT[2 * gpb + j], ld(xt - ldx, w))
+            z = z.addingProduct(wT[3 * gpb + j], ld(xt, w))
+        } else {
+            let kStart = max(0, K - 1 - t)
+            var p = xt - (K - 1 - kStart) * ldx
+            for k in kStart..<K {
+                z = z.addingProduct(wT[k * gpb + j], ld(p, w))
+                p += ldx
+            }
         }
-        return acc
+        return z
     }
 
     /// Forward: y (overwrite) = conv(x) [+ SiLU]. Shapes in the file header.
@@ -63,53 +83,29 @@ public enum CausalConv1d {
                                ldx: Int? = nil, ldy: Int? = nil, silu: Bool = false, pool: ThreadPool) {
         let ldx = ldx ?? C, ldy = ldy ?? C
         let (perBatch, total) = tiles(batch: batch, length: L)
+        let ng = (C + 15) / 16
+        let gpb = groupsPerBlock(channels: C, slots: K + 1)
         pool.forEach(total) { tile in
             let b = tile / perBatch
             let t0 = (tile % perBatch) * tileLength, t1 = min(L, t0 + tileLength)
             let xb = x + b * L * ldx, yb = y + b * L * ldy
-            withStackF16(count: K) { wv in
-                var c0 = 0
-                while c0 < C {
-                    let w = min(16, C - c0)
-                    loadWeights(weight, c0: c0, w: w, K: K, into: wv)
-                    let bv = bias.map { ld($0 + c0, w) } ?? F16()
-                    if K == 4 {
-                        forwardGroup4(xb, ldx: ldx, yb, ldy: ldy, t0: t0, t1: t1, c0: c0, w: w, bias: bv, wv: wv, silu: silu)
-                    } else {
-                        for t in t0..<t1 {
-                            var z = preActivation(xb, ldx: ldx, t: t, c0: c0, w: w, K: K, bias: bv, wv: wv)
+            withStackF16(count: gpb * (K + 1)) { wT in
+                var g0 = 0
+                while g0 < ng {
+                    let g1 = min(ng, g0 + gpb)
+                    loadBlock(weight, bias, C: C, K: K, g0: g0, g1: g1, gpb: gpb, into: wT)
+                    for t in t0..<t1 {
+                        let xr = xb + t * ldx, yr = yb + t * ldy
+                        for g in g0..<g1 {
+                            let c0 = 16 * g, w = min(16, C - c0)
+                            var z = preActivation(xr + c0, ldx: ldx, t: t, w: w, K: K, wT: wT, gpb: gpb, j: g - g0)
                             if silu { z = silu16(z) }
-                            st(z, yb + t * ldy + c0, w)
+                            st(z, yr + c0, w)
                         }
                     }
-                    c0 += 16
+                    g0 = g1
                 }
             }
-        }
-    }
-
-    /// K = 4 forward of one channel group over rows t0..<t1: weights and the three previous
-    /// input rows stay in registers. Same arithmetic order as `preActivation`.
-    @inline(__always)
-    static func forwardGroup4(_ xb: UnsafePointer<Float>, ldx: Int, _ yb: UnsafeMutablePointer<Float>, ldy: Int,
-                              t0: Int, t1: Int, c0: Int, w: Int, bias: F16, wv: UnsafeMutablePointer<F16>, silu: Bool) {
-        let w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3]
-        // Inputs at t−3, t−2, t−1 (zero before the sequence start).
-        var xm3 = t0 >= 3 ? ld(xb + (t0 - 3) * ldx + c0, w) : F16()
-        var xm2 = t0 >= 2 ? ld(xb + (t0 - 2) * ldx + c0, w) : F16()
-        var xm1 = t0 >= 1 ? ld(xb + (t0 - 1) * ldx + c0, w) : F16()
-        var px = xb + t0 * ldx + c0
-        var py = yb + t0 * ldy + c0
-        for _ in t0..<t1 {
-            let xt = ld(px, w)
-            var z = bias.addingProduct(w0, xm3)
-            z = z.addingProduct(w1, xm2)
-            z = z.addingProduct(w2, xm1)
-            z = z.addingProduct(w3, xt)
-            if silu { z = silu16(z) }
-            st(z, py, w)
-            xm3 = xm2; xm2 = xm1; xm1 = xt
-            px += ldx; py += ldy
         }
     }
 
@@ -137,61 +133,79 @@ public enum CausalConv1d {
         let (perBatch, total) = tiles(batch: batch, length: L)
         let needParams = dWeight != nil || dBias != nil
         let partialStride = (K + 1) * C
+        let ng = (C + 15) / 16
+        // Per group: K weights + bias, K dweight accumulators + dbias, K rows of dz.
+        let gpb = groupsPerBlock(channels: C, slots: 3 * K + 2)
         pool.forEach(total) { tile in
             let b = tile / perBatch
             let t0 = (tile % perBatch) * tileLength, t1 = min(L, t0 + tileLength)
             let xb = x + b * L * ldx, gb = dy + b * L * ldy
             let dxb = dx.map { $0 + b * L * ldx }
             let part = scratch + tile * partialStride
-            // Stack buffer: K weights, K dz window, K dweight accumulators.
-            withStackF16(count: 3 * K) { wv in
-                let win = wv + K, dw = wv + 2 * K
-                var c0 = 0
-                while c0 < C {
-                    let w = min(16, C - c0)
-                    loadWeights(weight, c0: c0, w: w, K: K, into: wv)
-                    let bv = bias.map { ld($0 + c0, w) } ?? F16()
-                    var db = F16()
-                    if K == 4 {
-                        backwardGroup4(xb, ldx: ldx, gb, ldy: ldy, dxb, L: L, t0: t0, t1: t1, c0: c0, w: w, bias: bv, wv: wv,
-                                       silu: silu, needParams: needParams, accumulate: accumulate, dw: dw, db: &db)
-                    } else {
-                        for k in 0..<K { win[k] = F16(); dw[k] = F16() }
-                        // win[j] holds dz(t − (K−1) + j) for the current t.
-                        for t in t0..<(t1 + K - 1) {
+            withStackF16(count: gpb * (3 * K + 2)) { buf in
+                let wT = buf, acc = buf + (K + 1) * gpb, ring = buf + (2 * K + 2) * gpb
+                var g0 = 0
+                while g0 < ng {
+                    let g1 = min(ng, g0 + gpb)
+                    loadBlock(weight, bias, C: C, K: K, g0: g0, g1: g1, gpb: gpb, into: wT)
+                    acc.initialize(repeating: F16(), count: (K + 1) * gpb)
+                    // ring[slot·gpb + j]: dz of the row whose slot is `slot`; row t uses slot `head`.
+                    ring.initialize(repeating: F16(), count: K * gpb)
+                    var head = 0
+                    for t in t0..<(t1 + K - 1) {
+                        let inside = t < L
+                        let xr = xb + t * ldx, gr = gb + t * ldy
+                        let tp = t - (K - 1)
+                        let dxr = dxb.map { $0 + tp * ldx }
+                        for g in g0..<g1 {
+                            let c0 = 16 * g, w = min(16, C - c0), j = g - g0
                             var dz = F16()
-                            if t < L {
-                                dz = ld(gb + t * ldy + c0, w)
+                            if inside {
+                                dz = ld(gr + c0, w)
                                 if silu {
-                                    dz *= siluGrad16(preActivation(xb, ldx: ldx, t: t, c0: c0, w: w, K: K, bias: bv, wv: wv))
+                                    dz *= siluGrad16(preActivation(xr + c0, ldx: ldx, t: t, w: w, K: K, wT: wT, gpb: gpb, j: j))
                                 }
                                 if needParams && t < t1 {
-                                    db += dz
-                                    let kStart = max(0, K - 1 - t)
-                                    var p = xb + (t - (K - 1) + kStart) * ldx + c0
-                                    for k in kStart..<K {
-                                        dw[k] = dw[k].addingProduct(dz, ld(p, w))
-                                        p += ldx
+                                    acc[K * gpb + j] += dz
+                                    if K == 4 && t >= 3 {
+                                        let xt = xr + c0
+                                        acc[j] = acc[j].addingProduct(dz, ld(xt - 3 * ldx, w))
+                                        acc[gpb + j] = acc[gpb + j].addingProduct(dz, ld(xt - 2 * ldx, w))
+                                        acc[2 * gpb + j] = acc[2 * gpb + j].addingProduct(dz, ld(xt - ldx, w))
+                                        acc[3 * gpb + j] = acc[3 * gpb + j].addingProduct(dz, ld(xt, w))
+                                    } else {
+                                        let kStart = max(0, K - 1 - t)
+                                        var p = xr + c0 - (K - 1 - kStart) * ldx
+                                        for k in kStart..<K {
+                                            acc[k * gpb + j] = acc[k * gpb + j].addingProduct(dz, ld(p, w))
+                                            p += ldx
+                                        }
                                     }
                                 }
                             }
-                            for j in 0..<(K - 1) { win[j] = win[j + 1] }
-                            win[K - 1] = dz
-                            let tp = t - (K - 1)
-                            if let dxb, tp >= t0 {
-                                var g = F16()
-                                for k in 0..<K { g = g.addingProduct(wv[k], win[K - 1 - k]) }
-                                let o = dxb + tp * ldx + c0
-                                if accumulate { g += ld(o, w) }
-                                st(g, o, w)
+                            ring[head * gpb + j] = dz
+                            // dx(tp) = Σ_k w_k · dz(tp + K−1 − k) = Σ_k w_k · dz(t − k).
+                            if let dxr, tp >= t0 {
+                                var s = head
+                                var gsum = F16()
+                                for k in 0..<K {
+                                    gsum = gsum.addingProduct(wT[k * gpb + j], ring[s * gpb + j])
+                                    s = s == 0 ? K - 1 : s - 1
+                                }
+                                let o = dxr + c0
+                                if accumulate { gsum += ld(o, w) }
+                                st(gsum, o, w)
                             }
                         }
+                        head = head == K - 1 ? 0 : head + 1
                     }
                     if needParams {
-                        for k in 0..<K { st(dw[k], part + k * C + c0, w) }
-                        st(db, part + K * C + c0, w)
+                        for g in g0..<g1 {
+                            let c0 = 16 * g, w = min(16, C - c0), j = g - g0
+                            for k in 0...K { st(acc[k * gpb + j], part + k * C + c0, w) }
+                        }
                     }
-                    c0 += 16
+                    g0 = g1
                 }
             }
         }
@@ -210,58 +224,6 @@ public enum CausalConv1d {
                 }
             }
         }
-    }
-
-    /// K = 4 backward of one channel group over the tile's rows t0..<t1 (plus a 3-row halo of
-    /// dz after it for dx), everything in registers. Writes dw[0..<4] and db.
-    @inline(__always)
-    static func backwardGroup4(_ xb: UnsafePointer<Float>, ldx: Int, _ gb: UnsafePointer<Float>, ldy: Int,
-                               _ dxb: UnsafeMutablePointer<Float>?, L: Int, t0: Int, t1: Int, c0: Int, w: Int,
-                               bias: F16, wv: UnsafeMutablePointer<F16>, silu: Bool, needParams: Bool,
-                               accumulate: Bool, dw: UnsafeMutablePointer<F16>, db: inout F16) {
-        let w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3]
-        var xm3 = t0 >= 3 ? ld(xb + (t0 - 3) * ldx + c0, w) : F16()
-        var xm2 = t0 >= 2 ? ld(xb + (t0 - 2) * ldx + c0, w) : F16()
-        var xm1 = t0 >= 1 ? ld(xb + (t0 - 1) * ldx + c0, w) : F16()
-        // dz at t−3, t−2, t−1.
-        var dm3 = F16(), dm2 = F16(), dm1 = F16()
-        var a0 = F16(), a1 = F16(), a2 = F16(), a3 = F16(), ab = F16()
-        let tEnd = min(L, t1 + 3)
-        for t in t0..<(t1 + 3) {
-            var dz = F16(), xt = F16()
-            if t < tEnd {
-                xt = ld(xb + t * ldx + c0, w)
-                dz = ld(gb + t * ldy + c0, w)
-                if silu {
-                    var z = bias.addingProduct(w0, xm3)
-                    z = z.addingProduct(w1, xm2)
-                    z = z.addingProduct(w2, xm1)
-                    z = z.addingProduct(w3, xt)
-                    dz *= siluGrad16(z)
-                }
-                if needParams && t < t1 {
-                    ab += dz
-                    a0 = a0.addingProduct(dz, xm3)
-                    a1 = a1.addingProduct(dz, xm2)
-                    a2 = a2.addingProduct(dz, xm1)
-                    a3 = a3.addingProduct(dz, xt)
-                }
-            }
-            if let dxb, t >= t0 + 3 {
-                // dx(t − 3) = Σ_k w_k dz(t − k), same order as the generic path.
-                var g = w0 * dz
-                g = g.addingProduct(w1, dm1)
-                g = g.addingProduct(w2, dm2)
-                g = g.addingProduct(w3, dm3)
-                let o = dxb + (t - 3) * ldx + c0
-                if accumulate { g += ld(o, w) }
-                st(g, o, w)
-            }
-            xm3 = xm2; xm2 = xm1; xm1 = xt
-            dm3 = dm2; dm2 = dm1; dm1 = dz
-        }
-        dw[0] = a0; dw[1] = a1; dw[2] = a2; dw[3] = a3
-        db = ab
     }
 
     /// One generation step. state: (batch, C, K − 1), the last K − 1 inputs per channel, oldest
@@ -301,13 +263,16 @@ public enum CausalConv1d {
     }
 }
 
-/// Runs body with a buffer of `count` F16 values: a fixed 64-entry (4 KiB) stack array when
+/// F16 slots of the fixed stack buffer.
+let stackF16Slots = 128
+
+/// Runs body with a buffer of `count` F16 values: a fixed 128-entry (8 KiB) stack array when
 /// it fits, a heap allocation otherwise. (withUnsafeTemporaryAllocation only uses the stack
 /// up to 1 KiB.)
 @inline(__always)
 func withStackF16(count: Int, _ body: (UnsafeMutablePointer<F16>) -> Void) {
-    if count <= 64 {
-        var buf = StackF16x64()
+    if count <= stackF16Slots {
+        var buf = StackF16x128()
         withUnsafeMutableBytes(of: &buf) { body($0.baseAddress!.assumingMemoryBound(to: F16.self)) }
     } else {
         let p = UnsafeMutablePointer<F16>.allocate(capacity: count)
@@ -316,10 +281,14 @@ func withStackF16(count: Int, _ body: (UnsafeMutablePointer<F16>) -> Void) {
     }
 }
 
-/// 64 SIMD16<Float> of stack storage.
-struct StackF16x64 {
+/// 128 SIMD16<Float> of stack storage.
+struct StackF16x128 {
     var a = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
     var b = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
     var c = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
     var d = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var e = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var f = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var g = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var h = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
 }
