@@ -42,7 +42,8 @@ public enum CausalConv1d {
     }
 
     /// Transposed weights and bias of groups g0..<g1: w[k·gpb + j] = weight[(16(g0+j) + lane)·K + k]
-    /// (0 beyond C), bias at w[K·gpb + j].
+    /// (0 beyond C), bias at w[K·gpb + j]. Built lane by lane, so callers do it once per tile
+    /// and channel block, not per row block (a vector read right after lane writes stalls).
     @inline(__always)
     static func loadBlock(_ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, C: Int, K: Int,
                           g0: Int, g1: Int, gpb: Int, into buf: UnsafeMutablePointer<F16>) {
@@ -246,40 +247,41 @@ public enum CausalConv1d {
     /// Rows per sub-block of the K = 4 paths.
     static let subBlock = 32
 
-    /// Register-gathers the four weights of channels c0..<c0+w (0 beyond w).
-    @inline(__always)
-    static func weights4(_ weight: UnsafePointer<Float>, c0: Int, w: Int) -> (F16, F16, F16, F16) {
-        var w0 = F16(), w1 = F16(), w2 = F16(), w3 = F16()
-        for l in 0..<w {
-            let p = weight + (c0 + l) * 4
-            w0[l] = p[0]; w1[l] = p[1]; w2[l] = p[2]; w3[l] = p[3]
-        }
-        return (w0, w1, w2, w3)
-    }
-
     static func forwardTile4(_ xb: UnsafePointer<Float>, ldx: Int, _ yb: UnsafeMutablePointer<Float>, ldy: Int,
                              weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, C: Int, t0: Int, t1: Int, silu: Bool) {
-        var s0 = t0
-        while s0 < t1 {
-            let s1 = min(t1, s0 + subBlock)
-            var c0 = 0
-            while c0 + 16 <= C {
-                forwardRows4(xb, ldx: ldx, yb, ldy: ldy, weight: weight, bias: bias, c0: c0, w: 16, s0: s0, s1: s1, silu: silu)
-                c0 += 16
+        let ng = (C + 15) / 16
+        let gpb = groupsPerBlock(channels: C, slots: 5)
+        withStackF16(count: gpb * 5) { wT in
+            var g0 = 0
+            while g0 < ng {
+                let g1 = min(ng, g0 + gpb)
+                // Transposed once per block (scalar stores now, vector loads much later: no
+                // store-forwarding stalls in the row loops).
+                loadBlock(weight, bias, C: C, K: 4, g0: g0, g1: g1, gpb: gpb, into: wT)
+                var s0 = t0
+                while s0 < t1 {
+                    let s1 = min(t1, s0 + subBlock)
+                    for g in g0..<g1 {
+                        let c0 = 16 * g, j = g - g0
+                        let ws = (wT[j], wT[gpb + j], wT[2 * gpb + j], wT[3 * gpb + j], wT[4 * gpb + j])
+                        if c0 + 16 <= C {
+                            forwardRows4(xb, ldx: ldx, yb, ldy: ldy, ws, c0: c0, w: 16, s0: s0, s1: s1, silu: silu)
+                        } else {
+                            forwardRows4(xb, ldx: ldx, yb, ldy: ldy, ws, c0: c0, w: C - c0, s0: s0, s1: s1, silu: silu)
+                        }
+                    }
+                    s0 = s1
+                }
+                g0 = g1
             }
-            if c0 < C {
-                forwardRows4(xb, ldx: ldx, yb, ldy: ldy, weight: weight, bias: bias, c0: c0, w: C - c0, s0: s0, s1: s1, silu: silu)
-            }
-            s0 = s1
         }
     }
 
+    /// Rows s0..<s1 of one group; ws = (w0, w1, w2, w3, bias).
     @inline(__always)
     static func forwardRows4(_ xb: UnsafePointer<Float>, ldx: Int, _ yb: UnsafeMutablePointer<Float>, ldy: Int,
-                             weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, c0: Int, w: Int,
-                             s0: Int, s1: Int, silu: Bool) {
-        let (w0, w1, w2, w3) = weights4(weight, c0: c0, w: w)
-        let bv = bias.map { ld($0 + c0, w) } ?? F16()
+                             _ ws: (F16, F16, F16, F16, F16), c0: Int, w: Int, s0: Int, s1: Int, silu: Bool) {
+        let (w0, w1, w2, w3, bv) = ws
         var xm3 = s0 >= 3 ? ld(xb + (s0 - 3) * ldx + c0, w) : F16()
         var xm2 = s0 >= 2 ? ld(xb + (s0 - 2) * ldx + c0, w) : F16()
         var xm1 = s0 >= 1 ? ld(xb + (s0 - 1) * ldx + c0, w) : F16()
@@ -306,25 +308,29 @@ public enum CausalConv1d {
                               C: Int, L: Int, t0: Int, t1: Int, silu: Bool, needParams: Bool, accumulate: Bool,
                               part: UnsafeMutablePointer<Float>) {
         let ng = (C + 15) / 16
-        let gpb = min(ng, stackF16Slots / state4Slots)
+        // Per group: 5 slots of transposed weights and bias, then the carried state.
+        let gpb = groupsPerBlock(channels: C, slots: 5 + state4Slots)
         let tEnd = t1 + 3 // rows t1..t1+2 are the dz halo for dx(t1 − 1 …)
-        withStackF16(count: gpb * state4Slots) { state in
+        withStackF16(count: gpb * (5 + state4Slots)) { buf in
+            let wT = buf, state = buf + 5 * gpb
             var g0 = 0
             while g0 < ng {
                 let g1 = min(ng, g0 + gpb)
+                loadBlock(weight, bias, C: C, K: 4, g0: g0, g1: g1, gpb: gpb, into: wT)
                 state.initialize(repeating: F16(), count: gpb * state4Slots)
                 var s0 = t0
                 while s0 < tEnd {
                     let s1 = min(tEnd, s0 + subBlock)
                     for g in g0..<g1 {
-                        let c0 = 16 * g, w = min(16, C - c0)
-                        let st8 = state + (g - g0) * state4Slots
+                        let c0 = 16 * g, w = min(16, C - c0), j = g - g0
+                        let st8 = state + j * state4Slots
+                        let ws = (wT[j], wT[gpb + j], wT[2 * gpb + j], wT[3 * gpb + j], wT[4 * gpb + j])
                         if w == 16 {
-                            backwardRows4(xb, ldx: ldx, gb, ldy: ldy, dxb, weight: weight, bias: bias, c0: c0, w: 16, L: L,
+                            backwardRows4(xb, ldx: ldx, gb, ldy: ldy, dxb, ws, c0: c0, w: 16, L: L,
                                           t0: t0, t1: t1, s0: s0, s1: s1, silu: silu, needParams: needParams,
                                           accumulate: accumulate, state: st8)
                         } else {
-                            backwardRows4(xb, ldx: ldx, gb, ldy: ldy, dxb, weight: weight, bias: bias, c0: c0, w: w, L: L,
+                            backwardRows4(xb, ldx: ldx, gb, ldy: ldy, dxb, ws, c0: c0, w: w, L: L,
                                           t0: t0, t1: t1, s0: s0, s1: s1, silu: silu, needParams: needParams,
                                           accumulate: accumulate, state: st8)
                         }
@@ -345,11 +351,10 @@ public enum CausalConv1d {
 
     @inline(__always)
     static func backwardRows4(_ xb: UnsafePointer<Float>, ldx: Int, _ gb: UnsafePointer<Float>, ldy: Int,
-                              _ dxb: UnsafeMutablePointer<Float>?, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                              _ dxb: UnsafeMutablePointer<Float>?, _ ws: (F16, F16, F16, F16, F16),
                               c0: Int, w: Int, L: Int, t0: Int, t1: Int, s0: Int, s1: Int, silu: Bool, needParams: Bool,
                               accumulate: Bool, state: UnsafeMutablePointer<F16>) {
-        let (w0, w1, w2, w3) = weights4(weight, c0: c0, w: w)
-        let bv = bias.map { ld($0 + c0, w) } ?? F16()
+        let (w0, w1, w2, w3, bv) = ws
         // x at t−3, t−2, t−1 (zero before the start; never read at or beyond L).
         var xm3 = s0 >= 3 && s0 - 3 < L ? ld(xb + (s0 - 3) * ldx + c0, w) : F16()
         var xm2 = s0 >= 2 && s0 - 2 < L ? ld(xb + (s0 - 2) * ldx + c0, w) : F16()
