@@ -179,13 +179,17 @@ public enum SelectiveScan {
         return shape.batch * max(0, chunkCount(shape, chunk: chunk) - 1) * shape.paddedChannels * shape.stateWidth
     }
 
-    /// Channel slices per batch element in the backward: the unit of parallel work is
-    /// (batch element, slice of channel groups). Chosen so there are ≥ 4 tasks per thread when
-    /// the channels allow it. Depends only on the shape and the thread count, so the same
-    /// thread count gives bit-identical gradients.
-    public static func backwardSlices(_ shape: SelectiveScanShape, threads: Int) -> Int {
+    /// At most this many 8-channel groups per task: bounds the per-task scratch.
+    static let maxGroupsPerTask = 16
+
+    /// Channel slices per batch element: the unit of parallel work of `forward` and `backward`
+    /// is (batch element, slice of consecutive channel groups). Chosen so there are ≥ 4 tasks
+    /// per thread when the channels allow it, and ≤ 16 groups per task. Depends only on the
+    /// shape and the thread count, so the same thread count gives bit-identical gradients.
+    public static func slices(_ shape: SelectiveScanShape, threads: Int) -> Int {
         let want = (4 * max(1, threads) + max(1, shape.batch) - 1) / max(1, shape.batch)
-        return max(1, min(shape.channelGroups, want))
+        let cap = (shape.channelGroups + maxGroupsPerTask - 1) / maxGroupsPerTask
+        return max(1, min(shape.channelGroups, max(want, cap)))
     }
 
 }

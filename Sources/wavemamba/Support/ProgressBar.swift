@@ -9,6 +9,7 @@ final class ProgressBar {
     let unit: String
     private let start = Date()
     private var lastDraw = Date.distantPast
+    private var lastDone = -1
     private let isTTY = isatty(STDERR_FILENO) != 0
     private let logEvery: TimeInterval
     private let width = 24
@@ -28,7 +29,10 @@ final class ProgressBar {
         let now = Date()
         let interval = isTTY ? 0.1 : logEvery
         guard force || done >= total || now.timeIntervalSince(lastDraw) >= interval else { return }
+        // A finished bar is drawn once (finish() after the last update would repeat it).
+        if done >= total && lastDone >= total && extra.isEmpty { return }
         lastDraw = now
+        lastDone = done
         let elapsed = now.timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(done - initial) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0
