@@ -104,7 +104,8 @@ public struct RecipeLocator: Sendable {
         }
         var candidates = [resolve(rel)]
         if !rel.hasPrefix("/"), let file = recipeFile, file.deletingLastPathComponent().lastPathComponent == "recipes" {
-            candidates.append(file.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(rel).standardizedFileURL)
+            let beside = file.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(rel).standardizedFileURL
+            if beside.path != candidates[0].path { candidates.append(beside) }
         }
         if let found = candidates.first(where: isFolder) { return found }
         throw TrainingError(path: recipeFile?.path ?? recipe.name,

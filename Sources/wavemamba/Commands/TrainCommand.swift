@@ -140,6 +140,11 @@ struct TrainCommand: ParsableCommand {
         print("run     \(relative(runURL.path, to: cwd))\(trainer.resumedFrom.map { ", resumed at step \($0)" } ?? "")")
         print("threads \(backend.pool.threads); batch \(recipe.train.batchSize) × \(recipe.data.clipLength) samples; \(recipe.train.steps) steps")
 
+        if trainer.step >= recipe.train.steps {
+            print("the run is complete at step \(trainer.step) of \(recipe.train.steps); pass --steps N (more than \(trainer.step)) to train further")
+            return
+        }
+
         var bar: ProgressBar?
         var last: StepReport?
         var firstValidation: ValidationReport?
