@@ -74,6 +74,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Engine", "AudioIO"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Engine"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Engine", "AudioIO", "SafeTensors"]),
