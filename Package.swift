@@ -54,8 +54,12 @@ let package = Package(
         // Step-mode sampling and audio output.
         .target(name: "Generation", dependencies: ["Models", "Engine", "AudioIO"]),
 
+        // Scoring generated audio: log-mel features, the folder-labelled Mamba classifier,
+        // FID / IS / mIS / AM, classifier-free spectral statistics, the HTML report.
+        .target(name: "Evaluation", dependencies: ["AudioIO", "Spectral", "Kernels", "Engine", "Layers", "SafeTensors", "COpenBLAS"]),
+
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "Generation", "SafeTensors", "COpenBLAS",
+            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -67,6 +71,7 @@ let package = Package(
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Engine", "AudioIO"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Engine"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "AudioIO", "Spectral", "Engine"]),
         // Runs the built binary as a user would (depends on it so that it is built first).
         .testTarget(name: "CLITests", dependencies: ["wavemamba", "AudioIO"]),
     ],
