@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "AudioIO", "Spectral", "Engine"]),
         // Runs the built binary as a user would (depends on it so that it is built first).
-        .testTarget(name: "CLITests", dependencies: ["wavemamba", "AudioIO"]),
+        .testTarget(name: "CLITests", dependencies: ["wavemamba", "AudioIO", "Models", "Engine"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -84,10 +84,13 @@ public struct ClassifierTrainer {
     }
 
     /// Trains and returns the model holding the best epoch's weights. `progress` is called
-    /// after each batch (epoch, batch, batches, running loss) and `epochDone` after each epoch.
+    /// after each batch (epoch, batch, batches, running loss), `epochDone` after each epoch,
+    /// and `improved` whenever an epoch becomes the best so far, with the model holding its
+    /// weights (so a caller can save it and an interrupted run still leaves a classifier).
     public func run(backend: CPUBackend, cache: FFTPlanCache, features: LogMelSettings = LogMelSettings(),
                     progress: (Int, Int, Int, Double) -> Void = { _, _, _, _ in },
-                    epochDone: (ClassifierEpoch) -> Void = { _ in }) -> (model: DigitClassifier, best: ClassifierEpoch) {
+                    epochDone: (ClassifierEpoch) -> Void = { _ in },
+                    improved: (DigitClassifier, ClassifierEpoch) -> Void = { _, _ in }) -> (model: DigitClassifier, best: ClassifierEpoch) {
         let o = options, pool = backend.pool
         let front = LogMelFeatures(features, cache: cache)
         let stats = Self.featureStatistics(front.compute(train, pool: pool), nMels: features.nMels)
@@ -149,7 +152,10 @@ public struct ClassifierTrainer {
                                           validAccuracy: valid.flatMap { model.accuracy($0) },
                                           seconds: Date().timeIntervalSince(started))
             epochDone(summary)
-            if best == nil || Self.better(summary, than: best!.epoch) { best = (summary, model.store.values!.floats()) }
+            if best == nil || Self.better(summary, than: best!.epoch) {
+                best = (summary, model.store.values!.floats())
+                improved(model, summary)
+            }
         }
         model.store.values!.copy(from: best!.values)
         return (model, best!.epoch)

@@ -85,6 +85,8 @@ struct ClassifierTrainCommand: ParsableCommand {
         let cache = FFTPlanCache()
         var bar: ProgressBar?
         let started = Date()
+        var extra = ["trained_on": (data as NSString).lastPathComponent, "epochs": String(epochs),
+                     "train_clips": String(trainer.train.count), "seed": String(seed), "augmentation": noAugment ? "none" : "gain, noise, shift, mulaw"]
         let (model, best) = trainer.run(backend: backend, cache: cache, progress: { epoch, b, batches, loss in
             if bar == nil { bar = ProgressBar("epoch \(epoch)/\(epochs)", total: batches, unit: "batches") }
             bar!.update(b, String(format: "loss %.4f", loss))
@@ -93,11 +95,16 @@ struct ClassifierTrainCommand: ParsableCommand {
             bar = nil
             let valid = e.validAccuracy.map { String(format: ", valid acc %.3f", $0) } ?? ""
             Console.note(String(format: "epoch %d: train loss %.4f, train acc %.3f%@ (%.1f s)", e.epoch, e.trainLoss, e.trainAccuracy, valid, e.seconds))
+        }, improved: { model, e in
+            // The best epoch so far is on disk at once: an interrupted run leaves a usable file.
+            var partial = extra
+            partial["best_epoch"] = String(e.epoch)
+            if let v = e.validAccuracy { partial["valid_accuracy"] = String(format: "%.4f", v) }
+            do { try model.save(to: URL(fileURLWithPath: out), extra: partial) } catch { Console.warning("could not save the best epoch so far: \(error)") }
         })
         let testAccuracy = trainer.test.flatMap { model.accuracy($0) }
         let validAccuracy = trainer.valid.flatMap { model.accuracy($0) }
-        var extra = ["trained_on": (data as NSString).lastPathComponent, "epochs": String(epochs), "best_epoch": String(best.epoch),
-                     "train_clips": String(trainer.train.count), "seed": String(seed), "augmentation": noAugment ? "none" : "gain, noise, shift, mulaw"]
+        extra["best_epoch"] = String(best.epoch)
         if let testAccuracy { extra["test_accuracy"] = String(format: "%.4f", testAccuracy); extra["test_clips"] = String(trainer.test!.count) }
         if let validAccuracy { extra["valid_accuracy"] = String(format: "%.4f", validAccuracy) }
         do {
@@ -180,7 +187,7 @@ func classifierURL(_ given: String?) throws -> URL {
     if let env = ProcessInfo.processInfo.environment["WAVEMAMBA_CLASSIFIER"] { candidates.append(URL(fileURLWithPath: env)) }
     candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(name))
     var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-    for _ in 0..<4 {
+    for _ in 0..<5 {
         candidates.append(dir.appendingPathComponent(name))
         dir = dir.deletingLastPathComponent()
     }
