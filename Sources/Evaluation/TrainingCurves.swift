@@ -60,8 +60,10 @@ public struct TrainingCurves: Sendable {
         return TrainingCurves(series: order.map { Series(name: $0, points: points[$0]!.map { (step: $0.0, value: $0.1) }) }, skippedLines: skipped)
     }
 
+    /// A JSON number (or a numeric string). No check for booleans: Foundation bridges the
+    /// numbers 0 and 1 to Bool as well, and a step of 0 must stay a number.
     static func number(_ any: Any?) -> Double? {
-        if let n = any as? NSNumber, !(any is Bool) { return n.doubleValue }
+        if let n = any as? NSNumber { return n.doubleValue }
         if let s = any as? String { return Double(s) }
         return nil
     }

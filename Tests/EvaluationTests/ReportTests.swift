@@ -64,6 +64,7 @@ final class ReportTests: XCTestCase {
     func testTrainingCurvesAreLenient() {
         let text = """
         {"type":"start","step":0,"time":1}
+        {"type":"train","step":0,"loss":6.0}
         {"type":"train","step":10,"loss":5.5,"train_bits":7.9}
         not json
         {"type":"train","step":20,"loss":5.0,"train_bits":7.2,"lr":0.001}
@@ -76,8 +77,8 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(c.skippedLines, 2)
         let names = c.series.map(\.name)
         XCTAssertEqual(names, ["loss", "train_bits", "valid loss", "valid_bits", "bits_per_sample"])
-        XCTAssertEqual(c.series[0].points.map(\.step), [10, 20])
-        XCTAssertEqual(c.series[0].points.map(\.value), [5.5, 5.0])
+        XCTAssertEqual(c.series[0].points.map(\.step), [0, 10, 20])
+        XCTAssertEqual(c.series[0].points.map(\.value), [6.0, 5.5, 5.0])
         XCTAssertEqual(c.groups.map(\.title), ["loss (nats)", "bits per sample"])
         let svg = TrainingCurves.svg(title: "loss", series: c.groups[0].series)
         XCTAssertTrue(svg.hasPrefix("<svg"))
