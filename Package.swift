@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "Layers", dependencies: ["Engine", "Kernels", "Spectral"]),
 
         // SaShiMi's U-Net of Mamba / S4D blocks, forward and step mode.
-        .target(name: "Models", dependencies: ["Layers", "Engine"]),
+        .target(name: "Models", dependencies: ["Layers", "Engine", "Spectral"]),
 
         // Step-mode sampling and audio output.
         .target(name: "Generation", dependencies: ["Models", "Engine", "AudioIO"]),
@@ -58,8 +58,17 @@ let package = Package(
         // FID / IS / mIS / AM, classifier-free spectral statistics, the HTML report.
         .target(name: "Evaluation", dependencies: ["AudioIO", "Spectral", "Kernels", "Engine", "Layers", "SafeTensors", "COpenBLAS"]),
 
+        // Data parallelism: MPI (loaded at run time) for CPU processes.
+        .target(name: "Distributed"),
+
+        // Recipes (TOML), the training loop, run folders, checkpoints, resume, NaN guard.
+        .target(name: "Training", dependencies: [
+            "AudioIO", "Engine", "Models", "SafeTensors",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
+
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS",
+            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -72,6 +81,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Engine"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "AudioIO", "Spectral", "Engine"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Engine", "AudioIO", "SafeTensors"]),
         // Runs the built binary as a user would (depends on it so that it is built first).
         .testTarget(name: "CLITests", dependencies: ["wavemamba", "AudioIO", "Models", "Engine"]),
     ],

@@ -20,4 +20,12 @@ public struct AudioTokens: Sendable {
     }
 
     public func decode(_ tokens: [UInt8]) -> [Float] { quantization.decode(tokens) }
+
+    /// Teacher forcing for one clip, as SaShiMi trains: the model reads the clip shifted right
+    /// by one behind a silence token and predicts every sample:
+    /// inputs = [128, q0 … q_{L−2}], targets = [q0 … q_{L−1}].
+    public func teacherForcing(_ samples: [Float]) -> (inputs: [Int32], targets: [Int32]) {
+        let q = encode(samples).map { Int32($0) }
+        return ([128] + q.dropLast(), q)
+    }
 }

@@ -9,8 +9,8 @@ public enum CrossEntropy {
     static func logSumExp(_ row: UnsafePointer<Float>, _ V: Int) -> Float {
         var mx = F16(repeating: -.infinity)
         var j = 0
-        while j + 16 <= V { mx = pointwiseMax(mx, load16(row + j)); j += 16 }
-        if j < V { mx = pointwiseMax(mx, loadPartial(row + j, V - j, fill: -.infinity)) }
+        while j + 16 <= V { mx = simdMax(mx, load16(row + j)); j += 16 }
+        if j < V { mx = simdMax(mx, loadPartial(row + j, V - j, fill: -.infinity)) }
         let m = hmax(mx)
         var s = F16()
         j = 0
@@ -94,8 +94,8 @@ public enum CrossEntropy {
                 let row = logits + r * V, out = probs + r * V
                 var mx = F16(repeating: -.infinity)
                 var j = 0
-                while j + 16 <= V { mx = pointwiseMax(mx, load16(row + j)); j += 16 }
-                if j < V { mx = pointwiseMax(mx, loadPartial(row + j, V - j, fill: -.infinity)) }
+                while j + 16 <= V { mx = simdMax(mx, load16(row + j)); j += 16 }
+                if j < V { mx = simdMax(mx, loadPartial(row + j, V - j, fill: -.infinity)) }
                 let m = hmax(mx) * invT
                 var s = F16()
                 j = 0

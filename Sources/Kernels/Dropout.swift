@@ -38,7 +38,7 @@ public enum Dropout {
                     let bits = raw.loadUnaligned(fromByteOffset: 64 * h, as: SIMD16<UInt32>.self)
                     let u = F16(bits &>> 8) * 0x1p-24
                     let o = i + 16 * h
-                    var v = (load16(x + o) * scale).replacing(with: 0, where: u .< p)
+                    var v = simdSelect(u .< p, F16(), load16(x + o) * scale)
                     if accumulate { v += load16(y + o) }
                     store16(v, y + o)
                 }

@@ -68,7 +68,7 @@ public enum LayerNorm {
                 while i + 16 <= C { let d = load16(xr + i) - mu; v += d * d; i += 16 }
                 if i < C {
                     let m = C - i
-                    let d = (loadPartial(xr + i, m) - mu).replacing(with: 0, where: laneMask(m))
+                    let d = simdSelect(laneMask(m), F16(), loadPartial(xr + i, m) - mu)
                     v += d * d
                 }
                 let rs = 1 / (hsum(v) / Float(C) + eps).squareRoot()

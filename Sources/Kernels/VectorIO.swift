@@ -51,10 +51,9 @@ func hsum(_ v: F16) -> Float {
 /// Horizontal max.
 @inline(__always)
 func hmax(_ v: F16) -> Float {
-    let a = pointwiseMax(v.lowHalf, v.highHalf)
-    let b = pointwiseMax(a.lowHalf, a.highHalf)
-    let c = pointwiseMax(b.lowHalf, b.highHalf)
-    return max(c[0], c[1])
+    let a = simdMax(v.lowHalf, v.highHalf)
+    let b = simdMax(a.lowHalf, a.highHalf)
+    return max(max(b[0], b[1]), max(b[2], b[3]))
 }
 
 /// Sum of 16 lanes into double (for blocked summation).

@@ -4,6 +4,7 @@ import Layers
 /// What a residual block wraps.
 public enum Mixer {
     case mamba(MambaBlock)
+    case s4d(S4D)
     case feedForward(FeedForward)
 }
 
@@ -25,6 +26,7 @@ public struct ResidualBlock {
         var y: Variable
         switch mixer {
         case .mamba(let m): y = m(z, batch: batch, tape)
+        case .s4d(let l): y = l(z, batch: batch, tape, dropoutSeed: training ? seed : nil)
         case .feedForward(let f): y = f(z, tape, training: training, seed: seed)
         }
         y = Op.dropout(y, p: dropout, seed: seed &+ 1, training: training, tape)

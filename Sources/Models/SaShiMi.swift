@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Layers
+import Spectral
 
 /// SaShiMi's multi-scale U-Net over 8-bit audio with Mamba (or S4D) blocks, an embedding of
 /// the 256 levels in front and a 256-way head behind. Token-major throughout: a batch of B
@@ -19,10 +20,13 @@ public final class SaShiMi {
     public let up: [(pool: UpPool, blocks: [ResidualBlock])]
     public let norm: LayerNormModule
     public let head: Linear
+    /// FFTW plans of the S4D layers (owned by the model, shared by its layers).
+    public let fftPlans = FFTPlanCache()
 
     public init(config: SaShiMiConfig, backend: any Backend, seed: UInt64) {
         self.config = config
         let store = ParameterStore(backend: backend)
+        let fftPlans = self.fftPlans
         self.store = store
         var H = config.dModel
         embedding = store.add("embedding.weight", shape: [config.classes, H], options: .noDecay) {
@@ -34,12 +38,12 @@ public final class SaShiMi {
             H *= config.expand
         }
         self.down = down
-        center = Self.stage(store, prefix: "center", width: H, kind: config.center, config: config, seed: seed)
+        center = Self.stage(store, prefix: "center", width: H, kind: config.center, config: config, seed: seed, plans: fftPlans)
         var up: [(UpPool, [ResidualBlock])] = []
         for (i, p) in config.pool.reversed().enumerated() {
             let pool = UpPool(store, prefix: "up.\(i).0", inWidth: H, expand: config.expand, pool: p, seed: seed)
             H /= config.expand
-            up.append((pool, Self.stage(store, prefix: "up.\(i)", width: H, kind: config.outer, config: config, seed: seed, first: 1)))
+            up.append((pool, Self.stage(store, prefix: "up.\(i)", width: H, kind: config.outer, config: config, seed: seed, plans: fftPlans, first: 1)))
         }
         self.up = up
         norm = LayerNormModule(store, "norm", channels: H)
@@ -49,7 +53,7 @@ public final class SaShiMi {
 
     /// The residual blocks of one stage: one Mamba block per layer, or S4D then FF.
     static func stage(_ store: ParameterStore, prefix: String, width: Int, kind: BlockKind, config: SaShiMiConfig,
-                      seed: UInt64, first: Int = 0) -> [ResidualBlock] {
+                      seed: UInt64, plans: FFTPlanCache, first: Int = 0) -> [ResidualBlock] {
         var blocks: [ResidualBlock] = []
         var index = first
         func add(_ make: (String) -> Mixer) {
@@ -63,7 +67,11 @@ public final class SaShiMi {
             case .mamba, .mambaComplex:
                 add { .mamba(MambaBlock(store, prefix: $0, config: config.mamba(width, complex: kind == .mambaComplex), seed: seed)) }
             case .s4d:
-                fatalError("S4D blocks are not available in this build")
+                let s4 = S4DConfig(dState: config.s4dState, dropout: config.dropout)
+                add { .s4d(S4D(store, prefix: $0, channels: width, config: s4, seed: parameterSeed(seed, $0), cache: plans)) }
+                if config.ff > 0 {
+                    add { .feedForward(FeedForward(store, prefix: $0, width: width, expand: config.ff, dropout: config.dropout, seed: seed)) }
+                }
             }
         }
         return blocks

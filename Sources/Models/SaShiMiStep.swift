@@ -61,15 +61,18 @@ public final class SaShiMiStepState {
     final class BlockState {
         let normed: Tensor, mean: Tensor, rstd: Tensor, out: Tensor
         let mamba: MambaStepState?
+        let s4d: S4D.StepState?
         let hidden: Tensor?      // FF hidden (batch, ff·H)
         let mixed: Tensor?       // FF output (batch, H)
         init(_ b: any Backend, batch: Int, block: ResidualBlock, width: Int) {
             normed = b.empty([batch, width]); mean = b.empty([batch]); rstd = b.empty([batch]); out = b.empty([batch, width])
             switch block.mixer {
             case .mamba(let m):
-                mamba = m.makeStepState(batch: batch); hidden = nil; mixed = nil
+                mamba = m.makeStepState(batch: batch); s4d = nil; hidden = nil; mixed = nil
+            case .s4d(let l):
+                mamba = nil; s4d = l.makeStepState(batch: batch); hidden = nil; mixed = nil
             case .feedForward(let f):
-                mamba = nil; hidden = b.empty([batch, f.fc1.weight.shape[0]]); mixed = b.empty([batch, width])
+                mamba = nil; s4d = nil; hidden = b.empty([batch, f.fc1.weight.shape[0]]); mixed = b.empty([batch, width])
             }
         }
     }
@@ -168,6 +171,7 @@ extension SaShiMi {
         let y: Tensor
         switch block.mixer {
         case .mamba(let m): y = m.step(st.normed, st.mamba!)
+        case .s4d(let l): y = l.step(st.normed, st.s4d!)
         case .feedForward(let f): f.step(st.normed, hidden: st.hidden!, out: st.mixed!); y = st.mixed!
         }
         b.add(y, x, out: st.out)

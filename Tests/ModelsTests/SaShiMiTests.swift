@@ -13,6 +13,7 @@ final class SaShiMiTests: XCTestCase {
         c.outer = outer
         c.center = center
         c.scanChunk = 16
+        c.s4dState = 8
         return c
     }
 
@@ -26,7 +27,7 @@ final class SaShiMiTests: XCTestCase {
 
     /// Teacher-forced step mode reproduces the parallel forward's logits at every position.
     func testStepModeLogitsEqualParallelForward() {
-        for (outer, center) in [(BlockKind.mambaComplex, BlockKind.mambaComplex), (.mamba, .mamba), (.mamba, .mambaComplex)] {
+        for (outer, center) in [(BlockKind.mambaComplex, BlockKind.mambaComplex), (.mamba, .mamba), (.s4d, .s4d), (.s4d, .mambaComplex)] {
             let backend = CPUBackend()
             let model = SaShiMi(config: smallConfig(outer, center), backend: backend, seed: 7)
             let batch = 3, L = 48

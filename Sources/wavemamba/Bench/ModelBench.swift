@@ -19,7 +19,7 @@ struct ModelBench {
         return c
     }
 
-    static let kinds: [BlockKind] = [.mambaComplex, .mamba]
+    static let kinds: [BlockKind] = [.mambaComplex, .mamba, .s4d]
 
     func train(batch: Int, length: Int, steps: Int) -> BenchReport {
         var report = BenchReport(title: "wavemamba bench train (SaShiMi, batch \(batch) × \(length) samples)", threads: backend.pool.threads)
@@ -44,7 +44,7 @@ struct ModelBench {
             report.add("training", "\(kind.rawValue) (\(model.parameterCount) params)",
                        ["samples/s": Double(batch * length) / t, "s/step": t, "peak MiB": peak])
         }
-        if let base = report.rows.last?.values["samples/s"], let c = report.rows.first?.values["samples/s"] {
+        if let base = report.rows.dropFirst().first?.values["samples/s"], let c = report.rows.first?.values["samples/s"] {
             report.notes.append(String(format: "complex / real throughput: %.2f", c / base))
         }
         report.notes.append("peak MiB: tensor memory (activations, gradients, optimiser state) from the allocator; the process adds code and libraries")

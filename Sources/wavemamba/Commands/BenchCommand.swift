@@ -38,7 +38,7 @@ struct BenchCommand: ParsableCommand {
 
     struct Train: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Training samples/s and peak memory of SaShiMi-small, complex Mamba beside real Mamba.")
+            abstract: "Training samples/s and peak memory of SaShiMi-small: complex Mamba beside real Mamba and the S4D baseline.")
 
         @OptionGroup var options: Options
 
@@ -60,7 +60,7 @@ struct BenchCommand: ParsableCommand {
 
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Step-mode generation real-time factor at batch 1 and 16, complex Mamba beside real Mamba.")
+            abstract: "Step-mode generation real-time factor at batch 1 and 16: complex Mamba beside real Mamba and S4D.")
 
         @OptionGroup var options: Options
 

@@ -1,0 +1,109 @@
+import Engine
+import Kernels
+
+extension S4D {
+    /// The recurrent form of an S4D layer for step-by-step generation, for `batch`
+    /// independent streams. Per channel h and mode n, with w = exp(dt·A) and B̃ = (w − 1)/A
+    /// (zero-order hold, B = 1):
+    ///
+    ///     x_t = w·x_{t−1} + B̃·u_t,      y_t = 2·Re Σ_n C_n·x_t,n + D·u_t
+    ///
+    /// which unrolls to the convolution with K[l] = 2·Re Σ C·B̃·w^l of the parallel form.
+    /// Every buffer is allocated here, once: a step allocates nothing.
+    ///
+    /// The state and the coefficients are Double: a mode with |w| = e^{−dt/2} forgets its
+    /// rounding errors only over ~2/dt steps (2000 at dt = 1e-3), so a Float32 state could
+    /// accumulate up to 2000·6e-8 ≈ 1e-4 relative error (when roundings line up) — the
+    /// whole tolerance of the step-vs-parallel check. Double costs nothing that matters here.
+    ///
+    /// The coefficients w, B̃, C are taken from the parameters when the state is made; make
+    /// a new state after the parameters change. D and output_linear are read at each step.
+    public final class StepState {
+        public let batch: Int
+        let channels: Int
+        /// Groups of four modes (`S4DKernel.Lanes`); padding modes have w = B̃ = C = 0.
+        let groups: Int
+        /// (H, groups) lanes each: w, B̃ and C, re and im apart (six blocks).
+        let coefficients: UnsafeMutablePointer<S4DKernel.Lanes>
+        /// (batch, H, groups) lanes: the state's re block, then its im block.
+        let state: UnsafeMutablePointer<S4DKernel.Lanes>
+        /// (batch, H): the SSM output y, then GELU(y); (batch, 2H) before the GLU.
+        let y, activated, expanded: Tensor
+        /// (batch, H): the layer's output of the last step.
+        public let out: Tensor
+
+        init(layer: S4D, batch: Int) {
+            let H = layer.channels, M = layer.config.modes, G = (M + 3) / 4, b = layer.D.backend
+            self.batch = batch
+            channels = H
+            groups = G
+            coefficients = .allocate(capacity: 6 * H * G)
+            coefficients.initialize(repeating: .zero, count: 6 * H * G)
+            state = .allocate(capacity: 2 * batch * H * G)
+            y = b.empty([batch, H])
+            activated = b.empty([batch, H])
+            expanded = b.empty([batch, 2 * H])
+            out = b.empty([batch, H])
+            let values = [layer.logDt, layer.C, layer.logAReal, layer.AImag].map { $0.value.floats() }
+            layer.withParameters(values) { p in
+                let block = H * G
+                for h in 0..<H {
+                    for n in 0..<M {
+                        let mode = p.mode(h, n), g = h * G + n / 4, lane = n % 4
+                        for (k, v) in [mode.w, mode.bBar, p.cValue(h, n)].enumerated() {
+                            coefficients[2 * k * block + g][lane] = v.re
+                            coefficients[(2 * k + 1) * block + g][lane] = v.im
+                        }
+                    }
+                }
+            }
+            reset()
+        }
+
+        deinit {
+            coefficients.deallocate()
+            state.deallocate()
+        }
+
+        /// Forgets every stream's history (state x = 0).
+        public func reset() {
+            state.update(repeating: .zero, count: 2 * batch * channels * groups)
+        }
+    }
+
+    public func makeStepState(batch: Int) -> StepState { StepState(layer: self, batch: batch) }
+
+    /// One time step of every stream: u (batch, H) → `state.out` (batch, H). Equal to the
+    /// parallel forward's output at the same position (without dropout).
+    @discardableResult
+    public func step(_ u: Tensor, _ s: StepState) -> Tensor {
+        precondition(u.shape == [s.batch, channels], "S4D step: input \(u.shape), expected \([s.batch, channels])")
+        let backend = u.backend, pool = cpuPool(backend)
+        let H = channels, G = s.groups, block = H * G
+        let co = s.coefficients
+        let wRe = co, wIm = co + block, bRe = co + 2 * block, bIm = co + 3 * block, cRe = co + 4 * block, cIm = co + 5 * block
+        let xRe = s.state, xIm = s.state + s.batch * block
+        let uPtr = u.pointer, ld = u.rowStride, dPtr = D.value.pointer, yPtr = s.y.pointer
+        pool.forRanges(s.batch * H, grain: 256) { rows in
+            for r in rows {
+                let b = r / H, h = r % H
+                let ut = Double(uPtr[b * ld + h])
+                let c = h * G, x = r * G  // this channel's coefficients, this (stream, channel)'s state
+                var sum = S4DKernel.Lanes.zero
+                for g in 0..<G {
+                    let xr = xRe[x + g], xi = xIm[x + g], w = (wRe[c + g], wIm[c + g])
+                    let nr = w.0 * xr - w.1 * xi + bRe[c + g] * ut
+                    let ni = w.0 * xi + w.1 * xr + bIm[c + g] * ut
+                    xRe[x + g] = nr
+                    xIm[x + g] = ni
+                    sum += cRe[c + g] * nr - cIm[c + g] * ni
+                }
+                yPtr[r] = Float(2 * sum.sum() + Double(dPtr[h]) * ut)
+            }
+        }
+        backend.activation(.gelu, x: s.y, y: s.activated)
+        backend.linear(x: s.activated, weight: outputWeight.value, bias: outputBias.value, y: s.expanded)
+        backend.glu(x: s.expanded, y: s.out)
+        return s.out
+    }
+}

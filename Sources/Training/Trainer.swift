@@ -1,0 +1,358 @@
+import AudioIO
+import Engine
+import Foundation
+import Models
+import SafeTensors
+
+/// Trains a `SaShiMi` on a recipe's data into a run folder.
+///
+/// Each step: the batch `BatchOrder(seed).batch(step:)` of train segments (a function of
+/// (seed, step) only), tokenised as SaShiMi does; the loss on a recording tape; backward; the
+/// non-finite guard; AdamW at the schedule's learning rate; the EMA. Dropout seeds derive
+/// from (seed, step). Everything else that changes lives in the checkpoint (weights, Adam
+/// moments and step count, EMA, training step), so a run of N steps and a run stopped after
+/// N/2 and resumed give bit-identical weights.
+///
+/// The guard: if the loss, the gradient norm or the updated parameters are NaN/Inf, the
+/// update is undone (parameters, moments, EMA back to the last good step), the step is
+/// logged as skipped and its batch is passed over; after `maxConsecutiveBadSteps` bad steps
+/// in a row training stops with an error (the last good state is saved first).
+public final class Trainer {
+    public struct Options: Sendable {
+        /// Bad (non-finite) steps in a row before training gives up.
+        public var maxConsecutiveBadSteps = 5
+
+        public init(maxConsecutiveBadSteps: Int = 5) { self.maxConsecutiveBadSteps = maxConsecutiveBadSteps }
+    }
+
+    public let recipe: Recipe
+    public let run: RunDirectory
+    public let data: TrainingData
+    public let model: SaShiMi
+    public let optimizer: AdamWOptimizer
+    public let schedule: LearningRateSchedule
+    public let ema: ExponentialMovingAverage?
+    public let options: Options
+    /// Set it (from any thread) to stop after the current step with a checkpoint.
+    public let stop = StopRequest()
+    /// Steps done so far (the next step's index).
+    public private(set) var step = 0
+    /// The step the run was resumed from (nil: a fresh run).
+    public let resumedFrom: Int?
+    /// Progress, on the training thread.
+    public var onEvent: ((TrainingEvent) -> Void)?
+    /// Called before each step with its index: a hook for diagnostics and fault-injection tests.
+    public var beforeStep: ((Int) -> Void)?
+
+    private let metrics: MetricsLog
+    private let good: GoodState
+    private let order: BatchOrder
+    private let validationSegments: [Segment]
+    private var consecutiveBad = 0
+    private var lastValidation: (step: Int, report: ValidationReport)?
+    private var lastCheckpoint: (step: Int, url: URL)?
+    private var signals: SignalWatcher?
+    private var logWindow = (loss: 0.0, steps: 0, samples: 0, seconds: 0.0)
+
+    /// Builds the model and optimiser for `recipe` in `runDirectory`. A fresh run refuses a
+    /// folder that already holds a run; `resume` loads the newest complete checkpoint there.
+    /// `warn` receives non-fatal problems (a damaged newest checkpoint, a changed dataset).
+    public init(recipe: Recipe, data: TrainingData, runDirectory: URL, backend: any Backend, resume: Bool = false,
+                options: Options = Options(), warn: (String) -> Void = { _ in }) throws {
+        self.recipe = recipe
+        self.data = data
+        self.options = options
+        let run = RunDirectory(runDirectory)
+        self.run = run
+        if resume {
+            guard !run.checkpointSteps().isEmpty else {
+                throw TrainingError(path: run.root.path, "there is no checkpoint to resume from (checkpoints/step-N.safetensors)",
+                                    fix: "start a new run without --resume, or point --out at an existing run folder")
+            }
+        } else if run.holdsRun {
+            throw TrainingError(path: run.root.path, "this folder already holds a training run",
+                                fix: "pass --resume to continue it, or choose another --out folder")
+        }
+        try run.create()
+        for path in run.removeStaleTempFiles() { warn("removed \(path), left by an interrupted write") }
+
+        model = SaShiMi(config: recipe.model, backend: backend, seed: UInt64(recipe.train.seed))
+        optimizer = AdamWOptimizer(store: model.store, config: recipe.optimizerConfig)
+        schedule = recipe.learningRateSchedule
+        ema = recipe.train.ema > 0 ? ExponentialMovingAverage(store: model.store, decay: Float(recipe.train.ema)) : nil
+        order = BatchOrder(count: data.train.count, seed: UInt64(recipe.train.seed))
+        // A fixed sample of the valid split, spread over its files (the split is in file
+        // order, so its first segments would all be one word or one piece).
+        let validOrder = BatchOrder(count: data.valid.count, seed: 0x5EED).permutation(epoch: 0)
+        let n = recipe.train.validationBatches == 0 ? validOrder.count : min(validOrder.count, recipe.train.validationBatches * recipe.train.batchSize)
+        validationSegments = validOrder.prefix(n).map { data.valid[$0] }
+
+        var resumedFrom: Int?
+        if resume {
+            resumedFrom = try Self.loadNewestCheckpoint(run: run, recipe: recipe, data: data, model: model, optimizer: optimizer, ema: ema, warn: warn)
+        }
+        self.resumedFrom = resumedFrom
+        step = resumedFrom ?? 0
+        try RunDirectory.write(recipe.tomlText, to: run.recipeURL)
+        metrics = try MetricsLog(url: run.metricsURL)
+        good = GoodState(store: model.store, hasEMA: ema != nil)
+        good.capture(optimizer, ema: ema)
+        metrics.write(resumedFrom == nil ? "start" : "resume", step: step, [
+            "recipe": .string(recipe.name), "parameters": .int(model.parameterCount), "data": .string(data.folder.path),
+            "train_segments": .int(data.train.count), "valid_segments": .int(data.valid.count),
+            "total_steps": .int(recipe.train.steps),
+        ])
+    }
+
+    deinit { signals?.cancel() }
+
+    // MARK: Running
+
+    /// What a call to `train` ended with.
+    public struct Outcome: Sendable {
+        public var step: Int
+        public var checkpoint: URL
+        /// All `[train] steps` are done.
+        public var finished: Bool
+        /// Stopped by `stop` (Ctrl-C, SIGTERM) before reaching its limit.
+        public var interrupted: Bool
+    }
+
+    /// Trains until `[train] steps` (or `limit`, for a partial session) or a stop request,
+    /// and saves a checkpoint at the end either way.
+    @discardableResult
+    public func train(until limit: Int? = nil) throws -> Outcome {
+        let total = recipe.train.steps
+        let end = min(limit ?? total, total)
+        onEvent?(.started(step: step, totalSteps: total, resumed: resumedFrom != nil))
+        let every = recipe.train.validateEvery
+        if step == 0 && every > 0 && lastValidation == nil { _ = try validate() }
+        var interrupted = false
+        while step < end {
+            if stop.isRequested { interrupted = true; break }
+            try trainStep()
+            if every > 0 && step % every == 0 { _ = try validate() }
+            if recipe.train.checkpointEvery > 0 && step % recipe.train.checkpointEvery == 0 { try saveCheckpoint() }
+        }
+        let finished = step >= total
+        if finished && lastValidation?.step != step { _ = try validate() }
+        let url = lastCheckpoint?.step == step ? lastCheckpoint!.url : try saveCheckpoint()
+        if interrupted {
+            metrics.write("stop", step: step, ["reason": .string("stop requested"), "checkpoint": .string(url.path)])
+            onEvent?(.interrupted(step: step, checkpoint: url))
+        } else if finished {
+            var fields: [(String, MetricValue)] = [("checkpoint", .string(url.path))]
+            if let v = lastValidation { fields.append(("valid_bits_per_sample", .double(v.report.bitsPerSample))) }
+            metrics.write("end", step: step, fields: fields)
+            onEvent?(.finished(step: step, checkpoint: url))
+        }
+        stop.clear()
+        return Outcome(step: step, checkpoint: url, finished: finished, interrupted: interrupted)
+    }
+
+    /// Stops on SIGINT and SIGTERM after the current step (with a checkpoint) until
+    /// `stopHandlingSignals`; `notify` gets a line to show (from the signal's thread).
+    public func handleSignals(notify: @escaping @Sendable (String) -> Void) {
+        signals?.cancel()
+        signals = SignalWatcher(stop: stop, notify: notify)
+    }
+
+    public func stopHandlingSignals() {
+        signals?.cancel()
+        signals = nil
+    }
+
+    /// One optimiser step on batch `step`, guarded against non-finite values.
+    func trainStep() throws {
+        beforeStep?(step)
+        let started = DispatchTime.now().uptimeNanoseconds
+        let B = recipe.train.batchSize, L = recipe.data.clipLength
+        let batch = try data.batch(order.batch(step: step, batchSize: B).indices.map { data.train[$0] })
+        let backend = model.store.backend
+        let inputs = backend.indices(batch.inputs, shape: [batch.batch, L])
+        let targets = backend.indices(batch.targets, shape: [batch.batch, L])
+
+        model.store.zeroGrad()
+        let tape = Tape()
+        let lossVariable = model.loss(inputs: inputs, targets: targets, tape: tape, training: true, seed: dropoutSeed(step))
+        let loss = Double(lossVariable.value.floats()[0])
+        let lr = Double(schedule.learningRate(at: step))
+        var norm = Double.nan
+        var problem: String?
+        if !loss.isFinite {
+            problem = "loss is \(loss)"
+            tape.reset()
+        } else {
+            tape.backward(from: lossVariable)
+            norm = optimizer.gradientNorm()
+            if !norm.isFinite { problem = "gradient norm is \(norm)" }
+        }
+        if problem == nil {
+            optimizer.update(learningRate: Float(lr), gradientNorm: norm)
+            let sumSquares = backend.sumOfSquares(model.store.values!)
+            if !sumSquares.isFinite { problem = "parameters are not finite after the update" }
+        }
+        if let problem {
+            good.restore(optimizer, ema: ema)
+            consecutiveBad += 1
+            metrics.write("skip", step: step + 1, ["reason": .string(problem), "loss": .double(loss), "grad_norm": .double(norm),
+                                                   "consecutive": .int(consecutiveBad)])
+            onEvent?(.skipped(step: step + 1, reason: problem, consecutive: consecutiveBad, limit: options.maxConsecutiveBadSteps))
+        } else {
+            ema?.update()
+            good.capture(optimizer, ema: ema)
+            consecutiveBad = 0
+        }
+        step += 1
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        let samples = batch.batch * L
+        onEvent?(.step(StepReport(step: step, totalSteps: recipe.train.steps, loss: loss, learningRate: lr, gradientNorm: norm,
+                                  samplesPerSecond: Double(samples) / max(seconds, 1e-9), seconds: seconds, skipped: problem != nil)))
+        if problem == nil {
+            logWindow.loss += loss
+            logWindow.steps += 1
+        }
+        logWindow.samples += samples
+        logWindow.seconds += seconds
+        if step % recipe.train.logEvery == 0 {
+            let meanLoss = logWindow.steps > 0 ? logWindow.loss / Double(logWindow.steps) : .nan
+            metrics.write("train", step: step, [
+                "loss": .double(meanLoss), "bits_per_sample": .double(meanLoss / log(2)), "lr": .double(lr),
+                "grad_norm": .double(norm), "samples_per_second": .double(Double(logWindow.samples) / max(logWindow.seconds, 1e-9)),
+                "steps": .int(logWindow.steps),
+            ])
+            logWindow = (0, 0, 0, 0)
+        }
+        if consecutiveBad >= options.maxConsecutiveBadSteps {
+            let saved = try? saveCheckpoint()
+            throw TrainingError(path: run.root.path,
+                                "training stopped: \(consecutiveBad) steps in a row had non-finite values (last: \(problem ?? "?"))"
+                                    + (saved.map { "; the last good state is saved as \($0.path)" } ?? ""),
+                                fix: "lower [train] lr or grad_clip, or raise warmup_steps, and resume with --resume")
+        }
+    }
+
+    /// Dropout's seed for step `s`: a function of (seed, step) only.
+    func dropoutSeed(_ s: Int) -> UInt64 {
+        var g = SplitMix64(seed: UInt64(recipe.train.seed) &* 0x2545_F491_4F6C_DD1D ^ UInt64(s))
+        return g.next()
+    }
+
+    // MARK: Validation
+
+    /// Mean NLL of the fixed validation sample (the EMA weights if the EMA is on), on an
+    /// inference tape; the training state is left exactly as it was.
+    @discardableResult
+    public func validate() throws -> ValidationReport {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let backend = model.store.backend
+        var saved: Tensor?
+        if let ema {
+            let values = model.store.values!, n = values.count
+            let copy = backend.empty([n])
+            backend.copy2D(from: values.reshaped([1, n]), to: copy.reshaped([1, n]), accumulate: false)
+            backend.copy2D(from: ema.average.reshaped([1, n]), to: values.reshaped([1, n]), accumulate: false)
+            saved = copy
+        }
+        defer {
+            if let saved {
+                let values = model.store.values!
+                backend.copy2D(from: saved.reshaped([1, saved.count]), to: values.reshaped([1, values.count]), accumulate: false)
+            }
+        }
+        let B = recipe.train.batchSize, L = recipe.data.clipLength
+        var nats = 0.0, samples = 0, batches = 0
+        for start in stride(from: 0, to: validationSegments.count, by: B) {
+            let batch = try data.batch(Array(validationSegments[start..<min(start + B, validationSegments.count)]))
+            let loss = model.loss(inputs: backend.indices(batch.inputs, shape: [batch.batch, L]),
+                                  targets: backend.indices(batch.targets, shape: [batch.batch, L]), tape: Tape.inference())
+            nats += Double(loss.value.floats()[0]) * Double(batch.batch * L)
+            samples += batch.batch * L
+            batches += 1
+        }
+        let report = ValidationReport(step: step, loss: nats / Double(max(samples, 1)), batches: batches, samples: samples,
+                                      ema: ema != nil, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        lastValidation = (step, report)
+        metrics.write("valid", step: step, ["loss": .double(report.loss), "bits_per_sample": .double(report.bitsPerSample),
+                                            "batches": .int(batches), "samples": .int(samples), "ema": .bool(report.ema),
+                                            "seconds": .double(report.seconds)])
+        onEvent?(.validation(report))
+        return report
+    }
+
+    // MARK: Checkpoints
+
+    /// Writes `checkpoints/step-N` (companion first, then weights), then `latest.safetensors`
+    /// (and `latest-ema.safetensors`), each atomically.
+    @discardableResult
+    public func saveCheckpoint() throws -> URL {
+        let url = run.checkpointURL(step: step)
+        let perEpoch = max(1, data.train.count / recipe.train.batchSize)
+        var state: [String: String] = [
+            "train_step": String(step), "seed": String(recipe.train.seed), "batch_size": String(recipe.train.batchSize),
+            "clip_length": String(recipe.data.clipLength), "train_segments": String(data.train.count),
+            "epoch": String(step / perEpoch), "batch_in_epoch": String(step % perEpoch),
+            "data_folder": data.folder.path, "recipe": recipe.name, "consecutive_bad_steps": String(consecutiveBad),
+        ]
+        var extra = ["train_step": String(step), "recipe": recipe.name]
+        if let v = lastValidation, v.step == step {
+            extra["valid_bits_per_sample"] = String(v.report.bitsPerSample)
+            state["valid_bits_per_sample"] = extra["valid_bits_per_sample"]
+        }
+        do {
+            try Checkpoint.saveOptimizer(optimizer, ema: ema, to: Checkpoint.companionURL(url), metadata: state)
+            try ModelCheckpoint.save(model, audio: recipe.audioSettings, to: url, extra: extra)
+            try run.copyToLatest(url, as: run.latestURL)
+            if let ema {
+                try ModelCheckpoint.save(model, audio: recipe.audioSettings, to: run.latestEMAURL, extra: extra.merging(["weights": "ema"]) { a, _ in a },
+                                         values: ema.average)
+            }
+        } catch let e as SafeTensorsError {
+            throw TrainingError(path: e.path, e.reason, fix: "check that the run folder is writable and the disk is not full")
+        }
+        lastCheckpoint = (step, url)
+        metrics.write("checkpoint", step: step, ["path": .string(url.path)])
+        onEvent?(.checkpoint(step: step, url: url))
+        return url
+    }
+
+    /// Loads the newest checkpoint that reads back (falling back to older ones with a
+    /// warning) and returns its training step.
+    static func loadNewestCheckpoint(run: RunDirectory, recipe: Recipe, data: TrainingData, model: SaShiMi, optimizer: AdamWOptimizer,
+                                     ema: ExponentialMovingAverage?, warn: (String) -> Void) throws -> Int {
+        var failures: [String] = []
+        for s in run.checkpointSteps() {
+            let url = run.checkpointURL(step: s)
+            let meta: [String: String]
+            do {
+                _ = try Checkpoint.loadWeights(model.store, from: url)
+                if let ema { // a checkpoint without an EMA (EMA switched on now) starts it at the weights
+                    let n = model.store.count
+                    model.store.backend.copy2D(from: model.store.values!.reshaped([1, n]), to: ema.average.reshaped([1, n]), accumulate: false)
+                }
+                meta = try Checkpoint.loadOptimizer(optimizer, ema: ema, from: Checkpoint.companionURL(url))
+            } catch let e as SafeTensorsError {
+                failures.append(e.description)
+                warn("cannot resume from \(url.path): \(e.reason); trying an older checkpoint")
+                continue
+            }
+            guard let stepText = meta["train_step"], let trainStep = Int(stepText) else {
+                throw TrainingError(path: Checkpoint.companionURL(url).path, "no training step in the metadata; not written by `wavemamba train`",
+                                    fix: "resume from a run folder made by `wavemamba train`")
+            }
+            for (key, expected) in [("seed", recipe.train.seed), ("batch_size", recipe.train.batchSize), ("clip_length", recipe.data.clipLength)] {
+                if let saved = meta[key], saved != String(expected) {
+                    throw TrainingError(path: Checkpoint.companionURL(url).path,
+                                        "the checkpoint was trained with \(key) \(saved), the recipe says \(expected); the data order would change",
+                                        fix: "resume with the run's own recipe (\(run.recipeURL.path))")
+                }
+            }
+            if let saved = meta["train_segments"], saved != String(data.train.count) {
+                warn("the train split has \(data.train.count) segments now and had \(saved) when step \(trainStep) was saved: the data order will differ from an uninterrupted run")
+            }
+            return trainStep
+        }
+        throw TrainingError(path: run.checkpointsURL.path, "no checkpoint could be read (\(failures.joined(separator: "; ")))",
+                            fix: "start a new run in another --out folder")
+    }
+}

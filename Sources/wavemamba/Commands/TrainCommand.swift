@@ -1,0 +1,224 @@
+import ArgumentParser
+import AudioIO
+import Engine
+import Foundation
+import SafeTensors
+import Training
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a SaShiMi model of Mamba blocks on a folder of audio, from a recipe.",
+        discussion: """
+        RECIPE is a name in recipes/ (e.g. digits-tiny, looked up in ./recipes and in the \
+        checkout the binary was built in) or the path of a .toml file. The data folder is \
+        --data, else the recipe's [data] default_data.
+
+        The run folder (--out, default runs/RECIPE-TIMESTAMP) receives recipe.toml (the resolved \
+        recipe), metrics.jsonl (one JSON object per line), checkpoints/step-N.safetensors (+ \
+        .optim.safetensors with the optimiser state) and latest.safetensors, all written \
+        atomically. Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and exits \
+        (status 0); `wavemamba train --resume --out RUNDIR` continues exactly where it stopped.
+        """)
+
+    @Argument(help: "Recipe name or .toml path (optional with --resume: the run folder's recipe.toml is used).")
+    var recipe: String?
+
+    @Option(help: "Data folder (default: the recipe's [data] default_data).")
+    var data: String?
+
+    @Option(help: "Run folder (default: runs/<recipe>-<timestamp>).")
+    var out: String?
+
+    @Option(help: "Total training steps, overriding [train] steps.")
+    var steps: Int?
+
+    @Flag(help: "Continue the run in --out from its newest checkpoint.")
+    var resume = false
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        do {
+            try train()
+        } catch let e as TrainingError {
+            Console.error(e.description)
+            throw ExitCode(1)
+        } catch let e as AudioIOError {
+            Console.error(e.description)
+            throw ExitCode(1)
+        } catch let e as SafeTensorsError {
+            Console.error(e.description)
+            throw ExitCode(1)
+        }
+    }
+
+    private func train() throws {
+        if let steps, steps < 1 { throw TrainingError(path: "--steps", "must be at least 1, got \(steps)") }
+        if let threads, threads < 1 { throw TrainingError(path: "--threads", "must be at least 1, got \(threads)") }
+        let locator = RecipeLocator()
+        let cwd = locator.currentDirectory
+
+        // The recipe, the run folder and the data folder.
+        var recipe: Recipe
+        var recipeFile: URL?
+        let runURL: URL
+        var dataFolder: URL
+        if resume {
+            guard let out else {
+                throw TrainingError(path: "--resume", "needs the run folder to continue", fix: "pass --out RUNDIR (a folder made by `wavemamba train`)")
+            }
+            let run = RunDirectory(locator.resolve(out))
+            runURL = run.root
+            guard FileManager.default.fileExists(atPath: run.recipeURL.path) else {
+                throw TrainingError(path: run.root.path, "not a run folder (no recipe.toml)",
+                                    fix: "pass the --out folder of an earlier `wavemamba train`")
+            }
+            let saved = try RecipeParser.load(run.recipeURL)
+            recipe = saved
+            if let name = self.recipe {
+                recipeFile = try locator.locate(name)
+                recipe = try RecipeParser.load(recipeFile!)
+                let changes = recipe.changes(from: saved)
+                let fixed = changes.filter { !Recipe.resumableKeys.contains($0.key) }
+                if !fixed.isEmpty {
+                    throw TrainingError(path: recipeFile!.path,
+                                        "differs from the run's recipe (\(run.recipeURL.path)) in \(fixed.map(\.description).joined(separator: "; "))",
+                                        fix: "resume without naming a recipe (the run's own is used), or start a new run")
+                }
+                for c in changes { Console.warning("resuming with \(c)") }
+            }
+            if let data {
+                dataFolder = try locator.dataFolder(for: recipe, recipeFile: recipeFile, override: data)
+            } else if let folder = Self.recordedDataFolder(run) {
+                dataFolder = folder
+            } else {
+                dataFolder = try locator.dataFolder(for: recipe, recipeFile: recipeFile, override: nil)
+            }
+        } else {
+            guard let name = self.recipe else {
+                throw TrainingError(path: "train", "no recipe given",
+                                    fix: "name one (\(locator.available.joined(separator: ", "))) or pass --resume --out RUNDIR")
+            }
+            recipeFile = try locator.locate(name)
+            recipe = try RecipeParser.load(recipeFile!)
+            dataFolder = try locator.dataFolder(for: recipe, recipeFile: recipeFile, override: data)
+            runURL = out.map(locator.resolve)
+                ?? RunDirectory.defaultURL(recipe: recipe.name, base: cwd)
+        }
+        if let steps, steps != recipe.train.steps {
+            if recipe.train.warmupSteps > steps {
+                // Keep the warm-up's share of the run rather than refusing a short trial run.
+                let warmup = recipe.train.warmupSteps * steps / recipe.train.steps
+                Console.warning("--steps \(steps) is shorter than the warm-up (\(recipe.train.warmupSteps) steps); warming up for \(warmup) steps instead")
+                recipe.train.warmupSteps = warmup
+            }
+            recipe.train.steps = steps
+        }
+
+        print("recipe  \(recipe.name)\(recipeFile.map { " (\(relative($0.path, to: cwd)))" } ?? " (from the run folder)")")
+        if !recipe.description.isEmpty { print("        \(recipe.description)") }
+
+        // Data.
+        var skipped = 0
+        let data = try TrainingData(folder: dataFolder, settings: recipe.data, batchSize: recipe.train.batchSize) { e in
+            skipped += 1
+            Console.warning("skipping \(e.description)")
+        }
+        let ds = data.dataset
+        let clip = Double(recipe.data.clipLength) / Double(recipe.data.sampleRate)
+        print("data    \(relative(dataFolder.path, to: cwd)): \(recipe.data.sampleRate) Hz, clips of \(recipe.data.clipLength) samples (\(String(format: "%.3g", clip)) s), \(recipe.data.quantization.rawValue), layout \(recipe.data.layout.rawValue)")
+        print("        train \(data.fileCount(.train)) files → \(data.train.count) clips; valid \(data.fileCount(.valid)) files → \(data.valid.count) clips; test \(data.fileCount(.test)) files; \(skipped) skipped")
+        print("        \(String(format: "%.1f", Double(ds.decodedBytes) / 1e6)) MB decoded, \(ds.fitsInMemory ? "held in memory" : "streamed from disk (over the \(recipe.data.memoryBudgetMB) MB budget)")")
+
+        // Model and trainer.
+        let backend = CPUBackend(threads: threads)
+        let trainer = try Trainer(recipe: recipe, data: data, runDirectory: runURL, backend: backend, resume: resume) { Console.warning($0) }
+        let m = recipe.model
+        print("model   SaShiMi, d_model \(m.dModel), \(m.nLayers) layers per stage, pool \(m.pool), expand \(m.expand), blocks \(m.outer.rawValue) / \(m.center.rawValue): \(grouped(trainer.model.parameterCount)) parameters")
+        print("run     \(relative(runURL.path, to: cwd))\(trainer.resumedFrom.map { ", resumed at step \($0)" } ?? "")")
+        print("threads \(backend.pool.threads); batch \(recipe.train.batchSize) × \(recipe.data.clipLength) samples; \(recipe.train.steps) steps")
+
+        var bar: ProgressBar?
+        var last: StepReport?
+        var firstValidation: ValidationReport?
+        var lastValidation: ValidationReport?
+        let started = Date()
+        trainer.onEvent = { event in
+            switch event {
+            case .started(let step, let total, _):
+                bar = ProgressBar("train", total: total, unit: "step", initial: step)
+            case .step(let r):
+                if !r.skipped { last = r }
+                bar?.update(r.step, Self.progressText(last ?? r))
+            case .validation(let v):
+                if firstValidation == nil { firstValidation = v }
+                lastValidation = v
+                bar?.clear()
+                print(String(format: "step %d: valid %.4f bits/sample (NLL %.4f nats; %d batches, %d samples%@, %.1f s)",
+                             v.step, v.bitsPerSample, v.loss, v.batches, v.samples, v.ema ? ", EMA weights" : "", v.seconds))
+                fflush(stdout)
+            case .skipped(let step, let reason, let consecutive, let limit):
+                bar?.clear()
+                Console.warning("step \(step) skipped: \(reason); restored the last good parameters and optimiser state (\(consecutive) in a row, training stops at \(limit))")
+            case .checkpoint, .interrupted, .finished:
+                break
+            }
+        }
+        trainer.handleSignals { Console.note("\n\($0)") }
+        let outcome = try trainer.train()
+        trainer.stopHandlingSignals()
+        bar?.finish(last.map(Self.progressText) ?? "")
+
+        let elapsed = Date().timeIntervalSince(started)
+        let latest = relative(trainer.run.latestURL.path, to: cwd)
+        let ckpt = relative(outcome.checkpoint.path, to: cwd)
+        if outcome.interrupted {
+            print("interrupted at step \(outcome.step) of \(recipe.train.steps) after \(formatDuration(elapsed)); checkpoint: \(ckpt)")
+            print("resume with: wavemamba train --resume --out \(relative(runURL.path, to: cwd))")
+            return
+        }
+        var summary = "done: \(outcome.step) steps in \(formatDuration(elapsed))"
+        if let v = lastValidation {
+            summary += String(format: "; valid %.4f bits/sample", v.bitsPerSample)
+            if let f = firstValidation, f.step < v.step { summary += String(format: " (%.4f at step %d)", f.bitsPerSample, f.step) }
+        }
+        print(summary)
+        print("checkpoint: \(ckpt) (also \(latest)\(trainer.ema != nil ? "; EMA weights in \(relative(trainer.run.latestEMAURL.path, to: cwd))" : ""))")
+    }
+
+    static func progressText(_ r: StepReport) -> String {
+        String(format: "loss %.4f (%.3f bits/sample) %@ samples/s lr %.2g", r.loss, r.bitsPerSample, compact(r.samplesPerSecond), r.learningRate)
+    }
+
+    /// The data folder a run was trained on, from its newest checkpoint's metadata.
+    static func recordedDataFolder(_ run: RunDirectory) -> URL? {
+        guard let s = run.checkpointSteps().first,
+              let f = try? SafeTensorsFile(contentsOf: Checkpoint.companionURL(run.checkpointURL(step: s))),
+              let path = f.metadata["data_folder"] else { return nil }
+        return URL(fileURLWithPath: path)
+    }
+}
+
+/// `path` relative to `base` when it lies inside it (shorter messages), else as is.
+private func relative(_ path: String, to base: URL) -> String {
+    let b = base.standardizedFileURL.path
+    return path.hasPrefix(b + "/") ? String(path.dropFirst(b.count + 1)) : path
+}
+
+/// 1234567 → "1,234,567".
+private func grouped(_ n: Int) -> String {
+    let s = String(n)
+    var out = ""
+    for (i, c) in s.enumerated() {
+        if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
+        out.append(c)
+    }
+    return out
+}
+
+/// 12345 → "12.3k".
+private func compact(_ x: Double) -> String {
+    x >= 1e6 ? String(format: "%.3gM", x / 1e6) : x >= 1e3 ? String(format: "%.3gk", x / 1e3) : String(format: "%.3g", x)
+}

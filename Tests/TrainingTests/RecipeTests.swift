@@ -1,0 +1,179 @@
+import Engine
+import Foundation
+import Models
+import XCTest
+@testable import Training
+
+final class RecipeTests: XCTestCase {
+    static let minimal = """
+    name = "t"
+    [data]
+    clip_length = 1600
+    [model]
+    pool = [4, 4]
+    [train]
+    steps = 10
+    """
+
+    func parseError(_ text: String, file: StaticString = #filePath, line: UInt = #line) -> String {
+        do {
+            _ = try RecipeParser.parse(text, path: "recipes/x.toml")
+            XCTFail("expected an error for:\n\(text)", file: file, line: line)
+            return ""
+        } catch let e as TrainingError {
+            XCTAssertEqual(e.path, "recipes/x.toml", file: file, line: line)
+            return e.description
+        } catch {
+            XCTFail("unexpected error \(error)", file: file, line: line)
+            return ""
+        }
+    }
+
+    func recipeFiles() throws -> [URL] {
+        let folder = Fixture.repository.appendingPathComponent("recipes")
+        return try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == "toml" }.sorted { $0.path < $1.path }
+    }
+
+    /// Every shipped recipe parses, is named like its file, has a valid shape, and survives
+    /// the round trip through the resolved TOML written into run folders.
+    func testShippedRecipesParseAndRoundTrip() throws {
+        let files = try recipeFiles()
+        let names = Set(files.map { $0.deletingPathExtension().lastPathComponent })
+        for expected in ["sc09-mamba-small", "sc09-mamba-large", "sc09-sashimi", "youtubemix-mamba", "piano-tiny", "digits-tiny"] {
+            XCTAssertTrue(names.contains(expected), "recipes/\(expected).toml is missing")
+        }
+        for f in files {
+            let r = try RecipeParser.load(f)
+            XCTAssertEqual(r.name, f.deletingPathExtension().lastPathComponent, "\(f.lastPathComponent): name differs from the file name")
+            XCTAssertFalse(r.description.isEmpty, "\(f.lastPathComponent) has no description")
+            XCTAssertNotNil(r.data.defaultData, "\(f.lastPathComponent) has no default_data")
+            XCTAssertEqual(r.data.clipLength % r.model.totalPool, 0)
+            let again = try RecipeParser.parse(r.tomlText, path: "resolved.toml")
+            XCTAssertEqual(again, r, "\(f.lastPathComponent): the resolved TOML does not parse back to the same recipe")
+            XCTAssertTrue(r.changes(from: again).isEmpty)
+        }
+    }
+
+    /// The recipes' sizes. The Mamba paper reports 6.1M and 24.3M for its SC09 models (Table 4)
+    /// and ~3.5M for YouTubeMix; this U-Net has blocks in the center and up stages only
+    /// (sashimi.py's default, unet = False), which gives 5.4M, 21.0M and 3.2M for the same
+    /// widths and depths (the paper's "3 × 5 = 15 blocks" suggests it also had down-stage blocks).
+    func testPaperRecipeSizes() throws {
+        let folder = Fixture.repository.appendingPathComponent("recipes")
+        var rows: [String] = []
+        for (name, range) in [("sc09-mamba-small", 5_000_000...6_700_000), ("sc09-mamba-large", 19_000_000...26_500_000),
+                              ("youtubemix-mamba", 2_500_000...4_500_000), ("sc09-sashimi", 3_500_000...6_500_000), ("digits-tiny", 100_000...1_000_000),
+                              ("piano-tiny", 100_000...1_000_000)] {
+            let r = try RecipeParser.load(folder.appendingPathComponent(name + ".toml"))
+            let n = SaShiMi(config: r.model, backend: CPUBackend(threads: 1), seed: 0).parameterCount
+            rows.append("\(name): \(n) parameters")
+            XCTAssertTrue(range.contains(n), "\(name) has \(n) parameters, expected \(range)")
+        }
+        print(rows.joined(separator: "\n"))
+    }
+
+    func testDefaultsAndValues() throws {
+        let r = try RecipeParser.parse(Self.minimal + "\nlr = 1\nbetas = [0.9, 0.95]\n", path: "recipes/t.toml")
+        XCTAssertEqual(r.name, "t")
+        XCTAssertEqual(r.data.clipLength, 1600)
+        XCTAssertEqual(r.train.lr, 1) // an integer is accepted for a float key
+        XCTAssertEqual(r.train.betas, [0.9, 0.95])
+        XCTAssertEqual(r.model.dModel, SaShiMiConfig().dModel)
+        let unnamed = try RecipeParser.parse("[train]\nsteps = 3\n", path: "some/where/my-run.toml")
+        XCTAssertEqual(unnamed.name, "my-run")
+    }
+
+    func testUnknownKeysNameTheKey() {
+        XCTAssertEqual(parseError(Self.minimal + "\nlr_max = 0.1\n"),
+                       "recipes/x.toml: [train] unknown key 'lr_max'; did you mean 'lr'? known keys: batch_size, betas, checkpoint_every, ema, final_lr_fraction, grad_clip, log_every, lr, schedule, seed, steps, validate_every, validation_batches, warmup_steps, weight_decay")
+        XCTAssertTrue(parseError(Self.minimal + "\n[optim]\nlr = 1\n").contains("unknown key 'optim'"))
+        XCTAssertTrue(parseError("[model]\nd_modle = 3\n").contains("[model] unknown key 'd_modle'; did you mean 'd_model'?"))
+        XCTAssertTrue(parseError("[data]\nfolder = \"x\"\n").contains("[data] unknown key 'folder'"))
+    }
+
+    func testBadValuesNameTheKey() {
+        XCTAssertTrue(parseError("[model]\npool = [4, 1]\n").contains("[model] pool must be a list of integers ≥ 2 (e.g. [4, 4]), got [4, 1]"))
+        XCTAssertTrue(parseError("[model]\npool = 4\n").contains("[model] pool must be a list of integers ≥ 2"))
+        XCTAssertTrue(parseError("[model]\nouter = \"transformer\"\n").contains("[model] outer must be one of \"mamba-complex\" | \"mamba\" | \"s4d\", got \"transformer\""))
+        XCTAssertTrue(parseError("[data]\nquantization = \"alaw\"\n").contains("[data] quantization must be one of \"mulaw\" | \"linear\""))
+        XCTAssertTrue(parseError("[data]\nlayout = \"sc10\"\n").contains("[data] layout must be one of"))
+        XCTAssertTrue(parseError("[train]\nbatch_size = 0\n").contains("[train] batch_size must be an integer in 1…65536, got 0"))
+        XCTAssertTrue(parseError("[train]\nsteps = 1.5\n").contains("[train] steps must be an integer ≥ 1, got 1.5"))
+        XCTAssertTrue(parseError("[train]\nlr = -1e-3\n").contains("[train] lr must be a positive number"))
+        XCTAssertTrue(parseError("[train]\nlr = \"fast\"\n").contains("got \"fast\""))
+        XCTAssertTrue(parseError("[train]\nschedule = \"linear\"\n").contains("[train] schedule must be one of \"cosine\" | \"constant\""))
+        XCTAssertTrue(parseError("[train]\nema = 1.0\n").contains("[train] ema must be 0 (off) or a decay in (0, 1)"))
+        XCTAssertTrue(parseError("[train]\nbetas = [0.9]\n").contains("[train] betas must be two numbers"))
+        XCTAssertTrue(parseError("[train]\nsteps = 10\nwarmup_steps = 20\n").contains("[train] warmup_steps 20 exceeds steps 10"))
+        XCTAssertTrue(parseError("[data]\nvalid_fraction = 0.6\ntest_fraction = 0.5\n").contains("leaves nothing to train on"))
+        XCTAssertTrue(parseError("name = 3\n").contains("name must be a non-empty string, got 3"))
+        XCTAssertTrue(parseError("data = 3\n").contains("data must be a table ([data]), got 3"))
+    }
+
+    func testClipLengthMustBeAMultipleOfThePooling() {
+        let message = parseError("[data]\nclip_length = 1000\n[model]\npool = [4, 4, 4]\n")
+        XCTAssertEqual(message, "recipes/x.toml: [data] clip_length 1000 is not a multiple of the pooling product 64 ([model] pool = [4, 4, 4]); use a multiple of 64, e.g. 960 or 1024")
+        XCTAssertNoThrow(try RecipeParser.parse("[data]\nclip_length = 1024\n[model]\npool = [4, 4, 4]\n", path: "x.toml"))
+    }
+
+    func testSyntaxErrorNamesTheLine() {
+        let message = parseError("name = \"a\"\n[train\nsteps = 3\n")
+        XCTAssertTrue(message.hasPrefix("recipes/x.toml: line 2"), message)
+    }
+
+    func testLocatorFindsNamesAndPaths() throws {
+        let root = Fixture.scratch(self)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("recipes"), withIntermediateDirectories: true)
+        try Self.minimal.write(to: root.appendingPathComponent("recipes/mine.toml"), atomically: true, encoding: .utf8)
+        try Self.minimal.write(to: root.appendingPathComponent("other.toml"), atomically: true, encoding: .utf8)
+        let locator = RecipeLocator(currentDirectory: root, executable: nil)
+        XCTAssertEqual(try locator.locate("mine").path, root.appendingPathComponent("recipes/mine.toml").standardizedFileURL.path)
+        XCTAssertEqual(try locator.locate("other.toml").lastPathComponent, "other.toml")
+        XCTAssertEqual(locator.available, ["mine"])
+        XCTAssertThrowsError(try locator.locate("nope")) { e in
+            let text = "\(e)"
+            XCTAssertTrue(text.contains("no recipe of that name") && text.contains("use one of mine"), text)
+        }
+        XCTAssertThrowsError(try locator.locate("missing.toml")) { XCTAssertTrue("\($0)".contains("no such recipe file")) }
+        // The executable's checkout: .build/debug/wavemamba → the folder with Package.swift and recipes/.
+        let exe = root.appendingPathComponent(".build/debug/wavemamba")
+        try FileManager.default.createDirectory(at: exe.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try "".write(to: root.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
+        let elsewhere = RecipeLocator(currentDirectory: FileManager.default.temporaryDirectory, executable: exe)
+        XCTAssertEqual(try elsewhere.locate("mine").lastPathComponent, "mine.toml")
+    }
+
+    func testDefaultDataIsFoundBesideTheRecipesFolder() throws {
+        let root = Fixture.scratch(self)
+        let fm = FileManager.default
+        try fm.createDirectory(at: root.appendingPathComponent("recipes"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: root.appendingPathComponent("Assets/x"), withIntermediateDirectories: true)
+        var r = try RecipeParser.parse(Self.minimal, path: "t.toml")
+        r.data.defaultData = "Assets/x"
+        let file = root.appendingPathComponent("recipes/t.toml")
+        let locator = RecipeLocator(currentDirectory: fm.temporaryDirectory, executable: nil)
+        XCTAssertEqual(try locator.dataFolder(for: r, recipeFile: file, override: nil).path, root.appendingPathComponent("Assets/x").path)
+        XCTAssertThrowsError(try locator.dataFolder(for: r, recipeFile: nil, override: nil)) {
+            XCTAssertTrue("\($0)".contains("default_data 'Assets/x' is not a folder") && "\($0)".contains("pass --data DIR"))
+        }
+        XCTAssertThrowsError(try locator.dataFolder(for: r, recipeFile: file, override: "/nonexistent/folder")) {
+            XCTAssertTrue("\($0)".contains("no such data folder"))
+        }
+        r.data.defaultData = nil
+        XCTAssertThrowsError(try locator.dataFolder(for: r, recipeFile: file, override: nil)) {
+            XCTAssertTrue("\($0)".contains("has no [data] default_data"))
+        }
+    }
+
+    func testChangesSeparateResumableKeys() throws {
+        let a = try RecipeParser.parse(Self.minimal, path: "t.toml")
+        var b = a
+        b.train.lr = 1e-4
+        b.model.dModel = 32
+        let changes = b.changes(from: a)
+        XCTAssertEqual(changes.map(\.key), ["[model] d_model", "[train] lr"])
+        XCTAssertEqual(changes.filter { !Recipe.resumableKeys.contains($0.key) }.map(\.key), ["[model] d_model"])
+        XCTAssertEqual(changes[1].description, "[train] lr: 0.002 → 0.0001")
+    }
+}

@@ -1,0 +1,365 @@
+import AudioIO
+import Engine
+import Foundation
+import Models
+import SafeTensors
+import XCTest
+@testable import Training
+
+final class TrainerTests: XCTestCase {
+    /// N steps in one go and N/2 steps + resume for N/2 give bit-identical weights, moments
+    /// and EMA — with dropout and the EMA on, so that their seeds and state are covered too.
+    func testResumeIsBitExact() throws {
+        try checkResumeIsBitExact(outer: .mambaComplex, center: .mamba)
+    }
+
+    /// The same for the SaShiMi baseline's S4D + FF blocks (tied dropout, FFT convolution).
+    func testResumeIsBitExactWithS4D() throws {
+        try checkResumeIsBitExact(outer: .s4d, center: .s4d)
+    }
+
+    func checkResumeIsBitExact(outer: BlockKind, center: BlockKind) throws {
+        let root = Fixture.scratch(self)
+        let corpus = Fixture.corpus(in: root)
+        var recipe = Fixture.recipe(steps: 6)
+        recipe.model.outer = outer
+        recipe.model.center = center
+        recipe.model.s4dState = 8
+        recipe.model.dropout = 0.1
+        recipe.train.ema = 0.9
+        let data = try Fixture.data(recipe, corpus)
+
+        let whole = try Fixture.trainer(recipe, data: data, run: root.appendingPathComponent("whole"))
+        XCTAssertTrue(try whole.train().finished)
+
+        let first = try Fixture.trainer(recipe, data: data, run: root.appendingPathComponent("split"))
+        let half = try first.train(until: 3)
+        XCTAssertFalse(half.finished)
+        XCTAssertEqual(half.step, 3)
+        XCTAssertEqual(half.checkpoint.lastPathComponent, "step-3.safetensors")
+        let second = try Fixture.trainer(recipe, data: data, run: root.appendingPathComponent("split"), resume: true)
+        XCTAssertEqual(second.resumedFrom, 3)
+        XCTAssertEqual(second.optimizer.step, 3)
+        XCTAssertTrue(try second.train().finished)
+
+        XCTAssertEqual(second.model.store.values!.floats(), whole.model.store.values!.floats(), "weights differ after resume")
+        XCTAssertEqual(second.optimizer.m.floats(), whole.optimizer.m.floats(), "Adam m differs after resume")
+        XCTAssertEqual(second.optimizer.v.floats(), whole.optimizer.v.floats(), "Adam v differs after resume")
+        XCTAssertEqual(second.ema!.average.floats(), whole.ema!.average.floats(), "EMA differs after resume")
+        XCTAssertNotEqual(whole.model.store.values!.floats(), first.model.store.values!.floats(), "training did not change the weights")
+    }
+
+    /// A NaN in the parameters makes the step's loss NaN: the update is skipped, the
+    /// parameters and Adam state are those of the last good step, and training goes on.
+    func testNaNGuardSkipsTheStepAndRestoresTheLastGoodState() throws {
+        let root = Fixture.scratch(self)
+        let recipe = Fixture.recipe(steps: 6)
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let run = root.appendingPathComponent("run")
+        let trainer = try Fixture.trainer(recipe, data: data, run: run)
+        var skipped: [(Int, String)] = []
+        trainer.onEvent = { if case .skipped(let step, let reason, _, _) = $0 { skipped.append((step, reason)) } }
+        try trainer.train(until: 3)
+        let good = trainer.model.store.values!.floats()
+        let goodM = trainer.optimizer.m.floats()
+        XCTAssertEqual(trainer.optimizer.step, 3)
+
+        trainer.model.store.values!.pointer[5] = .nan // poison one weight
+        try trainer.train(until: 4)
+        XCTAssertEqual(skipped.count, 1)
+        XCTAssertEqual(skipped.first?.0, 4)
+        XCTAssertEqual(skipped.first?.1, "loss is nan")
+        XCTAssertEqual(trainer.step, 4, "the bad step's batch is passed over")
+        XCTAssertEqual(trainer.optimizer.step, 3, "Adam's step count must not advance on a skipped step")
+        XCTAssertEqual(trainer.model.store.values!.floats(), good, "parameters are not the last good ones")
+        XCTAssertEqual(trainer.optimizer.m.floats(), goodM)
+
+        try trainer.train()
+        XCTAssertEqual(skipped.count, 1)
+        let after = trainer.model.store.values!.floats()
+        XCTAssertTrue(after.allSatisfy(\.isFinite))
+        XCTAssertNotEqual(after, good, "training did not go on after the skipped step")
+        let skips = Fixture.metrics(run).filter { $0["type"] as? String == "skip" }
+        XCTAssertEqual(skips.count, 1)
+        XCTAssertEqual(skips.first?["step"] as? Int, 4)
+        XCTAssertTrue(skips.first?["loss"] is NSNull, "a NaN loss is written as null")
+    }
+
+    /// A NaN that the loss never sees (the embedding row of a class absent from the data)
+    /// has a zero gradient, so loss and gradient norm are finite; the update would keep it,
+    /// and the check of the updated parameters catches it.
+    func testNonFiniteParametersAfterTheUpdateAreCaught() throws {
+        let root = Fixture.scratch(self)
+        let recipe = Fixture.recipe(steps: 3)
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        var used = Set<Int32>()
+        for seg in data.train { used.formUnion(try data.tokens(seg)) }
+        let unused = (0..<256).first { !used.contains(Int32($0)) }!
+        let trainer = try Fixture.trainer(recipe, data: data, run: root.appendingPathComponent("run"))
+        try trainer.train(until: 1)
+        let good = trainer.model.store.values!.floats()
+        trainer.model.store["embedding.weight"]!.value.pointer[unused * recipe.model.dModel] = .nan
+        var reasons: [String] = []
+        trainer.onEvent = { if case .skipped(_, let reason, _, _) = $0 { reasons.append(reason) } }
+        try trainer.train(until: 2)
+        XCTAssertEqual(reasons, ["parameters are not finite after the update"])
+        XCTAssertEqual(trainer.model.store.values!.floats(), good)
+        XCTAssertEqual(trainer.optimizer.step, 1)
+    }
+
+    /// Overflowing weights (a head of ±3e38) give a non-finite loss or gradient: skipped too.
+    func testOverflowIsSkipped() throws {
+        let root = Fixture.scratch(self)
+        let recipe = Fixture.recipe(steps: 3)
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let trainer = try Fixture.trainer(recipe, data: data, run: root.appendingPathComponent("run"))
+        try trainer.train(until: 1)
+        let good = trainer.model.store.values!.floats()
+        let head = trainer.model.store["head.weight"]!
+        for i in 0..<head.value.count { head.value.pointer[i] = i % 2 == 0 ? 3e38 : -3e38 }
+        var reasons: [String] = []
+        trainer.onEvent = { if case .skipped(_, let reason, _, _) = $0 { reasons.append(reason) } }
+        try trainer.train(until: 2)
+        XCTAssertEqual(reasons.count, 1, "\(reasons)")
+        XCTAssertEqual(trainer.model.store.values!.floats(), good)
+    }
+
+    /// Bad steps in a row stop training with an error naming the fix, after saving the last
+    /// good state.
+    func testConsecutiveBadStepsStopTraining() throws {
+        let root = Fixture.scratch(self)
+        let recipe = Fixture.recipe(steps: 10)
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let run = root.appendingPathComponent("run")
+        let trainer = try Fixture.trainer(recipe, data: data, run: run, options: Trainer.Options(maxConsecutiveBadSteps: 3))
+        try trainer.train(until: 2)
+        let good = trainer.model.store.values!.floats()
+        trainer.beforeStep = { _ in trainer.model.store.values!.pointer[0] = .infinity }
+        XCTAssertThrowsError(try trainer.train()) { e in
+            let text = "\(e)"
+            XCTAssertTrue(text.contains("3 steps in a row had non-finite values"), text)
+            XCTAssertTrue(text.contains("lower [train] lr"), text)
+        }
+        XCTAssertEqual(trainer.step, 5)
+        XCTAssertEqual(trainer.model.store.values!.floats(), good)
+        let loaded = try ModelCheckpoint.load(RunDirectory(run).checkpointURL(step: 5), backend: CPUBackend(threads: 1))
+        XCTAssertEqual(loaded.model.store.values!.floats(), good, "the saved state is not the last good one")
+    }
+
+    /// ~30 steps on the tiny synthetic corpus: the training loss and the validation NLL fall.
+    func testLossDecreases() throws {
+        let root = Fixture.scratch(self)
+        var recipe = Fixture.recipe(steps: 30)
+        recipe.train.lr = 1e-2
+        recipe.train.validateEvery = 30
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let trainer = try Fixture.trainer(recipe, data: data, run: root.appendingPathComponent("run"))
+        var losses: [Double] = []
+        var valid: [Double] = []
+        trainer.onEvent = {
+            if case .step(let r) = $0 { losses.append(r.loss) }
+            if case .validation(let v) = $0 { valid.append(v.bitsPerSample) }
+        }
+        try trainer.train()
+        XCTAssertEqual(losses.count, 30)
+        XCTAssertTrue(losses.allSatisfy(\.isFinite))
+        let start = losses.prefix(5).reduce(0, +) / 5, end = losses.suffix(5).reduce(0, +) / 5
+        print("tiny corpus: train loss \(start) → \(end) nats; valid \(valid) bits/sample")
+        XCTAssertLessThan(end, start - 0.5, "training loss did not fall")
+        XCTAssertEqual(valid.count, 2)
+        XCTAssertGreaterThan(valid[0], 7.5, "an untrained model should be near 8 bits/sample")
+        XCTAssertLessThan(valid[1], valid[0] - 0.5, "validation bits/sample did not fall")
+    }
+
+    /// Checkpoints leave no temp files, latest.safetensors loads with ModelCheckpoint.load,
+    /// and a write interrupted by a crash (temp files, or a companion without its weights)
+    /// leaves the previous checkpoint as the one resumed from.
+    func testCheckpointsAreAtomicAndLoadable() throws {
+        let root = Fixture.scratch(self)
+        var recipe = Fixture.recipe(steps: 4)
+        recipe.train.checkpointEvery = 2
+        recipe.train.ema = 0.5
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let runURL = root.appendingPathComponent("run")
+        let run = RunDirectory(runURL)
+        let trainer = try Fixture.trainer(recipe, data: data, run: runURL)
+        try trainer.train()
+        XCTAssertEqual(run.checkpointSteps(), [4, 2])
+        XCTAssertEqual(run.tempFiles(), [], "temp files left behind")
+        for s in [2, 4] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: Checkpoint.companionURL(run.checkpointURL(step: s)).path))
+        }
+        let latest = try ModelCheckpoint.load(run.latestURL, backend: CPUBackend(threads: 1))
+        XCTAssertEqual(latest.model.store.values!.floats(), trainer.model.store.values!.floats())
+        XCTAssertEqual(latest.model.config, recipe.model)
+        XCTAssertEqual(latest.audio, recipe.audioSettings)
+        XCTAssertEqual(latest.metadata["train_step"], "4")
+        let ema = try ModelCheckpoint.load(run.latestEMAURL, backend: CPUBackend(threads: 1))
+        XCTAssertEqual(ema.model.store.values!.floats(), trainer.ema!.average.floats())
+        XCTAssertEqual(try Data(contentsOf: run.latestURL), try Data(contentsOf: run.checkpointURL(step: 4)))
+
+        // A crash while writing step 6: the companion was renamed into place but the weights'
+        // temp file was not, and latest's temp file is half written.
+        let fm = FileManager.default
+        try fm.copyItem(at: Checkpoint.companionURL(run.checkpointURL(step: 4)), to: Checkpoint.companionURL(run.checkpointURL(step: 6)))
+        try Data(repeating: 7, count: 100).write(to: run.checkpointsURL.appendingPathComponent(".step-6.safetensors.tmp-99999"))
+        try Data(repeating: 7, count: 100).write(to: runURL.appendingPathComponent(".latest.safetensors.tmp-99999"))
+        XCTAssertEqual(run.checkpointSteps(), [4, 2], "an incomplete checkpoint must not be offered")
+        XCTAssertNoThrow(try ModelCheckpoint.load(run.latestURL, backend: CPUBackend(threads: 1)))
+        var resumedRecipe = recipe
+        resumedRecipe.train.steps = 6
+        var warnings: [String] = []
+        let resumed = try Trainer(recipe: resumedRecipe, data: data, runDirectory: runURL, backend: CPUBackend(threads: 2), resume: true) {
+            warnings.append($0)
+        }
+        XCTAssertEqual(resumed.resumedFrom, 4)
+        XCTAssertEqual(run.tempFiles(), [], "stale temp files were not cleaned up")
+        XCTAssertEqual(warnings.filter { $0.contains("interrupted write") }.count, 2)
+
+        // A damaged newest checkpoint (disk corruption): resume falls back to the one before.
+        try Data(repeating: 0, count: 64).write(to: run.checkpointURL(step: 4))
+        warnings = []
+        let fallback = try Trainer(recipe: resumedRecipe, data: data, runDirectory: runURL, backend: CPUBackend(threads: 2), resume: true) {
+            warnings.append($0)
+        }
+        XCTAssertEqual(fallback.resumedFrom, 2)
+        XCTAssertTrue(warnings.contains { $0.contains("step-4.safetensors") && $0.contains("older checkpoint") }, "\(warnings)")
+    }
+
+    /// The run folder: recipe.toml parses back to the recipe, and every metrics line is a JSON
+    /// object with the expected types and fields.
+    func testRunFolderContents() throws {
+        let root = Fixture.scratch(self)
+        var recipe = Fixture.recipe(steps: 4)
+        recipe.train.validateEvery = 2
+        recipe.train.logEvery = 2
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let runURL = root.appendingPathComponent("run")
+        try Fixture.trainer(recipe, data: data, run: runURL).train()
+        XCTAssertEqual(try RecipeParser.load(runURL.appendingPathComponent("recipe.toml")), recipe)
+        let lines = Fixture.metrics(runURL)
+        XCTAssertEqual(lines.map { $0["type"] as? String ?? "?" },
+                       ["start", "valid", "train", "valid", "train", "valid", "checkpoint", "end"])
+        for l in lines {
+            XCTAssertNotNil(l["step"] as? Int)
+            XCTAssertNotNil(l["time"] as? Double)
+        }
+        let train = lines.filter { $0["type"] as? String == "train" }
+        for t in train {
+            let loss = t["loss"] as! Double, bits = t["bits_per_sample"] as! Double
+            XCTAssertEqual(bits, loss / log(2), accuracy: 1e-9)
+            XCTAssertGreaterThan(t["samples_per_second"] as! Double, 0)
+            XCTAssertNotNil(t["lr"] as? Double)
+            XCTAssertNotNil(t["grad_norm"] as? Double)
+        }
+        XCTAssertEqual(lines.first?["parameters"] as? Int, SaShiMi(config: recipe.model, backend: CPUBackend(threads: 1), seed: 0).parameterCount)
+        XCTAssertNotNil(lines.last?["valid_bits_per_sample"] as? Double)
+    }
+
+    /// A stop request (what SIGINT / SIGTERM set) ends the run after the current step with a checkpoint.
+    func testStopRequestSavesAndResumes() throws {
+        let root = Fixture.scratch(self)
+        let recipe = Fixture.recipe(steps: 8)
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let runURL = root.appendingPathComponent("run")
+        let trainer = try Fixture.trainer(recipe, data: data, run: runURL)
+        trainer.onEvent = { if case .step(let r) = $0, r.step == 2 { trainer.stop.request() } }
+        let outcome = try trainer.train()
+        XCTAssertTrue(outcome.interrupted)
+        XCTAssertFalse(outcome.finished)
+        XCTAssertEqual(outcome.step, 2)
+        XCTAssertEqual(outcome.checkpoint, RunDirectory(runURL).checkpointURL(step: 2))
+        XCTAssertEqual(Fixture.metrics(runURL).last?["type"] as? String, "stop")
+        let resumed = try Fixture.trainer(recipe, data: data, run: runURL, resume: true)
+        XCTAssertEqual(resumed.resumedFrom, 2)
+        XCTAssertTrue(try resumed.train().finished)
+    }
+
+    /// SIGINT through the dispatch signal source: the step finishes, a checkpoint is written.
+    func testSIGINTStopsAfterTheStep() throws {
+        let root = Fixture.scratch(self)
+        let recipe = Fixture.recipe(steps: 50)
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let trainer = try Fixture.trainer(recipe, data: data, run: root.appendingPathComponent("run"))
+        let notes = NotesBox()
+        trainer.handleSignals { notes.append($0) }
+        defer { trainer.stopHandlingSignals() }
+        trainer.onEvent = {
+            guard case .step(let r) = $0, r.step == 2 else { return }
+            kill(getpid(), SIGINT)
+            let deadline = Date().addingTimeInterval(5)
+            while !trainer.stop.isRequested && Date() < deadline { usleep(1000) }
+        }
+        let outcome = try trainer.train()
+        XCTAssertTrue(outcome.interrupted, "SIGINT did not stop training")
+        XCTAssertEqual(outcome.step, 2)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: outcome.checkpoint.path))
+        XCTAssertTrue(notes.lines.first?.contains("finishing the current step") ?? false, "\(notes.lines)")
+    }
+
+    func testDataErrorsNameTheFolderAndFix() throws {
+        let root = Fixture.scratch(self)
+        let corpus = Fixture.corpus(in: root, validFiles: 0)
+        var recipe = Fixture.recipe()
+        recipe.data.validFraction = 0
+        XCTAssertThrowsError(try Fixture.data(recipe, corpus)) { e in
+            XCTAssertTrue("\(e)".hasPrefix(corpus.path + ": the valid split has no 64-sample clips"), "\(e)")
+            XCTAssertTrue("\(e)".contains("raise [data] valid_fraction"), "\(e)")
+        }
+        recipe.train.batchSize = 64
+        XCTAssertThrowsError(try Fixture.data(recipe, Fixture.corpus(in: root.appendingPathComponent("b")))) { e in
+            XCTAssertTrue("\(e)".contains("fewer than one batch of 64"), "\(e)")
+        }
+        recipe.data.layout = .sc09
+        let flat = root.appendingPathComponent("flat")
+        try FileManager.default.createDirectory(at: flat, withIntermediateDirectories: true)
+        XCTAssertThrowsError(try Fixture.data(recipe, flat)) { XCTAssertTrue("\($0)".contains("expects the SC09 layout"), "\($0)") }
+        XCTAssertThrowsError(try Fixture.data(Fixture.recipe(), root.appendingPathComponent("none"))) { e in
+            XCTAssertTrue("\(e)".contains(root.appendingPathComponent("none").path), "\(e)")
+        }
+    }
+
+    func testRunFolderGuards() throws {
+        let root = Fixture.scratch(self)
+        let recipe = Fixture.recipe(steps: 2)
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let runURL = root.appendingPathComponent("run")
+        XCTAssertThrowsError(try Fixture.trainer(recipe, data: data, run: runURL, resume: true)) {
+            XCTAssertTrue("\($0)".contains("no checkpoint to resume from"), "\($0)")
+        }
+        try Fixture.trainer(recipe, data: data, run: runURL).train()
+        XCTAssertThrowsError(try Fixture.trainer(recipe, data: data, run: runURL)) {
+            XCTAssertTrue("\($0)".contains("already holds a training run") && "\($0)".contains("--resume"), "\($0)")
+        }
+        var other = recipe
+        other.train.seed = 99
+        XCTAssertThrowsError(try Fixture.trainer(other, data: data, run: runURL, resume: true)) {
+            XCTAssertTrue("\($0)".contains("trained with seed 7, the recipe says 99"), "\($0)")
+        }
+    }
+
+    /// Tokens follow SaShiMi: min-max scaling, μ-law, inputs = [128, q0 … q_{L−2}], targets = q.
+    func testBatchesAreShiftedBehindSilence() throws {
+        let root = Fixture.scratch(self)
+        let recipe = Fixture.recipe()
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let b = try data.batch(Array(data.train.prefix(2)))
+        XCTAssertEqual(b.batch, 2)
+        XCTAssertEqual(b.length, 64)
+        let raw = try data.dataset.read(data.train[0])
+        let q = Quantization.mulaw.encode(Quantization.minMaxScaled(raw)).map(Int32.init)
+        XCTAssertEqual(Array(b.targets[0..<64]), q)
+        XCTAssertEqual(Array(b.inputs[0..<64]), [128] + q.dropLast())
+        XCTAssertEqual(b.inputs[64], 128)
+        XCTAssertEqual(b.targets.min(), 0, "min-max scaling reaches class 0")
+        XCTAssertEqual(b.targets.max(), 255, "min-max scaling reaches class 255")
+    }
+}
+
+/// Lines noted from another thread.
+final class NotesBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    func append(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
+    var lines: [String] { lock.lock(); defer { lock.unlock() }; return items }
+}
