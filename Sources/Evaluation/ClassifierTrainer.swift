@@ -32,7 +32,8 @@ public struct ClassifierEpoch: Sendable {
 
 /// Trains a `DigitClassifier` on a folder-labelled corpus: train split with augmentation,
 /// the epoch with the best valid accuracy kept (lowest train loss on ties, or when there
-/// is no valid split), test accuracy measured on it at the end.
+/// is no valid split), its softmax temperature calibrated on the valid split, test accuracy
+/// measured on it at the end.
 public struct ClassifierTrainer {
     public let options: ClassifierTrainingOptions
     public let train: ClipSet
@@ -158,6 +159,7 @@ public struct ClassifierTrainer {
             }
         }
         model.store.values!.copy(from: best!.values)
+        if let valid { model.calibrate(on: valid) }
         return (model, best!.epoch)
     }
 

@@ -25,6 +25,11 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
     /// Per-mel mean and standard deviation of the training features (normalisation).
     public var featureMean: [Float]
     public var featureStd: [Float]
+    /// Softmax temperature fitted on the valid split (nil: 1). A classifier trained to near-zero
+    /// loss is over-confident; IS, mIS and AM read its probabilities, and mIS in particular
+    /// explodes with log-probabilities near −∞, so p(y|x) = softmax(logits / T) with the T that
+    /// minimises the valid split's NLL (temperature scaling, Guo et al. 2017).
+    public var temperature: Double?
 
     public init(labels: [String], features: LogMelSettings = LogMelSettings(), featureMean: [Float]? = nil, featureStd: [Float]? = nil) {
         self.labels = labels
@@ -51,7 +56,8 @@ public final class DigitClassifier {
     public static let kindKey = "kind"
     public static let labelsKey = "labels"
 
-    public let config: ClassifierConfig
+    /// The configuration (`temperature` is set after training by `calibrate`).
+    public internal(set) var config: ClassifierConfig
     public let store: ParameterStore
     public let features: LogMelFeatures
     let inputProj: Linear
@@ -149,8 +155,10 @@ public final class DigitClassifier {
     public struct Output: Sendable {
         /// Pooled features (count rows of d): the FID embedding.
         public var embeddings: [[Float]]
-        /// Softmax p(y|x) (count rows of classes), in Double.
+        /// Softmax p(y|x) at the calibrated temperature (count rows of classes), in Double.
         public var probabilities: [[Double]]
+        /// The raw logits (count rows of classes).
+        public var logits: [[Float]] = []
         /// argmax class of each clip.
         public var predictions: [Int]
     }
@@ -161,6 +169,7 @@ public final class DigitClassifier {
         precondition(set.sampleRate == config.features.sampleRate && set.length == config.features.clipLength,
                      "clips at \(set.sampleRate) Hz × \(set.length) for a classifier of \(config.features.sampleRate) Hz × \(config.features.clipLength)")
         var out = Output(embeddings: [], probabilities: [], predictions: [])
+        let temperature = config.temperature ?? 1
         let pool = cpuPool
         let perClip = features.perClip
         var logMel = [Float](repeating: 0, count: min(batch, max(1, set.count)) * perClip)
@@ -178,8 +187,10 @@ public final class DigitClassifier {
             let d = config.dModel, k = config.classes
             for i in 0..<n {
                 out.embeddings.append(Array(e[(i * d)..<((i + 1) * d)]))
-                let p = InceptionScores.softmax(Array(l[(i * k)..<((i + 1) * k)]))
+                let row = Array(l[(i * k)..<((i + 1) * k)])
+                let p = InceptionScores.softmax(row, temperature: temperature)
                 out.probabilities.append(p)
+                out.logits.append(row)
                 out.predictions.append(p.indices.max { p[$0] < p[$1] }!)
             }
             start += n
@@ -198,6 +209,32 @@ public final class DigitClassifier {
         guard !labelled.isEmpty else { return nil }
         let right = labelled.filter { config.labels[output.predictions[$0]] == set.labels[$0] }.count
         return Double(right) / Double(labelled.count)
+    }
+
+    // MARK: Calibration
+
+    /// Fits the softmax temperature on labelled clips (normally the valid split) by minimising
+    /// their mean NLL over log T (golden-section search, T in [0.05, 20]), and stores it in the
+    /// config. Returns T and the NLL (nats) before (T = 1) and after.
+    @discardableResult
+    public func calibrate(on set: ClipSet) -> (temperature: Double, nllBefore: Double, nllAfter: Double)? {
+        let output = classify(set)
+        let pairs = set.labels.indices.compactMap { i in set.labels[i].flatMap { config.labels.firstIndex(of: $0) }.map { (output.logits[i], $0) } }
+        guard !pairs.isEmpty else { return nil }
+        func nll(_ t: Double) -> Double {
+            pairs.reduce(0) { $0 - Foundation.log(max(InceptionScores.softmax($1.0, temperature: t)[$1.1], 1e-300)) } / Double(pairs.count)
+        }
+        var lo = Foundation.log(0.05), hi = Foundation.log(20.0)
+        let phi = (5.0.squareRoot() - 1) / 2
+        var a = hi - phi * (hi - lo), b = lo + phi * (hi - lo)
+        var fa = nll(Foundation.exp(a)), fb = nll(Foundation.exp(b))
+        for _ in 0..<60 {
+            if fa < fb { hi = b; b = a; fb = fa; a = hi - phi * (hi - lo); fa = nll(Foundation.exp(a)) }
+            else { lo = a; a = b; fa = fb; b = lo + phi * (hi - lo); fb = nll(Foundation.exp(b)) }
+        }
+        let t = Foundation.exp((lo + hi) / 2)
+        config.temperature = t
+        return (t, nll(1), nll(t))
     }
 
     // MARK: Files

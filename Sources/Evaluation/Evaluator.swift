@@ -205,7 +205,7 @@ public struct EvaluationResult: Codable, Sendable {
     /// Pretty JSON with sorted keys; non-finite numbers become null (JSON has no NaN).
     public func json() throws -> Data {
         let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return try enc.encode(self)
     }

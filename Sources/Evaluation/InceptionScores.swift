@@ -67,10 +67,10 @@ public enum InceptionScores {
         return kl(marginal(reference), marginal(generated)) + meanEntropy
     }
 
-    /// Numerically stable softmax of logits, in Double.
-    public static func softmax(_ logits: [Float]) -> [Double] {
+    /// Numerically stable softmax of logits / temperature, in Double.
+    public static func softmax(_ logits: [Float], temperature: Double = 1) -> [Double] {
         let mx = Double(logits.max() ?? 0)
-        let e = logits.map { Foundation.exp(Double($0) - mx) }
+        let e = logits.map { Foundation.exp((Double($0) - mx) / temperature) }
         let s = e.reduce(0, +)
         return e.map { $0 / s }
     }

@@ -55,5 +55,8 @@ final class InceptionScoreTests: XCTestCase {
         let p = InceptionScores.softmax([1000, 1000, -1000])
         XCTAssertEqual(p[0], 0.5, accuracy: 1e-12)
         XCTAssertEqual(p[2], 0, accuracy: 1e-12)
+        // Temperature: softmax([2, 0]) at T = 2 is softmax([1, 0]).
+        let t = InceptionScores.softmax([2, 0], temperature: 2)
+        XCTAssertEqual(t[0], exp(1) / (exp(1) + 1), accuracy: 1e-12)
     }
 }

@@ -9,7 +9,7 @@ struct ClassifierCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classifier",
         abstract: "Train or test the audio classifier that `evaluate` scores clips with.",
-        subcommands: [ClassifierTrainCommand.self, ClassifierTestCommand.self])
+        subcommands: [ClassifierTrainCommand.self, ClassifierTestCommand.self, ClassifierCalibrateCommand.self])
 }
 
 struct ClassifierTrainCommand: ParsableCommand {
@@ -105,6 +105,7 @@ struct ClassifierTrainCommand: ParsableCommand {
         let testAccuracy = trainer.test.flatMap { model.accuracy($0) }
         let validAccuracy = trainer.valid.flatMap { model.accuracy($0) }
         extra["best_epoch"] = String(best.epoch)
+        if let t = model.config.temperature { extra["temperature"] = String(format: "%.4f", t) }
         if let testAccuracy { extra["test_accuracy"] = String(format: "%.4f", testAccuracy); extra["test_clips"] = String(trainer.test!.count) }
         if let validAccuracy { extra["valid_accuracy"] = String(format: "%.4f", validAccuracy) }
         do {
@@ -114,6 +115,7 @@ struct ClassifierTrainCommand: ParsableCommand {
             throw ExitCode(1)
         }
         print("classifier: \(model.parameterCount) parameters, best epoch \(best.epoch) of \(epochs), \(formatDuration(Date().timeIntervalSince(started)))")
+        if let t = model.config.temperature { print(String(format: "softmax temperature (fitted on valid): %.3f", t)) }
         if let validAccuracy { print(String(format: "valid accuracy: %.4f (%d clips)", validAccuracy, trainer.valid!.count)) }
         if let testAccuracy { print(String(format: "test accuracy: %.4f (%d clips)", testAccuracy, trainer.test!.count)) }
         else { print("test accuracy: n/a (the corpus has no test split)") }
@@ -168,6 +170,56 @@ struct ClassifierTestCommand: ParsableCommand {
             }
             print(formatTable(["true \\ predicted"] + labels + ["recall"], rows, rightAligned: Set(1...(labels.count + 1))))
             print(String(format: "accuracy: %.4f (%d clips, split %@, classifier %@)", accuracy, set.count, split, url.path))
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct ClassifierCalibrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calibrate",
+        abstract: "Fit a classifier's softmax temperature on a labelled split and write it into the file.",
+        discussion: """
+        `classifier train` does this on its valid split already. The temperature minimises the         split's NLL; IS, mIS and AM then read calibrated probabilities (mIS of an over-confident         classifier explodes). The weights are not changed.
+        """)
+
+    @Option(help: "Classifier file to calibrate.")
+    var classifier: String
+
+    @Option(help: "Corpus folder with one subfolder per label.")
+    var data: String
+
+    @Option(help: "Split to fit on: train, valid, test or all.")
+    var split: String = "valid"
+
+    @Option(help: "Write the calibrated classifier here (default: overwrite --classifier).")
+    var out: String?
+
+    func run() throws {
+        let chosen: Split?
+        if split == "all" { chosen = nil } else if let s = Split(rawValue: split) { chosen = s } else {
+            throw ValidationError("--split must be train, valid, test or all")
+        }
+        do {
+            let url = URL(fileURLWithPath: classifier)
+            let (model, metadata) = try DigitClassifier.load(url, backend: CPUBackend(), cache: FFTPlanCache())
+            let s = model.config.features
+            let set = try ClipSet.load(folder: URL(fileURLWithPath: data), sampleRate: s.sampleRate, length: s.clipLength, split: chosen) {
+                Console.warning("\($0)")
+            }
+            guard let fit = model.calibrate(on: set) else {
+                Console.error("\(data): no clip of the \(split) split has a label the classifier knows; put clips in folders named after its labels")
+                throw ExitCode(1)
+            }
+            var extra = metadata
+            extra["temperature"] = String(format: "%.4f", fit.temperature)
+            extra["temperature_fitted_on"] = "\((data as NSString).lastPathComponent) \(split) (\(set.count) clips)"
+            try model.save(to: out.map { URL(fileURLWithPath: $0) } ?? url, extra: extra)
+            print(String(format: "temperature %.4f: NLL %.4f → %.4f nats on %d clips; wrote %@", fit.temperature, fit.nllBefore, fit.nllAfter, set.count, out ?? classifier))
         } catch let e as ExitCode {
             throw e
         } catch {
