@@ -57,6 +57,8 @@ public struct TrainingCurves: Sendable {
                 points[name]!.append((step, v))
             }
         }
+        // Training series (plain keys) before validation ones, each in order of appearance.
+        order = order.filter { !$0.contains(" ") } + order.filter { $0.contains(" ") }
         return TrainingCurves(series: order.map { Series(name: $0, points: points[$0]!.map { (step: $0.0, value: $0.1) }) }, skippedLines: skipped)
     }
 
@@ -75,10 +77,13 @@ public struct TrainingCurves: Sendable {
     }
 
     /// An inline SVG line chart of `series` (steps on x, values on y), with axes and legend.
-    public static func svg(title: String, series: [Series], width: Int = 640, height: Int = 260) -> String {
+    public static func svg(title: String, series: [Series], width: Int = 640, plotHeight: Int = 250) -> String {
         let all = series.flatMap(\.points)
         guard !all.isEmpty else { return "" }
-        let left = 56.0, right = 16.0, top = 28.0, bottom = 36.0
+        // The legend sits under the plot, two entries a row, so long names are never cut.
+        let legendRows = (series.count + 1) / 2
+        let height = plotHeight + 16 * legendRows + 8
+        let left = 56.0, right = 16.0, top = 28.0, bottom = 36.0 + 16 * Double(legendRows) + 8
         let w = Double(width) - left - right, h = Double(height) - top - bottom
         var x0 = all.map(\.step).min()!, x1 = all.map(\.step).max()!
         var y0 = all.map(\.value).min()!, y1 = all.map(\.value).max()!
@@ -100,7 +105,7 @@ public struct TrainingCurves: Sendable {
             s += "<text x=\"\(f1(x))\" y=\"\(f1(top + h + 16))\" font-size=\"11\" text-anchor=\"middle\">\(tick(xv))</text>"
         }
         s += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(w)\" height=\"\(h)\" fill=\"none\" stroke=\"#888\"/>"
-        s += "<text x=\"\(f1(left + w / 2))\" y=\"\(height - 4)\" font-size=\"11\" text-anchor=\"middle\">step</text>"
+        s += "<text x=\"\(f1(left + w / 2))\" y=\"\(f1(top + h + 30))\" font-size=\"11\" text-anchor=\"middle\">step</text>"
         for (i, ser) in series.enumerated() {
             let c = colors[i % colors.count]
             let pts = ser.points.map { "\(f1(px($0.step))),\(f1(py($0.value)))" }.joined(separator: " ")
@@ -112,9 +117,9 @@ public struct TrainingCurves: Sendable {
                     for p in ser.points { s += "<circle cx=\"\(f1(px(p.step)))\" cy=\"\(f1(py(p.value)))\" r=\"2.5\" fill=\"\(c)\"/>" }
                 }
             }
-            let ly = top + 14 + Double(i) * 15
-            s += "<line x1=\"\(f1(left + w - 150))\" y1=\"\(f1(ly - 4))\" x2=\"\(f1(left + w - 132))\" y2=\"\(f1(ly - 4))\" stroke=\"\(c)\" stroke-width=\"2\"/>"
-            s += "<text x=\"\(f1(left + w - 126))\" y=\"\(f1(ly))\" font-size=\"11\">\(htmlEscape(ser.name)) (last \(tick(ser.points.last!.value)))</text>"
+            let lx = left + Double(i % 2) * (w / 2), ly = top + h + 50 + Double(i / 2) * 16
+            s += "<line x1=\"\(f1(lx))\" y1=\"\(f1(ly - 4))\" x2=\"\(f1(lx + 18))\" y2=\"\(f1(ly - 4))\" stroke=\"\(c)\" stroke-width=\"2\"/>"
+            s += "<text x=\"\(f1(lx + 24))\" y=\"\(f1(ly))\" font-size=\"11\">\(htmlEscape(ser.name)) (last \(tick(ser.points.last!.value)))</text>"
         }
         return s + "</svg>"
     }

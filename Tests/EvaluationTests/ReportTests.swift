@@ -76,7 +76,7 @@ final class ReportTests: XCTestCase {
         let c = TrainingCurves.parse(text)
         XCTAssertEqual(c.skippedLines, 2)
         let names = c.series.map(\.name)
-        XCTAssertEqual(names, ["loss", "train_bits", "valid loss", "valid_bits", "bits_per_sample"])
+        XCTAssertEqual(names, ["loss", "train_bits", "valid_bits", "bits_per_sample", "valid loss"])
         XCTAssertEqual(c.series[0].points.map(\.step), [0, 10, 20])
         XCTAssertEqual(c.series[0].points.map(\.value), [6.0, 5.5, 5.0])
         XCTAssertEqual(c.groups.map(\.title), ["loss (nats)", "bits per sample"])
