@@ -86,7 +86,11 @@ public struct Evaluator {
     }
 
     /// Half A and half B of an analysed set (`ClipSet.halves`), for the real-vs-real ceiling.
-    public func halves(_ a: SetAnalysis, seed: UInt64 = 0) -> (SetAnalysis, SetAnalysis) {
+    public func halves(_ a: SetAnalysis, seed: UInt64 = 0) throws -> (SetAnalysis, SetAnalysis) {
+        guard a.set.count >= 4 else {
+            throw EvaluationError(path: a.set.source, "\(a.set.count) clips cannot be split into two halves of at least 2 for the real-vs-real ceiling",
+                                  fix: "use a reference set of at least 4 clips (\(2 * FrechetDistance.minimumStableSamples(dimension: classifier.config.embeddingDimension)) for stable halves)")
+        }
         let (ia, ib) = a.set.halfIndices(seed: seed)
         return (a.subset(ia, labels: classifier.config.labels, source: a.set.source + " (half A)"),
                 a.subset(ib, labels: classifier.config.labels, source: a.set.source + " (half B)"))

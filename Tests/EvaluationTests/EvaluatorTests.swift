@@ -19,7 +19,7 @@ final class EvaluatorTests: XCTestCase {
                             samples: (0..<n).flatMap { i in let level = 0.02 + 0.3 * Double(i) / Double(n); return (0..<16000).map { _ in Float(level * rng.normal()) } },
                             names: (0..<n).map { "noise_\($0).wav" })
         let noiseA = try evaluator.analyze(noise)
-        let (halfA, halfB) = evaluator.halves(reference)
+        let (halfA, halfB) = try evaluator.halves(reference)
         XCTAssertEqual(halfA.set.count, 135)
         XCTAssertEqual(halfB.set.count, 135)
         let ceiling = evaluator.compare(halfA, reference: halfB)
@@ -42,5 +42,8 @@ final class EvaluatorTests: XCTestCase {
         let warnings = evaluator.sampleWarnings([noise.subset(Array(0..<20), source: "tiny"), noise])
         XCTAssertEqual(warnings.count, 1)
         XCTAssertTrue(warnings[0].contains("at least 128"), warnings[0])
+        // A reference too small to halve is an error naming the set, not a crash.
+        let three = try evaluator.analyze(noise.subset([0, 1, 2], source: "three clips"))
+        XCTAssertThrowsError(try evaluator.halves(three)) { XCTAssertTrue("\($0)".contains("three clips"), "\($0)") }
     }
 }

@@ -88,7 +88,7 @@ struct EvaluateCommand: ParsableCommand {
         Console.note("scoring \(gen.count) generated clips against \(ref.count) reference clips with \((classifierFile.path as NSString).lastPathComponent)")
         let evaluator = Evaluator(classifier: model, cache: cache, pool: backend.pool)
         let genA = try evaluator.analyze(gen), refA = try evaluator.analyze(ref)
-        let (halfA, halfB) = evaluator.halves(refA, seed: seed)
+        let (halfA, halfB) = try evaluator.halves(refA, seed: seed)
         let metrics = evaluator.compare(genA, reference: refA)
         let ceiling = evaluator.compare(halfA, reference: halfB)
         var warnings = evaluator.sampleWarnings([gen, ref, halfA.set, halfB.set])
