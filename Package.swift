@@ -54,6 +54,10 @@ let package = Package(
         // Step-mode sampling and audio output.
         .target(name: "Generation", dependencies: ["Models", "Engine", "AudioIO"]),
 
+        // Scoring generated audio: log-mel features, the folder-labelled Mamba classifier,
+        // FID / IS / mIS / AM, classifier-free spectral statistics, the HTML report.
+        .target(name: "Evaluation", dependencies: ["AudioIO", "Spectral", "Kernels", "Engine", "Layers", "SafeTensors", "COpenBLAS"]),
+
         // Data parallelism: MPI (loaded at run time) for CPU processes.
         .target(name: "Distributed"),
 
@@ -64,7 +68,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "Generation", "SafeTensors", "COpenBLAS", "Training",
+            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -74,11 +78,13 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Engine", "AudioIO"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Engine"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "AudioIO", "Spectral", "Engine"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Engine", "AudioIO", "SafeTensors"]),
         // Runs the built binary as a user would (depends on it so that it is built first).
-        .testTarget(name: "CLITests", dependencies: ["wavemamba", "AudioIO"]),
+        .testTarget(name: "CLITests", dependencies: ["wavemamba", "AudioIO", "Models", "Engine"]),
     ],
     swiftLanguageModes: [.v5]
 )

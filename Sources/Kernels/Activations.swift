@@ -68,7 +68,7 @@ func normalCDF(_ x: F16) -> F16 {
 }
 
 @_transparent
-func silu16(_ x: F16) -> F16 { x * fastSigmoid(x) }
+func silu16(_ x: F16) -> F16 { x / (1 + fastExp(-x)) }
 
 /// d/dx silu(x) = σ(x)·(1 + x·(1 − σ(x))).
 @_transparent

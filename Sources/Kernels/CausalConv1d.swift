@@ -12,8 +12,7 @@
 // rows in time order (sequential memory streams), each row over 16-wide channel groups; the
 // groups' transposed weights (and, in the backward, the last K rows of dz and the weight/bias
 // gradient accumulators) live in a fixed 8 KiB stack buffer, in channel blocks that fit it.
-// K = 4 (Mamba's d_conv) has its own paths (see "K = 4 paths": groups slide over 32-row
-// sub-blocks with everything in registers; about 2.5× less CPU time than the general path).
+// K = 4 (Mamba's d_conv) has its own unrolled, time-major paths (see "K = 4 paths").
 // The backward's weight/bias gradients are reduced through per-tile partials (caller's
 // scratch) summed in tile order: deterministic for any thread count. Allocation-free for
 // K ≤ 42 (wider kernels allocate the buffer per tile).
@@ -239,14 +238,17 @@ public enum CausalConv1d {
 
     // MARK: K = 4 paths
     //
-    // Channel-group-major inside a tile, in sub-blocks of `subBlock` rows: a group slides over
-    // the sub-block's rows with its weights and the last three rows (of x, and of dz in the
-    // backward) in registers; the sub-block's rows stay in L1 while its groups are walked, so
-    // memory is still streamed row block by row block.
+    // Time-major: a tile is walked row by row, each row over all its channel groups, with the
+    // per-group vectors in the stack buffer and the previous rows read back from L1. Memory is
+    // streamed sequentially. (Measured on the 2-core Zen 1 dev box, single thread, 2×16000×128:
+    // a group-major walk over 32-row blocks with everything in registers used the same CPU
+    // in cache but ~2× the time on large inputs, its strided first touches waiting on memory.)
 
-    /// Rows per sub-block of the K = 4 paths.
-    static let subBlock = 32
-
+    /// K = 4 forward of one tile, time-major: row by row, all channel groups of the row, with
+    /// the groups' weights (w0..w3, bias: 5 vectors per group, contiguous) in the stack buffer
+    /// and the three previous rows read back from L1. Sequential memory streams, which the
+    /// hardware prefetchers follow (a group-major walk over row blocks was ~2× slower on large
+    /// inputs for the same CPU work).
     static func forwardTile4(_ xb: UnsafePointer<Float>, ldx: Int, _ yb: UnsafeMutablePointer<Float>, ldy: Int,
                              weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, C: Int, t0: Int, t1: Int, silu: Bool) {
         let ng = (C + 15) / 16
@@ -255,93 +257,133 @@ public enum CausalConv1d {
             var g0 = 0
             while g0 < ng {
                 let g1 = min(ng, g0 + gpb)
-                // Transposed once per block (scalar stores now, vector loads much later: no
-                // store-forwarding stalls in the row loops).
-                loadBlock(weight, bias, C: C, K: 4, g0: g0, g1: g1, gpb: gpb, into: wT)
-                var s0 = t0
-                while s0 < t1 {
-                    let s1 = min(t1, s0 + subBlock)
-                    for g in g0..<g1 {
-                        let c0 = 16 * g, j = g - g0
-                        let ws = (wT[j], wT[gpb + j], wT[2 * gpb + j], wT[3 * gpb + j], wT[4 * gpb + j])
-                        if c0 + 16 <= C {
-                            forwardRows4(xb, ldx: ldx, yb, ldy: ldy, ws, c0: c0, w: 16, s0: s0, s1: s1, silu: silu)
-                        } else {
-                            forwardRows4(xb, ldx: ldx, yb, ldy: ldy, ws, c0: c0, w: C - c0, s0: s0, s1: s1, silu: silu)
+                // Group-contiguous layout: wT[5j + k], k = 0..3 weights, 4 bias.
+                for g in g0..<g1 {
+                    let c0 = 16 * g, w = min(16, C - c0), j = g - g0
+                    for k in 0..<4 {
+                        var v = F16()
+                        for l in 0..<w { v[l] = weight[(c0 + l) * 4 + k] }
+                        wT[5 * j + k] = v
+                    }
+                    wT[5 * j + 4] = bias.map { ld($0 + c0, w) } ?? F16()
+                }
+                let fullEnd = min(g1, C / 16) // groups g0..<fullEnd are 16 wide
+                for t in t0..<t1 {
+                    let xr = xb + t * ldx, yr = yb + t * ldy
+                    if t >= 3 {
+                        var g = g0
+                        while g < fullEnd {
+                            let c0 = 16 * g, wp = wT + 5 * (g - g0)
+                            var z = wp[4].addingProduct(wp[0], load16(xr - 3 * ldx + c0))
+                            z = z.addingProduct(wp[1], load16(xr - 2 * ldx + c0))
+                            z = z.addingProduct(wp[2], load16(xr - ldx + c0))
+                            z = z.addingProduct(wp[3], load16(xr + c0))
+                            if silu { z = silu16(z) }
+                            store16(z, yr + c0)
+                            g += 1
+                        }
+                        if fullEnd < g1 {
+                            let c0 = 16 * fullEnd
+                            var z = preActivation(xr + c0, ldx: ldx, t: t, w: C - c0, K: 4, wT: wT + 5 * (fullEnd - g0), gpb: 1, j: 0)
+                            if silu { z = silu16(z) }
+                            st(z, yr + c0, C - c0)
+                        }
+                    } else {
+                        for g in g0..<g1 {
+                            let c0 = 16 * g, w = min(16, C - c0)
+                            var z = preActivation(xr + c0, ldx: ldx, t: t, w: w, K: 4, wT: wT + 5 * (g - g0), gpb: 1, j: 0)
+                            if silu { z = silu16(z) }
+                            st(z, yr + c0, w)
                         }
                     }
-                    s0 = s1
                 }
                 g0 = g1
             }
         }
     }
 
-    /// Rows s0..<s1 of one group; ws = (w0, w1, w2, w3, bias).
-    @inline(__always)
-    static func forwardRows4(_ xb: UnsafePointer<Float>, ldx: Int, _ yb: UnsafeMutablePointer<Float>, ldy: Int,
-                             _ ws: (F16, F16, F16, F16, F16), c0: Int, w: Int, s0: Int, s1: Int, silu: Bool) {
-        let (w0, w1, w2, w3, bv) = ws
-        var xm3 = s0 >= 3 ? ld(xb + (s0 - 3) * ldx + c0, w) : F16()
-        var xm2 = s0 >= 2 ? ld(xb + (s0 - 2) * ldx + c0, w) : F16()
-        var xm1 = s0 >= 1 ? ld(xb + (s0 - 1) * ldx + c0, w) : F16()
-        var px = xb + s0 * ldx + c0
-        var py = yb + s0 * ldy + c0
-        for _ in s0..<s1 {
-            let xt = ld(px, w)
-            var z = bv.addingProduct(w0, xm3)
-            z = z.addingProduct(w1, xm2)
-            z = z.addingProduct(w2, xm1)
-            z = z.addingProduct(w3, xt)
-            if silu { z = silu16(z) }
-            st(z, py, w)
-            xm3 = xm2; xm2 = xm1; xm1 = xt
-            px += ldx; py += ldy
-        }
-    }
-
-    /// Per-group state slots carried between sub-blocks: dw0..3, db, dz(t−1), dz(t−2), dz(t−3).
-    static let state4Slots = 8
-
+    /// K = 4 backward of one tile, time-major like the forward: rows t0 ..< t1 + 3 (the last
+    /// three only feed dx through the dz window), each over all channel groups. Per group the
+    /// stack buffer holds 13 vectors: w0..w3, bias, the dweight/dbias accumulators a0..a3, ab,
+    /// and dz of the three previous rows.
     static func backwardTile4(_ xb: UnsafePointer<Float>, ldx: Int, _ gb: UnsafePointer<Float>, ldy: Int,
                               _ dxb: UnsafeMutablePointer<Float>?, lddx: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               C: Int, L: Int, t0: Int, t1: Int, silu: Bool, needParams: Bool, accumulate: Bool,
                               part: UnsafeMutablePointer<Float>) {
         let ng = (C + 15) / 16
-        // Per group: 5 slots of transposed weights and bias, then the carried state.
-        let gpb = groupsPerBlock(channels: C, slots: 5 + state4Slots)
-        let tEnd = t1 + 3 // rows t1..t1+2 are the dz halo for dx(t1 − 1 …)
-        withStackF16(count: gpb * (5 + state4Slots)) { buf in
-            let wT = buf, state = buf + 5 * gpb
+        let slots = 13
+        let gpb = groupsPerBlock(channels: C, slots: slots)
+        withStackF16(count: gpb * slots) { buf in
             var g0 = 0
             while g0 < ng {
                 let g1 = min(ng, g0 + gpb)
-                loadBlock(weight, bias, C: C, K: 4, g0: g0, g1: g1, gpb: gpb, into: wT)
-                state.initialize(repeating: F16(), count: gpb * state4Slots)
-                var s0 = t0
-                while s0 < tEnd {
-                    let s1 = min(tEnd, s0 + subBlock)
-                    for g in g0..<g1 {
-                        let c0 = 16 * g, w = min(16, C - c0), j = g - g0
-                        let st8 = state + j * state4Slots
-                        let ws = (wT[j], wT[gpb + j], wT[2 * gpb + j], wT[3 * gpb + j], wT[4 * gpb + j])
-                        if w == 16 {
-                            backwardRows4(xb, ldx: ldx, gb, ldy: ldy, dxb, lddx: lddx, ws, c0: c0, w: 16, L: L,
-                                          t0: t0, t1: t1, s0: s0, s1: s1, silu: silu, needParams: needParams,
-                                          accumulate: accumulate, state: st8)
-                        } else {
-                            backwardRows4(xb, ldx: ldx, gb, ldy: ldy, dxb, lddx: lddx, ws, c0: c0, w: w, L: L,
-                                          t0: t0, t1: t1, s0: s0, s1: s1, silu: silu, needParams: needParams,
-                                          accumulate: accumulate, state: st8)
+                for g in g0..<g1 {
+                    let c0 = 16 * g, w = min(16, C - c0), p = buf + slots * (g - g0)
+                    for k in 0..<4 {
+                        var v = F16()
+                        for l in 0..<w { v[l] = weight[(c0 + l) * 4 + k] }
+                        p[k] = v
+                    }
+                    p[4] = bias.map { ld($0 + c0, w) } ?? F16()
+                    for k in 5..<slots { p[k] = F16() }
+                }
+                let fullEnd = min(g1, C / 16)
+                for t in t0..<(t1 + 3) {
+                    let inside = t < L, paramRow = needParams && t < t1
+                    let xr = xb + t * ldx, gr = gb + t * ldy
+                    let dxr = t >= t0 + 3 ? dxb.map { $0 + (t - 3) * lddx } : nil
+                    if inside && t >= 3 {
+                        // Fast path: full groups, all four input rows present.
+                        var g = g0
+                        while g < fullEnd {
+                            let c0 = 16 * g, p = buf + slots * (g - g0)
+                            var dz = load16(gr + c0)
+                            if silu || paramRow {
+                                let x3 = load16(xr - 3 * ldx + c0), x2 = load16(xr - 2 * ldx + c0)
+                                let x1 = load16(xr - ldx + c0), x0 = load16(xr + c0)
+                                if silu {
+                                    var z = p[4].addingProduct(p[0], x3)
+                                    z = z.addingProduct(p[1], x2)
+                                    z = z.addingProduct(p[2], x1)
+                                    z = z.addingProduct(p[3], x0)
+                                    dz *= siluGrad16(z)
+                                }
+                                if paramRow {
+                                    p[5] = p[5].addingProduct(dz, x3)
+                                    p[6] = p[6].addingProduct(dz, x2)
+                                    p[7] = p[7].addingProduct(dz, x1)
+                                    p[8] = p[8].addingProduct(dz, x0)
+                                    p[9] += dz
+                                }
+                            }
+                            if let dxr {
+                                var s = p[0] * dz
+                                s = s.addingProduct(p[1], p[10])
+                                s = s.addingProduct(p[2], p[11])
+                                s = s.addingProduct(p[3], p[12])
+                                if accumulate { s += load16(dxr + c0) }
+                                store16(s, dxr + c0)
+                            }
+                            p[12] = p[11]; p[11] = p[10]; p[10] = dz
+                            g += 1
+                        }
+                        if fullEnd < g1 {
+                            backwardRow4General(xr, ldx: ldx, gr, dxr, t: t, inside: inside, paramRow: paramRow, silu: silu,
+                                                accumulate: accumulate, c0: 16 * fullEnd, w: C - 16 * fullEnd,
+                                                p: buf + slots * (fullEnd - g0))
+                        }
+                    } else {
+                        for g in g0..<g1 {
+                            backwardRow4General(xr, ldx: ldx, gr, dxr, t: t, inside: inside, paramRow: paramRow, silu: silu,
+                                                accumulate: accumulate, c0: 16 * g, w: min(16, C - 16 * g),
+                                                p: buf + slots * (g - g0))
                         }
                     }
-                    s0 = s1
                 }
                 if needParams {
                     for g in g0..<g1 {
-                        let c0 = 16 * g, w = min(16, C - c0)
-                        let st8 = state + (g - g0) * state4Slots
-                        for k in 0..<5 { st(st8[k], part + k * C + c0, w) }
+                        let c0 = 16 * g, w = min(16, C - c0), p = buf + slots * (g - g0)
+                        for k in 0..<5 { st(p[5 + k], part + k * C + c0, w) }
                     }
                 }
                 g0 = g1
@@ -349,53 +391,43 @@ public enum CausalConv1d {
         }
     }
 
+    /// One row of one group of `backwardTile4` with all boundary checks (t < 3, t ≥ L, partial
+    /// width). Same arithmetic as the fast path.
     @inline(__always)
-    static func backwardRows4(_ xb: UnsafePointer<Float>, ldx: Int, _ gb: UnsafePointer<Float>, ldy: Int,
-                              _ dxb: UnsafeMutablePointer<Float>?, lddx: Int, _ ws: (F16, F16, F16, F16, F16),
-                              c0: Int, w: Int, L: Int, t0: Int, t1: Int, s0: Int, s1: Int, silu: Bool, needParams: Bool,
-                              accumulate: Bool, state: UnsafeMutablePointer<F16>) {
-        let (w0, w1, w2, w3, bv) = ws
-        // x at t−3, t−2, t−1 (zero before the start; never read at or beyond L).
-        var xm3 = s0 >= 3 && s0 - 3 < L ? ld(xb + (s0 - 3) * ldx + c0, w) : F16()
-        var xm2 = s0 >= 2 && s0 - 2 < L ? ld(xb + (s0 - 2) * ldx + c0, w) : F16()
-        var xm1 = s0 >= 1 && s0 - 1 < L ? ld(xb + (s0 - 1) * ldx + c0, w) : F16()
-        var a0 = state[0], a1 = state[1], a2 = state[2], a3 = state[3], ab = state[4]
-        var dm1 = state[5], dm2 = state[6], dm3 = state[7]
-        for t in s0..<s1 {
-            var dz = F16(), xt = F16()
-            if t < L {
-                xt = ld(xb + t * ldx + c0, w)
-                dz = ld(gb + t * ldy + c0, w)
-                if silu {
-                    var z = bv.addingProduct(w0, xm3)
-                    z = z.addingProduct(w1, xm2)
-                    z = z.addingProduct(w2, xm1)
-                    z = z.addingProduct(w3, xt)
-                    dz *= siluGrad16(z)
-                }
-                if needParams && t < t1 {
-                    ab += dz
-                    a0 = a0.addingProduct(dz, xm3)
-                    a1 = a1.addingProduct(dz, xm2)
-                    a2 = a2.addingProduct(dz, xm1)
-                    a3 = a3.addingProduct(dz, xt)
-                }
+    static func backwardRow4General(_ xr: UnsafePointer<Float>, ldx: Int, _ gr: UnsafePointer<Float>,
+                                    _ dxr: UnsafeMutablePointer<Float>?, t: Int, inside: Bool, paramRow: Bool, silu: Bool,
+                                    accumulate: Bool, c0: Int, w: Int, p: UnsafeMutablePointer<F16>) {
+        var dz = F16()
+        if inside {
+            dz = ld(gr + c0, w)
+            let x3 = t >= 3 ? ld(xr - 3 * ldx + c0, w) : F16()
+            let x2 = t >= 2 ? ld(xr - 2 * ldx + c0, w) : F16()
+            let x1 = t >= 1 ? ld(xr - ldx + c0, w) : F16()
+            let x0 = ld(xr + c0, w)
+            if silu {
+                var z = p[4].addingProduct(p[0], x3)
+                z = z.addingProduct(p[1], x2)
+                z = z.addingProduct(p[2], x1)
+                z = z.addingProduct(p[3], x0)
+                dz *= siluGrad16(z)
             }
-            if let dxb, t >= t0 + 3 {
-                // dx(t − 3) = Σ_k w_k dz(t − k).
-                var g = w0 * dz
-                g = g.addingProduct(w1, dm1)
-                g = g.addingProduct(w2, dm2)
-                g = g.addingProduct(w3, dm3)
-                let o = dxb + (t - 3) * lddx + c0
-                if accumulate { g += ld(o, w) }
-                st(g, o, w)
+            if paramRow {
+                p[5] = p[5].addingProduct(dz, x3)
+                p[6] = p[6].addingProduct(dz, x2)
+                p[7] = p[7].addingProduct(dz, x1)
+                p[8] = p[8].addingProduct(dz, x0)
+                p[9] += dz
             }
-            xm3 = xm2; xm2 = xm1; xm1 = xt
-            dm3 = dm2; dm2 = dm1; dm1 = dz
         }
-        state[0] = a0; state[1] = a1; state[2] = a2; state[3] = a3; state[4] = ab
-        state[5] = dm1; state[6] = dm2; state[7] = dm3
+        if let dxr {
+            var s = p[0] * dz
+            s = s.addingProduct(p[1], p[10])
+            s = s.addingProduct(p[2], p[11])
+            s = s.addingProduct(p[3], p[12])
+            if accumulate { s += ld(dxr + c0, w) }
+            st(s, dxr + c0, w)
+        }
+        p[12] = p[11]; p[11] = p[10]; p[10] = dz
     }
 
     /// One generation step. state: (batch, C, K − 1), the last K − 1 inputs per channel, oldest

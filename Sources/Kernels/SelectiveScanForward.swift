@@ -54,7 +54,7 @@ extension SelectiveScan {
     static let forwardBlock = 64
 
     /// Floats of the optional forward workspace (any alignment, no initialisation): per task
-    /// (batch × slices tasks) 8·(2W·groups + 5·64) + 128·W floats; ≈ 24 KiB per task for
+    /// (batch × slices tasks) 8·(2W·groups + 5·64) + 128·W floats; ≈ 34 KiB per task for
     /// N = 16 real with 16 groups per task.
     public static func forwardWorkspaceCount(_ shape: SelectiveScanShape, threads: Int) -> Int {
         let l = ForwardLayout(shape, chunk: 1, threads: threads)

@@ -38,16 +38,19 @@ struct ScanBench {
             let wsCount = SelectiveScan.backwardWorkspaceCount(shape, chunk: chunk, threads: pool.threads)
             let checkpoints = UnsafeMutablePointer<Float>.allocate(capacity: max(1, ckCount))
             let workspace = UnsafeMutablePointer<Float>.allocate(capacity: wsCount)
+            let fwdWorkspace = UnsafeMutablePointer<Float>.allocate(capacity: max(1, SelectiveScan.forwardWorkspaceCount(shape, threads: pool.threads)))
             defer {
-                for p in [u, delta, z, B, C, dOut, A, AImag, Dskip, bias, out, checkpoints, workspace] + grads + small { p.deallocate() }
+                for p in [u, delta, z, B, C, dOut, A, AImag, Dskip, bias, out, checkpoints, workspace, fwdWorkspace] + grads + small { p.deallocate() }
             }
             let x = SelectiveScanInputs(shape: shape, u: u, delta: delta, z: z, B: B, C: C, A: A, AImag: c.complex ? AImag : nil,
                                         D: Dskip, deltaBias: bias)
             let g = SelectiveScanGradients(shape: shape, du: grads[0], dDelta: grads[1], dz: grads[2], dB: grads[3], dC: grads[4],
                                            dA: small[0], dAImag: c.complex ? small[1] : nil, dD: small[2], dDeltaBias: small[3])
             let repeats = quick ? 2 : 3
-            let tInfer = Bandwidth.bestTime(repeats: repeats) { SelectiveScan.forward(x, out: out, pool: pool) }
-            let tFwd = Bandwidth.bestTime(repeats: repeats) { SelectiveScan.forward(x, out: out, checkpoints: checkpoints, chunk: chunk, pool: pool) }
+            let tInfer = Bandwidth.bestTime(repeats: repeats) { SelectiveScan.forward(x, out: out, workspace: fwdWorkspace, pool: pool) }
+            let tFwd = Bandwidth.bestTime(repeats: repeats) {
+                SelectiveScan.forward(x, out: out, checkpoints: checkpoints, chunk: chunk, workspace: fwdWorkspace, pool: pool)
+            }
             let tBwd = Bandwidth.bestTime(repeats: repeats) {
                 SelectiveScan.backward(x, dOut: dOut, checkpoints: checkpoints, chunk: chunk, grads: g, workspace: workspace, pool: pool)
             }
