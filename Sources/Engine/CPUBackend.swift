@@ -229,8 +229,10 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     }
 
     public func selectiveScan(_ x: SelectiveScanTensors, out: Tensor, lastState: Tensor?, checkpoints: Tensor?, chunk: Int) {
-        SelectiveScan.forward(kernelInputs(x), out: out.pointer, strideOut: out.rowStride, lastState: lastState?.pointer,
-                              checkpoints: checkpoints?.pointer, chunk: chunk, pool: pool)
+        withScratch(Float.self, SelectiveScan.forwardWorkspaceCount(x.shape, threads: pool.threads)) { ws in
+            SelectiveScan.forward(kernelInputs(x), out: out.pointer, strideOut: out.rowStride, lastState: lastState?.pointer,
+                                  checkpoints: checkpoints?.pointer, chunk: chunk, workspace: ws, pool: pool)
+        }
     }
 
     public func selectiveScanBackward(_ x: SelectiveScanTensors, dOut: Tensor, checkpoints: Tensor?, chunk: Int, grads g: SelectiveScanGradientTensors) {

@@ -14,13 +14,13 @@
 
 // MARK: - Lane-wise math
 
-@inline(__always)
+@_transparent
 func abs16(_ x: F16) -> F16 {
     unsafeBitCast(unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x7fff_ffff, to: F16.self)
 }
 
 /// Copies the sign of `s` onto `m` (m ≥ 0).
-@inline(__always)
+@_transparent
 func withSign(_ m: F16, of s: F16) -> F16 {
     let sb = unsafeBitCast(s, to: SIMD16<UInt32>.self) & 0x8000_0000
     return unsafeBitCast(unsafeBitCast(m, to: SIMD16<UInt32>.self) | sb, to: F16.self)
@@ -28,50 +28,50 @@ func withSign(_ m: F16, of s: F16) -> F16 {
 
 /// tanh with full relative accuracy near 0 (Cephes tanhf: odd polynomial below 0.625,
 /// 1 − 2/(e^{2|x|} + 1) above).
-@inline(__always)
+@_transparent
 func preciseTanh(_ x: F16) -> F16 {
     let ax = abs16(x)
     let e = fastExp(2 * ax)
     let big = 1 - 2 / (e + 1)
     let s = x * x
     var p = F16(repeating: -5.70498872745e-3)
-    p = p * s + 2.06390887954e-2
-    p = p * s - 5.37397155531e-2
-    p = p * s + 1.33314422036e-1
-    p = p * s - 3.33332819422e-1
-    let small = p * s * ax + ax
+    p = F16(repeating: 2.06390887954e-2).addingProduct(p, s)
+    p = F16(repeating: -5.37397155531e-2).addingProduct(p, s)
+    p = F16(repeating: 1.33314422036e-1).addingProduct(p, s)
+    p = F16(repeating: -3.33332819422e-1).addingProduct(p, s)
+    let small = ax.addingProduct(p * s, ax)
     return withSign(simdSelect(ax .>= 0.625, big, small), of: x)
 }
 
 /// erfc(z) for z ≥ 0 (Numerical Recipes erfcc, Chebyshev fit, fractional error < 1.2e-7).
-@inline(__always)
+@_transparent
 func erfcNonNegative(_ z: F16) -> F16 {
     let t = 1 / (1 + 0.5 * z)
     var p = F16(repeating: 0.17087277)
-    p = p * t - 0.82215223
-    p = p * t + 1.48851587
-    p = p * t - 1.13520398
-    p = p * t + 0.27886807
-    p = p * t - 0.18628806
-    p = p * t + 0.09678418
-    p = p * t + 0.37409196
-    p = p * t + 1.00002368
-    p = p * t - 1.26551223
-    return t * fastExp(p - z * z)
+    p = F16(repeating: -0.82215223).addingProduct(p, t)
+    p = F16(repeating: 1.48851587).addingProduct(p, t)
+    p = F16(repeating: -1.13520398).addingProduct(p, t)
+    p = F16(repeating: 0.27886807).addingProduct(p, t)
+    p = F16(repeating: -0.18628806).addingProduct(p, t)
+    p = F16(repeating: 0.09678418).addingProduct(p, t)
+    p = F16(repeating: 0.37409196).addingProduct(p, t)
+    p = F16(repeating: 1.00002368).addingProduct(p, t)
+    p = F16(repeating: -1.26551223).addingProduct(p, t)
+    return t * fastExp(p.addingProduct(-z, z))
 }
 
 /// Standard normal CDF Φ(x) = ½ erfc(−x/√2); full relative accuracy in the lower tail.
-@inline(__always)
+@_transparent
 func normalCDF(_ x: F16) -> F16 {
     let h = 0.5 * erfcNonNegative(abs16(x) * 0.70710678118654752)
     return simdSelect(x .> 0, 1 - h, h)
 }
 
-@inline(__always)
-func silu16(_ x: F16) -> F16 { x * fastSigmoid(x) }
+@_transparent
+func silu16(_ x: F16) -> F16 { x / (1 + fastExp(-x)) }
 
 /// d/dx silu(x) = σ(x)·(1 + x·(1 − σ(x))).
-@inline(__always)
+@_transparent
 func siluGrad16(_ x: F16) -> F16 {
     let s = fastSigmoid(x)
     return s * (1 + x * (1 - s))

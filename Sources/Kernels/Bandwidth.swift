@@ -43,4 +43,24 @@ public enum Bandwidth {
             copy(src: src, dst: dst, bytes: bytes, pool: pool)
         }
     }
+
+    /// A kernel's bandwidth and memcpy's, measured alternately (memcpy of `memcpyBytes`, then
+    /// the kernel, `rounds` times; best of each) so that drifting load on a shared machine
+    /// affects both alike. Returns (kernel GB/s, memcpy GB/s). Allocates the memcpy buffers.
+    public static func compareToMemcpy(bytesMoved: Int, memcpyBytes: Int = 64 << 20, rounds: Int = 7,
+                                       pool: ThreadPool, _ body: () -> Void) -> (kernel: Double, memcpy: Double) {
+        let src = UnsafeMutableRawPointer.allocate(byteCount: memcpyBytes, alignment: 64)
+        let dst = UnsafeMutableRawPointer.allocate(byteCount: memcpyBytes, alignment: 64)
+        defer { src.deallocate(); dst.deallocate() }
+        memset(src, 1, memcpyBytes)
+        memset(dst, 0, memcpyBytes)
+        body()
+        copy(src: src, dst: dst, bytes: memcpyBytes, pool: pool)
+        var bestK = Double.infinity, bestM = Double.infinity
+        for _ in 0..<max(1, rounds) {
+            bestM = min(bestM, bestTime(repeats: 1, warmup: 0) { copy(src: src, dst: dst, bytes: memcpyBytes, pool: pool) })
+            bestK = min(bestK, bestTime(repeats: 1, warmup: 0, body))
+        }
+        return (Double(bytesMoved) / bestK / 1e9, Double(2 * memcpyBytes) / bestM / 1e9)
+    }
 }

@@ -8,11 +8,14 @@
 // column slice of a wider tensor; y likewise with ldy. weight: (C, K), PyTorch's Conv1d weight
 // (C, 1, K) squeezed; bias: C or nil.
 //
-// Work is cut into tiles of (one batch entry, up to `tileLength` time steps); within a tile
-// the channels are walked in 16-wide groups so the K weights of a group sit in registers and
-// the tile's rows stay in cache. The backward's weight/bias gradients are reduced through
-// per-tile partials (caller's scratch) summed in tile order: deterministic for any thread count.
-// Allocation-free for K ≤ 16 (the per-group weights live in a stack buffer).
+// Work is cut into tiles of (one batch entry, up to `tileLength` time steps). A tile walks its
+// rows in time order (sequential memory streams), each row over 16-wide channel groups; the
+// groups' transposed weights (and, in the backward, the last K rows of dz and the weight/bias
+// gradient accumulators) live in a fixed 8 KiB stack buffer, in channel blocks that fit it.
+// K = 4 (Mamba's d_conv) has its own unrolled, time-major paths (see "K = 4 paths").
+// The backward's weight/bias gradients are reduced through per-tile partials (caller's
+// scratch) summed in tile order: deterministic for any thread count. Allocation-free for
+// K ≤ 42 (wider kernels allocate the buffer per tile).
 
 public enum CausalConv1d {
     /// Time steps per tile.
@@ -31,28 +34,48 @@ public enum CausalConv1d {
     @inline(__always)
     static func st(_ v: F16, _ p: UnsafeMutablePointer<Float>, _ w: Int) { if w == 16 { store16(v, p) } else { storePartial(v, p, w) } }
 
-    /// Loads the group's weights transposed: wv[k][j] = weight[(c0 + j)·K + k] (0 beyond w).
+    /// Channel groups per block when each group needs `slots` F16 values of the stack buffer.
     @inline(__always)
-    static func loadWeights(_ weight: UnsafePointer<Float>, c0: Int, w: Int, K: Int, into wv: UnsafeMutablePointer<F16>) {
-        for k in 0..<K {
-            var v = F16()
-            for j in 0..<w { v[j] = weight[(c0 + j) * K + k] }
-            wv[k] = v
+    static func groupsPerBlock(channels C: Int, slots: Int) -> Int {
+        min((C + 15) / 16, max(1, stackF16Slots / slots))
+    }
+
+    /// Transposed weights and bias of groups g0..<g1: w[k·gpb + j] = weight[(16(g0+j) + lane)·K + k]
+    /// (0 beyond C), bias at w[K·gpb + j]. Built lane by lane, so callers do it once per tile
+    /// and channel block, not per row block (a vector read right after lane writes stalls).
+    @inline(__always)
+    static func loadBlock(_ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, C: Int, K: Int,
+                          g0: Int, g1: Int, gpb: Int, into buf: UnsafeMutablePointer<F16>) {
+        for g in g0..<g1 {
+            let c0 = 16 * g, w = min(16, C - c0), j = g - g0
+            for k in 0..<K {
+                var v = F16()
+                for l in 0..<w { v[l] = weight[(c0 + l) * K + k] }
+                buf[k * gpb + j] = v
+            }
+            buf[K * gpb + j] = bias.map { ld($0 + c0, w) } ?? F16()
         }
     }
 
-    /// Pre-activation z at (row t of a batch entry whose row 0 is at xb) for one channel group.
+    /// z for one group at row t (row pointer xt = x row t + c0; rows before it at −ldx steps).
     @inline(__always)
-    static func preActivation(_ xb: UnsafePointer<Float>, ldx: Int, t: Int, c0: Int, w: Int, K: Int,
-                              bias: F16, wv: UnsafeMutablePointer<F16>) -> F16 {
-        var acc = bias
-        let kStart = max(0, K - 1 - t)
-        var p = xb + (t - (K - 1) + kStart) * ldx + c0
-        for k in kStart..<K {
-            acc += wv[k] * ld(p, w)
-            p += ldx
+    static func preActivation(_ xt: UnsafePointer<Float>, ldx: Int, t: Int, w: Int, K: Int,
+                              wT: UnsafeMutablePointer<F16>, gpb: Int, j: Int) -> F16 {
+        var z = wT[K * gpb + j]
+        if K == 4 && t >= 3 {
+            z = z.addingProduct(wT[j], ld(xt - 3 * ldx, w))
+            z = z.addingProduct(wT[gpb + j], ld(xt - 2 * ldx, w))
+            z = z.addingProduct(wT[2 * gpb + j], ld(xt - ldx, w))
+            z = z.addingProduct(wT[3 * gpb + j], ld(xt, w))
+        } else {
+            let kStart = max(0, K - 1 - t)
+            var p = xt - (K - 1 - kStart) * ldx
+            for k in kStart..<K {
+                z = z.addingProduct(wT[k * gpb + j], ld(p, w))
+                p += ldx
+            }
         }
-        return acc
+        return z
     }
 
     /// Forward: y (overwrite) = conv(x) [+ SiLU]. Shapes in the file header.
@@ -61,23 +84,31 @@ public enum CausalConv1d {
                                ldx: Int? = nil, ldy: Int? = nil, silu: Bool = false, pool: ThreadPool) {
         let ldx = ldx ?? C, ldy = ldy ?? C
         let (perBatch, total) = tiles(batch: batch, length: L)
+        let ng = (C + 15) / 16
+        let gpb = groupsPerBlock(channels: C, slots: K + 1)
         pool.forEach(total) { tile in
             let b = tile / perBatch
             let t0 = (tile % perBatch) * tileLength, t1 = min(L, t0 + tileLength)
             let xb = x + b * L * ldx, yb = y + b * L * ldy
-            withUnsafeTemporaryAllocation(of: F16.self, capacity: K) { buf in
-                let wv = buf.baseAddress!
-                var c0 = 0
-                while c0 < C {
-                    let w = min(16, C - c0)
-                    loadWeights(weight, c0: c0, w: w, K: K, into: wv)
-                    let bv = bias.map { ld($0 + c0, w) } ?? F16()
+            if K == 4 {
+                forwardTile4(xb, ldx: ldx, yb, ldy: ldy, weight: weight, bias: bias, C: C, t0: t0, t1: t1, silu: silu)
+                return
+            }
+            withStackF16(count: gpb * (K + 1)) { wT in
+                var g0 = 0
+                while g0 < ng {
+                    let g1 = min(ng, g0 + gpb)
+                    loadBlock(weight, bias, C: C, K: K, g0: g0, g1: g1, gpb: gpb, into: wT)
                     for t in t0..<t1 {
-                        var z = preActivation(xb, ldx: ldx, t: t, c0: c0, w: w, K: K, bias: bv, wv: wv)
-                        if silu { z = silu16(z) }
-                        st(z, yb + t * ldy + c0, w)
+                        let xr = xb + t * ldx, yr = yb + t * ldy
+                        for g in g0..<g1 {
+                            let c0 = 16 * g, w = min(16, C - c0)
+                            var z = preActivation(xr + c0, ldx: ldx, t: t, w: w, K: K, wT: wT, gpb: gpb, j: g - g0)
+                            if silu { z = silu16(z) }
+                            st(z, yr + c0, w)
+                        }
                     }
-                    c0 += 16
+                    g0 = g1
                 }
             }
         }
@@ -107,56 +138,84 @@ public enum CausalConv1d {
         let (perBatch, total) = tiles(batch: batch, length: L)
         let needParams = dWeight != nil || dBias != nil
         let partialStride = (K + 1) * C
+        let ng = (C + 15) / 16
+        // Per group: K weights + bias, K dweight accumulators + dbias, K rows of dz.
+        let gpb = groupsPerBlock(channels: C, slots: 3 * K + 2)
         pool.forEach(total) { tile in
             let b = tile / perBatch
             let t0 = (tile % perBatch) * tileLength, t1 = min(L, t0 + tileLength)
             let xb = x + b * L * ldx, gb = dy + b * L * ldy
             let dxb = dx.map { $0 + b * L * lddx }
             let part = scratch + tile * partialStride
-            // Stack buffer: K weights, K dz window, K dweight accumulators.
-            withUnsafeTemporaryAllocation(of: F16.self, capacity: 3 * K) { buf in
-                let wv = buf.baseAddress!, win = wv + K, dw = wv + 2 * K
-                var c0 = 0
-                while c0 < C {
-                    let w = min(16, C - c0)
-                    loadWeights(weight, c0: c0, w: w, K: K, into: wv)
-                    let bv = bias.map { ld($0 + c0, w) } ?? F16()
-                    for k in 0..<K { win[k] = F16(); dw[k] = F16() }
-                    var db = F16()
-                    // win[j] holds dz(t − (K−1) + j) for the current t.
+            if K == 4 {
+                backwardTile4(xb, ldx: ldx, gb, ldy: ldy, dxb, lddx: lddx, weight: weight, bias: bias, C: C, L: L, t0: t0, t1: t1,
+                              silu: silu, needParams: needParams, accumulate: accumulate, part: part)
+                return
+            }
+            withStackF16(count: gpb * (3 * K + 2)) { buf in
+                let wT = buf, acc = buf + (K + 1) * gpb, ring = buf + (2 * K + 2) * gpb
+                var g0 = 0
+                while g0 < ng {
+                    let g1 = min(ng, g0 + gpb)
+                    loadBlock(weight, bias, C: C, K: K, g0: g0, g1: g1, gpb: gpb, into: wT)
+                    acc.initialize(repeating: F16(), count: (K + 1) * gpb)
+                    // ring[slot·gpb + j]: dz of the row whose slot is `slot`; row t uses slot `head`.
+                    ring.initialize(repeating: F16(), count: K * gpb)
+                    var head = 0
                     for t in t0..<(t1 + K - 1) {
-                        var dz = F16()
-                        if t < L {
-                            dz = ld(gb + t * ldy + c0, w)
-                            if silu {
-                                dz *= siluGrad16(preActivation(xb, ldx: ldx, t: t, c0: c0, w: w, K: K, bias: bv, wv: wv))
-                            }
-                            if needParams && t < t1 {
-                                db += dz
-                                let kStart = max(0, K - 1 - t)
-                                var p = xb + (t - (K - 1) + kStart) * ldx + c0
-                                for k in kStart..<K {
-                                    dw[k] += dz * ld(p, w)
-                                    p += ldx
+                        let inside = t < L
+                        let xr = xb + t * ldx, gr = gb + t * ldy
+                        let tp = t - (K - 1)
+                        let dxr = dxb.map { $0 + tp * lddx }
+                        for g in g0..<g1 {
+                            let c0 = 16 * g, w = min(16, C - c0), j = g - g0
+                            var dz = F16()
+                            if inside {
+                                dz = ld(gr + c0, w)
+                                if silu {
+                                    dz *= siluGrad16(preActivation(xr + c0, ldx: ldx, t: t, w: w, K: K, wT: wT, gpb: gpb, j: j))
+                                }
+                                if needParams && t < t1 {
+                                    acc[K * gpb + j] += dz
+                                    if K == 4 && t >= 3 {
+                                        let xt = xr + c0
+                                        acc[j] = acc[j].addingProduct(dz, ld(xt - 3 * ldx, w))
+                                        acc[gpb + j] = acc[gpb + j].addingProduct(dz, ld(xt - 2 * ldx, w))
+                                        acc[2 * gpb + j] = acc[2 * gpb + j].addingProduct(dz, ld(xt - ldx, w))
+                                        acc[3 * gpb + j] = acc[3 * gpb + j].addingProduct(dz, ld(xt, w))
+                                    } else {
+                                        let kStart = max(0, K - 1 - t)
+                                        var p = xr + c0 - (K - 1 - kStart) * ldx
+                                        for k in kStart..<K {
+                                            acc[k * gpb + j] = acc[k * gpb + j].addingProduct(dz, ld(p, w))
+                                            p += ldx
+                                        }
+                                    }
                                 }
                             }
+                            ring[head * gpb + j] = dz
+                            // dx(tp) = Σ_k w_k · dz(tp + K−1 − k) = Σ_k w_k · dz(t − k).
+                            if let dxr, tp >= t0 {
+                                var s = head
+                                var gsum = F16()
+                                for k in 0..<K {
+                                    gsum = gsum.addingProduct(wT[k * gpb + j], ring[s * gpb + j])
+                                    s = s == 0 ? K - 1 : s - 1
+                                }
+                                let o = dxr + c0
+                                if accumulate { gsum += ld(o, w) }
+                                st(gsum, o, w)
+                            }
                         }
-                        for j in 0..<(K - 1) { win[j] = win[j + 1] }
-                        win[K - 1] = dz
-                        let tp = t - (K - 1)
-                        if let dxb, tp >= t0 {
-                            var g = F16()
-                            for k in 0..<K { g += wv[k] * win[K - 1 - k] }
-                            let o = dxb + tp * lddx + c0
-                            if accumulate { g += ld(o, w) }
-                            st(g, o, w)
-                        }
+                        head = head == K - 1 ? 0 : head + 1
                     }
                     if needParams {
-                        for k in 0..<K { st(dw[k], part + k * C + c0, w) }
-                        st(db, part + K * C + c0, w)
+                        for g in g0..<g1 {
+                            let c0 = 16 * g, w = min(16, C - c0), j = g - g0
+                            for k in 0...K { st(acc[k * gpb + j], part + k * C + c0, w) }
+                        }
                     }
-                    c0 += 16
+                    g0 = g1
                 }
             }
         }
@@ -175,6 +234,200 @@ public enum CausalConv1d {
                 }
             }
         }
+    }
+
+    // MARK: K = 4 paths
+    //
+    // Time-major: a tile is walked row by row, each row over all its channel groups, with the
+    // per-group vectors in the stack buffer and the previous rows read back from L1. Memory is
+    // streamed sequentially. (Measured on the 2-core Zen 1 dev box, single thread, 2×16000×128:
+    // a group-major walk over 32-row blocks with everything in registers used the same CPU
+    // in cache but ~2× the time on large inputs, its strided first touches waiting on memory.)
+
+    /// K = 4 forward of one tile, time-major: row by row, all channel groups of the row, with
+    /// the groups' weights (w0..w3, bias: 5 vectors per group, contiguous) in the stack buffer
+    /// and the three previous rows read back from L1. Sequential memory streams, which the
+    /// hardware prefetchers follow (a group-major walk over row blocks was ~2× slower on large
+    /// inputs for the same CPU work).
+    static func forwardTile4(_ xb: UnsafePointer<Float>, ldx: Int, _ yb: UnsafeMutablePointer<Float>, ldy: Int,
+                             weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, C: Int, t0: Int, t1: Int, silu: Bool) {
+        let ng = (C + 15) / 16
+        let gpb = groupsPerBlock(channels: C, slots: 5)
+        withStackF16(count: gpb * 5) { wT in
+            var g0 = 0
+            while g0 < ng {
+                let g1 = min(ng, g0 + gpb)
+                // Group-contiguous layout: wT[5j + k], k = 0..3 weights, 4 bias.
+                for g in g0..<g1 {
+                    let c0 = 16 * g, w = min(16, C - c0), j = g - g0
+                    for k in 0..<4 {
+                        var v = F16()
+                        for l in 0..<w { v[l] = weight[(c0 + l) * 4 + k] }
+                        wT[5 * j + k] = v
+                    }
+                    wT[5 * j + 4] = bias.map { ld($0 + c0, w) } ?? F16()
+                }
+                let fullEnd = min(g1, C / 16) // groups g0..<fullEnd are 16 wide
+                for t in t0..<t1 {
+                    let xr = xb + t * ldx, yr = yb + t * ldy
+                    if t >= 3 {
+                        var g = g0
+                        while g < fullEnd {
+                            let c0 = 16 * g, wp = wT + 5 * (g - g0)
+                            var z = wp[4].addingProduct(wp[0], load16(xr - 3 * ldx + c0))
+                            z = z.addingProduct(wp[1], load16(xr - 2 * ldx + c0))
+                            z = z.addingProduct(wp[2], load16(xr - ldx + c0))
+                            z = z.addingProduct(wp[3], load16(xr + c0))
+                            if silu { z = silu16(z) }
+                            store16(z, yr + c0)
+                            g += 1
+                        }
+                        if fullEnd < g1 {
+                            let c0 = 16 * fullEnd
+                            var z = preActivation(xr + c0, ldx: ldx, t: t, w: C - c0, K: 4, wT: wT + 5 * (fullEnd - g0), gpb: 1, j: 0)
+                            if silu { z = silu16(z) }
+                            st(z, yr + c0, C - c0)
+                        }
+                    } else {
+                        for g in g0..<g1 {
+                            let c0 = 16 * g, w = min(16, C - c0)
+                            var z = preActivation(xr + c0, ldx: ldx, t: t, w: w, K: 4, wT: wT + 5 * (g - g0), gpb: 1, j: 0)
+                            if silu { z = silu16(z) }
+                            st(z, yr + c0, w)
+                        }
+                    }
+                }
+                g0 = g1
+            }
+        }
+    }
+
+    /// K = 4 backward of one tile, time-major like the forward: rows t0 ..< t1 + 3 (the last
+    /// three only feed dx through the dz window), each over all channel groups. Per group the
+    /// stack buffer holds 13 vectors: w0..w3, bias, the dweight/dbias accumulators a0..a3, ab,
+    /// and dz of the three previous rows.
+    static func backwardTile4(_ xb: UnsafePointer<Float>, ldx: Int, _ gb: UnsafePointer<Float>, ldy: Int,
+                              _ dxb: UnsafeMutablePointer<Float>?, lddx: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                              C: Int, L: Int, t0: Int, t1: Int, silu: Bool, needParams: Bool, accumulate: Bool,
+                              part: UnsafeMutablePointer<Float>) {
+        let ng = (C + 15) / 16
+        let slots = 13
+        let gpb = groupsPerBlock(channels: C, slots: slots)
+        withStackF16(count: gpb * slots) { buf in
+            var g0 = 0
+            while g0 < ng {
+                let g1 = min(ng, g0 + gpb)
+                for g in g0..<g1 {
+                    let c0 = 16 * g, w = min(16, C - c0), p = buf + slots * (g - g0)
+                    for k in 0..<4 {
+                        var v = F16()
+                        for l in 0..<w { v[l] = weight[(c0 + l) * 4 + k] }
+                        p[k] = v
+                    }
+                    p[4] = bias.map { ld($0 + c0, w) } ?? F16()
+                    for k in 5..<slots { p[k] = F16() }
+                }
+                let fullEnd = min(g1, C / 16)
+                for t in t0..<(t1 + 3) {
+                    let inside = t < L, paramRow = needParams && t < t1
+                    let xr = xb + t * ldx, gr = gb + t * ldy
+                    let dxr = t >= t0 + 3 ? dxb.map { $0 + (t - 3) * lddx } : nil
+                    if inside && t >= 3 {
+                        // Fast path: full groups, all four input rows present.
+                        var g = g0
+                        while g < fullEnd {
+                            let c0 = 16 * g, p = buf + slots * (g - g0)
+                            var dz = load16(gr + c0)
+                            if silu || paramRow {
+                                let x3 = load16(xr - 3 * ldx + c0), x2 = load16(xr - 2 * ldx + c0)
+                                let x1 = load16(xr - ldx + c0), x0 = load16(xr + c0)
+                                if silu {
+                                    var z = p[4].addingProduct(p[0], x3)
+                                    z = z.addingProduct(p[1], x2)
+                                    z = z.addingProduct(p[2], x1)
+                                    z = z.addingProduct(p[3], x0)
+                                    dz *= siluGrad16(z)
+                                }
+                                if paramRow {
+                                    p[5] = p[5].addingProduct(dz, x3)
+                                    p[6] = p[6].addingProduct(dz, x2)
+                                    p[7] = p[7].addingProduct(dz, x1)
+                                    p[8] = p[8].addingProduct(dz, x0)
+                                    p[9] += dz
+                                }
+                            }
+                            if let dxr {
+                                var s = p[0] * dz
+                                s = s.addingProduct(p[1], p[10])
+                                s = s.addingProduct(p[2], p[11])
+                                s = s.addingProduct(p[3], p[12])
+                                if accumulate { s += load16(dxr + c0) }
+                                store16(s, dxr + c0)
+                            }
+                            p[12] = p[11]; p[11] = p[10]; p[10] = dz
+                            g += 1
+                        }
+                        if fullEnd < g1 {
+                            backwardRow4General(xr, ldx: ldx, gr, dxr, t: t, inside: inside, paramRow: paramRow, silu: silu,
+                                                accumulate: accumulate, c0: 16 * fullEnd, w: C - 16 * fullEnd,
+                                                p: buf + slots * (fullEnd - g0))
+                        }
+                    } else {
+                        for g in g0..<g1 {
+                            backwardRow4General(xr, ldx: ldx, gr, dxr, t: t, inside: inside, paramRow: paramRow, silu: silu,
+                                                accumulate: accumulate, c0: 16 * g, w: min(16, C - 16 * g),
+                                                p: buf + slots * (g - g0))
+                        }
+                    }
+                }
+                if needParams {
+                    for g in g0..<g1 {
+                        let c0 = 16 * g, w = min(16, C - c0), p = buf + slots * (g - g0)
+                        for k in 0..<5 { st(p[5 + k], part + k * C + c0, w) }
+                    }
+                }
+                g0 = g1
+            }
+        }
+    }
+
+    /// One row of one group of `backwardTile4` with all boundary checks (t < 3, t ≥ L, partial
+    /// width). Same arithmetic as the fast path.
+    @inline(__always)
+    static func backwardRow4General(_ xr: UnsafePointer<Float>, ldx: Int, _ gr: UnsafePointer<Float>,
+                                    _ dxr: UnsafeMutablePointer<Float>?, t: Int, inside: Bool, paramRow: Bool, silu: Bool,
+                                    accumulate: Bool, c0: Int, w: Int, p: UnsafeMutablePointer<F16>) {
+        var dz = F16()
+        if inside {
+            dz = ld(gr + c0, w)
+            let x3 = t >= 3 ? ld(xr - 3 * ldx + c0, w) : F16()
+            let x2 = t >= 2 ? ld(xr - 2 * ldx + c0, w) : F16()
+            let x1 = t >= 1 ? ld(xr - ldx + c0, w) : F16()
+            let x0 = ld(xr + c0, w)
+            if silu {
+                var z = p[4].addingProduct(p[0], x3)
+                z = z.addingProduct(p[1], x2)
+                z = z.addingProduct(p[2], x1)
+                z = z.addingProduct(p[3], x0)
+                dz *= siluGrad16(z)
+            }
+            if paramRow {
+                p[5] = p[5].addingProduct(dz, x3)
+                p[6] = p[6].addingProduct(dz, x2)
+                p[7] = p[7].addingProduct(dz, x1)
+                p[8] = p[8].addingProduct(dz, x0)
+                p[9] += dz
+            }
+        }
+        if let dxr {
+            var s = p[0] * dz
+            s = s.addingProduct(p[1], p[10])
+            s = s.addingProduct(p[2], p[11])
+            s = s.addingProduct(p[3], p[12])
+            if accumulate { s += ld(dxr + c0, w) }
+            st(s, dxr + c0, w)
+        }
+        p[12] = p[11]; p[11] = p[10]; p[10] = dz
     }
 
     /// One generation step. state: (batch, C, K − 1), the last K − 1 inputs per channel, oldest
@@ -212,4 +465,34 @@ public enum CausalConv1d {
             }
         }
     }
+}
+
+/// F16 slots of the fixed stack buffer.
+let stackF16Slots = 128
+
+/// Runs body with a buffer of `count` F16 values: a fixed 128-entry (8 KiB) stack array when
+/// it fits, a heap allocation otherwise. (withUnsafeTemporaryAllocation only uses the stack
+/// up to 1 KiB.)
+@inline(__always)
+func withStackF16(count: Int, _ body: (UnsafeMutablePointer<F16>) -> Void) {
+    if count <= stackF16Slots {
+        var buf = StackF16x128()
+        withUnsafeMutableBytes(of: &buf) { body($0.baseAddress!.assumingMemoryBound(to: F16.self)) }
+    } else {
+        let p = UnsafeMutablePointer<F16>.allocate(capacity: count)
+        body(p)
+        p.deallocate()
+    }
+}
+
+/// 128 SIMD16<Float> of stack storage.
+struct StackF16x128 {
+    var a = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var b = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var c = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var d = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var e = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var f = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var g = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var h = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
 }

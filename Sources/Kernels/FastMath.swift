@@ -3,6 +3,7 @@
 // Both follow the classic Cephes single-precision scheme: range reduction by powers of two,
 // then a short polynomial. Everything is lane-wise SIMD arithmetic and bit manipulation,
 // so it compiles to a handful of AVX2/FMA instructions — no libm call per lane.
+// Polynomials are evaluated with fused multiply-adds (`addingProduct`, vfmadd).
 // Measured error (Tests/KernelsTests/FastMathTests, against libm in double): exp ≤ 7.9e-8
 // relative on [-87, 88] (about 1 ulp); log ≤ 6e-8 relative on [1e-6, 1e6]. Below -87.3 exp
 // flushes to 0.
@@ -28,35 +29,35 @@
 // MARK: - SIMD4<Float>
 
 /// m ? a : b, lane-wise (compiles to vblendvps, and with a comparison to vminps/vmaxps).
-@inlinable @inline(__always)
+@_transparent
 public func simdSelect(_ m: SIMDMask<SIMD4<Int32>>, _ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> {
     b.replacing(with: a, where: m)
 }
 
 /// Lane-wise min(a, b); a NaN in `a` propagates.
-@inlinable @inline(__always)
+@_transparent
 public func simdMin(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { simdSelect(b .< a, b, a) }
 
 /// Lane-wise max(a, b); a NaN in `a` propagates.
-@inlinable @inline(__always)
+@_transparent
 public func simdMax(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { simdSelect(b .> a, b, a) }
 
 /// e^x, lane-wise. Inputs below -87.3 give 0 (≈ 1.2e-38); above 88.4 give the largest finite float's order.
-@inlinable @inline(__always)
+@_transparent
 public func fastExp(_ x: SIMD4<Float>) -> SIMD4<Float> {
     typealias V = SIMD4<Float>
     var x = simdMax(simdMin(x, V(repeating: expHi)), V(repeating: expLo))
-    let t = x * log2e + roundMagic
+    let t = V(repeating: roundMagic).addingProduct(x, V(repeating: log2e))
     let n = t - roundMagic
-    x = x - n * ln2Hi
-    x = x - n * ln2Lo
+    x = x.addingProduct(n, V(repeating: -ln2Hi))
+    x = x.addingProduct(n, V(repeating: -ln2Lo))
     var p = V(repeating: 1.9875691500e-4)
-    p = p * x + 1.3981999507e-3
-    p = p * x + 8.3334519073e-3
-    p = p * x + 4.1665795894e-2
-    p = p * x + 1.6666665459e-1
-    p = p * x + 5.0000001201e-1
-    let r = p * (x * x) + x + 1
+    p = V(repeating: 1.3981999507e-3).addingProduct(p, x)
+    p = V(repeating: 8.3334519073e-3).addingProduct(p, x)
+    p = V(repeating: 4.1665795894e-2).addingProduct(p, x)
+    p = V(repeating: 1.6666665459e-1).addingProduct(p, x)
+    p = V(repeating: 5.0000001201e-1).addingProduct(p, x)
+    let r = x.addingProduct(p, x * x) + 1
     // 2^n built from bits: the integer n sits in t's low mantissa bits.
     let ti = unsafeBitCast(t, to: SIMD4<Int32>.self)
     let mi = unsafeBitCast(V(repeating: roundMagic), to: SIMD4<Int32>.self)
@@ -66,7 +67,7 @@ public func fastExp(_ x: SIMD4<Float>) -> SIMD4<Float> {
 
 /// Natural log, lane-wise, for positive normal inputs (0 gives about -87.3; callers pass
 /// positive values only).
-@inlinable @inline(__always)
+@_transparent
 public func fastLog(_ x: SIMD4<Float>) -> SIMD4<Float> {
     typealias V = SIMD4<Float>
     let xi = unsafeBitCast(simdMax(simdMin(x, V(repeating: Float.greatestFiniteMagnitude)),
@@ -84,14 +85,14 @@ public func fastLog(_ x: SIMD4<Float>) -> SIMD4<Float> {
     m = m - 1
     let z = m * m
     var y = V(repeating: 7.0376836292e-2)
-    y = y * m - 1.1514610310e-1
-    y = y * m + 1.1676998740e-1
-    y = y * m - 1.2420140846e-1
-    y = y * m + 1.4249322787e-1
-    y = y * m - 1.6668057665e-1
-    y = y * m + 2.0000714765e-1
-    y = y * m - 2.4999993993e-1
-    y = y * m + 3.3333331174e-1
+    y = V(repeating: -1.1514610310e-1).addingProduct(y, m)
+    y = V(repeating: 1.1676998740e-1).addingProduct(y, m)
+    y = V(repeating: -1.2420140846e-1).addingProduct(y, m)
+    y = V(repeating: 1.4249322787e-1).addingProduct(y, m)
+    y = V(repeating: -1.6668057665e-1).addingProduct(y, m)
+    y = V(repeating: 2.0000714765e-1).addingProduct(y, m)
+    y = V(repeating: -2.4999993993e-1).addingProduct(y, m)
+    y = V(repeating: 3.3333331174e-1).addingProduct(y, m)
     y = y * m * z
     y = y + e * ln2Lo
     y = y - 0.5 * z
@@ -99,7 +100,7 @@ public func fastLog(_ x: SIMD4<Float>) -> SIMD4<Float> {
 }
 
 /// log(1 + t) for t ≥ 0, accurate for tiny t (Goldberg's trick: log(u)·t/(u−1), u = 1 + t).
-@inlinable @inline(__always)
+@_transparent
 public func fastLog1p(_ t: SIMD4<Float>) -> SIMD4<Float> {
     let u = 1 + t
     let d = u - 1
@@ -108,13 +109,13 @@ public func fastLog1p(_ t: SIMD4<Float>) -> SIMD4<Float> {
 }
 
 /// Logistic sigmoid 1 / (1 + e^-x), stable for large |x|.
-@inlinable @inline(__always)
+@_transparent
 public func fastSigmoid(_ x: SIMD4<Float>) -> SIMD4<Float> {
     1 / (1 + fastExp(-x))
 }
 
 /// softplus(x) = log(1 + e^x), with PyTorch's threshold: x > 20 returns x.
-@inlinable @inline(__always)
+@_transparent
 public func fastSoftplus(_ x: SIMD4<Float>) -> SIMD4<Float> {
     // max(x, 0) + log1p(e^-|x|): never overflows, and keeps full relative accuracy for very
     // negative x where softplus(x) ≈ e^x.
@@ -126,7 +127,7 @@ public func fastSoftplus(_ x: SIMD4<Float>) -> SIMD4<Float> {
 
 /// tanh(x) = sign(x)·(1 − e^{−2|x|}) / (1 + e^{−2|x|}) (absolute error ~1e-7 near 0; the
 /// activation kernel uses a variant with full relative accuracy there).
-@inlinable @inline(__always)
+@_transparent
 public func fastTanh(_ x: SIMD4<Float>) -> SIMD4<Float> {
     let neg = x .< 0
     let ax = simdSelect(neg, -x, x)
@@ -138,35 +139,35 @@ public func fastTanh(_ x: SIMD4<Float>) -> SIMD4<Float> {
 // MARK: - SIMD8<Float>
 
 /// m ? a : b, lane-wise (compiles to vblendvps, and with a comparison to vminps/vmaxps).
-@inlinable @inline(__always)
+@_transparent
 public func simdSelect(_ m: SIMDMask<SIMD8<Int32>>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
     b.replacing(with: a, where: m)
 }
 
 /// Lane-wise min(a, b); a NaN in `a` propagates.
-@inlinable @inline(__always)
+@_transparent
 public func simdMin(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { simdSelect(b .< a, b, a) }
 
 /// Lane-wise max(a, b); a NaN in `a` propagates.
-@inlinable @inline(__always)
+@_transparent
 public func simdMax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { simdSelect(b .> a, b, a) }
 
 /// e^x, lane-wise. Inputs below -87.3 give 0 (≈ 1.2e-38); above 88.4 give the largest finite float's order.
-@inlinable @inline(__always)
+@_transparent
 public func fastExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     typealias V = SIMD8<Float>
     var x = simdMax(simdMin(x, V(repeating: expHi)), V(repeating: expLo))
-    let t = x * log2e + roundMagic
+    let t = V(repeating: roundMagic).addingProduct(x, V(repeating: log2e))
     let n = t - roundMagic
-    x = x - n * ln2Hi
-    x = x - n * ln2Lo
+    x = x.addingProduct(n, V(repeating: -ln2Hi))
+    x = x.addingProduct(n, V(repeating: -ln2Lo))
     var p = V(repeating: 1.9875691500e-4)
-    p = p * x + 1.3981999507e-3
-    p = p * x + 8.3334519073e-3
-    p = p * x + 4.1665795894e-2
-    p = p * x + 1.6666665459e-1
-    p = p * x + 5.0000001201e-1
-    let r = p * (x * x) + x + 1
+    p = V(repeating: 1.3981999507e-3).addingProduct(p, x)
+    p = V(repeating: 8.3334519073e-3).addingProduct(p, x)
+    p = V(repeating: 4.1665795894e-2).addingProduct(p, x)
+    p = V(repeating: 1.6666665459e-1).addingProduct(p, x)
+    p = V(repeating: 5.0000001201e-1).addingProduct(p, x)
+    let r = x.addingProduct(p, x * x) + 1
     // 2^n built from bits: the integer n sits in t's low mantissa bits.
     let ti = unsafeBitCast(t, to: SIMD8<Int32>.self)
     let mi = unsafeBitCast(V(repeating: roundMagic), to: SIMD8<Int32>.self)
@@ -176,7 +177,7 @@ public func fastExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
 
 /// Natural log, lane-wise, for positive normal inputs (0 gives about -87.3; callers pass
 /// positive values only).
-@inlinable @inline(__always)
+@_transparent
 public func fastLog(_ x: SIMD8<Float>) -> SIMD8<Float> {
     typealias V = SIMD8<Float>
     let xi = unsafeBitCast(simdMax(simdMin(x, V(repeating: Float.greatestFiniteMagnitude)),
@@ -194,14 +195,14 @@ public func fastLog(_ x: SIMD8<Float>) -> SIMD8<Float> {
     m = m - 1
     let z = m * m
     var y = V(repeating: 7.0376836292e-2)
-    y = y * m - 1.1514610310e-1
-    y = y * m + 1.1676998740e-1
-    y = y * m - 1.2420140846e-1
-    y = y * m + 1.4249322787e-1
-    y = y * m - 1.6668057665e-1
-    y = y * m + 2.0000714765e-1
-    y = y * m - 2.4999993993e-1
-    y = y * m + 3.3333331174e-1
+    y = V(repeating: -1.1514610310e-1).addingProduct(y, m)
+    y = V(repeating: 1.1676998740e-1).addingProduct(y, m)
+    y = V(repeating: -1.2420140846e-1).addingProduct(y, m)
+    y = V(repeating: 1.4249322787e-1).addingProduct(y, m)
+    y = V(repeating: -1.6668057665e-1).addingProduct(y, m)
+    y = V(repeating: 2.0000714765e-1).addingProduct(y, m)
+    y = V(repeating: -2.4999993993e-1).addingProduct(y, m)
+    y = V(repeating: 3.3333331174e-1).addingProduct(y, m)
     y = y * m * z
     y = y + e * ln2Lo
     y = y - 0.5 * z
@@ -209,7 +210,7 @@ public func fastLog(_ x: SIMD8<Float>) -> SIMD8<Float> {
 }
 
 /// log(1 + t) for t ≥ 0, accurate for tiny t (Goldberg's trick: log(u)·t/(u−1), u = 1 + t).
-@inlinable @inline(__always)
+@_transparent
 public func fastLog1p(_ t: SIMD8<Float>) -> SIMD8<Float> {
     let u = 1 + t
     let d = u - 1
@@ -218,13 +219,13 @@ public func fastLog1p(_ t: SIMD8<Float>) -> SIMD8<Float> {
 }
 
 /// Logistic sigmoid 1 / (1 + e^-x), stable for large |x|.
-@inlinable @inline(__always)
+@_transparent
 public func fastSigmoid(_ x: SIMD8<Float>) -> SIMD8<Float> {
     1 / (1 + fastExp(-x))
 }
 
 /// softplus(x) = log(1 + e^x), with PyTorch's threshold: x > 20 returns x.
-@inlinable @inline(__always)
+@_transparent
 public func fastSoftplus(_ x: SIMD8<Float>) -> SIMD8<Float> {
     // max(x, 0) + log1p(e^-|x|): never overflows, and keeps full relative accuracy for very
     // negative x where softplus(x) ≈ e^x.
@@ -236,7 +237,7 @@ public func fastSoftplus(_ x: SIMD8<Float>) -> SIMD8<Float> {
 
 /// tanh(x) = sign(x)·(1 − e^{−2|x|}) / (1 + e^{−2|x|}) (absolute error ~1e-7 near 0; the
 /// activation kernel uses a variant with full relative accuracy there).
-@inlinable @inline(__always)
+@_transparent
 public func fastTanh(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let neg = x .< 0
     let ax = simdSelect(neg, -x, x)
@@ -248,35 +249,35 @@ public func fastTanh(_ x: SIMD8<Float>) -> SIMD8<Float> {
 // MARK: - SIMD16<Float>
 
 /// m ? a : b, lane-wise (compiles to vblendvps, and with a comparison to vminps/vmaxps).
-@inlinable @inline(__always)
+@_transparent
 public func simdSelect(_ m: SIMDMask<SIMD16<Int32>>, _ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
     b.replacing(with: a, where: m)
 }
 
 /// Lane-wise min(a, b); a NaN in `a` propagates.
-@inlinable @inline(__always)
+@_transparent
 public func simdMin(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { simdSelect(b .< a, b, a) }
 
 /// Lane-wise max(a, b); a NaN in `a` propagates.
-@inlinable @inline(__always)
+@_transparent
 public func simdMax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { simdSelect(b .> a, b, a) }
 
 /// e^x, lane-wise. Inputs below -87.3 give 0 (≈ 1.2e-38); above 88.4 give the largest finite float's order.
-@inlinable @inline(__always)
+@_transparent
 public func fastExp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     typealias V = SIMD16<Float>
     var x = simdMax(simdMin(x, V(repeating: expHi)), V(repeating: expLo))
-    let t = x * log2e + roundMagic
+    let t = V(repeating: roundMagic).addingProduct(x, V(repeating: log2e))
     let n = t - roundMagic
-    x = x - n * ln2Hi
-    x = x - n * ln2Lo
+    x = x.addingProduct(n, V(repeating: -ln2Hi))
+    x = x.addingProduct(n, V(repeating: -ln2Lo))
     var p = V(repeating: 1.9875691500e-4)
-    p = p * x + 1.3981999507e-3
-    p = p * x + 8.3334519073e-3
-    p = p * x + 4.1665795894e-2
-    p = p * x + 1.6666665459e-1
-    p = p * x + 5.0000001201e-1
-    let r = p * (x * x) + x + 1
+    p = V(repeating: 1.3981999507e-3).addingProduct(p, x)
+    p = V(repeating: 8.3334519073e-3).addingProduct(p, x)
+    p = V(repeating: 4.1665795894e-2).addingProduct(p, x)
+    p = V(repeating: 1.6666665459e-1).addingProduct(p, x)
+    p = V(repeating: 5.0000001201e-1).addingProduct(p, x)
+    let r = x.addingProduct(p, x * x) + 1
     // 2^n built from bits: the integer n sits in t's low mantissa bits.
     let ti = unsafeBitCast(t, to: SIMD16<Int32>.self)
     let mi = unsafeBitCast(V(repeating: roundMagic), to: SIMD16<Int32>.self)
@@ -286,7 +287,7 @@ public func fastExp(_ x: SIMD16<Float>) -> SIMD16<Float> {
 
 /// Natural log, lane-wise, for positive normal inputs (0 gives about -87.3; callers pass
 /// positive values only).
-@inlinable @inline(__always)
+@_transparent
 public func fastLog(_ x: SIMD16<Float>) -> SIMD16<Float> {
     typealias V = SIMD16<Float>
     let xi = unsafeBitCast(simdMax(simdMin(x, V(repeating: Float.greatestFiniteMagnitude)),
@@ -304,14 +305,14 @@ public func fastLog(_ x: SIMD16<Float>) -> SIMD16<Float> {
     m = m - 1
     let z = m * m
     var y = V(repeating: 7.0376836292e-2)
-    y = y * m - 1.1514610310e-1
-    y = y * m + 1.1676998740e-1
-    y = y * m - 1.2420140846e-1
-    y = y * m + 1.4249322787e-1
-    y = y * m - 1.6668057665e-1
-    y = y * m + 2.0000714765e-1
-    y = y * m - 2.4999993993e-1
-    y = y * m + 3.3333331174e-1
+    y = V(repeating: -1.1514610310e-1).addingProduct(y, m)
+    y = V(repeating: 1.1676998740e-1).addingProduct(y, m)
+    y = V(repeating: -1.2420140846e-1).addingProduct(y, m)
+    y = V(repeating: 1.4249322787e-1).addingProduct(y, m)
+    y = V(repeating: -1.6668057665e-1).addingProduct(y, m)
+    y = V(repeating: 2.0000714765e-1).addingProduct(y, m)
+    y = V(repeating: -2.4999993993e-1).addingProduct(y, m)
+    y = V(repeating: 3.3333331174e-1).addingProduct(y, m)
     y = y * m * z
     y = y + e * ln2Lo
     y = y - 0.5 * z
@@ -319,7 +320,7 @@ public func fastLog(_ x: SIMD16<Float>) -> SIMD16<Float> {
 }
 
 /// log(1 + t) for t ≥ 0, accurate for tiny t (Goldberg's trick: log(u)·t/(u−1), u = 1 + t).
-@inlinable @inline(__always)
+@_transparent
 public func fastLog1p(_ t: SIMD16<Float>) -> SIMD16<Float> {
     let u = 1 + t
     let d = u - 1
@@ -328,13 +329,13 @@ public func fastLog1p(_ t: SIMD16<Float>) -> SIMD16<Float> {
 }
 
 /// Logistic sigmoid 1 / (1 + e^-x), stable for large |x|.
-@inlinable @inline(__always)
+@_transparent
 public func fastSigmoid(_ x: SIMD16<Float>) -> SIMD16<Float> {
     1 / (1 + fastExp(-x))
 }
 
 /// softplus(x) = log(1 + e^x), with PyTorch's threshold: x > 20 returns x.
-@inlinable @inline(__always)
+@_transparent
 public func fastSoftplus(_ x: SIMD16<Float>) -> SIMD16<Float> {
     // max(x, 0) + log1p(e^-|x|): never overflows, and keeps full relative accuracy for very
     // negative x where softplus(x) ≈ e^x.
@@ -346,7 +347,7 @@ public func fastSoftplus(_ x: SIMD16<Float>) -> SIMD16<Float> {
 
 /// tanh(x) = sign(x)·(1 − e^{−2|x|}) / (1 + e^{−2|x|}) (absolute error ~1e-7 near 0; the
 /// activation kernel uses a variant with full relative accuracy there).
-@inlinable @inline(__always)
+@_transparent
 public func fastTanh(_ x: SIMD16<Float>) -> SIMD16<Float> {
     let neg = x .< 0
     let ax = simdSelect(neg, -x, x)

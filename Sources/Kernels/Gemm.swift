@@ -65,10 +65,13 @@ public enum Gemm {
         case .blas: usePool = false
         case .pool: usePool = true
         case .automatic:
-            // Measured (GemmTests.testBatchedStrategyTiming, 2 cores): below about 64³ flops per
-            // product the per-call threading overhead of OpenBLAS dominates, and splitting the
-            // batch over the pool is faster; above it the two are within noise.
-            usePool = batch >= pool.threads && m * n * k <= batchedPoolThreshold
+            // Measured on the 2-core dev box (OpenBLAS 0.3.21, pthreads, 2 threads), best of 7:
+            //   64×16³ 0.042 vs 0.043 ms; 64×32³ 0.53 vs 0.54; 32×64³ 0.90 vs 0.89;
+            //   16×100³ 1.27 vs 1.05; 16×128³ 2.60 vs 2.60; 8×(2000,64,16) 1.87 vs 1.75;
+            //   8×256³ 10.6 vs 18.5 ms   (blas vs pool).
+            // Small products are dominated by OpenBLAS's per-call cost either way; the pool only
+            // helps a little around 10⁶ flops per product and loses badly on large ones.
+            usePool = batch >= 2 * pool.threads && m * n * k <= batchedPoolThreshold && m * n * k >= 1 << 19
         }
         if pool.threads == 1 || batch == 1 { usePool = false }
         if !usePool {
@@ -89,8 +92,8 @@ public enum Gemm {
         openblas_set_num_threads(saved)
     }
 
-    /// m·n·k below which `.automatic` batches over the pool.
-    public static let batchedPoolThreshold = 1 << 20
+    /// m·n·k up to which `.automatic` may batch over the pool (from 2¹⁹).
+    public static let batchedPoolThreshold = 1 << 21
 
     // MARK: - Linear layer (PyTorch layout)
 

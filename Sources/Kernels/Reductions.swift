@@ -4,8 +4,8 @@
 // (never on the thread count), sum each chunk by blocks (64 float lanes over blocks of
 // 4096 elements, each block's total added in double), and combine the chunk totals in
 // double in index order. The result is therefore bit-identical for any thread count.
-// Column reductions give each task a 16-column strip and walk the rows in order (blocks of
-// 64 rows in float, then double), so they are thread-count independent too.
+// Column reductions give each task a contiguous range of 16-column strips and walk the rows
+// in order (blocks of 64 rows in float, then double), so they are thread-count independent too.
 
 protocol SumTerm {
     func term(_ a: F16, _ b: F16) -> F16
@@ -64,51 +64,78 @@ func chunkedSum<T: SumTerm>(_ t: T, _ a: UnsafePointer<Float>, _ b: UnsafePointe
     }
 }
 
-/// Column reduction over a 16-wide strip [c0, c0 + w) of a rows × cols matrix (leading
-/// dimensions lda, ldb): returns the strip's totals in double.
-@inline(__always)
-func columnStrip<T: SumTerm>(_ t: T, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                             rows: Int, c0: Int, w: Int) -> (SIMD8<Double>, SIMD8<Double>) {
-    var lo = SIMD8<Double>(), hi = SIMD8<Double>()
-    var r0 = 0
-    while r0 < rows {
-        let r1 = min(rows, r0 + 64)
-        var s = F16(), s2 = F16()
-        var r = r0
-        if w == 16 {
-            while r + 2 <= r1 {
-                s += t.term(load16(a + r * lda + c0), load16(b + r * ldb + c0))
-                s2 += t.term(load16(a + (r + 1) * lda + c0), load16(b + (r + 1) * ldb + c0))
-                r += 2
-            }
-            if r < r1 { s += t.term(load16(a + r * lda + c0), load16(b + r * ldb + c0)) }
-        } else {
-            while r < r1 {
-                s += t.term(loadPartial(a + r * lda + c0, w), loadPartial(b + r * ldb + c0, w))
-                r += 1
-            }
-        }
-        s += s2
-        lo += SIMD8<Double>(s.lowHalf)
-        hi += SIMD8<Double>(s.highHalf)
-        r0 = r1
-    }
-    return (lo, hi)
-}
-
+/// Column reduction of a rows × cols matrix (leading dimensions lda, ldb) into out (cols).
+/// The columns are cut into 16-wide strips and the strips into one contiguous range per
+/// thread; a task walks all rows in order over its range (sequential memory streams), in
+/// passes of at most 32 strips, summing blocks of 64 rows in float and the block totals in
+/// double. Every column gets the same arithmetic whatever the thread count.
 @inline(__always)
 func columnReduce<T: SumTerm>(_ t: T, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                               rows: Int, cols: Int, out: UnsafeMutablePointer<Float>, accumulate: Bool, pool: ThreadPool) {
     let strips = (cols + 15) / 16
-    pool.forEach(strips) { s in
-        let c0 = s * 16
-        let w = min(16, cols - c0)
-        let (lo, hi) = columnStrip(t, a, lda, b, ldb, rows: rows, c0: c0, w: w)
-        for j in 0..<w {
-            let v = j < 8 ? lo[j] : hi[j - 8]
-            out[c0 + j] = accumulate ? Float(Double(out[c0 + j]) + v) : Float(v)
+    pool.forRanges(strips, grain: 1) { sr in
+        var f = StackF16x32()
+        var d = StackD8x64()
+        withUnsafeMutableBytes(of: &f) { fb in
+        withUnsafeMutableBytes(of: &d) { db in
+            let facc = fb.baseAddress!.assumingMemoryBound(to: F16.self)
+            let dacc = db.baseAddress!.assumingMemoryBound(to: SIMD8<Double>.self)
+            var p0 = sr.lowerBound
+            while p0 < sr.upperBound {
+                let p1 = min(sr.upperBound, p0 + 32)
+                let n = p1 - p0
+                let fullEnd = min(p1, cols / 16) // strips p0..<fullEnd are 16 wide
+                dacc.initialize(repeating: SIMD8<Double>(), count: 2 * n)
+                var r0 = 0
+                while r0 < rows {
+                    let r1 = min(rows, r0 + 64)
+                    facc.initialize(repeating: F16(), count: n)
+                    for r in r0..<r1 {
+                        let ar = a + r * lda, br = b + r * ldb
+                        var s = p0
+                        while s < fullEnd {
+                            facc[s - p0] += t.term(load16(ar + 16 * s), load16(br + 16 * s))
+                            s += 1
+                        }
+                        if s < p1 {
+                            let w = cols - 16 * s
+                            facc[s - p0] += t.term(loadPartial(ar + 16 * s, w), loadPartial(br + 16 * s, w))
+                        }
+                    }
+                    for j in 0..<n {
+                        dacc[2 * j] += SIMD8<Double>(facc[j].lowHalf)
+                        dacc[2 * j + 1] += SIMD8<Double>(facc[j].highHalf)
+                    }
+                    r0 = r1
+                }
+                for j in 0..<n {
+                    let c0 = 16 * (p0 + j), w = min(16, cols - c0)
+                    for l in 0..<w {
+                        let v = l < 8 ? dacc[2 * j][l] : dacc[2 * j + 1][l - 8]
+                        out[c0 + l] = accumulate ? Float(Double(out[c0 + l]) + v) : Float(v)
+                    }
+                }
+                p0 = p1
+            }
+        }
         }
     }
+}
+
+/// 32 SIMD16<Float> of stack storage.
+struct StackF16x32 {
+    var a = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+    var b = (F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16(), F16())
+}
+
+typealias D8 = SIMD8<Double>
+
+/// 64 SIMD8<Double> of stack storage.
+struct StackD8x64 {
+    var a = (D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8())
+    var b = (D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8())
+    var c = (D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8())
+    var d = (D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8())
 }
 
 public enum Reductions {

@@ -38,7 +38,7 @@ struct BackwardLayout {
     init(_ shape: SelectiveScanShape, chunk: Int, threads: Int) {
         precondition(chunk >= 1)
         let W = shape.stateWidth
-        slices = SelectiveScan.backwardSlices(shape, threads: threads)
+        slices = SelectiveScan.slices(shape, threads: threads)
         tasks = shape.batch * slices
         groupsPerTask = (shape.channelGroups + slices - 1) / slices
         let c = max(1, min(chunk, shape.length))
@@ -209,23 +209,33 @@ extension SelectiveScan {
                 let dv = x.D.map { loadLanes($0 + d0, lanes) } ?? V8()
                 let biasv = x.deltaBias.map { loadLanes($0 + d0, lanes) } ?? V8()
 
-                // Phase 1: stage this group's inputs of the chunk.
-                for j in 0..<count {
-                    let row = b * L + t0 + j
-                    let dl = loadLanes(x.delta + row * x.strideDelta + d0, lanes) + biasv
-                    let s = scanSoftplus(dl)
-                    let uv = loadLanes(x.u + row * x.strideU + d0, lanes)
-                    stage.s[j] = s; stage.u[j] = uv; stage.su[j] = s * uv
-                    sig[j] = scanSigmoid(dl)
-                    let gov = loadLanes(dOut + row * strideDOut + d0, lanes)
+                // Phase 1: stage this group's inputs of the chunk, two rows at a time (SIMD16:
+                // two interleaved dependency chains).
+                var j = 0
+                while j < count {
+                    let two = j + 1 < count
+                    let row = b * L + t0 + j, row1 = two ? row + 1 : row
+                    let dl = SIMD16(lowHalf: loadLanes(x.delta + row * x.strideDelta + d0, lanes) + biasv,
+                                    highHalf: loadLanes(x.delta + row1 * x.strideDelta + d0, lanes) + biasv)
+                    let (s, sg) = scanSoftplusAndSigmoid(dl)
+                    let u0 = loadLanes(x.u + row * x.strideU + d0, lanes)
+                    stage.s[j] = s.lowHalf; stage.u[j] = u0; stage.su[j] = s.lowHalf * u0
+                    sig[j] = sg.lowHalf
+                    go[j] = loadLanes(dOut + row * strideDOut + d0, lanes)
+                    var gate = SIMD16<Float>(), ds = SIMD16<Float>()
                     if let z = x.z {
-                        let (silu, ds) = siluAndDerivative(loadLanes(z + row * x.strideZ + d0, lanes))
-                        stage.gate[j] = silu
-                        dsilu[j] = ds
-                        go[j] = gov
-                    } else {
-                        go[j] = gov
+                        (gate, ds) = siluAndDerivative(SIMD16(lowHalf: loadLanes(z + row * x.strideZ + d0, lanes),
+                                                              highHalf: loadLanes(z + row1 * x.strideZ + d0, lanes)))
+                        stage.gate[j] = gate.lowHalf; dsilu[j] = ds.lowHalf
                     }
+                    if two {
+                        let u1 = loadLanes(x.u + row1 * x.strideU + d0, lanes)
+                        stage.s[j + 1] = s.highHalf; stage.u[j + 1] = u1; stage.su[j + 1] = s.highHalf * u1
+                        sig[j + 1] = sg.highHalf
+                        go[j + 1] = loadLanes(dOut + row1 * strideDOut + d0, lanes)
+                        stage.gate[j + 1] = gate.highHalf; dsilu[j + 1] = ds.highHalf
+                    }
+                    j += 2
                 }
                 // Phase 2: recompute the chunk's states from the checkpoint.
                 if ci == 0 {
@@ -238,86 +248,13 @@ extension SelectiveScan {
                            av: av, hs: hs, record: true, aBuf: aBuf)
 
                 // Phase 3: walk the chunk backwards.
-                var dDacc = st[3 * W], dbAcc = st[3 * W + 1]
+                let acc = walkBlock(count: count, N: N, complex: complex, gated: x.z != nil, stage: stage,
+                                    bufs: WalkBuffers(sig: sig, go: go, du: duBuf, dDelta: ddBuf, dBv: dBv, dCv: dCv,
+                                                      dbRows: dbBuf, dcRows: dcBuf),
+                                    bRows: bRows, cRows: cRows, hs: hs, aBuf: aBuf, av: av, gh: gh, dAacc: dAacc,
+                                    dv: dv, dD: st[3 * W], dBias: st[3 * W + 1])
                 let gated = x.z != nil
-                var j = count
-                while j > 0 {
-                    j -= 1
-                    let s = stage.s[j], uv = stage.u[j], su = stage.su[j]
-                    let gy = gated ? go[j] * stage.gate[j] : go[j]
-                    dDacc = dDacc.addingProduct(gy, uv)
-                    let pb = UnsafePointer(bRows + j * W), pc = UnsafePointer(cRows + j * W)
-                    let hNow = hs + (j + 1) * W, hPrev = hs + j * W, aNow = aBuf + j * W
-                    var gB = V8(), dsA = V8(), gB1 = V8(), dsA1 = V8()
-                    if complex {
-                        let gy2 = gy + gy
-                        for n in 0..<N {
-                            let ghr = gh[2 * n].addingProduct(gy2, pc[2 * n])
-                            let ghi = gh[2 * n + 1].addingProduct(gy2, -pc[2 * n + 1])
-                            dCv[2 * n] = gy2 * hNow[2 * n]
-                            dCv[2 * n + 1] = -(gy2 * hNow[2 * n + 1])
-                            dBv[2 * n] = ghr * su
-                            dBv[2 * n + 1] = ghi * su
-                            gB = gB.addingProduct(ghr, pb[2 * n])
-                            gB1 = gB1.addingProduct(ghi, pb[2 * n + 1])
-                            let ar = aNow[2 * n], ai = aNow[2 * n + 1]
-                            // w = G_h · conj(a): the state gradient carried to t−1.
-                            let wr = (ghr * ar).addingProduct(ghi, ai)
-                            let wi = (ghi * ar).addingProduct(-ghr, ai)
-                            gh[2 * n] = wr; gh[2 * n + 1] = wi
-                            // G_v = w · conj(h_{t−1})
-                            let pr = hPrev[2 * n], pi = hPrev[2 * n + 1]
-                            let gvr = (wr * pr).addingProduct(wi, pi)
-                            let gvi = (wi * pr).addingProduct(-wr, pi)
-                            // ds += Re(G_v·conj(A)); av holds A_real·log2 e and A_imag·2/π.
-                            dsA = dsA.addingProduct(gvr, av[2 * n])
-                            dsA1 = dsA1.addingProduct(gvi, av[2 * n + 1])
-                            dAacc[2 * n] = dAacc[2 * n].addingProduct(gvr, s)
-                            dAacc[2 * n + 1] = dAacc[2 * n + 1].addingProduct(gvi, s)
-                        }
-                        dsA = dsA * (1 / scanLog2e)
-                        dsA1 = dsA1 * (1 / scanTwoOverPi)
-                    } else {
-                        var n = 0
-                        while n + 2 <= N {
-                            let g0 = gh[n].addingProduct(gy, pc[n])
-                            let g1 = gh[n + 1].addingProduct(gy, pc[n + 1])
-                            dCv[n] = gy * hNow[n]; dCv[n + 1] = gy * hNow[n + 1]
-                            dBv[n] = g0 * su; dBv[n + 1] = g1 * su
-                            gB = gB.addingProduct(g0, pb[n])
-                            gB1 = gB1.addingProduct(g1, pb[n + 1])
-                            let w0 = g0 * aNow[n], w1 = g1 * aNow[n + 1]
-                            gh[n] = w0; gh[n + 1] = w1
-                            let v0 = w0 * hPrev[n], v1 = w1 * hPrev[n + 1]
-                            dsA = dsA.addingProduct(v0, av[n])
-                            dsA1 = dsA1.addingProduct(v1, av[n + 1])
-                            dAacc[n] = dAacc[n].addingProduct(v0, s)
-                            dAacc[n + 1] = dAacc[n + 1].addingProduct(v1, s)
-                            n += 2
-                        }
-                        if n < N {
-                            let g0 = gh[n].addingProduct(gy, pc[n])
-                            dCv[n] = gy * hNow[n]
-                            dBv[n] = g0 * su
-                            gB = gB.addingProduct(g0, pb[n])
-                            let w0 = g0 * aNow[n]
-                            gh[n] = w0
-                            let v0 = w0 * hPrev[n]
-                            dsA = dsA.addingProduct(v0, av[n])
-                            dAacc[n] = dAacc[n].addingProduct(v0, s)
-                        }
-                        dsA = (dsA + dsA1) * (1 / scanLog2e)
-                        dsA1 = V8()
-                    }
-                    gB = gB + gB1
-                    duBuf[j] = (gy * dv).addingProduct(s, gB)
-                    let dDelta = (dsA + dsA1).addingProduct(uv, gB) * sig[j]
-                    ddBuf[j] = dDelta
-                    dbAcc += dDelta
-                    addLaneSums(dBv, W, to: dbBuf + j * W)
-                    addLaneSums(dCv, W, to: dcBuf + j * W)
-                }
-                st[3 * W] = dDacc; st[3 * W + 1] = dbAcc
+                st[3 * W] = acc.dD; st[3 * W + 1] = acc.dBias
 
                 // Phase 4: write this group's du, dDelta, dz rows of the chunk.
                 for j in 0..<count {
@@ -356,5 +293,112 @@ extension SelectiveScan {
                 params[D * W + D + d] = st[3 * W + 1][i]
             }
         }
+    }
+}
+
+/// Per-step buffers of one (chunk, group) for the backward walk.
+struct WalkBuffers {
+    var sig: UnsafeMutablePointer<V8>      // σ(delta + bias)
+    var go: UnsafeMutablePointer<V8>       // dOut
+    var du: UnsafeMutablePointer<V8>       // out: du
+    var dDelta: UnsafeMutablePointer<V8>   // out: dDelta
+    var dBv: UnsafeMutablePointer<V8>      // W vectors: per-step dB before the lane sums
+    var dCv: UnsafeMutablePointer<V8>      // W vectors
+    var dbRows: UnsafeMutablePointer<Float> // count × W: dB rows of the chunk (accumulated over groups)
+    var dcRows: UnsafeMutablePointer<Float> // count × W
+}
+
+extension SelectiveScan {
+    /// Phase 3 of the backward: walks `count` recomputed steps of one group backwards, carrying
+    /// the state gradient `gh` (W vectors) and accumulating dA (`dAacc`, W vectors), dD and
+    /// dbias (returned); writes du, dDelta per step and adds dB/dC lane sums into the rows.
+    @inline(__always)
+    static func walkBlock(count: Int, N: Int, complex: Bool, gated: Bool, stage: ScanStage, bufs: WalkBuffers,
+                          bRows: UnsafePointer<Float>, cRows: UnsafePointer<Float>,
+                          hs: UnsafePointer<V8>, aBuf: UnsafePointer<V8>, av: UnsafePointer<V8>,
+                          gh: UnsafeMutablePointer<V8>, dAacc: UnsafeMutablePointer<V8>,
+                          dv: V8, dD: V8, dBias: V8) -> (dD: V8, dBias: V8) {
+        var dDacc = dD, dbAcc = dBias
+        let W = complex ? 2 * N : N
+        let sig = bufs.sig, go = bufs.go, duBuf = bufs.du, ddBuf = bufs.dDelta
+        let dBv = bufs.dBv, dCv = bufs.dCv, dbBuf = bufs.dbRows, dcBuf = bufs.dcRows
+        var j = count
+        while j > 0 {
+            j -= 1
+            let s = stage.s[j], uv = stage.u[j], su = stage.su[j]
+            let gy = gated ? go[j] * stage.gate[j] : go[j]
+            dDacc = dDacc.addingProduct(gy, uv)
+            let pb = UnsafePointer(bRows + j * W), pc = UnsafePointer(cRows + j * W)
+            let hNow = hs + (j + 1) * W, hPrev = hs + j * W, aNow = aBuf + j * W
+            var gB = V8(), dsA = V8(), gB1 = V8(), dsA1 = V8()
+            if complex {
+                let gy2 = gy + gy
+                for n in 0..<N {
+                    let ghr = gh[2 * n].addingProduct(gy2, pc[2 * n])
+                    let ghi = gh[2 * n + 1].addingProduct(gy2, -pc[2 * n + 1])
+                    dCv[2 * n] = gy2 * hNow[2 * n]
+                    dCv[2 * n + 1] = -(gy2 * hNow[2 * n + 1])
+                    dBv[2 * n] = ghr * su
+                    dBv[2 * n + 1] = ghi * su
+                    gB = gB.addingProduct(ghr, pb[2 * n])
+                    gB1 = gB1.addingProduct(ghi, pb[2 * n + 1])
+                    let ar = aNow[2 * n], ai = aNow[2 * n + 1]
+                    // w = G_h · conj(a): the state gradient carried to t−1.
+                    let wr = (ghr * ar).addingProduct(ghi, ai)
+                    let wi = (ghi * ar).addingProduct(-ghr, ai)
+                    gh[2 * n] = wr; gh[2 * n + 1] = wi
+                    // G_v = w · conj(h_{t−1})
+                    let pr = hPrev[2 * n], pi = hPrev[2 * n + 1]
+                    let gvr = (wr * pr).addingProduct(wi, pi)
+                    let gvi = (wi * pr).addingProduct(-wr, pi)
+                    // ds += Re(G_v·conj(A)); av holds A_real·log2 e and A_imag·2/π.
+                    dsA = dsA.addingProduct(gvr, av[2 * n])
+                    dsA1 = dsA1.addingProduct(gvi, av[2 * n + 1])
+                    dAacc[2 * n] = dAacc[2 * n].addingProduct(gvr, s)
+                    dAacc[2 * n + 1] = dAacc[2 * n + 1].addingProduct(gvi, s)
+                }
+                dsA = dsA * (1 / scanLog2e)
+                dsA1 = dsA1 * (1 / scanTwoOverPi)
+            } else {
+                var n = 0
+                while n + 2 <= N {
+                    let g0 = gh[n].addingProduct(gy, pc[n])
+                    let g1 = gh[n + 1].addingProduct(gy, pc[n + 1])
+                    dCv[n] = gy * hNow[n]; dCv[n + 1] = gy * hNow[n + 1]
+                    dBv[n] = g0 * su; dBv[n + 1] = g1 * su
+                    gB = gB.addingProduct(g0, pb[n])
+                    gB1 = gB1.addingProduct(g1, pb[n + 1])
+                    let w0 = g0 * aNow[n], w1 = g1 * aNow[n + 1]
+                    gh[n] = w0; gh[n + 1] = w1
+                    let v0 = w0 * hPrev[n], v1 = w1 * hPrev[n + 1]
+                    dsA = dsA.addingProduct(v0, av[n])
+                    dsA1 = dsA1.addingProduct(v1, av[n + 1])
+                    dAacc[n] = dAacc[n].addingProduct(v0, s)
+                    dAacc[n + 1] = dAacc[n + 1].addingProduct(v1, s)
+                    n += 2
+                }
+                if n < N {
+                    let g0 = gh[n].addingProduct(gy, pc[n])
+                    dCv[n] = gy * hNow[n]
+                    dBv[n] = g0 * su
+                    gB = gB.addingProduct(g0, pb[n])
+                    let w0 = g0 * aNow[n]
+                    gh[n] = w0
+                    let v0 = w0 * hPrev[n]
+                    dsA = dsA.addingProduct(v0, av[n])
+                    dAacc[n] = dAacc[n].addingProduct(v0, s)
+                }
+                dsA = (dsA + dsA1) * (1 / scanLog2e)
+                dsA1 = V8()
+            }
+            gB = gB + gB1
+            duBuf[j] = (gy * dv).addingProduct(s, gB)
+            let dDelta = (dsA + dsA1).addingProduct(uv, gB) * sig[j]
+            ddBuf[j] = dDelta
+            dbAcc += dDelta
+            addLaneSums(dBv, W, to: dbBuf + j * W)
+            addLaneSums(dCv, W, to: dcBuf + j * W)
+        }
+        return (dDacc, dbAcc)
     }
 }

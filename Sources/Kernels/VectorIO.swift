@@ -26,17 +26,18 @@ func store16(_ v: F16, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: F16.self)
 }
 
-/// Loads `n` < 16 floats; the other lanes are `fill`.
+/// Loads `n` < 16 floats; the other lanes are `fill`. (A memcpy: compact code for tails; a
+/// lane-by-lane loop bloats the callers enough that the optimiser stops inlining their math.)
 @inline(__always)
 func loadPartial(_ p: UnsafePointer<Float>, _ n: Int, fill: Float = 0) -> F16 {
     var v = F16(repeating: fill)
-    for i in 0..<n { v[i] = p[i] }
+    withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: p, byteCount: n * 4) }
     return v
 }
 
 @inline(__always)
 func storePartial(_ v: F16, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
-    for i in 0..<n { p[i] = v[i] }
+    withUnsafeBytes(of: v) { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: n * 4) }
 }
 
 /// Horizontal sum in a fixed tree order (8+8, 4+4, 2+2, 1+1).
@@ -75,24 +76,21 @@ protocol BinaryMap {
 }
 
 /// y[i] = op(x[i]) (overwrite), or y[i] += op(x[i]) when `accumulate`.
+/// One call site of `op.apply` (full vectors and the tail share it) keeps the loop small
+/// enough for the math to be inlined.
 @inline(__always)
 func mapUnary<Op: UnaryMap>(_ op: Op, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                             _ n: Int, accumulate: Bool = false, _ pool: ThreadPool) {
     pool.forRanges(n, grain: elementwiseGrain) { r in
         var i = r.lowerBound
         let end = r.upperBound
-        if accumulate {
-            while i + 16 <= end { store16(load16(y + i) + op.apply(load16(x + i)), y + i); i += 16 }
-            if i < end {
-                let m = end - i
-                storePartial(loadPartial(y + i, m) + op.apply(loadPartial(x + i, m)), y + i, m)
-            }
-        } else {
-            while i + 16 <= end { store16(op.apply(load16(x + i)), y + i); i += 16 }
-            if i < end {
-                let m = end - i
-                storePartial(op.apply(loadPartial(x + i, m)), y + i, m)
-            }
+        while i < end {
+            let m = min(16, end - i)
+            let full = m == 16
+            var v = op.apply(full ? load16(x + i) : loadPartial(x + i, m))
+            if accumulate { v += full ? load16(y + i) : loadPartial(y + i, m) }
+            if full { store16(v, y + i) } else { storePartial(v, y + i, m) }
+            i += 16
         }
     }
 }
@@ -110,20 +108,13 @@ func mapBinary<Op: BinaryMap>(_ op: Op, _ a: UnsafePointer<Float>, _ b: UnsafePo
     pool.forRanges(n, grain: elementwiseGrain) { r in
         var i = r.lowerBound
         let end = r.upperBound
-        if accumulate {
-            while i + 16 <= end {
-                store16(load16(out + i) + op.apply(load16(a + i), load16(b + i)), out + i); i += 16
-            }
-            if i < end {
-                let m = end - i
-                storePartial(loadPartial(out + i, m) + op.apply(loadPartial(a + i, m), loadPartial(b + i, m)), out + i, m)
-            }
-        } else {
-            while i + 16 <= end { store16(op.apply(load16(a + i), load16(b + i)), out + i); i += 16 }
-            if i < end {
-                let m = end - i
-                storePartial(op.apply(loadPartial(a + i, m), loadPartial(b + i, m)), out + i, m)
-            }
+        while i < end {
+            let m = min(16, end - i)
+            let full = m == 16
+            var v = op.apply(full ? load16(a + i) : loadPartial(a + i, m), full ? load16(b + i) : loadPartial(b + i, m))
+            if accumulate { v += full ? load16(out + i) : loadPartial(out + i, m) }
+            if full { store16(v, out + i) } else { storePartial(v, out + i, m) }
+            i += 16
         }
     }
 }

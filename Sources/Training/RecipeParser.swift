@@ -4,6 +4,14 @@ import Foundation
 import Models
 import TOMLKit
 
+extension Recipe {
+    /// Reads and parses a recipe file (see `RecipeParser`).
+    public static func load(_ url: URL) throws -> Recipe { try RecipeParser.load(url) }
+
+    /// Parses TOML text; `path` names it in messages.
+    public init(toml: String, path: String) throws { self = try RecipeParser.parse(toml, path: path) }
+}
+
 /// TOML → `Recipe`, strictly: every key must be known and every value valid, and each error
 /// names the file, the table and the key (`recipes/x.toml: [train] unknown key 'lr_max'`).
 ///

@@ -87,6 +87,22 @@ public struct RunDirectory: Sendable {
         }
     }
 
+    /// An exclusive lock on the folder (`flock` on `.lock`), so that two processes cannot
+    /// train into one run folder at once; released by `RunLock.release` or at exit.
+    public func lock() throws -> RunLock {
+        let path = root.appendingPathComponent(".lock").path
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw TrainingError(path: path, "cannot open the lock file: \(String(cString: strerror(errno)))", fix: "check that the run folder is writable")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw TrainingError(path: root.path, "another `wavemamba train` is using this run folder",
+                                fix: "wait for it to finish (or stop it with Ctrl-C), or choose another --out folder")
+        }
+        return RunLock(fd: fd)
+    }
+
     /// Writes `text` to `url` atomically.
     static func write(_ text: String, to url: URL) throws {
         do {
@@ -104,4 +120,17 @@ public struct RunDirectory: Sendable {
             throw TrainingError(path: target.path, "cannot write (\(error))", fix: "check that the run folder is writable and the disk is not full")
         }
     }
+}
+
+/// A held run-folder lock.
+public final class RunLock {
+    private var fd: Int32
+
+    init(fd: Int32) { self.fd = fd }
+
+    public func release() {
+        if fd >= 0 { flock(fd, LOCK_UN); close(fd); fd = -1 }
+    }
+
+    deinit { release() }
 }

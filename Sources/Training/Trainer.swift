@@ -122,17 +122,26 @@ public final class Trainer {
     /// and saves a checkpoint at the end either way.
     @discardableResult
     public func train(until limit: Int? = nil) throws -> Outcome {
+        let lock = try run.lock()
+        defer { lock.release() }
         let total = recipe.train.steps
         let end = min(limit ?? total, total)
         onEvent?(.started(step: step, totalSteps: total, resumed: resumedFrom != nil))
         let every = recipe.train.validateEvery
         if step == 0 && every > 0 && lastValidation == nil { _ = try validate() }
         var interrupted = false
-        while step < end {
-            if stop.isRequested { interrupted = true; break }
-            try trainStep()
-            if every > 0 && step % every == 0 { _ = try validate() }
-            if recipe.train.checkpointEvery > 0 && step % recipe.train.checkpointEvery == 0 { try saveCheckpoint() }
+        do {
+            while step < end {
+                if stop.isRequested { interrupted = true; break }
+                try trainStep()
+                if every > 0 && step % every == 0 { _ = try validate() }
+                if recipe.train.checkpointEvery > 0 && step % recipe.train.checkpointEvery == 0 { try saveCheckpoint() }
+            }
+        } catch {
+            // Errors surface between steps (a file that fails to decode, too many bad steps),
+            // when the state is consistent: keep the work done so far.
+            if lastCheckpoint?.step != step { _ = try? saveCheckpoint() }
+            throw error
         }
         let finished = step >= total
         if finished && lastValidation?.step != step { _ = try validate() }

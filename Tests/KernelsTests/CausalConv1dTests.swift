@@ -21,8 +21,11 @@ final class CausalConv1dTests: XCTestCase {
         return y
     }
 
+    // Includes channel counts spanning several stack-buffer channel blocks (C = 450 at K = 4,
+    // K = 40) and sequences spanning several 256-step tiles.
     let shapes: [(B: Int, L: Int, C: Int, K: Int)] = [(1, 1, 1, 4), (2, 5, 7, 4), (1, 33, 64, 4), (2, 33, 130, 3),
-                                                       (1, 5, 7, 1), (1, 6, 17, 6), (2, 300, 20, 4)]
+                                                       (1, 5, 7, 1), (1, 6, 17, 6), (2, 300, 20, 4), (1, 3, 450, 4),
+                                                       (1, 45, 50, 40)]
 
     func testForward() {
         var rng = TestRNG(60)
@@ -46,7 +49,7 @@ final class CausalConv1dTests: XCTestCase {
 
     func testBackwardFiniteDifferences() {
         var rng = TestRNG(61)
-        for (B, L, C, K) in shapes where B * L * C <= 3000 {
+        for (B, L, C, K) in shapes where B * L * C * K <= 12_000 {
             for silu in [false, true] {
                 let ldx = C + 2
                 let x = rng.floats(B * L * ldx, -2, 2), w = rng.floats(C * K), b = rng.floats(C), r = rng.floats(B * L * C)
@@ -76,7 +79,7 @@ final class CausalConv1dTests: XCTestCase {
     /// reference backward (FD there would be too slow).
     func testBackwardAcrossTiles() {
         var rng = TestRNG(64)
-        for (B, L, C, K) in [(2, 600, 20, 4), (1, 513, 17, 5), (1, 257, 3, 2)] {
+        for (B, L, C, K) in [(2, 600, 20, 4), (1, 513, 17, 5), (1, 257, 3, 2), (1, 300, 300, 4), (1, 40, 70, 40)] {
             let x = rng.floats(B * L * C, -2, 2), w = rng.floats(C * K), b = rng.floats(C), r = rng.floats(B * L * C)
             let xb = Buf(x), wb = Buf(w), bb = Buf(b), rb = Buf(r)
             let dx = Buf(count: B * L * C, value: .nan), dw = Buf(count: C * K, value: .nan), db = Buf(count: C, value: .nan)

@@ -31,7 +31,7 @@ final class ReductionsTests: XCTestCase {
 
     func testColumnAndRowSums() {
         var rng = TestRNG(31)
-        for (rows, cols) in [(1, 1), (3, 7), (37, 64), (130, 130), (1000, 17)] {
+        for (rows, cols) in [(1, 1), (3, 7), (37, 64), (130, 130), (1000, 17), (5, 600), (70, 1030)] {
             let ld = cols + 3
             let x = rng.floats(rows * ld), y = rng.floats(rows * ld)
             let xb = Buf(x)
@@ -68,9 +68,11 @@ final class ReductionsTests: XCTestCase {
             let e4 = scaledErr(dout.a, cd, cda)
             print("column/row sums (err / Σ|terms|) \(rows)x\(cols): \(e1) \(e2) \(e3) \(e4)")
             XCTAssertLessThan(max(e1, e2, e3, e4), 1e-6)
-            let out1 = Buf(count: cols)
-            Reductions.columnSums(xb.c, rows: rows, cols: cols, ldx: ld, out: out1.p, pool: pool1)
-            XCTAssertTrue(bitsEqual(out1.a, out.a))
+            for p in [pool1, pool3] {
+                let out1 = Buf(count: cols)
+                Reductions.columnSums(xb.c, rows: rows, cols: cols, ldx: ld, out: out1.p, pool: p)
+                XCTAssertTrue(bitsEqual(out1.a, out.a))
+            }
         }
     }
 }

@@ -151,8 +151,11 @@ func runFused(_ p: ScanProblem, chunk: Int, pool: ThreadPool, backward: Bool = t
     let out = Strided(rows: rowsTok, width: D, pad: 2, fill: sentinel)
     let last = FloatBuffer(s.batch * D * W)
     let ck = FloatBuffer(SelectiveScan.checkpointCount(s, chunk: chunk))
+    // Multi-threaded runs use a caller workspace (NaN-filled: must be fully written before
+    // use), single-threaded ones the kernel's own heap block.
+    let fws = FloatBuffer(pool.threads > 1 ? SelectiveScan.forwardWorkspaceCount(s, threads: pool.threads) : 0)
     SelectiveScan.forward(inputs, out: out.p, strideOut: out.stride, lastState: last.p,
-                          checkpoints: ck.p, chunk: chunk, pool: pool)
+                          checkpoints: ck.p, chunk: chunk, workspace: pool.threads > 1 ? fws.p : nil, pool: pool)
     XCTAssertTrue(out.paddingIntact(sentinel), "forward wrote outside its columns", file: file, line: line)
     var r = FusedResult(out: out.contiguous, lastState: last.array, du: [], dDelta: [], dz: nil, dB: [], dC: [],
                         dA: [], dAImag: nil, dD: [], dDeltaBias: [])

@@ -319,6 +319,44 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// A streamed file that disappears mid-run: a one-line error naming it, and the steps done
+    /// so far are saved.
+    func testReadErrorMidRunSavesProgress() throws {
+        let root = Fixture.scratch(self)
+        var recipe = Fixture.recipe(steps: 50)
+        recipe.data.memoryBudgetMB = 1 // 4 files of 400 kB: streamed, at most two cached
+        let corpus = Fixture.corpus(in: root, frames: 100_000)
+        let data = try Fixture.data(recipe, corpus)
+        XCTAssertFalse(data.dataset.fitsInMemory)
+        let runURL = root.appendingPathComponent("run")
+        let trainer = try Fixture.trainer(recipe, data: data, run: runURL)
+        trainer.onEvent = {
+            if case .step(let r) = $0, r.step == 2 { try? FileManager.default.removeItem(at: corpus.appendingPathComponent("train")) }
+        }
+        XCTAssertThrowsError(try trainer.train()) { e in
+            XCTAssertTrue(e is TrainingError, "\(e)")
+            XCTAssertTrue("\(e)".contains(corpus.appendingPathComponent("train").path), "\(e)")
+        }
+        XCTAssertGreaterThanOrEqual(trainer.step, 2)
+        XCTAssertEqual(RunDirectory(runURL).checkpointSteps().first, trainer.step, "progress was not saved")
+    }
+
+    /// Two sessions cannot train into one run folder at once.
+    func testRunFolderIsLockedWhileTraining() throws {
+        let root = Fixture.scratch(self)
+        let recipe = Fixture.recipe(steps: 4)
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let runURL = root.appendingPathComponent("run")
+        let trainer = try Fixture.trainer(recipe, data: data, run: runURL)
+        try trainer.train(until: 1)
+        let other = try Fixture.trainer(recipe, data: data, run: runURL, resume: true)
+        var inner: Error?
+        trainer.onEvent = { if case .step(let r) = $0, r.step == 2 { inner = Result { try other.train() }.failure } }
+        try trainer.train()
+        XCTAssertTrue("\(inner.map { "\($0)" } ?? "no error")".contains("another `wavemamba train` is using this run folder"))
+        XCTAssertNoThrow(try RunDirectory(runURL).lock().release(), "the lock was not released")
+    }
+
     func testRunFolderGuards() throws {
         let root = Fixture.scratch(self)
         let recipe = Fixture.recipe(steps: 2)
@@ -354,6 +392,10 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(b.targets.min(), 0, "min-max scaling reaches class 0")
         XCTAssertEqual(b.targets.max(), 255, "min-max scaling reaches class 255")
     }
+}
+
+extension Result {
+    var failure: Failure? { if case .failure(let e) = self { return e }; return nil }
 }
 
 /// Lines noted from another thread.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Kernels
 import Foundation
 
 struct BenchCommand: ParsableCommand {
@@ -7,7 +8,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure speed, each figure beside a baseline measured in the same run.",
         discussion: "Build in release mode for meaningful numbers: swift run -c release wavemamba bench …",
-        subcommands: [Engine.self, Train.self, Generate.self])
+        subcommands: [Engine.self, Scan.self, Train.self, Generate.self])
 
     struct Options: ParsableArguments {
         @Flag(help: "Print JSON (machine-readable) instead of tables.")
@@ -33,6 +34,24 @@ struct BenchCommand: ParsableCommand {
         func run() throws {
             let report = EngineBench(backend: CPUBackend(threads: options.threads), quick: options.quick).run()
             try options.emit(report, columns: EngineBench.columns)
+        }
+    }
+
+    struct Scan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fused selective scan (real and complex) vs the straightforward loop: time, state updates/s, memory.")
+
+        @OptionGroup var options: Options
+
+        @Option(help: "Time steps between stored states in the training forward.")
+        var chunk = 64
+
+        @Flag(help: "Skip the (slow) reference loop.")
+        var noReference = false
+
+        func run() throws {
+            let report = ScanBench(pool: ThreadPool(threads: options.threads), quick: options.quick).run(chunk: chunk, reference: !noReference)
+            try options.emit(report, columns: ScanBench.columns)
         }
     }
 

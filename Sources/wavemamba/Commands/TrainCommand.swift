@@ -151,7 +151,12 @@ struct TrainCommand: ParsableCommand {
                 bar = ProgressBar("train", total: total, unit: "step", initial: step)
             case .step(let r):
                 if !r.skipped { last = r }
-                bar?.update(r.step, Self.progressText(last ?? r))
+                if r.step >= r.totalSteps {
+                    bar?.finish(Self.progressText(last ?? r))
+                    bar = nil
+                } else {
+                    bar?.update(r.step, Self.progressText(last ?? r))
+                }
             case .validation(let v):
                 if firstValidation == nil { firstValidation = v }
                 lastValidation = v
@@ -162,14 +167,15 @@ struct TrainCommand: ParsableCommand {
             case .skipped(let step, let reason, let consecutive, let limit):
                 bar?.clear()
                 Console.warning("step \(step) skipped: \(reason); restored the last good parameters and optimiser state (\(consecutive) in a row, training stops at \(limit))")
-            case .checkpoint, .interrupted, .finished:
+            case .interrupted:
+                bar?.clear()
+            case .checkpoint, .finished:
                 break
             }
         }
         trainer.handleSignals { Console.note("\n\($0)") }
         let outcome = try trainer.train()
         trainer.stopHandlingSignals()
-        bar?.finish(last.map(Self.progressText) ?? "")
 
         let elapsed = Date().timeIntervalSince(started)
         let latest = relative(trainer.run.latestURL.path, to: cwd)

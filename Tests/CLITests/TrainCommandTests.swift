@@ -1,0 +1,123 @@
+import AudioIO
+import Foundation
+import XCTest
+
+/// `wavemamba train` as a user runs it: errors are one line with status 1; a run writes its
+/// folder, resumes, and stops cleanly on Ctrl-C (SIGINT).
+final class TrainCommandTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("wm-train-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    /// A tiny recipe and a corpus of tones in train/ and valid/.
+    func makeRecipe(steps: Int = 2, extra: String = "") throws -> URL {
+        for (split, count) in [("train", 4), ("valid", 2)] {
+            let folder = dir.appendingPathComponent("corpus/\(split)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for i in 0..<count {
+                let f = 300.0 + 120 * Double(i)
+                let x = (0..<256).map { Float(0.5 * sin(2 * .pi * f * Double($0) / 8000)) }
+                try AudioFile.write(Audio(samples: x, sampleRate: 8000), to: folder.appendingPathComponent("t\(i).wav").path)
+            }
+        }
+        let recipe = dir.appendingPathComponent("tiny.toml")
+        try """
+        name = "tiny"
+        description = "CLI test"
+        [data]
+        default_data = "corpus"
+        sample_rate = 8000
+        clip_length = 64
+        [model]
+        d_model = 8
+        n_layers = 1
+        pool = [2, 2]
+        d_state = 4
+        scan_chunk = 16
+        [train]
+        batch_size = 2
+        steps = \(steps)
+        validate_every = 1
+        validation_batches = 1
+        log_every = 1
+        \(extra)
+        """.write(to: recipe, atomically: true, encoding: .utf8)
+        return recipe
+    }
+
+    func assertOneLineError(_ r: CLI.Result, contains parts: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, 1, "exit status", file: file, line: line)
+        let lines = r.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, "expected one error line, got:\n\(r.stderr)", file: file, line: line)
+        XCTAssertTrue(r.stderr.hasPrefix("error: "), r.stderr, file: file, line: line)
+        for p in parts { XCTAssertTrue(r.stderr.contains(p), "missing '\(p)' in: \(r.stderr)", file: file, line: line) }
+    }
+
+    func testErrorsAreOneLineWithStatus1() throws {
+        assertOneLineError(try CLI.run(["train", "no-such-recipe"]), contains: ["no-such-recipe", "no recipe of that name"])
+        assertOneLineError(try CLI.run(["train", dir.appendingPathComponent("missing.toml").path]), contains: ["no such recipe file"])
+        let recipe = try makeRecipe(extra: "lr_max = 1")
+        assertOneLineError(try CLI.run(["train", recipe.path]), contains: [recipe.path, "[train] unknown key 'lr_max'"])
+        let good = try makeRecipe()
+        assertOneLineError(try CLI.run(["train", good.path, "--data", dir.appendingPathComponent("nowhere").path]),
+                           contains: ["nowhere", "no such data folder"])
+        assertOneLineError(try CLI.run(["train", "--resume"]), contains: ["--resume", "--out RUNDIR"])
+        assertOneLineError(try CLI.run(["train", "--resume", "--out", dir.path]), contains: ["not a run folder"])
+    }
+
+    func testTrainResumeAndRunFolder() throws {
+        let recipe = try makeRecipe(steps: 4)
+        let run = dir.appendingPathComponent("run")
+        let first = try CLI.run(["train", recipe.path, "--data", dir.appendingPathComponent("corpus").path, "--out", run.path,
+                                 "--steps", "2", "--threads", "1"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        for part in ["parameters", "train 4 files → 16 clips; valid 2 files → 8 clips", "step 0: valid", "step 2: valid", "checkpoint: "] {
+            XCTAssertTrue(first.stdout.contains(part), "missing '\(part)' in:\n\(first.stdout)")
+        }
+        for f in ["recipe.toml", "metrics.jsonl", "latest.safetensors", "checkpoints/step-2.safetensors", "checkpoints/step-2.optim.safetensors"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent(f).path), "\(f) missing")
+        }
+        let resumed = try CLI.run(["train", "--resume", "--out", run.path, "--steps", "4", "--threads", "1"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("resumed at step 2"), resumed.stdout)
+        XCTAssertTrue(resumed.stdout.contains("done: 4 steps"), resumed.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoints/step-4.safetensors").path))
+        let inspect = try CLI.run(["checkpoint", "inspect", run.appendingPathComponent("latest.safetensors").path])
+        XCTAssertTrue(inspect.stdout.contains("train_step: 4"), inspect.stdout)
+    }
+
+    /// Ctrl-C: the step finishes, a checkpoint is saved, the message says how to resume, status 0.
+    func testSIGINTSavesAndSaysHowToResume() throws {
+        let recipe = try makeRecipe(steps: 100_000, extra: "checkpoint_every = 0")
+        let run = dir.appendingPathComponent("run")
+        let p = Process()
+        p.executableURL = CLI.binary
+        p.arguments = ["train", recipe.path, "--data", dir.appendingPathComponent("corpus").path, "--out", run.path, "--threads", "1"]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // Wait until it is training (a train line in metrics.jsonl), then interrupt.
+        let metrics = run.appendingPathComponent("metrics.jsonl")
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            if let text = try? String(contentsOf: metrics, encoding: .utf8), text.contains("\"type\":\"train\"") { break }
+            usleep(50_000)
+        }
+        kill(p.processIdentifier, SIGINT)
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, stderr)
+        XCTAssertTrue(stderr.contains("interrupt: finishing the current step"), stderr)
+        XCTAssertTrue(stdout.contains("interrupted at step"), stdout)
+        XCTAssertTrue(stdout.contains("resume with: wavemamba train --resume --out \(run.path)"), stdout)
+        let steps = (try? FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path)) ?? []
+        XCTAssertTrue(steps.contains { $0.hasPrefix("step-") && !$0.contains("optim") }, "no checkpoint saved: \(steps)")
+    }
+}
