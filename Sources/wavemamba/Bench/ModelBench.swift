@@ -1,3 +1,4 @@
+import AudioIO
 import Engine
 import Foundation
 import Generation
@@ -26,7 +27,7 @@ struct ModelBench {
         for kind in Self.kinds {
             let model = SaShiMi(config: Self.config(kind, quick: quick), backend: backend, seed: 1)
             let opt = AdamWOptimizer(store: model.store)
-            var rng = SplitMix64Local(seed: 7)
+            var rng = SplitMix64(seed: 7)
             let toks = (0..<(batch * length)).map { _ in Int32(rng.next() % 256) }
             let inputs = backend.indices([128] + toks.dropLast(), shape: [batch, length])
             let targets = backend.indices(toks, shape: [batch, length])
@@ -77,17 +78,4 @@ struct ModelBench {
         "training": ["samples/s", "s/step", "peak MiB"],
         "generation": ["RTF (summed)", "ms/step", "tensor allocs/sample"],
     ]
-}
-
-/// Local deterministic generator for synthetic tokens.
-struct SplitMix64Local {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
 }
