@@ -52,28 +52,11 @@ declare -A NEED=(
   [sox]=/usr/bin/sox
   [python3-numpy]=numpy
 )
-missing=()
-for pkg in "${!NEED[@]}"; do
-  f="${NEED[$pkg]}"
-  if [ "$f" = numpy ]; then
-    python3 -c 'import numpy' 2>/dev/null || missing+=("$pkg")
-  elif [ ! -e "$f" ]; then
-    missing+=("$pkg")
-  fi
-done
-if [ "$FORMAT" = flac ] && ! sox -h 2>/dev/null | grep -qw flac; then
-  missing+=(libsox-fmt-all)
-fi
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$INSTALL" = 1 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-  else
-    echo "digits.sh: missing Debian packages: ${missing[*]}" >&2
-    echo "  install them with:  apt-get install ${missing[*]}   (or rerun with --install)" >&2
-    exit 3
-  fi
-fi
+PIP=()
+SCRIPT=digits.sh
+# shellcheck source=tools.sh
+. "$HERE/tools.sh"
+require_tools
 
 # --- plan, render in parallel, write the manifest ----------------------------
 mkdir -p "$OUT"

@@ -55,38 +55,11 @@ declare -A NEED=(
   [musescore-general-soundfont]=/usr/share/sounds/sf3/MuseScore_General_Full.sf3
   [python3-numpy]=numpy
 )
-missing=()
-for pkg in "${!NEED[@]}"; do
-  f="${NEED[$pkg]}"
-  if [ "$f" = numpy ]; then
-    python3 -c 'import numpy' 2>/dev/null || missing+=("$pkg")
-  elif [ ! -e "$f" ]; then
-    missing+=("$pkg")
-  fi
-done
-if [ "$FORMAT" = flac ] && ! sox -h 2>/dev/null | grep -qw flac; then
-  missing+=(libsox-fmt-all)
-fi
-need_pip=0
-python3 -c 'import music21' 2>/dev/null || need_pip=1
-if [ ${#missing[@]} -gt 0 ] || [ $need_pip = 1 ]; then
-  if [ "$INSTALL" = 1 ]; then
-    if [ ${#missing[@]} -gt 0 ]; then
-      apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-    fi
-    [ $need_pip = 0 ] || python3 -m pip install -q music21
-  else
-    [ ${#missing[@]} -eq 0 ] || {
-      echo "piano.sh: missing Debian packages: ${missing[*]}" >&2
-      echo "  install them with:  apt-get install ${missing[*]}" >&2; }
-    [ $need_pip = 0 ] || {
-      echo "piano.sh: missing Python package music21 (PyPI)" >&2
-      echo "  install it with:  python3 -m pip install music21" >&2; }
-    echo "  (or rerun with --install)" >&2
-    exit 3
-  fi
-fi
+PIP=(music21)
+SCRIPT=piano.sh
+# shellcheck source=tools.sh
+. "$HERE/tools.sh"
+require_tools
 
 # --- plan (parse + select), render in parallel, write the manifest -----------
 mkdir -p "$OUT"
