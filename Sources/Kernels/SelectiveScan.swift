@@ -197,9 +197,16 @@ public enum SelectiveScan {
     /// is (batch element, slice of consecutive channel groups). Chosen so there are ≥ 4 tasks
     /// per thread when the channels allow it, and ≤ 16 groups per task. Depends only on the
     /// shape and the thread count, so the same thread count gives bit-identical gradients.
+    ///
+    /// Each slice beyond the first costs the backward 2·L·W floats of dB/dC partial sums per
+    /// batch element, so for narrow layers (few channels per state column) the count is also
+    /// capped to keep those partials within an eighth of the op's inputs and outputs
+    /// (≈ L·(6D + 4W) floats): (slices − 1)·2W ≤ (6D + 4W)/8.
     public static func slices(_ shape: SelectiveScanShape, threads: Int) -> Int {
         let want = (4 * max(1, threads) + max(1, shape.batch) - 1) / max(1, shape.batch)
         let cap = (shape.channelGroups + maxGroupsPerTask - 1) / maxGroupsPerTask
-        return max(1, min(shape.channelGroups, max(want, cap)))
+        let W = shape.stateWidth
+        let memoryCap = 1 + (6 * shape.channels + 4 * W) / (16 * W)
+        return max(1, min(shape.channelGroups, max(min(want, memoryCap), cap)))
     }
 }
