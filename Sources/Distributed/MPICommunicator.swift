@@ -246,18 +246,23 @@ public final class MPICommunicator: Communicator {
         /// MPI_IN_PLACE is (void *) 1 in Open MPI's mpi.h.
         let inPlace = UnsafeRawPointer(bitPattern: 1)
 
-        static let libraries = ["libmpi.so.40", "libmpi.so"]
+        /// `WAVEMAMBA_MPI_LIBRARY` (a path, for Open MPI installed elsewhere), else the
+        /// dynamic linker's search for Debian's names.
+        static var libraries: [String] {
+            ProcessInfo.processInfo.environment["WAVEMAMBA_MPI_LIBRARY"].map { [$0] } ?? ["libmpi.so.40", "libmpi.so"]
+        }
 
         static func load() throws -> API {
             var lib: UnsafeMutableRawPointer?
             var reasons: [String] = []
+            let libraries = Self.libraries
             for name in libraries {
                 lib = dlopen(name, RTLD_NOW | RTLD_GLOBAL)
                 if lib != nil { break }
                 if let e = dlerror() { reasons.append(String(cString: e)) }
             }
             guard let lib else {
-                throw CollectiveError("started by mpirun, but Open MPI's libmpi.so.40 cannot be loaded (\(reasons.joined(separator: "; "))); install it with `apt-get install openmpi-bin libopenmpi-dev` (Debian/Ubuntu), on every machine of the job")
+                throw CollectiveError("started by mpirun, but Open MPI's library (\(libraries.joined(separator: " or "))) cannot be loaded: \(reasons.joined(separator: "; ")); install it with `apt-get install openmpi-bin libopenmpi-dev` (Debian/Ubuntu) on every machine of the job, or set WAVEMAMBA_MPI_LIBRARY to its path")
             }
             func sym<T>(_ name: String, _: T.Type) throws -> T {
                 guard let p = dlsym(lib, name) else { throw CollectiveError("libmpi lacks \(name); Open MPI 4 or newer is needed (Debian: openmpi-bin libopenmpi-dev)") }

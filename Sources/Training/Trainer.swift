@@ -186,7 +186,10 @@ public final class Trainer {
                 if communicator.size == 1 ? stop.isRequested : stopAgreed { interrupted = true; break }
                 try trainStep()
                 if every > 0 && step % every == 0 { _ = try validate() }
-                if recipe.train.checkpointEvery > 0 && step % recipe.train.checkpointEvery == 0 { try saveCheckpoint() }
+                if recipe.train.checkpointEvery > 0 && step % recipe.train.checkpointEvery == 0 {
+                    try checkReplicas()
+                    try saveCheckpoint()
+                }
             }
         } catch {
             // Errors surface between steps (a file that fails to decode, too many bad steps),
@@ -196,6 +199,7 @@ public final class Trainer {
         }
         let finished = step >= total
         if finished && lastValidation?.step != step { _ = try validate() }
+        try checkReplicas()
         let url = lastCheckpoint?.step == step ? lastCheckpoint!.url : try saveCheckpoint()
         if interrupted {
             metrics?.write("stop", step: step, ["reason": .string("stop requested"), "checkpoint": .string(url.path)])
@@ -307,6 +311,28 @@ public final class Trainer {
                                     + (saved.map { "; the last good state is saved as \($0.path)" } ?? ""),
                                 fix: "lower [train] lr or grad_clip, or raise warmup_steps, and resume with --resume")
         }
+    }
+
+    /// Every rank holds rank 0's parameters, bit for bit (identical reduced gradients and
+    /// deterministic kernels make identical updates); checked before each checkpoint, so a
+    /// divergence can never go unnoticed into a run.
+    func checkReplicas() throws {
+        guard communicator.size > 1 else { return }
+        let mine = Self.checksum(model.store.values!)
+        var rootSum: [Int64] = [Int64(bitPattern: mine)]
+        try communicator.broadcast(&rootSum, what: "the replica check at step \(step)")
+        if UInt64(bitPattern: rootSum[0]) != mine {
+            throw TrainingError(path: run.root.path, "rank \(communicator.rank)'s parameters differ from rank 0's after step \(step): the ranks diverged",
+                                fix: "report this as a bug; the checkpoints hold rank 0's parameters and resume with any number of ranks")
+        }
+    }
+
+    /// FNV-1a over the float bit patterns.
+    static func checksum(_ t: Tensor) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        let p = UnsafeRawPointer(t.pointer).assumingMemoryBound(to: UInt32.self)
+        for i in 0..<t.count { h = (h ^ UInt64(p[i])) &* 0x100_0000_01B3 }
+        return h
     }
 
     /// Dropout's seed for step `s`: a function of (seed, step) only.

@@ -26,8 +26,11 @@ final class DistributedTrainTests: XCTestCase {
         return nil
     }
 
+    /// Root (CI containers) needs --allow-run-as-root; two ranks on a 2-core box, --oversubscribe
+    /// when fewer cores; single-copy shared memory (CMA) is off, as containers often forbid it.
     func launcher(_ mpirun: String, ranks: Int = 2) -> [String] {
-        [mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", String(ranks)]
+        [mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none",
+         "--mca", "btl_vader_single_copy_mechanism", "none", "-np", String(ranks)]
     }
 
     /// Tones in train/ and valid/, and a recipe with dropout (elementwise in the Mamba blocks'
@@ -185,6 +188,21 @@ final class DistributedTrainTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("error: rank 0 of 2: rank 1 of 2 did not reach the gradient all-reduce of step 3 within 5 s"), r.stderr)
         XCTAssertEqual(RunDirectoryFiles.temporary(two), [])
         XCTAssertTrue(FileManager.default.fileExists(atPath: two.appendingPathComponent("checkpoints/step-2.optim.safetensors").path))
+    }
+
+    /// Launched as by mpirun (its environment) where libmpi cannot be loaded: one error line
+    /// naming the library and the Debian packages, status 1, no run folder. Needs no MPI.
+    func testMissingMPILibraryIsAClearError() throws {
+        let (recipe, data) = try makeRecipe(steps: 1)
+        let out = dir.appendingPathComponent("run")
+        let r = try train(recipe, data: data, out: out,
+                          environment: ["OMPI_COMM_WORLD_SIZE": "2", "WAVEMAMBA_MPI_LIBRARY": "/nonexistent/libmpi.so.40"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        for part in ["error: started by mpirun", "/nonexistent/libmpi.so.40", "apt-get install openmpi-bin libopenmpi-dev"] {
+            XCTAssertTrue(r.stderr.contains(part), "missing '\(part)' in: \(r.stderr)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
     }
 
     static func number(_ key: String, _ line: String) throws -> Double {
