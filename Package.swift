@@ -63,12 +63,12 @@ let package = Package(
 
         // Recipes (TOML), the training loop, run folders, checkpoints, resume, NaN guard.
         .target(name: "Training", dependencies: [
-            "AudioIO", "Engine", "Models", "SafeTensors",
+            "AudioIO", "Distributed", "Engine", "Models", "SafeTensors",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
 
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS", "Training",
+            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS", "Training", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "AudioIO", "Spectral", "Engine"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Engine", "AudioIO", "SafeTensors"]),
         // Runs the built binary as a user would (depends on it so that it is built first).
-        .testTarget(name: "CLITests", dependencies: ["wavemamba", "AudioIO", "Models", "Engine"]),
+        .testTarget(name: "CLITests", dependencies: ["wavemamba", "AudioIO", "Models", "Engine", "SafeTensors"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -84,6 +84,11 @@ public protocol Backend: AnyObject, Sendable {
     func fillUniform(_ t: Tensor, low: Float, high: Float, seed: UInt64)
     func dropout(x: Tensor, y: Tensor, p: Float, seed: UInt64)
     func dropoutBackward(dy: Tensor, dx: Tensor, p: Float, seed: UInt64, accumulate: Bool)
+    /// Dropout whose element i uses the generator's word `offset + i`: a data-parallel rank
+    /// passes its first sample's element index, so that every sample gets the mask it would
+    /// get in one process (see `Trainer`). Backends without it may trap for `offset != 0`.
+    func dropout(x: Tensor, y: Tensor, p: Float, seed: UInt64, offset: UInt64)
+    func dropoutBackward(dy: Tensor, dx: Tensor, p: Float, seed: UInt64, offset: UInt64, accumulate: Bool)
 
     // GLU over the last dimension: [a, b] → a·σ(b).
     func glu(x: Tensor, y: Tensor)
@@ -96,6 +101,16 @@ public protocol Backend: AnyObject, Sendable {
 }
 
 extension Backend {
+    public func dropout(x: Tensor, y: Tensor, p: Float, seed: UInt64, offset: UInt64) {
+        precondition(offset == 0, "the \(device) backend has no dropout with a sample offset (data-parallel ranks)")
+        dropout(x: x, y: y, p: p, seed: seed)
+    }
+
+    public func dropoutBackward(dy: Tensor, dx: Tensor, p: Float, seed: UInt64, offset: UInt64, accumulate: Bool) {
+        precondition(offset == 0, "the \(device) backend has no dropout with a sample offset (data-parallel ranks)")
+        dropoutBackward(dy: dy, dx: dx, p: p, seed: seed, accumulate: accumulate)
+    }
+
     public func zeros(_ shape: [Int]) -> Tensor {
         let t = empty(shape, dtype: .float32)
         fill(t, value: 0)

@@ -275,6 +275,14 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         Dropout.backward(dy: dy.pointer, dx: dx.pointer, count: dx.count, p: p, seed: seed, accumulate: accumulate, pool: pool)
     }
 
+    public func dropout(x: Tensor, y: Tensor, p: Float, seed: UInt64, offset: UInt64) {
+        Dropout.forward(x: x.pointer, y: y.pointer, count: x.count, p: p, seed: seed, offset: offset, pool: pool)
+    }
+
+    public func dropoutBackward(dy: Tensor, dx: Tensor, p: Float, seed: UInt64, offset: UInt64, accumulate: Bool) {
+        Dropout.backward(dy: dy.pointer, dx: dx.pointer, count: dx.count, p: p, seed: seed, offset: offset, accumulate: accumulate, pool: pool)
+    }
+
     // MARK: GLU
 
     public func glu(x: Tensor, y: Tensor) {

@@ -107,13 +107,14 @@ public struct S4D {
     }
 
     /// x: (batch·L, H) token-major → (batch·L, H). Dropout applies when `config.dropout > 0`
-    /// and a `dropoutSeed` is given (training; use a fresh seed per step and layer).
-    public func callAsFunction(_ x: Variable, batch: Int, _ tape: Tape, dropoutSeed: UInt64? = nil) -> Variable {
+    /// and a `dropoutSeed` is given (training; use a fresh seed per step and layer);
+    /// `firstSample`: the global index of the batch's first sample (data-parallel ranks).
+    public func callAsFunction(_ x: Variable, batch: Int, _ tape: Tape, dropoutSeed: UInt64? = nil, firstSample: Int = 0) -> Variable {
         precondition(x.value.columns == channels, "S4D: input has \(x.value.columns) channels, expected \(channels)")
         precondition(x.value.rows % batch == 0, "S4D: \(x.value.rows) rows for batch \(batch)")
         let k = kernel(length: x.value.rows / batch, tape)
         let y = Op.add(Op.fftConvolution(x, k, batch: batch, cache: cache, tape), Op.mulRowVector(x, D, tape), tape)
-        let z = Op.tiedDropout(Op.gelu(y, tape), batch: batch, p: config.dropout, seed: dropoutSeed, tape)
+        let z = Op.tiedDropout(Op.gelu(y, tape), batch: batch, p: config.dropout, seed: dropoutSeed, firstSample: firstSample, tape)
         return Op.glu(Op.linear(z, outputWeight, outputBias, tape), tape)
     }
 

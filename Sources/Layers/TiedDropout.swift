@@ -6,8 +6,10 @@ extension Op {
     /// shared by every position of the sequence, kept values scaled by 1/(1 − p).
     /// x: (batch·L, C) token-major. Applies when `p > 0` and a `seed` is given (training);
     /// otherwise returns x. The (batch, C) mask comes from the counter-based generator of
-    /// `Kernels.Dropout`, so it does not depend on the thread count.
-    public static func tiedDropout(_ x: Variable, batch: Int, p: Float, seed: UInt64?, _ tape: Tape) -> Variable {
+    /// `Kernels.Dropout`, so it does not depend on the thread count; `firstSample` is the
+    /// global index of the batch's first sample (a data-parallel rank's share), so every
+    /// sample gets the mask it gets in one process.
+    public static func tiedDropout(_ x: Variable, batch: Int, p: Float, seed: UInt64?, firstSample: Int = 0, _ tape: Tape) -> Variable {
         guard p > 0, let seed else { return x }
         let xv = x.value.contiguous()
         let C = xv.columns, rows = xv.rows
@@ -16,7 +18,7 @@ extension Op {
         let backend = x.backend
         let pool = cpuPool(backend)
         let mask = backend.empty([batch, C])
-        Dropout.mask(mask.pointer, count: batch * C, p: p, seed: seed, pool: pool)
+        Dropout.mask(mask.pointer, count: batch * C, p: p, seed: seed, offset: UInt64(firstSample * C), pool: pool)
         let y = backend.empty(xv.shape)
         scaleByMask(xv.pointer, mask.pointer, y.pointer, batch: batch, length: L, channels: C, accumulate: false, pool: pool)
         let out = Variable(y, requiresGrad: tape.needsGrad(x))

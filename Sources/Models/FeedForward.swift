@@ -13,8 +13,10 @@ public struct FeedForward {
         self.dropout = dropout
     }
 
-    public func callAsFunction(_ x: Variable, _ tape: Tape, training: Bool, seed: UInt64) -> Variable {
-        let h = Op.dropout(Op.gelu(fc1(x, tape), tape), p: dropout, seed: seed, training: training, tape)
+    /// `firstSample`: the global index of the first of the `batch` samples (data-parallel ranks).
+    public func callAsFunction(_ x: Variable, _ tape: Tape, training: Bool, seed: UInt64, batch: Int = 1, firstSample: Int = 0) -> Variable {
+        let g = Op.gelu(fc1(x, tape), tape)
+        let h = Op.dropout(g, p: dropout, seed: seed, offset: UInt64(firstSample * (g.value.count / batch)), training: training, tape)
         return fc2(h, tape)
     }
 

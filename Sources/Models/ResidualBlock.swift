@@ -21,15 +21,17 @@ public struct ResidualBlock {
         self.dropout = dropout
     }
 
-    public func callAsFunction(_ x: Variable, batch: Int, _ tape: Tape, training: Bool, seed: UInt64) -> Variable {
+    /// `firstSample`: the global index of the batch's first sample, so that dropout masks
+    /// are those of one process when a data-parallel rank runs a share of the batch.
+    public func callAsFunction(_ x: Variable, batch: Int, _ tape: Tape, training: Bool, seed: UInt64, firstSample: Int = 0) -> Variable {
         let z = norm(x, tape)
         var y: Variable
         switch mixer {
         case .mamba(let m): y = m(z, batch: batch, tape)
-        case .s4d(let l): y = l(z, batch: batch, tape, dropoutSeed: training ? seed : nil)
-        case .feedForward(let f): y = f(z, tape, training: training, seed: seed)
+        case .s4d(let l): y = l(z, batch: batch, tape, dropoutSeed: training ? seed : nil, firstSample: firstSample)
+        case .feedForward(let f): y = f(z, tape, training: training, seed: seed, batch: batch, firstSample: firstSample)
         }
-        y = Op.dropout(y, p: dropout, seed: seed &+ 1, training: training, tape)
+        y = Op.dropout(y, p: dropout, seed: seed &+ 1, offset: UInt64(firstSample * (y.value.count / batch)), training: training, tape)
         return Op.add(y, x, tape)
     }
 }

@@ -80,8 +80,10 @@ public final class SaShiMi {
     public var parameterCount: Int { store.count }
 
     /// Logits (B·L, classes) for Int32 input tokens (B, L); L a multiple of `config.totalPool`.
-    /// `seed` drives dropout (unused at dropout 0).
-    public func logits(_ tokens: Tensor, tape: Tape, training: Bool = false, seed: UInt64 = 0) -> Variable {
+    /// `seed` drives dropout (unused at dropout 0); `firstSample` is the global index of the
+    /// first row of `tokens` when a data-parallel rank runs its share of a batch (dropout
+    /// masks are keyed by it, so K ranks draw the masks of one process).
+    public func logits(_ tokens: Tensor, tape: Tape, training: Bool = false, seed: UInt64 = 0, firstSample: Int = 0) -> Variable {
         let batch = tokens.shape[0], L = tokens.shape[1]
         precondition(L % config.totalPool == 0, "sequence length \(L) is not a multiple of the pooling \(config.totalPool)")
         var x = Op.reshape(Op.embedding(embedding, indices: tokens, tape), [batch * L, config.dModel], tape)
@@ -94,7 +96,7 @@ public final class SaShiMi {
         func run(_ blocks: [ResidualBlock]) {
             for b in blocks {
                 layerSeed = layerSeed &+ 0x9E37_79B9
-                x = b(x, batch: batch, tape, training: training, seed: layerSeed)
+                x = b(x, batch: batch, tape, training: training, seed: layerSeed, firstSample: firstSample)
             }
         }
         run(center)
@@ -109,8 +111,8 @@ public final class SaShiMi {
     }
 
     /// Mean next-sample cross-entropy (nats) of `targets` (B, L) given `inputs` (B, L).
-    public func loss(inputs: Tensor, targets: Tensor, tape: Tape, training: Bool = false, seed: UInt64 = 0) -> Variable {
-        let l = logits(inputs, tape: tape, training: training, seed: seed)
+    public func loss(inputs: Tensor, targets: Tensor, tape: Tape, training: Bool = false, seed: UInt64 = 0, firstSample: Int = 0) -> Variable {
+        let l = logits(inputs, tape: tape, training: training, seed: seed, firstSample: firstSample)
         return Op.crossEntropy(l, targets: targets.reshaped([targets.count]), tape)
     }
 }

@@ -1,4 +1,5 @@
 import AudioIO
+import Distributed
 import Engine
 import Foundation
 import Models
@@ -17,6 +18,16 @@ import SafeTensors
 /// update is undone (parameters, moments, EMA back to the last good step), the step is
 /// logged as skipped and its batch is passed over; after `maxConsecutiveBadSteps` bad steps
 /// in a row training stops with an error (the last good state is saved first).
+///
+/// Data parallelism (`communicator` of K ranks, from `mpirun -np K`): the global batch of
+/// step s is the same clips whatever K is; rank r takes its contiguous share of B/K of them
+/// and keys dropout by each clip's global index, averages its loss over its share, and the
+/// gradients are summed across ranks and divided by K (the global-batch mean, up to summation
+/// order). The non-finite guard, clipping by the global norm and AdamW then see identical
+/// gradients on every rank, so every rank applies the identical update. Rank 0 alone
+/// touches the run folder (lock, checkpoints, metrics, recipe) and broadcasts the starting
+/// state (fresh or resumed), so a checkpoint is rank-independent and resumes with any K.
+/// Validation batches are dealt round-robin to the ranks and their NLL sums all-reduced.
 public final class Trainer {
     public struct Options: Sendable {
         /// Bad (non-finite) steps in a row before training gives up.
@@ -33,6 +44,10 @@ public final class Trainer {
     public let schedule: LearningRateSchedule
     public let ema: ExponentialMovingAverage?
     public let options: Options
+    /// The data-parallel group (a single process by default).
+    public let communicator: any Communicator
+    /// Whether this process writes the run folder (rank 0).
+    public var isWriter: Bool { communicator.rank == 0 }
     /// Set it (from any thread) to stop after the current step with a checkpoint.
     public let stop = StopRequest()
     /// Steps done so far (the next step's index).
@@ -44,7 +59,10 @@ public final class Trainer {
     /// Called before each step with its index: a hook for diagnostics and fault-injection tests.
     public var beforeStep: ((Int) -> Void)?
 
-    private let metrics: MetricsLog
+    /// Rank 0's metrics log (nil on the other ranks).
+    private let metrics: MetricsLog?
+    /// Some rank asked to stop during the last step (agreed through the step's all-reduce).
+    private var stopAgreed = false
     private let good: GoodState
     private let order: BatchOrder
     private let validationSegments: [Segment]
@@ -58,13 +76,21 @@ public final class Trainer {
     /// folder that already holds a run; `resume` loads the newest complete checkpoint there.
     /// `warn` receives non-fatal problems (a damaged newest checkpoint, a changed dataset).
     public init(recipe: Recipe, data: TrainingData, runDirectory: URL, backend: any Backend, resume: Bool = false,
-                options: Options = Options(), warn: (String) -> Void = { _ in }) throws {
+                options: Options = Options(), communicator: any Communicator = SingleProcess(), warn: (String) -> Void = { _ in }) throws {
         self.recipe = recipe
         self.data = data
         self.options = options
+        self.communicator = communicator
         let run = RunDirectory(runDirectory)
         self.run = run
-        if resume {
+        let ranks = communicator.size, writer = communicator.rank == 0
+        if recipe.train.batchSize % ranks != 0 {
+            throw TrainingError(path: "[train] batch_size", "the global batch of \(recipe.train.batchSize) clips does not divide among \(ranks) ranks",
+                                fix: "run a number of ranks that divides \(recipe.train.batchSize), or set batch_size to a multiple of \(ranks)")
+        }
+        if !writer {
+            // Only rank 0 reads or writes the run folder; the state comes by broadcast.
+        } else if resume {
             guard !run.checkpointSteps().isEmpty else {
                 throw TrainingError(path: run.root.path, "there is no checkpoint to resume from (checkpoints/step-N.safetensors)",
                                     fix: "start a new run without --resume, or point --out at an existing run folder")
@@ -73,8 +99,10 @@ public final class Trainer {
             throw TrainingError(path: run.root.path, "this folder already holds a training run",
                                 fix: "pass --resume to continue it, or choose another --out folder")
         }
-        try run.create()
-        for path in run.removeStaleTempFiles() { warn("removed \(path), left by an interrupted write") }
+        if writer {
+            try run.create()
+            for path in run.removeStaleTempFiles() { warn("removed \(path), left by an interrupted write") }
+        }
 
         model = SaShiMi(config: recipe.model, backend: backend, seed: UInt64(recipe.train.seed))
         optimizer = AdamWOptimizer(store: model.store, config: recipe.optimizerConfig)
@@ -88,20 +116,43 @@ public final class Trainer {
         validationSegments = validOrder.prefix(n).map { data.valid[$0] }
 
         var resumedFrom: Int?
-        if resume {
+        if resume && writer {
             resumedFrom = try Self.loadNewestCheckpoint(run: run, recipe: recipe, data: data, model: model, optimizer: optimizer, ema: ema, warn: warn)
+        }
+        if ranks > 1 {
+            resumedFrom = try Self.broadcastState(from: resumedFrom, resume: resume, model: model, optimizer: optimizer, ema: ema, communicator: communicator)
         }
         self.resumedFrom = resumedFrom
         step = resumedFrom ?? 0
-        try RunDirectory.write(recipe.tomlText, to: run.recipeURL)
-        metrics = try MetricsLog(url: run.metricsURL)
+        if writer {
+            try RunDirectory.write(recipe.tomlText, to: run.recipeURL)
+            metrics = try MetricsLog(url: run.metricsURL)
+        } else {
+            metrics = nil
+        }
         good = GoodState(store: model.store, hasEMA: ema != nil)
         good.capture(optimizer, ema: ema)
-        metrics.write(resumedFrom == nil ? "start" : "resume", step: step, [
+        metrics?.write(resumedFrom == nil ? "start" : "resume", step: step, [
             "recipe": .string(recipe.name), "parameters": .int(model.parameterCount), "data": .string(data.folder.path),
             "train_segments": .int(data.train.count), "valid_segments": .int(data.valid.count),
-            "total_steps": .int(recipe.train.steps),
+            "total_steps": .int(recipe.train.steps), "ranks": .int(ranks),
         ])
+    }
+
+    /// Rank 0's state (weights, Adam moments and step, EMA, training step) on every rank:
+    /// the ranks start identical whether the run is fresh or resumed, and only rank 0 needs
+    /// the run folder (machines of a hostfile need not share a file system for it).
+    static func broadcastState(from resumedFrom: Int?, resume: Bool, model: SaShiMi, optimizer: AdamWOptimizer,
+                               ema: ExponentialMovingAverage?, communicator c: any Communicator) throws -> Int? {
+        var header: [Int64] = [Int64(resumedFrom ?? -1), Int64(optimizer.step)]
+        try c.broadcast(&header, what: "the broadcast of the starting state")
+        let store = model.store, n = store.count
+        try c.broadcast(store.values!.pointer, count: n, what: "the broadcast of the weights")
+        try c.broadcast(optimizer.m.pointer, count: n, what: "the broadcast of Adam's first moments")
+        try c.broadcast(optimizer.v.pointer, count: n, what: "the broadcast of Adam's second moments")
+        if let ema { try c.broadcast(ema.average.pointer, count: n, what: "the broadcast of the EMA weights") }
+        optimizer.restore(step: Int(header[1]), m: optimizer.m.floats(), v: optimizer.v.floats())
+        return header[0] >= 0 ? Int(header[0]) : nil
     }
 
     deinit { signals?.cancel() }
@@ -122,8 +173,8 @@ public final class Trainer {
     /// and saves a checkpoint at the end either way.
     @discardableResult
     public func train(until limit: Int? = nil) throws -> Outcome {
-        let lock = try run.lock()
-        defer { lock.release() }
+        let lock = isWriter ? try run.lock() : nil
+        defer { lock?.release() }
         let total = recipe.train.steps
         let end = min(limit ?? total, total)
         onEvent?(.started(step: step, totalSteps: total, resumed: resumedFrom != nil))
@@ -132,10 +183,13 @@ public final class Trainer {
         var interrupted = false
         do {
             while step < end {
-                if stop.isRequested { interrupted = true; break }
+                if communicator.size == 1 ? stop.isRequested : stopAgreed { interrupted = true; break }
                 try trainStep()
                 if every > 0 && step % every == 0 { _ = try validate() }
-                if recipe.train.checkpointEvery > 0 && step % recipe.train.checkpointEvery == 0 { try saveCheckpoint() }
+                if recipe.train.checkpointEvery > 0 && step % recipe.train.checkpointEvery == 0 {
+                    try checkReplicas()
+                    try saveCheckpoint()
+                }
             }
         } catch {
             // Errors surface between steps (a file that fails to decode, too many bad steps),
@@ -145,17 +199,19 @@ public final class Trainer {
         }
         let finished = step >= total
         if finished && lastValidation?.step != step { _ = try validate() }
+        try checkReplicas()
         let url = lastCheckpoint?.step == step ? lastCheckpoint!.url : try saveCheckpoint()
         if interrupted {
-            metrics.write("stop", step: step, ["reason": .string("stop requested"), "checkpoint": .string(url.path)])
+            metrics?.write("stop", step: step, ["reason": .string("stop requested"), "checkpoint": .string(url.path)])
             onEvent?(.interrupted(step: step, checkpoint: url))
         } else if finished {
             var fields: [(String, MetricValue)] = [("checkpoint", .string(url.path))]
             if let v = lastValidation { fields.append(("valid_bits_per_sample", .double(v.report.bitsPerSample))) }
-            metrics.write("end", step: step, fields: fields)
+            metrics?.write("end", step: step, fields: fields)
             onEvent?(.finished(step: step, checkpoint: url))
         }
         stop.clear()
+        stopAgreed = false
         return Outcome(step: step, checkpoint: url, finished: finished, interrupted: interrupted)
     }
 
@@ -176,23 +232,39 @@ public final class Trainer {
         beforeStep?(step)
         let started = DispatchTime.now().uptimeNanoseconds
         let B = recipe.train.batchSize, L = recipe.data.clipLength
-        let batch = try data.batch(order.batch(step: step, batchSize: B).indices.map { data.train[$0] })
+        // This rank's contiguous share of the global batch (all of it in one process).
+        let K = communicator.size, share = B / K, first = communicator.rank * share
+        let indices = order.batch(step: step, batchSize: B).indices[first..<(first + share)]
+        let batch = try data.batch(indices.map { data.train[$0] })
         let backend = model.store.backend
         let inputs = backend.indices(batch.inputs, shape: [batch.batch, L])
         let targets = backend.indices(batch.targets, shape: [batch.batch, L])
 
         model.store.zeroGrad()
         let tape = Tape()
-        let lossVariable = model.loss(inputs: inputs, targets: targets, tape: tape, training: true, seed: dropoutSeed(step))
-        let loss = Double(lossVariable.value.floats()[0])
+        let lossVariable = model.loss(inputs: inputs, targets: targets, tape: tape, training: true, seed: dropoutSeed(step), firstSample: first)
+        var loss = Double(lossVariable.value.floats()[0])
         let lr = Double(schedule.learningRate(at: step))
         var norm = Double.nan
         var problem: String?
+        if loss.isFinite { tape.backward(from: lossVariable) } else { tape.reset() }
+        if K > 1 {
+            // One all-reduce for the gradients and [loss, non-finite ranks, stop requests]:
+            // every rank then takes the same decisions from the same numbers.
+            let localFinite = loss.isFinite
+            var scalars: [Float] = [localFinite ? Float(loss) : 0, localFinite ? 0 : 1, stop.isRequested ? 1 : 0]
+            let grads = model.store.grads!
+            try scalars.withUnsafeMutableBufferPointer { s in
+                try communicator.allReduceSum([UnsafeMutableBufferPointer(start: grads.pointer, count: grads.count), s],
+                                              what: "the gradient all-reduce of step \(step + 1)")
+            }
+            loss = scalars[1] > 0 ? .nan : Double(scalars[0]) / Double(K)
+            stopAgreed = scalars[2] > 0
+            backend.scale(grads, by: 1 / Float(K), out: grads, accumulate: false)
+        }
         if !loss.isFinite {
             problem = "loss is \(loss)"
-            tape.reset()
         } else {
-            tape.backward(from: lossVariable)
             norm = optimizer.gradientNorm()
             if !norm.isFinite { problem = "gradient norm is \(norm)" }
         }
@@ -204,7 +276,7 @@ public final class Trainer {
         if let problem {
             good.restore(optimizer, ema: ema)
             consecutiveBad += 1
-            metrics.write("skip", step: step + 1, ["reason": .string(problem), "loss": .double(loss), "grad_norm": .double(norm),
+            metrics?.write("skip", step: step + 1, ["reason": .string(problem), "loss": .double(loss), "grad_norm": .double(norm),
                                                    "consecutive": .int(consecutiveBad)])
             onEvent?(.skipped(step: step + 1, reason: problem, consecutive: consecutiveBad, limit: options.maxConsecutiveBadSteps))
         } else {
@@ -214,7 +286,7 @@ public final class Trainer {
         }
         step += 1
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        let samples = batch.batch * L
+        let samples = B * L
         onEvent?(.step(StepReport(step: step, totalSteps: recipe.train.steps, loss: loss, learningRate: lr, gradientNorm: norm,
                                   samplesPerSecond: Double(samples) / max(seconds, 1e-9), seconds: seconds, skipped: problem != nil)))
         if problem == nil {
@@ -225,7 +297,7 @@ public final class Trainer {
         logWindow.seconds += seconds
         if step % recipe.train.logEvery == 0 {
             let meanLoss = logWindow.steps > 0 ? logWindow.loss / Double(logWindow.steps) : .nan
-            metrics.write("train", step: step, [
+            metrics?.write("train", step: step, [
                 "loss": .double(meanLoss), "bits_per_sample": .double(meanLoss / log(2)), "lr": .double(lr),
                 "grad_norm": .double(norm), "samples_per_second": .double(Double(logWindow.samples) / max(logWindow.seconds, 1e-9)),
                 "steps": .int(logWindow.steps),
@@ -239,6 +311,28 @@ public final class Trainer {
                                     + (saved.map { "; the last good state is saved as \($0.path)" } ?? ""),
                                 fix: "lower [train] lr or grad_clip, or raise warmup_steps, and resume with --resume")
         }
+    }
+
+    /// Every rank holds rank 0's parameters, bit for bit (identical reduced gradients and
+    /// deterministic kernels make identical updates); checked before each checkpoint, so a
+    /// divergence can never go unnoticed into a run.
+    func checkReplicas() throws {
+        guard communicator.size > 1 else { return }
+        let mine = Self.checksum(model.store.values!)
+        var rootSum: [Int64] = [Int64(bitPattern: mine)]
+        try communicator.broadcast(&rootSum, what: "the replica check at step \(step)")
+        if UInt64(bitPattern: rootSum[0]) != mine {
+            throw TrainingError(path: run.root.path, "rank \(communicator.rank)'s parameters differ from rank 0's after step \(step): the ranks diverged",
+                                fix: "report this as a bug; the checkpoints hold rank 0's parameters and resume with any number of ranks")
+        }
+    }
+
+    /// FNV-1a over the float bit patterns.
+    static func checksum(_ t: Tensor) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        let p = UnsafeRawPointer(t.pointer).assumingMemoryBound(to: UInt32.self)
+        for i in 0..<t.count { h = (h ^ UInt64(p[i])) &* 0x100_0000_01B3 }
+        return h
     }
 
     /// Dropout's seed for step `s`: a function of (seed, step) only.
@@ -271,18 +365,28 @@ public final class Trainer {
         }
         let B = recipe.train.batchSize, L = recipe.data.clipLength
         var nats = 0.0, samples = 0, batches = 0
-        for start in stride(from: 0, to: validationSegments.count, by: B) {
-            let batch = try data.batch(Array(validationSegments[start..<min(start + B, validationSegments.count)]))
+        for (j, start) in stride(from: 0, to: validationSegments.count, by: B).enumerated() {
+            let end = min(start + B, validationSegments.count)
+            samples += (end - start) * L
+            batches += 1
+            // Batch j is rank (j mod K)'s; the NLL sums are all-reduced below.
+            guard j % communicator.size == communicator.rank else { continue }
+            let batch = try data.batch(Array(validationSegments[start..<end]))
             let loss = model.loss(inputs: backend.indices(batch.inputs, shape: [batch.batch, L]),
                                   targets: backend.indices(batch.targets, shape: [batch.batch, L]), tape: Tape.inference())
             nats += Double(loss.value.floats()[0]) * Double(batch.batch * L)
-            samples += batch.batch * L
-            batches += 1
+        }
+        if communicator.size > 1 {
+            // A double as two floats (high and low parts), so the sum keeps double precision.
+            let high = Float(nats)
+            var parts: [Float] = [high, Float(nats - Double(high))]
+            try communicator.allReduceSum(&parts, what: "the validation all-reduce at step \(step)")
+            nats = Double(parts[0]) + Double(parts[1])
         }
         let report = ValidationReport(step: step, loss: nats / Double(max(samples, 1)), batches: batches, samples: samples,
                                       ema: ema != nil, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         lastValidation = (step, report)
-        metrics.write("valid", step: step, ["loss": .double(report.loss), "bits_per_sample": .double(report.bitsPerSample),
+        metrics?.write("valid", step: step, ["loss": .double(report.loss), "bits_per_sample": .double(report.bitsPerSample),
                                             "batches": .int(batches), "samples": .int(samples), "ema": .bool(report.ema),
                                             "seconds": .double(report.seconds)])
         onEvent?(.validation(report))
@@ -296,6 +400,10 @@ public final class Trainer {
     @discardableResult
     public func saveCheckpoint() throws -> URL {
         let url = run.checkpointURL(step: step)
+        guard isWriter else {
+            lastCheckpoint = (step, url)
+            return url
+        }
         let perEpoch = max(1, data.train.count / recipe.train.batchSize)
         var state: [String: String] = [
             "train_step": String(step), "seed": String(recipe.train.seed), "batch_size": String(recipe.train.batchSize),
@@ -320,7 +428,7 @@ public final class Trainer {
             throw TrainingError(path: e.path, e.reason, fix: "check that the run folder is writable and the disk is not full")
         }
         lastCheckpoint = (step, url)
-        metrics.write("checkpoint", step: step, ["path": .string(url.path)])
+        metrics?.write("checkpoint", step: step, ["path": .string(url.path)])
         onEvent?(.checkpoint(step: step, url: url))
         return url
     }

@@ -130,17 +130,18 @@ extension Op {
     }
 
     /// Inverted dropout with probability p while `training`; the mask is regenerated from
-    /// `seed` in the backward, never stored.
-    public static func dropout(_ x: Variable, p: Float, seed: UInt64, training: Bool, _ tape: Tape) -> Variable {
+    /// `seed` in the backward, never stored. Element i takes the generator's word
+    /// `offset + i` (a data-parallel rank's first sample, in elements; 0 in one process).
+    public static func dropout(_ x: Variable, p: Float, seed: UInt64, offset: UInt64 = 0, training: Bool, _ tape: Tape) -> Variable {
         guard p > 0, training else { return x }
         let xv = x.value.contiguous()
         let y = x.backend.empty(xv.shape)
-        x.backend.dropout(x: xv, y: y, p: p, seed: seed)
+        x.backend.dropout(x: xv, y: y, p: p, seed: seed, offset: offset)
         let out = output(y, tape, x)
         if out.requiresGrad {
             tape.record("dropout") {
                 guard let dy = out.grad else { return }
-                x.withGrad { dx, acc in x.backend.dropoutBackward(dy: dy, dx: dx, p: p, seed: seed, accumulate: acc) }
+                x.withGrad { dx, acc in x.backend.dropoutBackward(dy: dy, dx: dx, p: p, seed: seed, offset: offset, accumulate: acc) }
             }
         }
         return out

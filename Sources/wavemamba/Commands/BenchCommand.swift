@@ -61,18 +61,32 @@ struct BenchCommand: ParsableCommand {
 
         @OptionGroup var options: Options
 
-        @Option(help: "Clips per batch.")
-        var batch = 8
+        @Option(help: "Clips per batch (per rank with --ranks; default 8, or 2 with --ranks).")
+        var batch: Int?
 
-        @Option(help: "Samples per clip.")
-        var length = 16000
+        @Option(help: "Samples per clip (default 16000, or 8000 with --ranks).")
+        var length: Int?
 
-        @Option(help: "Timed steps (best of).")
+        @Option(help: "Timed steps (best of; with --ranks, averaged).")
         var steps = 3
 
+        @Option(help: "Data-parallel scaling over MPI: samples/s and efficiency on 1…K ranks (runs mpirun itself).")
+        var ranks: Int?
+
+        @Flag(help: .hidden)
+        var scalingWorker = false
+
         func run() throws {
+            if scalingWorker || ranks != nil {
+                let bench = ScalingBench(batch: batch ?? (options.quick ? 1 : 2), length: length ?? (options.quick ? 2048 : 8000),
+                                         steps: options.quick ? 1 : steps, threads: options.threads, quick: options.quick)
+                if scalingWorker { return try bench.work() }
+                guard let ranks, ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
+                try options.emit(try bench.run(maxRanks: ranks), columns: ScalingBench.columns)
+                return
+            }
             let bench = ModelBench(backend: CPUBackend(threads: options.threads), quick: options.quick)
-            let report = bench.train(batch: options.quick ? 2 : batch, length: options.quick ? 2048 : length, steps: options.quick ? 1 : steps)
+            let report = bench.train(batch: options.quick ? 2 : batch ?? 8, length: options.quick ? 2048 : length ?? 16000, steps: options.quick ? 1 : steps)
             try options.emit(report, columns: ModelBench.columns)
         }
     }

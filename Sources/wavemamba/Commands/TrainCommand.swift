@@ -1,5 +1,6 @@
 import ArgumentParser
 import AudioIO
+import Distributed
 import Engine
 import Foundation
 import SafeTensors
@@ -19,6 +20,10 @@ struct TrainCommand: ParsableCommand {
         .optim.safetensors with the optimiser state) and latest.safetensors, all written \
         atomically. Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and exits \
         (status 0); `wavemamba train --resume --out RUNDIR` continues exactly where it stopped.
+
+        Under `mpirun -np K` the run is data-parallel over K processes (ranks): each computes \
+        1/K of every batch, gradients are averaged over MPI, rank 0 writes the run folder, and \
+        the result equals one process up to summation order (see the README).
         """)
 
     @Argument(help: "Recipe name or .toml path (optional with --resume: the run folder's recipe.toml is used).")
@@ -40,21 +45,41 @@ struct TrainCommand: ParsableCommand {
     var threads: Int?
 
     func run() throws {
+        // MPI when started by mpirun (rank and size from MPI itself); else one process, with
+        // no MPI library loaded.
+        let communicator: any Communicator
         do {
-            try train()
-        } catch let e as TrainingError {
+            communicator = try Distribution.detect()
+        } catch let e as CollectiveError {
             Console.error(e.description)
             throw ExitCode(1)
-        } catch let e as AudioIOError {
-            Console.error(e.description)
-            throw ExitCode(1)
-        } catch let e as SafeTensorsError {
-            Console.error(e.description)
+        }
+        if communicator.rank != 0 {
+            // Rank 0 speaks for the job; the others print errors only.
+            let null = open("/dev/null", O_WRONLY)
+            if null >= 0 { dup2(null, STDOUT_FILENO); close(null) }
+        }
+        do {
+            try train(communicator)
+        } catch {
+            let message: String
+            switch error {
+            case let e as TrainingError: message = e.description
+            case let e as AudioIOError: message = e.description
+            case let e as SafeTensorsError: message = e.description
+            case let e as CollectiveError: message = e.description
+            default: throw error
+            }
+            // One failed rank ends the job at once rather than leaving the others waiting.
+            if communicator.size > 1 { communicator.abort(message) }
+            Console.error(message)
             throw ExitCode(1)
         }
     }
 
-    private func train() throws {
+    private func train(_ communicator: any Communicator) throws {
+        let ranks = communicator.size, isRoot = communicator.rank == 0
+        func warn(_ message: String) { if isRoot { Console.warning(message) } }
         if let steps, steps < 1 { throw TrainingError(path: "--steps", "must be at least 1, got \(steps)") }
         if let threads, threads < 1 { throw TrainingError(path: "--threads", "must be at least 1, got \(threads)") }
         let locator = RecipeLocator()
@@ -87,7 +112,7 @@ struct TrainCommand: ParsableCommand {
                                         "differs from the run's recipe (\(run.recipeURL.path)) in \(fixed.map(\.description).joined(separator: "; "))",
                                         fix: "resume without naming a recipe (the run's own is used), or start a new run")
                 }
-                for c in changes { Console.warning("resuming with \(c)") }
+                for c in changes { warn("resuming with \(c)") }
             }
             if let data {
                 dataFolder = try locator.dataFolder(for: recipe, recipeFile: recipeFile, override: data)
@@ -111,7 +136,7 @@ struct TrainCommand: ParsableCommand {
             if recipe.train.warmupSteps > steps {
                 // Keep the warm-up's share of the run rather than refusing a short trial run.
                 let warmup = recipe.train.warmupSteps * steps / recipe.train.steps
-                Console.warning("--steps \(steps) is shorter than the warm-up (\(recipe.train.warmupSteps) steps); warming up for \(warmup) steps instead")
+                warn("--steps \(steps) is shorter than the warm-up (\(recipe.train.warmupSteps) steps); warming up for \(warmup) steps instead")
                 recipe.train.warmupSteps = warmup
             }
             recipe.train.steps = steps
@@ -124,7 +149,7 @@ struct TrainCommand: ParsableCommand {
         var skipped = 0
         let data = try TrainingData(folder: dataFolder, settings: recipe.data, batchSize: recipe.train.batchSize) { e in
             skipped += 1
-            Console.warning("skipping \(e.description)")
+            warn("skipping \(e.description)")
         }
         let ds = data.dataset
         let clip = Double(recipe.data.clipLength) / Double(recipe.data.sampleRate)
@@ -133,15 +158,21 @@ struct TrainCommand: ParsableCommand {
         print("        \(String(format: "%.1f", Double(ds.decodedBytes) / 1e6)) MB decoded, \(ds.fitsInMemory ? "held in memory" : "streamed from disk (over the \(recipe.data.memoryBudgetMB) MB budget)")")
 
         // Model and trainer.
-        let backend = CPUBackend(threads: threads)
-        let trainer = try Trainer(recipe: recipe, data: data, runDirectory: runURL, backend: backend, resume: resume) { Console.warning($0) }
+        let backend = CPUBackend(threads: threads ?? Self.threadsPerRank(ranks))
+        let trainer = try Trainer(recipe: recipe, data: data, runDirectory: runURL, backend: backend, resume: resume,
+                                  communicator: communicator) { warn($0) }
+        if let fault = ProcessInfo.processInfo.environment["WAVEMAMBA_TEST_FAULT"] { Self.injectFault(fault, rank: communicator.rank, into: trainer) }
         let m = recipe.model
         print("model   SaShiMi, d_model \(m.dModel), \(m.nLayers) layers per stage, pool \(m.pool), expand \(m.expand), blocks \(m.outer.rawValue) / \(m.center.rawValue): \(grouped(trainer.model.parameterCount)) parameters")
         print("run     \(relative(runURL.path, to: cwd))\(trainer.resumedFrom.map { ", resumed at step \($0)" } ?? "")")
         print("threads \(backend.pool.threads); batch \(recipe.train.batchSize) × \(recipe.data.clipLength) samples; \(recipe.train.steps) steps")
+        if ranks > 1 {
+            print("ranks   \(ranks) (\(communicator.description)): \(recipe.train.batchSize / ranks) clips of each batch per rank, \(backend.pool.threads) threads each; rank 0 writes the run folder")
+        }
 
         if trainer.step >= recipe.train.steps {
             print("the run is complete at step \(trainer.step) of \(recipe.train.steps); pass --steps N (more than \(trainer.step)) to train further")
+            try communicator.finish()
             return
         }
 
@@ -150,7 +181,7 @@ struct TrainCommand: ParsableCommand {
         var firstValidation: ValidationReport?
         var lastValidation: ValidationReport?
         let started = Date()
-        trainer.onEvent = { event in
+        if isRoot { trainer.onEvent = { event in
             switch event {
             case .started(let step, let total, _):
                 bar = ProgressBar("train", total: total, unit: "step", initial: step)
@@ -177,10 +208,11 @@ struct TrainCommand: ParsableCommand {
             case .checkpoint, .finished:
                 break
             }
-        }
-        trainer.handleSignals { Console.note("\n\($0)") }
+        } }
+        trainer.handleSignals { note in if isRoot { Console.note("\n\(ranks > 1 ? "rank 0: " : "")\(note)") } }
         let outcome = try trainer.train()
         trainer.stopHandlingSignals()
+        try communicator.finish()
 
         let elapsed = Date().timeIntervalSince(started)
         let latest = relative(trainer.run.latestURL.path, to: cwd)
@@ -197,6 +229,30 @@ struct TrainCommand: ParsableCommand {
         }
         print(summary)
         print("checkpoint: \(ckpt) (also \(latest)\(trainer.ema != nil ? "; EMA weights in \(relative(trainer.run.latestEMAURL.path, to: cwd))" : ""))")
+    }
+
+    /// Threads per rank when --threads is not given: the cores shared among the ranks that
+    /// mpirun started on this machine.
+    static func threadsPerRank(_ ranks: Int) -> Int? {
+        guard ranks > 1 else { return nil }
+        let local = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, local))
+    }
+
+    /// Fault injection for the tests of failure handling: `WAVEMAMBA_TEST_FAULT=RANK:STEP:ACTION`
+    /// makes rank RANK, before step STEP, `exit` (status 3), `kill` itself (SIGKILL) or `hang`.
+    static func injectFault(_ spec: String, rank: Int, into trainer: Trainer) {
+        let parts = spec.split(separator: ":").map(String.init)
+        guard parts.count == 3, let r = Int(parts[0]), let s = Int(parts[1]), r == rank else { return }
+        let action = parts[2]
+        trainer.beforeStep = { step in
+            guard step == s else { return }
+            switch action {
+            case "exit": Glibc.exit(3)
+            case "kill": kill(getpid(), SIGKILL)
+            default: while true { sleep(3600) }
+            }
+        }
     }
 
     static func progressText(_ r: StepReport) -> String {
