@@ -67,8 +67,17 @@ let package = Package(
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
 
+        // The CUDA backend: driver API, NVRTC and cuBLAS loaded at run time (dlopen), so the
+        // binary builds and runs without CUDA; kernels are the CUDA C files in Kernels/.
+        .target(name: "CUDABackend", dependencies: ["Engine", "Kernels"], resources: [
+            .embedInCode("Kernels/elementwise.cu"), .embedInCode("Kernels/layout.cu"), .embedInCode("Kernels/reduce.cu"),
+            .embedInCode("Kernels/norms.cu"), .embedInCode("Kernels/loss.cu"), .embedInCode("Kernels/conv.cu"),
+            .embedInCode("Kernels/scan.cu"), .embedInCode("Kernels/optimizer.cu"), .embedInCode("Kernels/random.cu"),
+            .embedInCode("Kernels/gemm.cu"),
+        ]),
+
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS", "Training",
+            "AudioIO", "Kernels", "Engine", "CUDABackend", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -78,6 +87,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Engine", "AudioIO"]),
+        .testTarget(name: "CUDABackendTests", dependencies: ["CUDABackend", "Engine", "Kernels"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Engine"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),
