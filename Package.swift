@@ -76,8 +76,12 @@ let package = Package(
             .embedInCode("Kernels/gemm.cu"),
         ]),
 
+        // GPU-vs-CPU checks of a backend (kernels, scan, golden files, whole-model steps),
+        // shared by the test target and `wavemamba selftest` (which runs where swift test can't).
+        .target(name: "CUDAChecks", dependencies: ["CUDABackend", "Engine", "Kernels", "Models", "SafeTensors"]),
+
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Kernels", "Engine", "CUDABackend", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS", "Training",
+            "AudioIO", "Kernels", "Engine", "CUDABackend", "CUDAChecks", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -87,7 +91,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Engine", "AudioIO"]),
-        .testTarget(name: "CUDABackendTests", dependencies: ["CUDABackend", "Engine", "Kernels"]),
+        .testTarget(name: "CUDABackendTests", dependencies: ["CUDABackend", "CUDAChecks", "Engine", "Kernels"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Engine"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),

@@ -91,10 +91,10 @@ public enum CUDADevices {
                 lines.append("cuda:\(d.ordinal)   \(d.name), \(gib) GiB, compute capability \(d.computeCapability.major).\(d.computeCapability.minor)"
                              + " (\(d.architecture)), \(d.multiprocessors) SMs, driver \(formatCUDAVersion(version))")
             }
-            lines.append("nvrtc    \(nvrtc)")
         case .unavailable(let reason):
             lines.append("cuda     unavailable: \(reason)")
         }
+        lines.append("nvrtc    \(nvrtc)")
         return lines.joined(separator: "\n")
     }
 }

@@ -39,6 +39,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var deviceOptions: DeviceOptions
+
     func run() throws {
         do {
             try train()
@@ -133,12 +135,12 @@ struct TrainCommand: ParsableCommand {
         print("        \(String(format: "%.1f", Double(ds.decodedBytes) / 1e6)) MB decoded, \(ds.fitsInMemory ? "held in memory" : "streamed from disk (over the \(recipe.data.memoryBudgetMB) MB budget)")")
 
         // Model and trainer.
-        let backend = CPUBackend(threads: threads)
+        let backend = try deviceOptions.makeBackend(threads: threads)
         let trainer = try Trainer(recipe: recipe, data: data, runDirectory: runURL, backend: backend, resume: resume) { Console.warning($0) }
         let m = recipe.model
         print("model   SaShiMi, d_model \(m.dModel), \(m.nLayers) layers per stage, pool \(m.pool), expand \(m.expand), blocks \(m.outer.rawValue) / \(m.center.rawValue): \(grouped(trainer.model.parameterCount)) parameters")
         print("run     \(relative(runURL.path, to: cwd))\(trainer.resumedFrom.map { ", resumed at step \($0)" } ?? "")")
-        print("threads \(backend.pool.threads); batch \(recipe.train.batchSize) × \(recipe.data.clipLength) samples; \(recipe.train.steps) steps")
+        print("device  \(describeBackend(backend)); batch \(recipe.train.batchSize) × \(recipe.data.clipLength) samples; \(recipe.train.steps) steps")
 
         if trainer.step >= recipe.train.steps {
             print("the run is complete at step \(trainer.step) of \(recipe.train.steps); pass --steps N (more than \(trainer.step)) to train further")

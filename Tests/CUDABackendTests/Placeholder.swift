@@ -1,3 +1,0 @@
-import XCTest
-@testable import CUDABackend
-final class PlaceholderTests: XCTestCase { func testNothing() {} }
