@@ -82,7 +82,7 @@ public enum CUDADevices {
     }
 
     /// The `info --devices` text: the CPU line, then one line per GPU or the reason none is usable.
-    public static func report(_ availability: CUDAAvailability, cpuThreads: Int, nvrtc: String) -> String {
+    public static func report(_ availability: CUDAAvailability, cpuThreads: Int, nvrtc: String, cublas: String? = nil) -> String {
         var lines = ["cpu      \(cpuThreads) threads"]
         switch availability {
         case .available(let version, let devices):
@@ -95,6 +95,7 @@ public enum CUDADevices {
             lines.append("cuda     unavailable: \(reason)")
         }
         lines.append("nvrtc    \(nvrtc)")
+        if let cublas { lines.append("cublas   \(cublas)") }
         return lines.joined(separator: "\n")
     }
 }

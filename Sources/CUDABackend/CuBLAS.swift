@@ -4,7 +4,7 @@ import Foundation
 /// math mode: no TF32). Row-major products are computed as their column-major transposes:
 /// C = op(A)·op(B) (row-major) is Cᵀ = op(B)ᵀ·op(A)ᵀ, i.e. cuBLAS with A and B swapped.
 /// When it does not load, the backend uses its own SGEMM kernel (gemm.cu).
-final class CuBLAS: @unchecked Sendable {
+public final class CuBLAS: @unchecked Sendable {
     typealias Status = Int32
     typealias Handle = OpaquePointer?
 
@@ -16,6 +16,15 @@ final class CuBLAS: @unchecked Sendable {
                                                      UInt64, Int32, Int64, UnsafePointer<Float>, UInt64, Int32, Int64, Int32) -> Status
 
     static let libraryNames = ["libcublas.so.13", "libcublas.so.12"]
+
+    /// Which cuBLAS would load, or why none does (for `info --devices`; opens, creates nothing).
+    public static func probe() -> String {
+        do {
+            return try DynamicLibrary.open(libraryNames, directories: NVRTC.searchDirectories()).name
+        } catch {
+            return "unavailable (\(error)); GEMMs use the own SGEMM kernel"
+        }
+    }
 
     /// Opens cuBLAS and creates a handle bound to `stream` (the backend's context must be current).
     init(stream: OpaquePointer?) throws {

@@ -7,7 +7,8 @@ import Foundation
 /// Folder: $WAVEMAMBA_CUDA_CACHE, else $XDG_CACHE_HOME/wavemamba/cuda, else
 /// ~/.cache/wavemamba/cuda. A second, read-only folder of prebuilt CUBINs
 /// ($WAVEMAMBA_CUDA_KERNELS, made by `wavemamba cuda-kernels`) serves hosts without NVRTC;
-/// its files are keyed by source and architecture only (<sha256>-<sm_XY>.cubin).
+/// its files are keyed by source, architecture and NVRTC major version
+/// (<sha256>-<sm_XY>-nvrtc<major>.cubin).
 public struct KernelCache: Sendable {
     public var folder: URL
     public var prebuilt: URL?
@@ -35,9 +36,10 @@ public struct KernelCache: Sendable {
     }
 
     /// The prebuilt file name (no driver version: CUBIN for one architecture loads on any
-    /// driver new enough for the NVRTC that made it).
-    public static func prebuiltName(source: String, architecture: String) -> String {
-        "\(SHA256.hex(Array(source.utf8)))-\(architecture).cubin"
+    /// driver new enough for the NVRTC that made it, whose major version ends the name, so
+    /// CUBINs from NVRTC 13 and 12 can sit side by side).
+    public static func prebuiltName(source: String, architecture: String, nvrtcMajor: Int) -> String {
+        "\(SHA256.hex(Array(source.utf8)))-\(architecture)-nvrtc\(nvrtcMajor).cubin"
     }
 
     public func url(key: String) -> URL { folder.appendingPathComponent("\(key).cubin") }
@@ -47,11 +49,13 @@ public struct KernelCache: Sendable {
         return [UInt8](d)
     }
 
-    public func loadPrebuilt(source: String, architecture: String) -> [UInt8]? {
-        guard let dir = prebuilt,
-              let d = try? Data(contentsOf: dir.appendingPathComponent(Self.prebuiltName(source: source, architecture: architecture))),
-              !d.isEmpty else { return nil }
-        return [UInt8](d)
+    /// Every prebuilt CUBIN of this source and architecture, newest NVRTC first.
+    public func loadPrebuilt(source: String, architecture: String) -> [[UInt8]] {
+        guard let dir = prebuilt, let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
+        let prefix = "\(SHA256.hex(Array(source.utf8)))-\(architecture)-nvrtc"
+        return names.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".cubin") }
+            .sorted { (Int($0.dropFirst(prefix.count).dropLast(6)) ?? 0) > (Int($1.dropFirst(prefix.count).dropLast(6)) ?? 0) }
+            .compactMap { name in (try? Data(contentsOf: dir.appendingPathComponent(name))).flatMap { $0.isEmpty ? nil : [UInt8]($0) } }
     }
 
     /// Writes atomically; a cache that cannot be written only costs a recompilation later,

@@ -47,7 +47,7 @@ final class KernelLoader: @unchecked Sendable {
         let key = KernelCache.key(source: source, architecture: architecture, driverVersion: driverVersion)
         var attempts: [(String, [UInt8])] = []
         if let c = cache.load(key: key) { attempts.append(("cache", c)) }
-        if let p = cache.loadPrebuilt(source: source, architecture: architecture) { attempts.append(("prebuilt", p)) }
+        for p in cache.loadPrebuilt(source: source, architecture: architecture) { attempts.append(("prebuilt", p)) }
         var failures: [String] = []
         for (origin, cubin) in attempts {
             if let m = try? load(cubin, family) { modules[family] = m; provenance[family] = origin; return m }

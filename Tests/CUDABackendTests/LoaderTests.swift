@@ -88,9 +88,11 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(cache.load(key: key), [1, 2, 3])
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("a/b").path)
         XCTAssertEqual(files, ["\(key).cubin"], "no temporary file is left behind")
-        try Data([9]).write(to: dir.appendingPathComponent(KernelCache.prebuiltName(source: "src", architecture: "sm_90")))
-        XCTAssertEqual(cache.loadPrebuilt(source: "src", architecture: "sm_90"), [9])
-        XCTAssertNil(cache.loadPrebuilt(source: "src", architecture: "sm_80"))
+        try Data([12]).write(to: dir.appendingPathComponent(KernelCache.prebuiltName(source: "src", architecture: "sm_90", nvrtcMajor: 12)))
+        try Data([13]).write(to: dir.appendingPathComponent(KernelCache.prebuiltName(source: "src", architecture: "sm_90", nvrtcMajor: 13)))
+        XCTAssertEqual(cache.loadPrebuilt(source: "src", architecture: "sm_90"), [[13], [12]], "newest NVRTC first")
+        XCTAssertEqual(cache.loadPrebuilt(source: "src", architecture: "sm_80"), [])
+        XCTAssertEqual(cache.loadPrebuilt(source: "other", architecture: "sm_90"), [])
     }
 
     /// scan.cu's ScanArgs / ScanGrads: 17 eight-byte fields + 3 ints (152 bytes), 14 eight-byte fields.

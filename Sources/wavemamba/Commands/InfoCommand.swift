@@ -30,7 +30,8 @@ struct InfoCommand: ParsableCommand {
         if devices {
             let nvrtc: String
             do { nvrtc = try NVRTC().description } catch { nvrtc = "unavailable: \(error)" }
-            print(CUDADevices.report(CUDADevices.probe(), cpuThreads: ProcessInfo.processInfo.activeProcessorCount, nvrtc: nvrtc))
+            print(CUDADevices.report(CUDADevices.probe(), cpuThreads: ProcessInfo.processInfo.activeProcessorCount, nvrtc: nvrtc,
+                                         cublas: CuBLAS.probe()))
         }
         var failed = 0
         for path in paths {
