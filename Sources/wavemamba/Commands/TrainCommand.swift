@@ -135,7 +135,8 @@ struct TrainCommand: ParsableCommand {
         print("        \(String(format: "%.1f", Double(ds.decodedBytes) / 1e6)) MB decoded, \(ds.fitsInMemory ? "held in memory" : "streamed from disk (over the \(recipe.data.memoryBudgetMB) MB budget)")")
 
         // Model and trainer.
-        let backend = try deviceOptions.makeBackend(threads: threads)
+        let backend = try deviceOptions.makeBackend(threads: threads,
+                                                    cpuOnly: [recipe.model.outer, recipe.model.center].contains(.s4d) ? "S4D blocks" : nil)
         let trainer = try Trainer(recipe: recipe, data: data, runDirectory: runURL, backend: backend, resume: resume) { Console.warning($0) }
         let m = recipe.model
         print("model   SaShiMi, d_model \(m.dModel), \(m.nLayers) layers per stage, pool \(m.pool), expand \(m.expand), blocks \(m.outer.rawValue) / \(m.center.rawValue): \(grouped(trainer.model.parameterCount)) parameters")

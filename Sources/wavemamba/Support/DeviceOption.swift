@@ -40,7 +40,17 @@ struct DeviceOptions: ParsableArguments {
 
     /// The backend for the choice. `auto` without a usable GPU takes the CPU with a one-line
     /// note on stderr; an explicit `cuda` that cannot be used is an error saying why.
-    func makeBackend(threads: Int?) throws -> any Backend {
+    /// `cpuOnly` names a part of the job the GPU backend cannot run yet (S4D blocks): `auto`
+    /// then takes the CPU, an explicit `cuda` is an error.
+    func makeBackend(threads: Int?, cpuOnly: String? = nil) throws -> any Backend {
+        if let cpuOnly {
+            switch device {
+            case .cuda(let n): throw DeviceError(message: "--device cuda:\(n): \(cpuOnly) run on the CPU only for now; use --device cpu")
+            case .auto: Console.note("device: cpu (\(cpuOnly) run on the CPU only)")
+            case .cpu: break
+            }
+            return CPUBackend(threads: threads)
+        }
         switch try resolve() {
         case .cuda(let n):
             do {
