@@ -67,8 +67,21 @@ let package = Package(
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
 
+        // The CUDA backend: driver API, NVRTC and cuBLAS loaded at run time (dlopen), so the
+        // binary builds and runs without CUDA; kernels are the CUDA C files in Kernels/.
+        .target(name: "CUDABackend", dependencies: ["Engine", "Kernels"], resources: [
+            .embedInCode("Kernels/elementwise.cu"), .embedInCode("Kernels/layout.cu"), .embedInCode("Kernels/reduce.cu"),
+            .embedInCode("Kernels/norms.cu"), .embedInCode("Kernels/loss.cu"), .embedInCode("Kernels/conv.cu"),
+            .embedInCode("Kernels/scan.cu"), .embedInCode("Kernels/optimizer.cu"), .embedInCode("Kernels/random.cu"),
+            .embedInCode("Kernels/gemm.cu"),
+        ]),
+
+        // GPU-vs-CPU checks of a backend (kernels, scan, golden files, whole-model steps),
+        // shared by the test target and `wavemamba selftest` (which runs where swift test can't).
+        .target(name: "CUDAChecks", dependencies: ["CUDABackend", "Engine", "Kernels", "Models", "SafeTensors"]),
+
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Kernels", "Engine", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS", "Training", "Distributed",
+            "AudioIO", "Kernels", "Engine", "CUDABackend", "CUDAChecks", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS", "Training", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -78,6 +91,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Engine", "AudioIO"]),
+        .testTarget(name: "CUDABackendTests", dependencies: ["CUDABackend", "CUDAChecks", "Engine", "Kernels"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Engine"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),

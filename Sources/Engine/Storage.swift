@@ -9,7 +9,7 @@ public final class Storage: @unchecked Sendable {
     public let backend: any Backend
     private let allocator: any Allocator
 
-    init(address: UnsafeMutableRawPointer, byteCount: Int, backend: any Backend, allocator: any Allocator) {
+    public init(address: UnsafeMutableRawPointer, byteCount: Int, backend: any Backend, allocator: any Allocator) {
         self.address = address
         self.byteCount = byteCount
         self.backend = backend

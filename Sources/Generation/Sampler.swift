@@ -69,11 +69,15 @@ public final class Sampler {
         for t in 0..<count {
             let logits = model.step(tokens: next, state)
             b.softmax(logits: logits, probs: probs, temperature: settings.temperature)
-            let p = probs.pointer
-            for s in 0..<batch {
-                let k = sample(p + s * classes, classes: classes, stream: s)
-                next[s] = Int32(k)
-                out[s].append(UInt8(k))
+            // On a GPU the probabilities come to the host (batch × classes floats per step).
+            var host = probs.device == .cpu ? [] : probs.floats()
+            host.withUnsafeMutableBufferPointer { h in
+                let p = probs.device == .cpu ? probs.pointer : h.baseAddress!
+                for s in 0..<batch {
+                    let k = sample(p + s * classes, classes: classes, stream: s)
+                    next[s] = Int32(k)
+                    out[s].append(UInt8(k))
+                }
             }
             progress?(t + 1)
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CUDABackend
 import Engine
 import Kernels
 import Foundation
@@ -20,6 +21,13 @@ struct BenchCommand: ParsableCommand {
         @Flag(help: "Smaller sizes and fewer repeats (a smoke run, not a measurement).")
         var quick = false
 
+        @OptionGroup var deviceOptions: DeviceOptions
+
+        /// The CUDA backend when the device resolves to a GPU, nil for the CPU.
+        func gpu() throws -> CUDABackend? {
+            try deviceOptions.makeBackend(threads: threads) as? CUDABackend
+        }
+
         func emit(_ report: BenchReport, columns: [String: [String]]) throws {
             if json { try report.printJSON() } else { report.printTable(columns: columns) }
         }
@@ -32,6 +40,9 @@ struct BenchCommand: ParsableCommand {
         @OptionGroup var options: Options
 
         func run() throws {
+            if try options.gpu() != nil {
+                throw ValidationError("bench engine measures the CPU kernels; on a GPU use bench scan, train or generate, or `wavemamba selftest --device cuda`")
+            }
             let report = EngineBench(backend: CPUBackend(threads: options.threads), quick: options.quick).run()
             try options.emit(report, columns: EngineBench.columns)
         }
@@ -50,6 +61,10 @@ struct BenchCommand: ParsableCommand {
         var noReference = false
 
         func run() throws {
+            if let gpu = try options.gpu() {
+                try options.emit(GPUBench(gpu: gpu, quick: options.quick).scan(), columns: GPUBench.scanColumns)
+                return
+            }
             let report = ScanBench(pool: ThreadPool(threads: options.threads), quick: options.quick).run(chunk: chunk, reference: !noReference)
             try options.emit(report, columns: ScanBench.columns)
         }
@@ -61,7 +76,7 @@ struct BenchCommand: ParsableCommand {
 
         @OptionGroup var options: Options
 
-        @Option(help: "Clips per batch (per rank with --ranks; default 8, or 2 with --ranks).")
+        @Option(help: "Clips per batch (default 8 on the CPU, 16 on a GPU; per rank with --ranks, default 2).")
         var batch: Int?
 
         @Option(help: "Samples per clip (default 16000, or 8000 with --ranks).")
@@ -85,6 +100,14 @@ struct BenchCommand: ParsableCommand {
                 try options.emit(try bench.run(maxRanks: ranks), columns: ScalingBench.columns)
                 return
             }
+            if let gpu = try options.gpu() {
+                // The GPU figure: SC09-small at batch 16 × 16 000 samples.
+                let report = GPUBench.train([("\(gpu.device)", gpu), ("cpu", CPUBackend(threads: options.threads))],
+                                            batch: options.quick ? 2 : batch ?? 16, length: options.quick ? 2048 : length ?? 16000,
+                                            steps: options.quick ? 1 : steps, quick: options.quick)
+                try options.emit(report, columns: GPUBench.modelColumns)
+                return
+            }
             let bench = ModelBench(backend: CPUBackend(threads: options.threads), quick: options.quick)
             let report = bench.train(batch: options.quick ? 2 : batch ?? 8, length: options.quick ? 2048 : length ?? 16000, steps: options.quick ? 1 : steps)
             try options.emit(report, columns: ModelBench.columns)
@@ -101,6 +124,12 @@ struct BenchCommand: ParsableCommand {
         var samples = 1600
 
         func run() throws {
+            if let gpu = try options.gpu() {
+                let report = GPUBench.generate([("\(gpu.device)", gpu), ("cpu", CPUBackend(threads: options.threads))], batches: [1, 16, 256],
+                                               samples: options.quick ? 64 : samples, quick: options.quick)
+                try options.emit(report, columns: GPUBench.modelColumns)
+                return
+            }
             let bench = ModelBench(backend: CPUBackend(threads: options.threads), quick: options.quick)
             let report = bench.generate(batches: [1, 16], samples: options.quick ? 64 : samples)
             try options.emit(report, columns: ModelBench.columns)

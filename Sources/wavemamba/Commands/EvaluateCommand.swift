@@ -53,6 +53,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var deviceOptions: DeviceOptions
+
     func validate() throws {
         guard examples >= 0 else { throw ValidationError("--examples must be 0 or more") }
         guard nllClips > 0 else { throw ValidationError("--nll-clips must be positive") }
@@ -70,6 +72,9 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     private func evaluate() throws {
+        if case .cuda(let n) = deviceOptions.device {
+            throw ValidationError("--device cuda:\(n): evaluate runs on the CPU for now (log-mel features and the classifier use FFTW and the CPU kernels); use --device cpu")
+        }
         let backend = CPUBackend(threads: threads)
         let cache = FFTPlanCache()
         let classifierFile = try classifierURL(classifier)

@@ -45,6 +45,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var deviceOptions: DeviceOptions
+
     func validate() throws {
         guard count > 0 else { throw ValidationError("--count must be positive") }
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
@@ -54,7 +56,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let backend = CPUBackend(threads: threads)
+        let backend = try deviceOptions.makeBackend(threads: threads)
         let loaded = try loadCheckpoint(checkpoint, backend: backend)
         let model = loaded.model, audio = loaded.audio
         let tokens = try AudioTokens(audio)

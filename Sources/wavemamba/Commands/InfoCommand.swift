@@ -1,21 +1,38 @@
 import ArgumentParser
 import AudioIO
+import CUDABackend
+import Engine
 import Foundation
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info",
-        abstract: "Describe audio files: format, sample rate, channels, frames, duration.",
+        abstract: "Describe audio files (format, sample rate, channels, frames, duration), or the devices (--devices).",
         discussion: """
+        `--devices` lists the CPU and each NVIDIA GPU (name, memory, compute capability, driver \
+        version) or says exactly why no GPU is usable. \
         Folders are scanned recursively and get a totals line. Unreadable files are reported on \
         stderr as `error: PATH: REASON` and the others are still listed; the exit status is 1 if \
         any file failed.
         """)
 
     @Argument(help: "Audio files or folders.")
-    var paths: [String]
+    var paths: [String] = []
+
+    @Flag(help: "List the CPU and the GPUs that --device can use.")
+    var devices = false
+
+    func validate() throws {
+        if paths.isEmpty && !devices { throw ValidationError("give audio files or folders to describe, or --devices") }
+    }
 
     func run() throws {
+        if devices {
+            let nvrtc: String
+            do { nvrtc = try NVRTC().description } catch { nvrtc = "unavailable: \(error)" }
+            print(CUDADevices.report(CUDADevices.probe(), cpuThreads: ProcessInfo.processInfo.activeProcessorCount, nvrtc: nvrtc,
+                                         cublas: CuBLAS.probe()))
+        }
         var failed = 0
         for path in paths {
             var isDir: ObjCBool = false

@@ -29,8 +29,10 @@ struct NLLCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var deviceOptions: DeviceOptions
+
     func run() throws {
-        let backend = CPUBackend(threads: threads)
+        let backend = try deviceOptions.makeBackend(threads: threads)
         let (model, audio, _) = try loadCheckpoint(checkpoint, backend: backend)
         let tokens = try AudioTokens(audio)
         let dataset: AudioDataset

@@ -44,6 +44,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var deviceOptions: DeviceOptions
+
     func run() throws {
         // MPI when started by mpirun (rank and size from MPI itself); else one process, with
         // no MPI library loaded.
@@ -158,16 +160,17 @@ struct TrainCommand: ParsableCommand {
         print("        \(String(format: "%.1f", Double(ds.decodedBytes) / 1e6)) MB decoded, \(ds.fitsInMemory ? "held in memory" : "streamed from disk (over the \(recipe.data.memoryBudgetMB) MB budget)")")
 
         // Model and trainer.
-        let backend = CPUBackend(threads: threads ?? Self.threadsPerRank(ranks))
+        let backend = try deviceOptions.makeBackend(threads: threads ?? Self.threadsPerRank(ranks),
+                                                    cpuOnly: [recipe.model.outer, recipe.model.center].contains(.s4d) ? "S4D blocks" : nil)
         let trainer = try Trainer(recipe: recipe, data: data, runDirectory: runURL, backend: backend, resume: resume,
                                   communicator: communicator) { warn($0) }
         if let fault = ProcessInfo.processInfo.environment["WAVEMAMBA_TEST_FAULT"] { Self.injectFault(fault, rank: communicator.rank, into: trainer) }
         let m = recipe.model
         print("model   SaShiMi, d_model \(m.dModel), \(m.nLayers) layers per stage, pool \(m.pool), expand \(m.expand), blocks \(m.outer.rawValue) / \(m.center.rawValue): \(grouped(trainer.model.parameterCount)) parameters")
         print("run     \(relative(runURL.path, to: cwd))\(trainer.resumedFrom.map { ", resumed at step \($0)" } ?? "")")
-        print("threads \(backend.pool.threads); batch \(recipe.train.batchSize) × \(recipe.data.clipLength) samples; \(recipe.train.steps) steps")
+        print("device  \(describeBackend(backend)); batch \(recipe.train.batchSize) × \(recipe.data.clipLength) samples; \(recipe.train.steps) steps")
         if ranks > 1 {
-            print("ranks   \(ranks) (\(communicator.description)): \(recipe.train.batchSize / ranks) clips of each batch per rank, \(backend.pool.threads) threads each; rank 0 writes the run folder")
+            print("ranks   \(ranks) (\(communicator.description)): \(recipe.train.batchSize / ranks) clips of each batch per rank; rank 0 writes the run folder")
         }
 
         if trainer.step >= recipe.train.steps {

@@ -1,0 +1,64 @@
+import Foundation
+
+/// cuBLAS (libcublas.so.13, else .12), loaded at run time, for the GEMMs in fp32 (default
+/// math mode: no TF32). Row-major products are computed as their column-major transposes:
+/// C = op(A)·op(B) (row-major) is Cᵀ = op(B)ᵀ·op(A)ᵀ, i.e. cuBLAS with A and B swapped.
+/// When it does not load, the backend uses its own SGEMM kernel (gemm.cu).
+public final class CuBLAS: @unchecked Sendable {
+    typealias Status = Int32
+    typealias Handle = OpaquePointer?
+
+    let library: DynamicLibrary
+    let handle: Handle
+    private let sgemm: @convention(c) (Handle, Int32, Int32, Int32, Int32, Int32, UnsafePointer<Float>, UInt64, Int32, UInt64, Int32,
+                                       UnsafePointer<Float>, UInt64, Int32) -> Status
+    private let sgemmStridedBatched: @convention(c) (Handle, Int32, Int32, Int32, Int32, Int32, UnsafePointer<Float>, UInt64, Int32, Int64,
+                                                     UInt64, Int32, Int64, UnsafePointer<Float>, UInt64, Int32, Int64, Int32) -> Status
+
+    static let libraryNames = ["libcublas.so.13", "libcublas.so.12"]
+
+    /// Which cuBLAS would load, or why none does (for `info --devices`; opens, creates nothing).
+    public static func probe() -> String {
+        do {
+            return try DynamicLibrary.open(libraryNames, directories: NVRTC.searchDirectories()).name
+        } catch {
+            return "unavailable (\(error)); GEMMs use the own SGEMM kernel"
+        }
+    }
+
+    /// Opens cuBLAS and creates a handle bound to `stream` (the backend's context must be current).
+    init(stream: OpaquePointer?) throws {
+        do {
+            library = try DynamicLibrary.open(Self.libraryNames, directories: NVRTC.searchDirectories())
+        } catch let e as CUDAError {
+            throw CUDAError("cuBLAS (\(Self.libraryNames.joined(separator: " or "))) could not be loaded: \(e.message)")
+        }
+        let create: @convention(c) (UnsafeMutablePointer<Handle>) -> Status = try library.function("cublasCreate_v2")
+        let setStream: @convention(c) (Handle, OpaquePointer?) -> Status = try library.function("cublasSetStream_v2")
+        sgemm = try library.function("cublasSgemm_v2")
+        sgemmStridedBatched = try library.function("cublasSgemmStridedBatched")
+        var h: Handle = nil
+        let rc = create(&h)
+        guard rc == 0 else { throw CUDAError("cublasCreate failed (cublasStatus \(rc))") }
+        handle = h
+        let rs = setStream(h, stream)
+        guard rs == 0 else { throw CUDAError("cublasSetStream failed (cublasStatus \(rs))") }
+    }
+
+    /// Row-major C[b] = α·op(A[b])·op(B[b]) + β·C[b] (A: m×k after op, B: k×n after op; lda,
+    /// ldb, ldc are row strides; strides between batch entries in floats).
+    func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UInt64, lda: Int, strideA: Int,
+              b: UInt64, ldb: Int, strideB: Int, beta: Float, c: UInt64, ldc: Int, strideC: Int, batch: Int) {
+        var al = alpha, be = beta
+        // Column-major: Cᵀ (n×m) = op(B)ᵀ (n×k) · op(A)ᵀ (k×m).
+        let opB: Int32 = transB ? 1 : 0, opA: Int32 = transA ? 1 : 0
+        let rc: Status
+        if batch == 1 {
+            rc = sgemm(handle, opB, opA, Int32(n), Int32(m), Int32(k), &al, b, Int32(ldb), a, Int32(lda), &be, c, Int32(ldc))
+        } else {
+            rc = sgemmStridedBatched(handle, opB, opA, Int32(n), Int32(m), Int32(k), &al, b, Int32(ldb), Int64(strideB),
+                                     a, Int32(lda), Int64(strideA), &be, c, Int32(ldc), Int64(strideC), Int32(batch))
+        }
+        if rc != 0 { fatalError("cuBLAS sgemm (m \(m), n \(n), k \(k), batch \(batch)) failed: cublasStatus \(rc)") }
+    }
+}

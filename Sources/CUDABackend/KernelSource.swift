@@ -1,0 +1,25 @@
+/// One kernel family: a CUDA C file of Sources/CUDABackend/Kernels, embedded in the binary.
+public enum KernelFamily: String, CaseIterable, Sendable {
+    case elementwise, layout, reduce, norms, loss, conv, scan, optimizer, random, gemm
+
+    /// The file name in Sources/CUDABackend/Kernels.
+    public var fileName: String { "\(rawValue).cu" }
+
+    /// The CUDA C source text.
+    public var source: String {
+        let bytes: [UInt8]
+        switch self {
+        case .elementwise: bytes = PackageResources.elementwise_cu
+        case .layout: bytes = PackageResources.layout_cu
+        case .reduce: bytes = PackageResources.reduce_cu
+        case .norms: bytes = PackageResources.norms_cu
+        case .loss: bytes = PackageResources.loss_cu
+        case .conv: bytes = PackageResources.conv_cu
+        case .scan: bytes = PackageResources.scan_cu
+        case .optimizer: bytes = PackageResources.optimizer_cu
+        case .random: bytes = PackageResources.random_cu
+        case .gemm: bytes = PackageResources.gemm_cu
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,147 @@
+import AudioIO
+import CUDABackend
+import Engine
+import Foundation
+import Generation
+import Kernels
+import Models
+
+/// `bench scan|train|generate --device cuda`: the CUDA backend's figures, each beside a
+/// baseline measured in the same run — for the scan the device's own memcpy bandwidth over
+/// the bytes the scan must move (the roofline), for training and generation the CPU backend.
+struct GPUBench {
+    let gpu: CUDABackend
+    let quick: Bool
+
+    /// The issue's anchor shapes (batch, D, L, N), real and complex.
+    var scanShapes: [(Int, Int, Int, Int)] {
+        quick ? [(2, 128, 4096, 16)] : [(4, 256, 16384, 16), (16, 1024, 16384, 16), (1, 1536, 65536, 16)]
+    }
+
+    func time(repeats: Int, _ body: () -> Void) -> Double {
+        body()
+        gpu.synchronize()
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let t0 = Date()
+            body()
+            gpu.synchronize()
+            best = min(best, Date().timeIntervalSince(t0))
+        }
+        return best
+    }
+
+    /// Device-to-device copy bandwidth (bytes read + written per second).
+    func copyBandwidth() -> Double {
+        let n = (quick ? 64 : 512) << 18   // floats: 64 / 512 MiB
+        let a = gpu.empty([n]), b = gpu.empty([n])
+        gpu.fill(a, value: 1)
+        let t = time(repeats: 5) { gpu.copy2D(from: a, to: b, accumulate: false) }
+        return Double(2 * n * 4) / t
+    }
+
+    func scan() -> BenchReport {
+        var report = BenchReport(title: "wavemamba bench scan --device \(gpu.device) (\(gpu.info.name))", threads: 1)
+        let copy = copyBandwidth()
+        report.notes.append(String(format: "device memcpy: %.0f GB/s (read + write); roofline = the time that bandwidth needs for the bytes the scan must read and write", copy / 1e9))
+        let repeats = quick ? 1 : 3
+        for (batch, D, L, N) in scanShapes {
+            for complex in [false, true] {
+                let s = SelectiveScanShape(batch: batch, length: L, channels: D, dState: N, isComplex: complex)
+                let rows = batch * L, W = s.stateWidth
+                func t(_ shape: [Int], _ seed: UInt64, _ lo: Float, _ hi: Float) -> Tensor {
+                    let x = gpu.empty(shape); gpu.fillUniform(x, low: lo, high: hi, seed: seed); return x
+                }
+                let x = SelectiveScanTensors(shape: s, u: t([rows, D], 1, -1, 1), delta: t([rows, D], 2, -4, -1), z: t([rows, D], 3, -1, 1),
+                                             B: t([rows, W], 4, -1, 1), C: t([rows, W], 5, -1, 1), A: t([D, N], 7, -2, -0.1),
+                                             AImag: complex ? t([D, N], 8, 0, 3) : nil, D: t([D], 9, 0.5, 1.5), deltaBias: t([D], 10, -1, 0))
+                let out = gpu.empty([rows, D]), dOut = t([rows, D], 6, -1, 1)
+                let ck = gpu.empty([gpu.selectiveScanCheckpointCount(s, chunk: 64)])
+                let g = SelectiveScanGradientTensors(du: gpu.empty([rows, D]), dDelta: gpu.empty([rows, D]), dz: gpu.empty([rows, D]),
+                                                     dB: gpu.empty([rows, W]), dC: gpu.empty([rows, W]), dA: gpu.empty([D, N]),
+                                                     dAImag: complex ? gpu.empty([D, N]) : nil, dD: gpu.empty([D]), dDeltaBias: gpu.empty([D]))
+                let fwd = time(repeats: repeats) { gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64) }
+                let both = time(repeats: repeats) {
+                    gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64)
+                    gpu.selectiveScanBackward(x, dOut: dOut, checkpoints: ck, chunk: 64, grads: g)
+                }
+                // Bytes that must move: forward reads u, delta, z, B, C and writes out; the backward
+                // also reads dOut and writes du, dDelta, dz, dB, dC.
+                let fwdBytes = Double(rows * (4 * D + 2 * W) * 4), bwdBytes = Double(rows * (4 * D + 2 * W) * 4) + fwdBytes
+                let name = "(\(batch), \(D), \(L), \(N))\(complex ? " complex" : " real")"
+                report.add("forward", name, ["ms": fwd * 1e3, "state updates/s": Double(s.stateUpdates) / fwd,
+                                            "roofline fraction": fwdBytes / copy / fwd])
+                report.add("forward + backward", name, ["ms": both * 1e3, "state updates/s": Double(s.stateUpdates) / both,
+                                                       "roofline fraction": (fwdBytes + bwdBytes) / copy / both])
+            }
+        }
+        report.notes.append("shapes are (batch, D, L, N); state updates = batch·L·D·N per pass")
+        return report
+    }
+
+    static let scanColumns: [String: [String]] = [
+        "forward": ["ms", "state updates/s", "roofline fraction"],
+        "forward + backward": ["ms", "state updates/s", "roofline fraction"],
+    ]
+
+    static let kinds: [BlockKind] = [.mambaComplex, .mamba]
+
+    /// Samples/s of SaShiMi (Mamba blocks; S4D runs on the CPU only) on the GPU and on the CPU.
+    static func train(_ backends: [(String, any Backend)], batch: Int, length: Int, steps: Int, quick: Bool) -> BenchReport {
+        var report = BenchReport(title: "wavemamba bench train (SaShiMi, batch \(batch) × \(length) samples)", threads: ProcessInfo.processInfo.activeProcessorCount)
+        for kind in kinds {
+            for (label, backend) in backends {
+                let model = SaShiMi(config: ModelBench.config(kind, quick: quick), backend: backend, seed: 1)
+                let opt = AdamWOptimizer(store: model.store)
+                var rng = SplitMix64(seed: 7)
+                let toks = (0..<(batch * length)).map { _ in Int32(rng.next() % 256) }
+                let inputs = backend.indices([128] + toks.dropLast(), shape: [batch, length])
+                let targets = backend.indices(toks, shape: [batch, length])
+                func step() {
+                    model.store.zeroGrad()
+                    let tape = Tape()
+                    let loss = model.loss(inputs: inputs, targets: targets, tape: tape, training: true)
+                    tape.backward(from: loss)
+                    _ = opt.update(learningRate: 1e-3)   // downloads the gradient norm: the step has finished
+                }
+                step()
+                backend.resetPeakMemory()
+                let n = label == "cpu" ? 1 : steps
+                var best = Double.infinity
+                for _ in 0..<n { let t0 = Date(); step(); best = min(best, Date().timeIntervalSince(t0)) }
+                report.add("training", "\(kind.rawValue) on \(label)", ["samples/s": Double(batch * length) / best, "s/step": best,
+                                                                        "peak MiB": Double(backend.memoryInUse.peak) / Double(1 << 20)])
+            }
+        }
+        report.notes.append("the CPU rows are the baseline of the same run (one timed step)")
+        return report
+    }
+
+    /// Real-time factor of step-mode generation on each backend.
+    static func generate(_ backends: [(String, any Backend)], batches: [Int], samples: Int, quick: Bool) -> BenchReport {
+        var report = BenchReport(title: "wavemamba bench generate (SaShiMi step mode, \(samples) samples per stream)", threads: ProcessInfo.processInfo.activeProcessorCount)
+        for kind in kinds {
+            for (label, backend) in backends {
+                let model = SaShiMi(config: ModelBench.config(kind, quick: quick), backend: backend, seed: 1)
+                // The CPU baseline stops at batch 16 (256 CPU streams would take minutes per kind).
+                for b in batches where backend.device != .cpu || b <= 16 {
+                    let sampler = Sampler(model: model, batch: b, settings: .init(seed: 1))
+                    var out = [[UInt8]](repeating: [], count: b)
+                    sampler.generate(count: 16, into: &out)
+                    let t0 = Date()
+                    sampler.generate(count: samples, into: &out)
+                    let t = Date().timeIntervalSince(t0)
+                    report.add("generation", "\(kind.rawValue) on \(label), batch \(b)",
+                               ["RTF (summed)": Double(b * samples) / 16000 / t, "ms/step": t / Double(samples) * 1e3])
+                }
+            }
+        }
+        report.notes.append("RTF = seconds of 16 kHz audio produced, summed over streams, per wall-clock second; CPU rows are the baseline")
+        return report
+    }
+
+    static let modelColumns: [String: [String]] = [
+        "training": ["samples/s", "s/step", "peak MiB"],
+        "generation": ["RTF (summed)", "ms/step"],
+    ]
+}

@@ -1,0 +1,42 @@
+import Foundation
+import XCTest
+
+/// `--device` parsing and `info --devices`, through the built binary.
+final class DeviceOptionTests: XCTestCase {
+    func testInfoDevicesSaysWhyNoGPUIsUsable() throws {
+        let r = try CLI.run(["info", "--devices"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.first?.hasPrefix("cpu      ") ?? false, r.stdout)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("cuda") }, r.stdout)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("nvrtc    ") }, r.stdout)
+        if !FileManager.default.fileExists(atPath: "/dev/nvidiactl") && !lines.contains(where: { $0.hasPrefix("cuda:") }) {
+            XCTAssertTrue(lines.contains { $0.hasPrefix("cuda     unavailable: ") }, r.stdout)
+        }
+    }
+
+    func testInfoWithoutArgumentsAsksForSome() throws {
+        let r = try CLI.run(["info"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--devices"), r.stderr)
+    }
+
+    func testBadDeviceValuesAreRejected() throws {
+        for bad in ["tpu", "cuda:", "cuda:-1", "cuda:x"] {
+            let r = try CLI.run(["bench", "scan", "--quick", "--device", bad])
+            XCTAssertNotEqual(r.status, 0, bad)
+            XCTAssertTrue(r.stderr.contains("--device"), "\(bad): \(r.stderr)")
+        }
+    }
+
+    func testExplicitCUDAWithoutAGPUIsAClearError() throws {
+        guard !FileManager.default.fileExists(atPath: "/dev/nvidiactl") else { print("skipped: a GPU host"); return }
+        let r = try CLI.run(["selftest", "--device", "cuda:1"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("--device cuda:1: "), r.stderr)
+        let auto = try CLI.run(["selftest"])
+        XCTAssertEqual(auto.status, 0, auto.stderr)
+        XCTAssertEqual(auto.stdout, "skipped: no CUDA device\n")
+        XCTAssertTrue(auto.stderr.hasPrefix("device: cpu (no usable GPU: "), auto.stderr)
+    }
+}
