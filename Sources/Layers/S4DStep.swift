@@ -65,6 +65,34 @@ extension S4D {
             state.deallocate()
         }
 
+        /// Advances every stream's state by one step and writes the SSM output (before the GELU):
+        /// y[b, h] = 2·Re Σ_n C·x_t + D·u (u: batch × H, row stride ldu; y: batch × H contiguous;
+        /// D: H). Allocation-free.
+        public func advance(u uPtr: UnsafePointer<Float>, ldu ld: Int, D dPtr: UnsafePointer<Float>,
+                            y yPtr: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+            let H = channels, G = groups, block = H * G
+            let co = coefficients
+            let wRe = co, wIm = co + block, bRe = co + 2 * block, bIm = co + 3 * block, cRe = co + 4 * block, cIm = co + 5 * block
+            let xRe = state, xIm = state + batch * block
+            pool.forRanges(batch * H, grain: 256) { rows in
+                for r in rows {
+                    let b = r / H, h = r % H
+                    let ut = Double(uPtr[b * ld + h])
+                    let c = h * G, x = r * G  // this channel's coefficients, this (stream, channel)'s state
+                    var sum = S4DKernel.Lanes.zero
+                    for g in 0..<G {
+                        let xr = xRe[x + g], xi = xIm[x + g], w = (wRe[c + g], wIm[c + g])
+                        let nr = w.0 * xr - w.1 * xi + bRe[c + g] * ut
+                        let ni = w.0 * xi + w.1 * xr + bIm[c + g] * ut
+                        xRe[x + g] = nr
+                        xIm[x + g] = ni
+                        sum += cRe[c + g] * nr - cIm[c + g] * ni
+                    }
+                    yPtr[r] = Float(2 * sum.sum() + Double(dPtr[h]) * ut)
+                }
+            }
+        }
+
         /// Forgets every stream's history (state x = 0).
         public func reset() {
             state.update(repeating: .zero, count: 2 * batch * channels * groups)
@@ -78,29 +106,8 @@ extension S4D {
     @discardableResult
     public func step(_ u: Tensor, _ s: StepState) -> Tensor {
         precondition(u.shape == [s.batch, channels], "S4D step: input \(u.shape), expected \([s.batch, channels])")
-        let backend = u.backend, pool = cpuPool(backend)
-        let H = channels, G = s.groups, block = H * G
-        let co = s.coefficients
-        let wRe = co, wIm = co + block, bRe = co + 2 * block, bIm = co + 3 * block, cRe = co + 4 * block, cIm = co + 5 * block
-        let xRe = s.state, xIm = s.state + s.batch * block
-        let uPtr = u.pointer, ld = u.rowStride, dPtr = D.value.pointer, yPtr = s.y.pointer
-        pool.forRanges(s.batch * H, grain: 256) { rows in
-            for r in rows {
-                let b = r / H, h = r % H
-                let ut = Double(uPtr[b * ld + h])
-                let c = h * G, x = r * G  // this channel's coefficients, this (stream, channel)'s state
-                var sum = S4DKernel.Lanes.zero
-                for g in 0..<G {
-                    let xr = xRe[x + g], xi = xIm[x + g], w = (wRe[c + g], wIm[c + g])
-                    let nr = w.0 * xr - w.1 * xi + bRe[c + g] * ut
-                    let ni = w.0 * xi + w.1 * xr + bIm[c + g] * ut
-                    xRe[x + g] = nr
-                    xIm[x + g] = ni
-                    sum += cRe[c + g] * nr - cIm[c + g] * ni
-                }
-                yPtr[r] = Float(2 * sum.sum() + Double(dPtr[h]) * ut)
-            }
-        }
+        let backend = u.backend
+        s.advance(u: u.pointer, ldu: u.rowStride, D: D.value.pointer, y: s.y.pointer, pool: cpuPool(backend))
         backend.activation(.gelu, x: s.y, y: s.activated)
         backend.linear(x: s.activated, weight: outputWeight.value, bias: outputBias.value, y: s.expanded)
         backend.glu(x: s.expanded, y: s.out)
