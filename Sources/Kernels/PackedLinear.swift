@@ -89,8 +89,19 @@ public final class PackedLinear {
                 storeV(a30, o + 3 * ldy); storeV(a31, o + 3 * ldy + 8)
                 r += 4
             }
-            while r < rows {
-                var a0 = b0, a1 = b1
+        }
+        // Leftover rows (fewer than 4): one row against 4 panels at once, so 8 independent FMA
+        // chains hide the FMA latency (a single row's 2 chains would be latency-bound).
+        for r in (rows / 4 * 4)..<rows {
+            var p = 0
+            while p + 4 <= full {
+                rowPanels4(x: x + r * ldx, w: UnsafePointer(packed + p * K * 16), c0: p * 16, y: y + r * ldy,
+                           addend: addend.map { $0 + r * ldAddend })
+                p += 4
+            }
+            while p < full {
+                let w = UnsafePointer(packed + p * K * 16), c0 = p * 16
+                var a0 = loadV(bias + c0), a1 = loadV(bias + c0 + 8)
                 if let addend {
                     let q = addend + r * ldAddend + c0
                     a0 += loadV(q); a1 += loadV(q + 8)
@@ -102,10 +113,33 @@ public final class PackedLinear {
                     a1 = a1.addingProduct(v0, loadV(w + k * 16 + 8))
                 }
                 storeV(a0, y + r * ldy + c0); storeV(a1, y + r * ldy + c0 + 8)
-                r += 1
+                p += 1
             }
         }
         if full * 16 < outFeatures { applyLastPanel(x: x, ldx: ldx, rows: rows, y: y, ldy: ldy, addend: addend, ldAddend: ldAddend) }
+    }
+
+    /// One row (x, y at the row) against the 4 panels starting at column c0.
+    @inline(__always)
+    private func rowPanels4(x: UnsafePointer<Float>, w: UnsafePointer<Float>, c0: Int, y: UnsafeMutablePointer<Float>,
+                            addend: UnsafePointer<Float>?) {
+        let K = inFeatures, stride = K * 16
+        var a0 = loadV(bias + c0), a1 = loadV(bias + c0 + 8), a2 = loadV(bias + c0 + 16), a3 = loadV(bias + c0 + 24)
+        var a4 = loadV(bias + c0 + 32), a5 = loadV(bias + c0 + 40), a6 = loadV(bias + c0 + 48), a7 = loadV(bias + c0 + 56)
+        if let q = addend.map({ $0 + c0 }) {
+            a0 += loadV(q); a1 += loadV(q + 8); a2 += loadV(q + 16); a3 += loadV(q + 24)
+            a4 += loadV(q + 32); a5 += loadV(q + 40); a6 += loadV(q + 48); a7 += loadV(q + 56)
+        }
+        let w1 = w + stride, w2 = w1 + stride, w3 = w2 + stride
+        for k in 0..<K {
+            let v = V8(repeating: x[k])
+            a0 = a0.addingProduct(v, loadV(w + k * 16)); a1 = a1.addingProduct(v, loadV(w + k * 16 + 8))
+            a2 = a2.addingProduct(v, loadV(w1 + k * 16)); a3 = a3.addingProduct(v, loadV(w1 + k * 16 + 8))
+            a4 = a4.addingProduct(v, loadV(w2 + k * 16)); a5 = a5.addingProduct(v, loadV(w2 + k * 16 + 8))
+            a6 = a6.addingProduct(v, loadV(w3 + k * 16)); a7 = a7.addingProduct(v, loadV(w3 + k * 16 + 8))
+        }
+        storeV(a0, y + c0); storeV(a1, y + c0 + 8); storeV(a2, y + c0 + 16); storeV(a3, y + c0 + 24)
+        storeV(a4, y + c0 + 32); storeV(a5, y + c0 + 40); storeV(a6, y + c0 + 48); storeV(a7, y + c0 + 56)
     }
 
     /// The last, partial panel (outFeatures % 16 columns), row by row with partial loads and stores.
