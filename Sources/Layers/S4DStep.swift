@@ -27,6 +27,8 @@ extension S4D {
         let coefficients: UnsafeMutablePointer<S4DKernel.Lanes>
         /// (batch, H, groups) lanes: the state's re block, then its im block.
         let state: UnsafeMutablePointer<S4DKernel.Lanes>
+        /// (batch, H) lanes: the partial sums Σ C·x of the current step.
+        let sums: UnsafeMutablePointer<S4DKernel.Lanes>
         /// (batch, H): the SSM output y, then GELU(y); (batch, 2H) before the GLU.
         let y, activated, expanded: Tensor
         /// (batch, H): the layer's output of the last step.
@@ -40,6 +42,8 @@ extension S4D {
             coefficients = .allocate(capacity: 6 * H * G)
             coefficients.initialize(repeating: .zero, count: 6 * H * G)
             state = .allocate(capacity: 2 * batch * H * G)
+            sums = .allocate(capacity: batch * H)
+            sums.initialize(repeating: .zero, count: batch * H)
             y = b.empty([batch, H])
             activated = b.empty([batch, H])
             expanded = b.empty([batch, 2 * H])
@@ -63,6 +67,7 @@ extension S4D {
         deinit {
             coefficients.deallocate()
             state.deallocate()
+            sums.deallocate()
         }
 
         /// Advances every stream's state by one step and writes the SSM output (before the GELU):
@@ -70,27 +75,8 @@ extension S4D {
         /// D: H). Allocation-free.
         public func advance(u uPtr: UnsafePointer<Float>, ldu ld: Int, D dPtr: UnsafePointer<Float>,
                             y yPtr: UnsafeMutablePointer<Float>, pool: ThreadPool) {
-            let H = channels, G = groups, block = H * G
-            let co = coefficients
-            let wRe = co, wIm = co + block, bRe = co + 2 * block, bIm = co + 3 * block, cRe = co + 4 * block, cIm = co + 5 * block
-            let xRe = state, xIm = state + batch * block
-            pool.forRanges(batch * H, grain: 256) { rows in
-                for r in rows {
-                    let b = r / H, h = r % H
-                    let ut = Double(uPtr[b * ld + h])
-                    let c = h * G, x = r * G  // this channel's coefficients, this (stream, channel)'s state
-                    var sum = S4DKernel.Lanes.zero
-                    for g in 0..<G {
-                        let xr = xRe[x + g], xi = xIm[x + g], w = (wRe[c + g], wIm[c + g])
-                        let nr = w.0 * xr - w.1 * xi + bRe[c + g] * ut
-                        let ni = w.0 * xi + w.1 * xr + bIm[c + g] * ut
-                        xRe[x + g] = nr
-                        xIm[x + g] = ni
-                        sum += cRe[c + g] * nr - cIm[c + g] * ni
-                    }
-                    yPtr[r] = Float(2 * sum.sum() + Double(dPtr[h]) * ut)
-                }
-            }
+            S4DStepKernel.step(coefficients: coefficients, state: state, sums: sums, batch: batch, channels: channels, groups: groups,
+                               u: uPtr, ldu: ld, D: dPtr, y: yPtr, pool: pool)
         }
 
         /// Forgets every stream's history (state x = 0).
