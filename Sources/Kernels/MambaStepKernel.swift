@@ -3,12 +3,14 @@
 //
 // The layouts are chosen for the step, not shared with training:
 // - conv state (rows, K − 1, D) as a ring over the K − 1 slots, vectors over channels d;
-// - SSM state (rows, N, D) real, or (rows, 2N, D) complex (the N re planes, then the N im
-//   planes): the state index n is the outer loop and channels d the SIMD lanes, so
-//   y = Σ_n C_n·h_n accumulates vertically (no horizontal sums) and Δ, u, z are plain vectors;
+// - SSM state per stream and group of 16 channels: (N, 16) real, or (N, re/im, 16) complex,
+//   contiguous in the order the step reads it (a sequential stream: at batch 16 the state is
+//   megabytes, beyond L2, and strided planes defeated the prefetcher). The state index n is the
+//   inner loop and 16 channels the SIMD lanes, so y = Σ_n C_n·h_n accumulates vertically (no
+//   horizontal sums) and Δ, u, z are plain vectors;
 // - x_proj's outputs are permuted when packed so that complex B and C arrive as planes
 //   (B re, B im, C re, C im) instead of interleaved pairs;
-// - A·log₂e and A_imag·2/π are precomputed, transposed to (N, D).
+// - A·log₂e and A_imag·2/π are precomputed, as (D/16, N, 16).
 // The arithmetic is the selective-scan step's (same exp2 / sincos / softplus approximations),
 // so the step equals the parallel forward to float rounding.
 
@@ -25,7 +27,7 @@ public final class MambaStepWeights {
     let convWeight: UnsafeMutablePointer<Float>
     let convBias: UnsafeMutablePointer<Float>
     let dtBias: UnsafeMutablePointer<Float>
-    /// (N, D): A·log₂e (A = −exp(A_log)); (N, D): A_imag·2/π (complex only).
+    /// (D/16, N, 16): A·log₂e (A = −exp(A_log)), and A_imag·2/π (complex only).
     let aLog2: UnsafeMutablePointer<Float>
     let aImagHalfPi: UnsafeMutablePointer<Float>?
     let skip: UnsafeMutablePointer<Float>
@@ -38,7 +40,7 @@ public final class MambaStepWeights {
                 inProj: UnsafePointer<Float>, convWeight: UnsafePointer<Float>, convBias: UnsafePointer<Float>,
                 xProj: UnsafePointer<Float>, dtProjWeight: UnsafePointer<Float>, dtProjBias: UnsafePointer<Float>?,
                 ALog: UnsafePointer<Float>, AImag: UnsafePointer<Float>?, D skipD: UnsafePointer<Float>, outProj: UnsafePointer<Float>) {
-        precondition(D % 8 == 0, "Mamba step kernel: dInner \(D) must be a multiple of 8 (use the generic step path)")
+        precondition(D % 16 == 0, "Mamba step kernel: dInner \(D) must be a multiple of 16 (use the generic step path)")
         precondition(!isComplex || AImag != nil, "Mamba step kernel: a complex block needs A_imag")
         dModel = H; dInner = D; dtRank = R; dState = N; dConv = K
         self.isComplex = isComplex
@@ -64,10 +66,11 @@ public final class MambaStepWeights {
         self.convBias = copy(convBias, D)
         dtBias = copy(dtProjBias, D)
         aLog2 = .allocate(capacity: N * D)
-        for d in 0..<D { for n in 0..<N { aLog2[n * D + d] = -Float(exp(Double(ALog[d * N + n]))) * scanLog2e } }
+        // Channel d, state n at ((d / 16)·N + n)·16 + d % 16.
+        for d in 0..<D { for n in 0..<N { aLog2[((d / 16) * N + n) * 16 + d % 16] = -Float(exp(Double(ALog[d * N + n]))) * scanLog2e } }
         if let AImag {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: N * D)
-            for d in 0..<D { for n in 0..<N { p[n * D + d] = AImag[d * N + n] * scanTwoOverPi } }
+            for d in 0..<D { for n in 0..<N { p[((d / 16) * N + n) * 16 + d % 16] = AImag[d * N + n] * scanTwoOverPi } }
             aImagHalfPi = p
         } else {
             aImagHalfPi = nil
@@ -87,7 +90,7 @@ public final class MambaStepWorkspace {
     /// (rows, K − 1, D) ring; `convHead` is the slot holding the oldest input.
     let convState: UnsafeMutablePointer<Float>
     var convHead = 0
-    /// (rows, N or 2N, D).
+    /// (rows, D/16, N, 16) real or (rows, D/16, N, 2, 16) complex.
     let ssmState: UnsafeMutablePointer<Float>
     let convCount: Int, ssmCount: Int
 
@@ -159,56 +162,59 @@ public enum MambaStepKernel {
 
     /// y = (Σ_n C_n·h_n [2·Re for complex] + D·u)·SiLU(z), h_n ← exp(Δ·A_n)·h_n + Δ·u·B_n,
     /// Δ = softplus(dt_proj(·) + bias); vectors over channels, the state index outer.
+    /// 16 channels per vector (two AVX registers): their two dependency chains (exp2 → sincos →
+    /// update) interleave, which Zen 1's out-of-order window cannot do for a single 8-wide chain
+    /// (that version was latency-bound).
     static func scanStep(_ w: MambaStepWeights, _ ws: MambaStepWorkspace) {
         let D = w.dInner, N = w.dState, R = w.dtRank
         for r in 0..<ws.rows {
             let bc = ws.dbl + r * ws.ldDbl + R
             let u = ws.xc + r * D, z = ws.xz + r * 2 * D + D, dl = ws.delta + r * D, yr = ws.y + r * D
             if let ai = w.aImagHalfPi {
-                let h = ws.ssmState + r * 2 * N * D
                 var d = 0
                 while d < D {
-                    let s = scanSoftplus(loadV(dl + d) + loadV(w.dtBias + d))
-                    let uv = loadV(u + d), su = s * uv
-                    var acc = V8()
+                    let h = ws.ssmState + (r * D + d) * 2 * N, a2 = w.aLog2 + d * N, a2i = ai + d * N
+                    let s = scanSoftplus(load16(dl + d) + load16(w.dtBias + d))
+                    let uv = load16(u + d), su = s * uv
+                    var acc = F16()
                     for n in 0..<N {
-                        let e = scanExp2(s * loadV(w.aLog2 + n * D + d))
-                        let sc = scanSinCosHalfPi(s * loadV(ai + n * D + d))
+                        let e = scanExp2(s * load16(a2 + n * 16))
+                        let sc = scanSinCosHalfPi(s * load16(a2i + n * 16))
                         let ar = e * sc.cos, aim = e * sc.sin
-                        let pr = h + n * D + d, pi = h + (N + n) * D + d
-                        let hr = loadV(pr), hi = loadV(pi)
-                        let br = V8(repeating: bc[n]), bi = V8(repeating: bc[N + n])
-                        let cr = V8(repeating: bc[2 * N + n]), ci = V8(repeating: bc[3 * N + n])
+                        let pr = h + n * 32, pi = pr + 16
+                        let hr = load16(pr), hi = load16(pi)
+                        let br = F16(repeating: bc[n]), bi = F16(repeating: bc[N + n])
+                        let cr = F16(repeating: bc[2 * N + n]), ci = F16(repeating: bc[3 * N + n])
                         let nr = (su * br).addingProduct(ar, hr).addingProduct(-aim, hi)
                         let ni = (su * bi).addingProduct(ar, hi).addingProduct(aim, hr)
-                        storeV(nr, pr)
-                        storeV(ni, pi)
+                        store16(nr, pr)
+                        store16(ni, pi)
                         acc = acc.addingProduct(cr, nr).addingProduct(-ci, ni)
                     }
-                    var yv = (2 * acc).addingProduct(loadV(w.skip + d), uv)
-                    let zv = loadV(z + d)
+                    var yv = (2 * acc).addingProduct(load16(w.skip + d), uv)
+                    let zv = load16(z + d)
                     yv = yv * (zv * scanSigmoid(zv))
-                    storeV(yv, yr + d)
-                    d += 8
+                    store16(yv, yr + d)
+                    d += 16
                 }
             } else {
-                let h = ws.ssmState + r * N * D
                 var d = 0
                 while d < D {
-                    let s = scanSoftplus(loadV(dl + d) + loadV(w.dtBias + d))
-                    let uv = loadV(u + d), su = s * uv
-                    var acc = V8()
+                    let h = ws.ssmState + (r * D + d) * N, a2 = w.aLog2 + d * N
+                    let s = scanSoftplus(load16(dl + d) + load16(w.dtBias + d))
+                    let uv = load16(u + d), su = s * uv
+                    var acc = F16()
                     for n in 0..<N {
-                        let p = h + n * D + d
-                        let hn = (su * V8(repeating: bc[n])).addingProduct(scanExp2(s * loadV(w.aLog2 + n * D + d)), loadV(p))
-                        storeV(hn, p)
-                        acc = acc.addingProduct(V8(repeating: bc[N + n]), hn)
+                        let p = h + n * 16
+                        let hn = (su * F16(repeating: bc[n])).addingProduct(scanExp2(s * load16(a2 + n * 16)), load16(p))
+                        store16(hn, p)
+                        acc = acc.addingProduct(F16(repeating: bc[N + n]), hn)
                     }
-                    var yv = acc.addingProduct(loadV(w.skip + d), uv)
-                    let zv = loadV(z + d)
+                    var yv = acc.addingProduct(load16(w.skip + d), uv)
+                    let zv = load16(z + d)
                     yv = yv * (zv * scanSigmoid(zv))
-                    storeV(yv, yr + d)
-                    d += 8
+                    store16(yv, yr + d)
+                    d += 16
                 }
             }
         }

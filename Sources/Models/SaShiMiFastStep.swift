@@ -317,12 +317,12 @@ extension PackedLinear {
 
 extension SaShiMi {
     /// The CPU fast step path for `batch` streams, or nil when the model is not on the CPU or
-    /// has a shape the fused kernels do not cover (Mamba dInner not a multiple of 8): callers
+    /// has a shape the fused kernels do not cover (Mamba dInner not a multiple of 16): callers
     /// then use `makeStepState` and `step(tokens:_:)`, the Backend-generic path.
     public func makeFastStepState(batch: Int) -> SaShiMiFastStepState? {
         guard let cpu = store.backend as? CPUBackend, cpu.device == .cpu else { return nil }
         for block in center + up.flatMap(\.blocks) {
-            if case .mamba(let m) = block.mixer, m.config.dInner % 8 != 0 { return nil }
+            if case .mamba(let m) = block.mixer, m.config.dInner % 16 != 0 { return nil }
         }
         return SaShiMiFastStepState(model: self, batch: batch, pool: cpu.pool)
     }

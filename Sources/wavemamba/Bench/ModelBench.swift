@@ -54,13 +54,13 @@ struct ModelBench {
 
     /// Each case on the CPU fast path (fused kernels, streams split over the threads) beside the
     /// Backend-generic step path as the baseline, measured in the same run.
-    func generate(batches: [Int], samples: Int) -> BenchReport {
+    func generate(kinds: [BlockKind] = Self.kinds, batches: [Int], samples: Int, baseline: Bool = true) -> BenchReport {
         var report = BenchReport(title: "wavemamba bench generate (SaShiMi step mode, \(samples) samples per stream)", threads: backend.pool.threads)
-        for kind in Self.kinds {
+        for kind in kinds {
             let model = SaShiMi(config: Self.config(kind, quick: quick), backend: backend, seed: 1)
             for b in batches {
                 var seconds: [Sampler.Path: Double] = [:]
-                for path in [Sampler.Path.generic, .automatic] {
+                for path in baseline ? [Sampler.Path.generic, .automatic] : [.automatic] {
                     let sampler = Sampler(model: model, batch: b, settings: .init(seed: 1), path: path)
                     var out = [[UInt8]](repeating: [], count: b)
                     for i in out.indices { out[i].reserveCapacity(samples + 64) }
