@@ -145,16 +145,16 @@ public enum MambaStepKernel {
             let xr = ws.xz + r * 2 * D, st = ws.convState + r * S * D, o = ws.xc + r * D
             var d = 0
             while d < D {
-                let xv = loadV(xr + d)
-                var a = loadV(w.convBias + d)
+                let xv = load16(xr + d)
+                var a = load16(w.convBias + d)
                 for j in 0..<S {
                     let slot = head + j < S ? head + j : head + j - S
-                    a = a.addingProduct(loadV(w.convWeight + j * D + d), loadV(st + slot * D + d))
+                    a = a.addingProduct(load16(w.convWeight + j * D + d), load16(st + slot * D + d))
                 }
-                a = a.addingProduct(loadV(w.convWeight + S * D + d), xv)
-                if S > 0 { storeV(xv, st + head * D + d) }
-                storeV(a * scanSigmoid(a), o + d)
-                d += 8
+                a = a.addingProduct(load16(w.convWeight + S * D + d), xv)
+                if S > 0 { store16(xv, st + head * D + d) }
+                store16(a * scanSigmoid(a), o + d)
+                d += 16
             }
         }
         if S > 0 { ws.convHead = head + 1 == S ? 0 : head + 1 }

@@ -116,7 +116,10 @@ public final class PackedLinear {
                 p += 1
             }
         }
-        if full * 16 < outFeatures { applyLastPanel(x: x, ldx: ldx, rows: rows, y: y, ldy: ldy, addend: addend, ldAddend: ldAddend) }
+        if full * 16 < outFeatures {
+            lastPanel4(x: x, ldx: ldx, rows: rows / 4 * 4, y: y, ldy: ldy, addend: addend, ldAddend: ldAddend)
+            applyLastPanel(x: x, ldx: ldx, rows: (rows / 4 * 4)..<rows, y: y, ldy: ldy, addend: addend, ldAddend: ldAddend)
+        }
     }
 
     /// One row (x, y at the row) against the 4 panels starting at column c0.
@@ -142,13 +145,50 @@ public final class PackedLinear {
         storeV(a4, y + c0 + 32); storeV(a5, y + c0 + 40); storeV(a6, y + c0 + 48); storeV(a7, y + c0 + 56)
     }
 
+    /// The last, partial panel for rows 0..<rows (a multiple of 4), 4 rows at a time (8 FMA
+    /// chains) with partial loads and stores.
+    private func lastPanel4(x: UnsafePointer<Float>, ldx: Int, rows: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
+                            addend: UnsafePointer<Float>?, ldAddend: Int) {
+        let K = inFeatures, c0 = outFeatures / 16 * 16, cols = outFeatures - c0
+        let n0 = min(8, cols), n1 = max(0, cols - 8)
+        let w = UnsafePointer(packed + c0 * K)
+        let b0 = loadV(bias + c0), b1 = loadV(bias + c0 + 8)
+        var r = 0
+        while r < rows {
+            var a0 = (b0, b1), a1 = (b0, b1), a2 = (b0, b1), a3 = (b0, b1)
+            if let addend {
+                let q = addend + r * ldAddend + c0
+                a0.0 += loadLanes(q, n0); a0.1 += loadLanes(q + 8, n1)
+                a1.0 += loadLanes(q + ldAddend, n0); a1.1 += loadLanes(q + ldAddend + 8, n1)
+                a2.0 += loadLanes(q + 2 * ldAddend, n0); a2.1 += loadLanes(q + 2 * ldAddend + 8, n1)
+                a3.0 += loadLanes(q + 3 * ldAddend, n0); a3.1 += loadLanes(q + 3 * ldAddend + 8, n1)
+            }
+            let x0 = x + r * ldx, x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx
+            for k in 0..<K {
+                let w0 = loadV(w + k * 16), w1 = loadV(w + k * 16 + 8)
+                let v0 = V8(repeating: x0[k]), v1 = V8(repeating: x1[k])
+                let v2 = V8(repeating: x2[k]), v3 = V8(repeating: x3[k])
+                a0.0 = a0.0.addingProduct(v0, w0); a0.1 = a0.1.addingProduct(v0, w1)
+                a1.0 = a1.0.addingProduct(v1, w0); a1.1 = a1.1.addingProduct(v1, w1)
+                a2.0 = a2.0.addingProduct(v2, w0); a2.1 = a2.1.addingProduct(v2, w1)
+                a3.0 = a3.0.addingProduct(v3, w0); a3.1 = a3.1.addingProduct(v3, w1)
+            }
+            let o = y + r * ldy + c0
+            storeLanes(a0.0, o, n0); storeLanes(a0.1, o + 8, n1)
+            storeLanes(a1.0, o + ldy, n0); storeLanes(a1.1, o + ldy + 8, n1)
+            storeLanes(a2.0, o + 2 * ldy, n0); storeLanes(a2.1, o + 2 * ldy + 8, n1)
+            storeLanes(a3.0, o + 3 * ldy, n0); storeLanes(a3.1, o + 3 * ldy + 8, n1)
+            r += 4
+        }
+    }
+
     /// The last, partial panel (outFeatures % 16 columns), row by row with partial loads and stores.
-    private func applyLastPanel(x: UnsafePointer<Float>, ldx: Int, rows: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
+    private func applyLastPanel(x: UnsafePointer<Float>, ldx: Int, rows: Range<Int>, y: UnsafeMutablePointer<Float>, ldy: Int,
                                 addend: UnsafePointer<Float>?, ldAddend: Int) {
         let K = inFeatures, c0 = outFeatures / 16 * 16, cols = outFeatures - c0
         let n0 = min(8, cols), n1 = max(0, cols - 8)
         let w = UnsafePointer(packed + c0 * K)
-        for r in 0..<rows {
+        for r in rows {
             var a0 = loadV(bias + c0), a1 = loadV(bias + c0 + 8)
             if let addend {
                 let q = addend + r * ldAddend + c0
