@@ -9,7 +9,8 @@ public enum S4DStepKernel {
 
     /// - Parameters:
     ///   - coefficients: six (H, G) blocks: w re, w im, B̃ re, B̃ im, C re, C im.
-    ///   - state: two (batch, H, G) blocks: re, then im; updated in place.
+    ///   - state: two (H, G, batch) blocks: re, then im; updated in place. Streams innermost:
+    ///     the kernel reads the state as one sequential stream (at batch 16 it is megabytes).
     ///   - sums: batch × H lanes of scratch.
     ///   - u: (batch, H), row stride ldu; y: (batch, H) contiguous; D: H.
     /// Channel-major: a group's coefficients are loaded once and applied to every stream. Per
@@ -29,7 +30,7 @@ public enum S4DStepKernel {
                     let wr = wRe[c + g], wi = wIm[c + g], br = bRe[c + g], bi = bIm[c + g], cr = cRe[c + g], ci = cIm[c + g]
                     for b in 0..<batch {
                         let ut = Lanes(repeating: Double(uPtr[b * ld + h]))
-                        let x = (b * H + h) * G + g
+                        let x = (c + g) * batch + b
                         let xr = xRe[x], xi = xIm[x]
                         let nr = wr * xr - wi * xi + br * ut
                         let ni = wr * xi + wi * xr + bi * ut

@@ -25,7 +25,7 @@ extension S4D {
         let groups: Int
         /// (H, groups) lanes each: w, B̃ and C, re and im apart (six blocks).
         let coefficients: UnsafeMutablePointer<S4DKernel.Lanes>
-        /// (batch, H, groups) lanes: the state's re block, then its im block.
+        /// (H, groups, batch) lanes: the state's re block, then its im block.
         let state: UnsafeMutablePointer<S4DKernel.Lanes>
         /// (batch, H) lanes: the partial sums Σ C·x of the current step.
         let sums: UnsafeMutablePointer<S4DKernel.Lanes>
