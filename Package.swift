@@ -49,10 +49,10 @@ let package = Package(
         .target(name: "Layers", dependencies: ["Engine", "Kernels", "Spectral"]),
 
         // SaShiMi's U-Net of Mamba / S4D blocks, forward and step mode.
-        .target(name: "Models", dependencies: ["Layers", "Engine", "Spectral"]),
+        .target(name: "Models", dependencies: ["Layers", "Engine", "Kernels", "Spectral"]),
 
         // Step-mode sampling and audio output.
-        .target(name: "Generation", dependencies: ["Models", "Engine", "AudioIO"]),
+        .target(name: "Generation", dependencies: ["Models", "Engine", "Kernels", "AudioIO"]),
 
         // Scoring generated audio: log-mel features, the folder-labelled Mamba classifier,
         // FID / IS / mIS / AM, classifier-free spectral statistics, the HTML report.

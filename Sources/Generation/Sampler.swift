@@ -1,6 +1,7 @@
 import AudioIO
 import Engine
 import Foundation
+import Kernels
 import Models
 
 /// Autoregressive sampling from a SaShiMi model in step mode, batched over streams.
@@ -8,6 +9,10 @@ import Models
 /// Each stream has its own seeded generator, so stream k of a batch produces the same audio
 /// as stream k of any other run with the same seed and settings. Every buffer is allocated
 /// in `init`; producing a sample allocates nothing.
+///
+/// On the CPU the sampler runs the fused fast path (`SaShiMiFastStepState`): each thread
+/// steps the model for its share of the streams and samples their next tokens, one
+/// thread-pool dispatch per generated sample. Other devices use the Backend-generic step.
 public final class Sampler {
     public struct Settings: Sendable {
         /// Softmax temperature (1 = the model's distribution; lower is more conservative).
@@ -23,27 +28,61 @@ public final class Sampler {
         }
     }
 
+    /// Which step implementation drives the model.
+    public enum Path: Sendable {
+        /// The CPU fast path when the model is on the CPU (and its shape is covered), else generic.
+        case automatic
+        /// The Backend-generic step (`SaShiMi.step`), on any device.
+        case generic
+    }
+
     public let model: SaShiMi
     public let batch: Int
     public let settings: Settings
-    public let state: SaShiMiStepState
-    private let probs: Tensor
-    private var rngs: [SplitMix64]
-    private var order: [Int32]
-    private var next: [Int32]
+    /// The fast path's state (CPU), or nil when the generic path runs.
+    public let fast: SaShiMiFastStepState?
+    /// The generic path's state, or nil when the fast path runs.
+    public let state: SaShiMiStepState?
+    public var usesFastPath: Bool { fast != nil }
+    private let classes: Int
+    private let probs: UnsafeMutablePointer<Float>        // (batch, classes)
+    private let rngs: UnsafeMutablePointer<SplitMix64>    // one per stream
+    private let order: UnsafeMutablePointer<Int32>        // (batch, classes) top-p scratch
+    private let next: UnsafeMutablePointer<Int32>         // the token each stream feeds next
+    private let probsTensor: Tensor?                      // generic path: softmax output
+    private var nextArray: [Int32]                        // generic path: `next` as SaShiMi.step takes it
+    private let single = ThreadPool(threads: 1)
+    /// Samples the rows of a part of the batch (made once: passing it per step allocates nothing).
+    private var sampleRows: ((Range<Int>) -> Void)?
     /// The silence class (SaShiMi's start token).
     public static let startToken: Int32 = 128
 
-    public init(model: SaShiMi, batch: Int, settings: Settings) {
+    public init(model: SaShiMi, batch: Int, settings: Settings, path: Path = .automatic) {
         precondition(settings.temperature > 0 && settings.topP > 0 && settings.topP <= 1)
         self.model = model
         self.batch = batch
         self.settings = settings
-        state = model.makeStepState(batch: batch)
-        probs = model.store.backend.empty([batch, model.config.classes])
-        rngs = (0..<batch).map { SplitMix64(seed: settings.seed &+ UInt64($0) &* 0x9E37_79B9_7F4A_7C15) }
-        order = [Int32](repeating: 0, count: model.config.classes)
-        next = [Int32](repeating: Self.startToken, count: batch)
+        classes = model.config.classes
+        fast = path == .automatic ? model.makeFastStepState(batch: batch) : nil
+        state = fast == nil ? model.makeStepState(batch: batch) : nil
+        probsTensor = fast == nil ? model.store.backend.empty([batch, classes]) : nil
+        probs = .allocate(capacity: batch * classes)
+        probs.initialize(repeating: 0, count: batch * classes)
+        rngs = .allocate(capacity: batch)
+        for s in 0..<batch { (rngs + s).initialize(to: SplitMix64(seed: settings.seed &+ UInt64(s) &* 0x9E37_79B9_7F4A_7C15)) }
+        order = .allocate(capacity: batch * classes)
+        order.initialize(repeating: 0, count: batch * classes)
+        next = .allocate(capacity: batch)
+        next.initialize(repeating: Self.startToken, count: batch)
+        nextArray = [Int32](repeating: Self.startToken, count: batch)
+        sampleRows = { [unowned self] rows in self.sample(rows: rows) }
+    }
+
+    deinit {
+        probs.deallocate()
+        rngs.deallocate()
+        order.deallocate()
+        next.deallocate()
     }
 
     /// Teacher-forces `tokens` (batch × count, stream-major) through the model: a prompt.
@@ -52,7 +91,7 @@ public final class Sampler {
         let n = tokens.map(\.count).min() ?? 0
         for t in 0..<n {
             for b in 0..<batch { next[b] = tokens[b][t] }
-            model.step(tokens: next, state)
+            stepModel(then: nil)
         }
     }
 
@@ -61,32 +100,59 @@ public final class Sampler {
         for b in 0..<batch { next[b] = token }
     }
 
+    /// One model step on `next`; the fast path runs `then` on each part's thread.
+    private func stepModel(then: ((Range<Int>) -> Void)?) {
+        if let fast {
+            fast.step(tokens: next, then: then)
+        } else {
+            for b in 0..<batch { nextArray[b] = next[b] }
+            model.step(tokens: nextArray, state!)
+            then?(0..<batch)
+        }
+    }
+
     /// Samples `count` new tokens per stream into `out[b][...]` (appending).
     public func generate(count: Int, into out: inout [[UInt8]], progress: ((Int) -> Void)? = nil) {
         precondition(out.count == batch)
-        let classes = model.config.classes
-        let b = model.store.backend
         for t in 0..<count {
-            let logits = model.step(tokens: next, state)
-            b.softmax(logits: logits, probs: probs, temperature: settings.temperature)
-            // On a GPU the probabilities come to the host (batch × classes floats per step).
-            var host = probs.device == .cpu ? [] : probs.floats()
-            host.withUnsafeMutableBufferPointer { h in
-                let p = probs.device == .cpu ? probs.pointer : h.baseAddress!
-                for s in 0..<batch {
-                    let k = sample(p + s * classes, classes: classes, stream: s)
-                    next[s] = Int32(k)
-                    out[s].append(UInt8(k))
-                }
-            }
+            stepModel(then: sampleRows)
+            for s in 0..<batch { out[s].append(UInt8(next[s])) }
             progress?(t + 1)
         }
     }
 
-    /// Draws a class from one row of probabilities with nucleus (top-p) filtering.
-    private func sample(_ p: UnsafeMutablePointer<Float>, classes: Int, stream: Int) -> Int {
-        let u = Float(rngs[stream].next() >> 40) / Float(1 << 24)
-        if settings.topP >= 1 {
+    /// Softmax and a draw for streams `rows`; writes their next tokens. Touches only those
+    /// rows' buffers, so parts may run it concurrently.
+    private func sample(rows: Range<Int>) {
+        let logits: UnsafePointer<Float>
+        if let fast {
+            logits = UnsafePointer(fast.logits)
+        } else {
+            let l = state!.logits
+            model.store.backend.softmax(logits: l, probs: probsTensor!, temperature: settings.temperature)
+            if probsTensor!.device == .cpu {
+                probs.update(from: probsTensor!.pointer, count: batch * classes)
+            } else {
+                // On a GPU the probabilities come to the host (batch × classes floats per step).
+                let host = probsTensor!.floats()
+                host.withUnsafeBufferPointer { probs.update(from: $0.baseAddress!, count: batch * classes) }
+            }
+            logits = UnsafePointer(probs)
+        }
+        if fast != nil {
+            CrossEntropy.softmax(logits: logits + rows.lowerBound * classes, probs: probs + rows.lowerBound * classes,
+                                 rows: rows.count, classes: classes, temperature: settings.temperature, pool: single)
+        }
+        for s in rows {
+            let u = Float(rngs[s].next() >> 40) / Float(1 << 24)
+            next[s] = Int32(Self.draw(probs + s * classes, classes: classes, u: u, topP: settings.topP, order: order + s * classes))
+        }
+    }
+
+    /// Draws a class from one row of probabilities with nucleus (top-p) filtering, given a
+    /// uniform u ∈ [0, 1). `order`: `classes` Int32 of scratch.
+    static func draw(_ p: UnsafeMutablePointer<Float>, classes: Int, u: Float, topP: Float, order: UnsafeMutablePointer<Int32>) -> Int {
+        if topP >= 1 {
             var acc: Float = 0
             var total: Float = 0
             for k in 0..<classes { total += p[k] }
@@ -98,23 +164,22 @@ public final class Sampler {
             return classes - 1
         }
         // Sort classes by probability (in place, no allocation), keep the nucleus, renormalise.
-        order.withUnsafeMutableBufferPointer { o in
-            for k in 0..<classes { o[k] = Int32(k) }
-            o.sort { p[Int($0)] > p[Int($1)] }
-        }
+        var o = UnsafeMutableBufferPointer(start: order, count: classes)
+        for k in 0..<classes { o[k] = Int32(k) }
+        o.sort { p[Int($0)] > p[Int($1)] }
         var kept = 0
         var mass: Float = 0
         while kept < classes {
-            mass += p[Int(order[kept])]
+            mass += p[Int(o[kept])]
             kept += 1
-            if mass >= settings.topP { break }
+            if mass >= topP { break }
         }
         let target = u * mass
         var acc: Float = 0
         for i in 0..<kept {
-            acc += p[Int(order[i])]
-            if acc > target { return Int(order[i]) }
+            acc += p[Int(o[i])]
+            if acc > target { return Int(o[i]) }
         }
-        return Int(order[kept - 1])
+        return Int(o[kept - 1])
     }
 }

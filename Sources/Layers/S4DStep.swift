@@ -25,8 +25,10 @@ extension S4D {
         let groups: Int
         /// (H, groups) lanes each: w, B̃ and C, re and im apart (six blocks).
         let coefficients: UnsafeMutablePointer<S4DKernel.Lanes>
-        /// (batch, H, groups) lanes: the state's re block, then its im block.
+        /// (H, groups, batch) lanes: the state's re block, then its im block.
         let state: UnsafeMutablePointer<S4DKernel.Lanes>
+        /// (batch, H) lanes: the partial sums Σ C·x of the current step.
+        let sums: UnsafeMutablePointer<S4DKernel.Lanes>
         /// (batch, H): the SSM output y, then GELU(y); (batch, 2H) before the GLU.
         let y, activated, expanded: Tensor
         /// (batch, H): the layer's output of the last step.
@@ -40,6 +42,8 @@ extension S4D {
             coefficients = .allocate(capacity: 6 * H * G)
             coefficients.initialize(repeating: .zero, count: 6 * H * G)
             state = .allocate(capacity: 2 * batch * H * G)
+            sums = .allocate(capacity: batch * H)
+            sums.initialize(repeating: .zero, count: batch * H)
             y = b.empty([batch, H])
             activated = b.empty([batch, H])
             expanded = b.empty([batch, 2 * H])
@@ -63,6 +67,16 @@ extension S4D {
         deinit {
             coefficients.deallocate()
             state.deallocate()
+            sums.deallocate()
+        }
+
+        /// Advances every stream's state by one step and writes the SSM output (before the GELU):
+        /// y[b, h] = 2·Re Σ_n C·x_t + D·u (u: batch × H, row stride ldu; y: batch × H contiguous;
+        /// D: H). Allocation-free.
+        public func advance(u uPtr: UnsafePointer<Float>, ldu ld: Int, D dPtr: UnsafePointer<Float>,
+                            y yPtr: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+            S4DStepKernel.step(coefficients: coefficients, state: state, sums: sums, batch: batch, channels: channels, groups: groups,
+                               u: uPtr, ldu: ld, D: dPtr, y: yPtr, pool: pool)
         }
 
         /// Forgets every stream's history (state x = 0).
@@ -78,29 +92,8 @@ extension S4D {
     @discardableResult
     public func step(_ u: Tensor, _ s: StepState) -> Tensor {
         precondition(u.shape == [s.batch, channels], "S4D step: input \(u.shape), expected \([s.batch, channels])")
-        let backend = u.backend, pool = cpuPool(backend)
-        let H = channels, G = s.groups, block = H * G
-        let co = s.coefficients
-        let wRe = co, wIm = co + block, bRe = co + 2 * block, bIm = co + 3 * block, cRe = co + 4 * block, cIm = co + 5 * block
-        let xRe = s.state, xIm = s.state + s.batch * block
-        let uPtr = u.pointer, ld = u.rowStride, dPtr = D.value.pointer, yPtr = s.y.pointer
-        pool.forRanges(s.batch * H, grain: 256) { rows in
-            for r in rows {
-                let b = r / H, h = r % H
-                let ut = Double(uPtr[b * ld + h])
-                let c = h * G, x = r * G  // this channel's coefficients, this (stream, channel)'s state
-                var sum = S4DKernel.Lanes.zero
-                for g in 0..<G {
-                    let xr = xRe[x + g], xi = xIm[x + g], w = (wRe[c + g], wIm[c + g])
-                    let nr = w.0 * xr - w.1 * xi + bRe[c + g] * ut
-                    let ni = w.0 * xi + w.1 * xr + bIm[c + g] * ut
-                    xRe[x + g] = nr
-                    xIm[x + g] = ni
-                    sum += cRe[c + g] * nr - cIm[c + g] * ni
-                }
-                yPtr[r] = Float(2 * sum.sum() + Double(dPtr[h]) * ut)
-            }
-        }
+        let backend = u.backend
+        s.advance(u: u.pointer, ldu: u.rowStride, D: D.value.pointer, y: s.y.pointer, pool: cpuPool(backend))
         backend.activation(.gelu, x: s.y, y: s.activated)
         backend.linear(x: s.activated, weight: outputWeight.value, bias: outputBias.value, y: s.expanded)
         backend.glu(x: s.expanded, y: s.out)

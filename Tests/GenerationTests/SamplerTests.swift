@@ -31,17 +31,39 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(a[1].count, 40)
     }
 
-    /// Tensor buffers are all allocated up front: producing samples requests no memory.
+    /// Tensor buffers are all allocated up front: producing samples requests no memory, on the
+    /// CPU fast path (the default on the CPU) and on the Backend-generic path.
     func testNoTensorAllocationPerSample() {
-        let backend = CPUBackend()
+        for path in [Sampler.Path.automatic, .generic] {
+            let backend = CPUBackend(threads: 2)
+            let model = tinyModel(backend)
+            let s = Sampler(model: model, batch: 4, settings: .init(topP: 0.9, seed: 1), path: path)
+            XCTAssertEqual(s.usesFastPath, path == .automatic)
+            var out = [[UInt8]](repeating: [], count: 4)
+            out = out.map { var a = $0; a.reserveCapacity(200); return a }
+            s.generate(count: 8, into: &out)
+            let before = backend.allocator.requests
+            s.generate(count: 100, into: &out)
+            XCTAssertEqual(backend.allocator.requests, before, "step mode (\(path)) allocated tensors while generating")
+        }
+    }
+
+    /// The fast path and the generic path sample the same audio at a low temperature (their
+    /// logits agree to float rounding, so the argmax agrees), with a prompt primed first.
+    func testFastPathSamplesLikeGenericPath() {
+        let backend = CPUBackend(threads: 2)
         let model = tinyModel(backend)
-        let s = Sampler(model: model, batch: 4, settings: .init(seed: 1))
-        var out = [[UInt8]](repeating: [], count: 4)
-        out = out.map { var a = $0; a.reserveCapacity(200); return a }
-        s.generate(count: 8, into: &out)
-        let before = backend.allocator.requests
-        s.generate(count: 100, into: &out)
-        XCTAssertEqual(backend.allocator.requests, before, "step mode allocated tensors while generating")
+        func run(_ path: Sampler.Path) -> [[UInt8]] {
+            let s = Sampler(model: model, batch: 3, settings: .init(temperature: 1e-4, seed: 4), path: path)
+            s.prime([[128, 130, 140], [128, 90, 60], [128, 200, 210]])
+            s.setNext(135)
+            var out = [[UInt8]](repeating: [], count: 3)
+            s.generate(count: 30, into: &out)
+            return out
+        }
+        let fast = run(.automatic), generic = run(.generic)
+        XCTAssertEqual(fast, generic)
+        XCTAssertNotEqual(fast[0], fast[1])
     }
 
     /// With a very low temperature the sampler follows the argmax of the model's logits.

@@ -52,30 +52,48 @@ struct ModelBench {
         return report
     }
 
-    func generate(batches: [Int], samples: Int) -> BenchReport {
+    /// Each case on the CPU fast path (fused kernels, streams split over the threads) beside the
+    /// Backend-generic step path as the baseline, measured in the same run.
+    func generate(kinds: [BlockKind] = Self.kinds, batches: [Int], samples: Int, baseline: Bool = true) -> BenchReport {
         var report = BenchReport(title: "wavemamba bench generate (SaShiMi step mode, \(samples) samples per stream)", threads: backend.pool.threads)
-        for kind in Self.kinds {
+        for kind in kinds {
             let model = SaShiMi(config: Self.config(kind, quick: quick), backend: backend, seed: 1)
             for b in batches {
-                let sampler = Sampler(model: model, batch: b, settings: .init(seed: 1))
-                var out = [[UInt8]](repeating: [], count: b)
-                for i in out.indices { out[i].reserveCapacity(samples + 64) }
-                sampler.generate(count: 32, into: &out) // warm-up
-                let before = backend.allocator.requests
-                let t0 = Date()
-                sampler.generate(count: samples, into: &out)
-                let t = Date().timeIntervalSince(t0)
-                let rtf = Double(b * samples) / 16000 / t
-                report.add("generation", "\(kind.rawValue), batch \(b)", ["RTF (summed)": rtf, "ms/step": t / Double(samples) * 1e3,
-                                                                         "tensor allocs/sample": Double(backend.allocator.requests - before) / Double(samples)])
+                var seconds: [Sampler.Path: Double] = [:]
+                for path in baseline ? [Sampler.Path.generic, .automatic] : [.automatic] {
+                    let sampler = Sampler(model: model, batch: b, settings: .init(seed: 1), path: path)
+                    var out = [[UInt8]](repeating: [], count: b)
+                    for i in out.indices { out[i].reserveCapacity(samples + 64) }
+                    sampler.generate(count: 32, into: &out) // warm-up
+                    let before = backend.allocator.requests
+                    let t0 = Date(), c0 = Self.processCPUSeconds()
+                    sampler.generate(count: samples, into: &out)
+                    let t = Date().timeIntervalSince(t0), cpu = Self.processCPUSeconds() - c0
+                    seconds[path] = t
+                    let rtf = Double(b * samples) / 16000 / t
+                    var values = ["RTF (summed)": rtf, "ms/step": t / Double(samples) * 1e3, "CPU ms/step": cpu / Double(samples) * 1e3,
+                                  "tensor allocs/sample": Double(backend.allocator.requests - before) / Double(samples)]
+                    if path == .automatic, let g = seconds[.generic] { values["× generic"] = g / t }
+                    let name = sampler.usesFastPath ? "fast" : "generic"
+                    report.add("generation", "\(kind.rawValue), batch \(b), \(name)", values)
+                }
             }
         }
         report.notes.append("RTF = seconds of 16 kHz audio produced, summed over streams, per wall-clock second")
+        report.notes.append("CPU ms/step: CPU time of all the process's threads per step (on a loaded machine wall time inflates; CPU time much less)")
+        report.notes.append("fast: the CPU fused step path (what `wavemamba generate` uses); generic: the Backend-op step path, the baseline")
         return report
+    }
+
+    /// CPU time used by every thread of this process so far.
+    static func processCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
     static let columns: [String: [String]] = [
         "training": ["samples/s", "s/step", "peak MiB"],
-        "generation": ["RTF (summed)", "ms/step", "tensor allocs/sample"],
+        "generation": ["RTF (summed)", "ms/step", "CPU ms/step", "× generic", "tensor allocs/sample"],
     ]
 }

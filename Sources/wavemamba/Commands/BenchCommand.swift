@@ -3,6 +3,7 @@ import CUDABackend
 import Engine
 import Kernels
 import Foundation
+import Models
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -123,6 +124,15 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Samples generated per stream (after warm-up).")
         var samples = 1600
 
+        @Option(help: "Block kinds to run, comma-separated (mamba-complex, mamba, s4d).")
+        var kinds = "mamba-complex,mamba,s4d"
+
+        @Option(help: "Batch sizes (streams), comma-separated.")
+        var batches = "1,16"
+
+        @Flag(help: "Skip the Backend-generic baseline (the fast path only, e.g. to profile it).")
+        var fastOnly = false
+
         func run() throws {
             if let gpu = try options.gpu() {
                 let report = GPUBench.generate([("\(gpu.device)", gpu), ("cpu", CPUBackend(threads: options.threads))], batches: [1, 16, 256],
@@ -130,8 +140,16 @@ struct BenchCommand: ParsableCommand {
                 try options.emit(report, columns: GPUBench.modelColumns)
                 return
             }
+            let kindList = try kinds.split(separator: ",").map { k in
+                guard let kind = BlockKind(rawValue: String(k)) else { throw ValidationError("--kinds: unknown block kind '\(k)'; use mamba-complex, mamba or s4d") }
+                return kind
+            }
+            let batchList = try batches.split(separator: ",").map { b in
+                guard let n = Int(b), n > 0 else { throw ValidationError("--batches: '\(b)' is not a positive batch size") }
+                return n
+            }
             let bench = ModelBench(backend: CPUBackend(threads: options.threads), quick: options.quick)
-            let report = bench.generate(batches: [1, 16], samples: options.quick ? 64 : samples)
+            let report = bench.generate(kinds: kindList, batches: batchList, samples: options.quick ? 64 : samples, baseline: !fastOnly)
             try options.emit(report, columns: ModelBench.columns)
         }
     }
