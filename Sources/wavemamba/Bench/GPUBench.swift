@@ -91,26 +91,10 @@ struct GPUBench {
         var report = BenchReport(title: "wavemamba bench train (SaShiMi, batch \(batch) × \(length) samples)", threads: ProcessInfo.processInfo.activeProcessorCount)
         for kind in kinds {
             for (label, backend) in backends {
-                let model = SaShiMi(config: ModelBench.config(kind, quick: quick), backend: backend, seed: 1)
-                let opt = AdamWOptimizer(store: model.store)
-                var rng = SplitMix64(seed: 7)
-                let toks = (0..<(batch * length)).map { _ in Int32(rng.next() % 256) }
-                let inputs = backend.indices([128] + toks.dropLast(), shape: [batch, length])
-                let targets = backend.indices(toks, shape: [batch, length])
-                func step() {
-                    model.store.zeroGrad()
-                    let tape = Tape()
-                    let loss = model.loss(inputs: inputs, targets: targets, tape: tape, training: true)
-                    tape.backward(from: loss)
-                    _ = opt.update(learningRate: 1e-3)   // downloads the gradient norm: the step has finished
-                }
-                step()
-                backend.resetPeakMemory()
-                let n = label == "cpu" ? 1 : steps
-                var best = Double.infinity
-                for _ in 0..<n { let t0 = Date(); step(); best = min(best, Date().timeIntervalSince(t0)) }
-                report.add("training", "\(kind.rawValue) on \(label)", ["samples/s": Double(batch * length) / best, "s/step": best,
-                                                                        "peak MiB": Double(backend.memoryInUse.peak) / Double(1 << 20)])
+                let m = ModelBench.timeTraining(kind, backend: backend, batch: batch, length: length,
+                                                steps: label == "cpu" ? 1 : steps, quick: quick)
+                report.add("training", "\(kind.rawValue) on \(label)", ["samples/s": Double(batch * length) / m.seconds, "s/step": m.seconds,
+                                                                        "peak MiB": m.peakMiB])
             }
         }
         report.notes.append("the CPU rows are the baseline of the same run (one timed step)")

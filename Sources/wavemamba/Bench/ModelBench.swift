@@ -25,31 +25,40 @@ struct ModelBench {
     func train(batch: Int, length: Int, steps: Int) -> BenchReport {
         var report = BenchReport(title: "wavemamba bench train (SaShiMi, batch \(batch) × \(length) samples)", threads: backend.pool.threads)
         for kind in Self.kinds {
-            let model = SaShiMi(config: Self.config(kind, quick: quick), backend: backend, seed: 1)
-            let opt = AdamWOptimizer(store: model.store)
-            var rng = SplitMix64(seed: 7)
-            let toks = (0..<(batch * length)).map { _ in Int32(rng.next() % 256) }
-            let inputs = backend.indices([128] + toks.dropLast(), shape: [batch, length])
-            let targets = backend.indices(toks, shape: [batch, length])
-            func step() {
-                model.store.zeroGrad()
-                let tape = Tape()
-                let loss = model.loss(inputs: inputs, targets: targets, tape: tape, training: true)
-                tape.backward(from: loss)
-                opt.update(learningRate: 1e-3)
-            }
-            step() // warm-up: fills the allocator's cache
-            backend.resetPeakMemory()
-            let t = Bandwidth.bestTime(repeats: steps, warmup: 0, step)
-            let peak = Double(backend.memoryInUse.peak) / Double(1 << 20)
-            report.add("training", "\(kind.rawValue) (\(model.parameterCount) params)",
-                       ["samples/s": Double(batch * length) / t, "s/step": t, "peak MiB": peak])
+            let m = Self.timeTraining(kind, backend: backend, batch: batch, length: length, steps: steps, quick: quick)
+            report.add("training", "\(kind.rawValue) (\(m.parameters) params)",
+                       ["samples/s": Double(batch * length) / m.seconds, "s/step": m.seconds, "peak MiB": m.peakMiB])
         }
         if let base = report.rows.dropFirst().first?.values["samples/s"], let c = report.rows.first?.values["samples/s"] {
             report.notes.append(String(format: "complex / real throughput: %.2f", c / base))
         }
         report.notes.append("peak MiB: tensor memory (activations, gradients, optimiser state) from the allocator; the process adds code and libraries")
         return report
+    }
+
+    /// Best time of `steps` full training steps (forward, backward, AdamW) of the bench model of
+    /// `kind` on random tokens, after one warm-up step that fills the allocator's cache, and the
+    /// peak tensor memory of the timed steps. The optimiser's update reads the gradient norm
+    /// back, so on a GPU the step has finished when it returns.
+    static func timeTraining(_ kind: BlockKind, backend: any Backend, batch: Int, length: Int, steps: Int, quick: Bool)
+        -> (seconds: Double, peakMiB: Double, parameters: Int) {
+        let model = SaShiMi(config: config(kind, quick: quick), backend: backend, seed: 1)
+        let opt = AdamWOptimizer(store: model.store)
+        var rng = SplitMix64(seed: 7)
+        let toks = (0..<(batch * length)).map { _ in Int32(rng.next() % 256) }
+        let inputs = backend.indices([128] + toks.dropLast(), shape: [batch, length])
+        let targets = backend.indices(toks, shape: [batch, length])
+        func step() {
+            model.store.zeroGrad()
+            let tape = Tape()
+            let loss = model.loss(inputs: inputs, targets: targets, tape: tape, training: true)
+            tape.backward(from: loss)
+            _ = opt.update(learningRate: 1e-3)
+        }
+        step()
+        backend.resetPeakMemory()
+        let t = Bandwidth.bestTime(repeats: steps, warmup: 0, step)
+        return (t, Double(backend.memoryInUse.peak) / Double(1 << 20), model.parameterCount)
     }
 
     /// Each case on the CPU fast path (fused kernels, streams split over the threads) beside the
