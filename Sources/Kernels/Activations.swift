@@ -68,7 +68,7 @@ func normalCDF(_ x: F16) -> F16 {
 }
 
 @_transparent
-func silu16(_ x: F16) -> F16 { x / (1 + fastExp(-x)) }
+func silu16(_ x: F16) -> F16 { fastSiLU(x) }
 
 /// d/dx silu(x) = σ(x)·(1 + x·(1 − σ(x))).
 @_transparent
@@ -79,29 +79,29 @@ func siluGrad16(_ x: F16) -> F16 {
 
 // MARK: - Op structs
 
-struct SiLUOp: UnaryMap { @inline(__always) func apply(_ x: F16) -> F16 { silu16(x) } }
-struct SiLUGradOp: BinaryMap { @inline(__always) func apply(_ x: F16, _ dy: F16) -> F16 { dy * siluGrad16(x) } }
-struct SoftplusOp: UnaryMap { @inline(__always) func apply(_ x: F16) -> F16 { fastSoftplus(x) } }
+struct SiLUOp: UnaryMap { @_transparent func apply(_ x: F16) -> F16 { silu16(x) } }
+struct SiLUGradOp: BinaryMap { @_transparent func apply(_ x: F16, _ dy: F16) -> F16 { dy * siluGrad16(x) } }
+struct SoftplusOp: UnaryMap { @_transparent func apply(_ x: F16) -> F16 { fastSoftplus(x) } }
 struct SoftplusGradOp: BinaryMap {
-    @inline(__always) func apply(_ x: F16, _ dy: F16) -> F16 {
+    @_transparent func apply(_ x: F16, _ dy: F16) -> F16 {
         dy * simdSelect(x .> 20, F16(repeating: 1), fastSigmoid(x))
     }
 }
-struct ExpOp: UnaryMap { @inline(__always) func apply(_ x: F16) -> F16 { fastExp(x) } }
-struct SigmoidOp: UnaryMap { @inline(__always) func apply(_ x: F16) -> F16 { fastSigmoid(x) } }
-struct SigmoidGradOp: BinaryMap { @inline(__always) func apply(_ y: F16, _ dy: F16) -> F16 { dy * y * (1 - y) } }
-struct TanhOp: UnaryMap { @inline(__always) func apply(_ x: F16) -> F16 { preciseTanh(x) } }
-struct TanhGradOp: BinaryMap { @inline(__always) func apply(_ y: F16, _ dy: F16) -> F16 { dy * (1 - y * y) } }
-struct GELUOp: UnaryMap { @inline(__always) func apply(_ x: F16) -> F16 { x * normalCDF(x) } }
+struct ExpOp: UnaryMap { @_transparent func apply(_ x: F16) -> F16 { fastExp(x) } }
+struct SigmoidOp: UnaryMap { @_transparent func apply(_ x: F16) -> F16 { fastSigmoid(x) } }
+struct SigmoidGradOp: BinaryMap { @_transparent func apply(_ y: F16, _ dy: F16) -> F16 { dy * y * (1 - y) } }
+struct TanhOp: UnaryMap { @_transparent func apply(_ x: F16) -> F16 { preciseTanh(x) } }
+struct TanhGradOp: BinaryMap { @_transparent func apply(_ y: F16, _ dy: F16) -> F16 { dy * (1 - y * y) } }
+struct GELUOp: UnaryMap { @_transparent func apply(_ x: F16) -> F16 { x * normalCDF(x) } }
 struct GELUGradOp: BinaryMap {
-    @inline(__always) func apply(_ x: F16, _ dy: F16) -> F16 {
+    @_transparent func apply(_ x: F16, _ dy: F16) -> F16 {
         // Φ(x) + x·φ(x), φ(x) = e^{−x²/2}/√(2π)
         let pdf = fastExp(-0.5 * x * x) * 0.39894228040143268
         return dy * (normalCDF(x) + x * pdf)
     }
 }
-struct ReLUOp: UnaryMap { @inline(__always) func apply(_ x: F16) -> F16 { simdSelect(x .> 0, x, F16()) } }
-struct ReLUGradOp: BinaryMap { @inline(__always) func apply(_ x: F16, _ dy: F16) -> F16 { simdSelect(x .> 0, dy, F16()) } }
+struct ReLUOp: UnaryMap { @_transparent func apply(_ x: F16) -> F16 { simdSelect(x .> 0, x, F16()) } }
+struct ReLUGradOp: BinaryMap { @_transparent func apply(_ x: F16, _ dy: F16) -> F16 { simdSelect(x .> 0, dy, F16()) } }
 
 /// The activations as a value, for layers that choose one at run time.
 public enum ActivationKind: Sendable {

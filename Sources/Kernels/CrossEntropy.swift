@@ -62,7 +62,15 @@ public enum CrossEntropy {
                                 dLogits: UnsafeMutablePointer<Float>, rows: Int, classes V: Int, ldLogits: Int? = nil,
                                 accumulate: Bool = true, pool: ThreadPool) {
         let ld = ldLogits ?? V
+        // Large overwrites with whole 64-byte rows stream their stores (same arithmetic).
+        let stream = !accumulate && rows * V >= streamingStoreMinCount && V % 16 == 0 && ld % 16 == 0
+            && Int(bitPattern: UInt(bitPattern: dLogits)) & 63 == 0
         pool.forRanges(rows, grain: max(1, elementwiseGrain / max(1, V))) { rr in
+            if stream {
+                backwardRowsStreamed(logits: logits, targets: targets, logSumExp: lseIn, dLoss: dLoss, scale: scale,
+                                     dLogits: dLogits, rows: rr, V: V, ld: ld)
+                return
+            }
             for r in rr {
                 let row = logits + r * ld
                 let out = dLogits + r * ld
@@ -82,6 +90,31 @@ public enum CrossEntropy {
                 }
             }
         }
+    }
+
+    /// `backward` (overwrite) on rows `rows` with streaming stores: V and ld multiples of 16,
+    /// dLogits 64-byte aligned. Same arithmetic as the plain path (bit-identical); out of line
+    /// and free of stack buffers (see `streamUnary`).
+    @inline(never)
+    static func backwardRowsStreamed(logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
+                                     logSumExp lseIn: UnsafePointer<Float>?, dLoss: UnsafePointer<Float>?, scale: Float,
+                                     dLogits: UnsafeMutablePointer<Float>, rows: Range<Int>, V: Int, ld: Int) {
+        for r in rows {
+            let row = logits + r * ld
+            let out = dLogits + r * ld
+            let t = Int(targets[r])
+            let g = t >= 0 ? scale * (dLoss?[r] ?? 1) : 0
+            let lse = lseIn?[r] ?? (t >= 0 ? logSumExp(row, V) : 0)
+            var j = 0
+            while j < V {
+                var d = g * fastExp(load16(row + j) - lse)
+                if t >= j && t < j + 16 { d[t - j] -= g }
+                if t < 0 { d = F16() }
+                streamStore16(d, out + j)
+                j += 16
+            }
+        }
+        storeFence()
     }
 
     /// probs[r, :] = softmax(logits[r, :] / temperature) (rows × classes contiguous; overwrite;

@@ -4,22 +4,22 @@
 // split work over the pool in fixed contiguous ranges, and have no reductions, so the
 // results do not depend on the thread count.
 
-struct AddOp: BinaryMap { @inline(__always) func apply(_ a: F16, _ b: F16) -> F16 { a + b } }
-struct SubOp: BinaryMap { @inline(__always) func apply(_ a: F16, _ b: F16) -> F16 { a - b } }
-struct MulOp: BinaryMap { @inline(__always) func apply(_ a: F16, _ b: F16) -> F16 { a * b } }
+struct AddOp: BinaryMap { @_transparent func apply(_ a: F16, _ b: F16) -> F16 { a + b } }
+struct SubOp: BinaryMap { @_transparent func apply(_ a: F16, _ b: F16) -> F16 { a - b } }
+struct MulOp: BinaryMap { @_transparent func apply(_ a: F16, _ b: F16) -> F16 { a * b } }
 struct AxpbyOp: BinaryMap {
     let alpha: Float, beta: Float
-    @inline(__always) func apply(_ x: F16, _ y: F16) -> F16 { alpha * x + beta * y }
+    @_transparent func apply(_ x: F16, _ y: F16) -> F16 { alpha * x + beta * y }
 }
 struct ScaleOp: UnaryMap {
     let s: Float
-    @inline(__always) func apply(_ x: F16) -> F16 { x * s }
+    @_transparent func apply(_ x: F16) -> F16 { x * s }
 }
 struct AddScalarOp: UnaryMap {
     let s: Float
-    @inline(__always) func apply(_ x: F16) -> F16 { x + s }
+    @_transparent func apply(_ x: F16) -> F16 { x + s }
 }
-struct IdentityOp: UnaryMap { @inline(__always) func apply(_ x: F16) -> F16 { x } }
+struct IdentityOp: UnaryMap { @_transparent func apply(_ x: F16) -> F16 { x } }
 
 public enum Elementwise {
     /// out[i] = a[i] + b[i]  (count elements; overwrite; `out` may alias `a` or `b`).

@@ -54,7 +54,15 @@ public enum LayerNorm {
                                y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>?,
                                rstd: UnsafeMutablePointer<Float>?, rows: Int, channels C: Int,
                                eps: Float = defaultEps, pool: ThreadPool) {
+        // Large outputs with whole 64-byte rows take the streaming-store path (same arithmetic).
+        let stream = rows * C >= streamingStoreMinCount && C % 16 == 0
+            && Int(bitPattern: UInt(bitPattern: y)) & 63 == 0
         pool.forRanges(rows, grain: max(1, elementwiseGrain / max(1, C))) { rr in
+            if stream {
+                forwardRowsStreamed(x: x, weight: weight, bias: bias, y: y, mean: mean, rstd: rstd,
+                                    rows: rr, C: C, eps: eps)
+                return
+            }
             for r in rr {
                 let xr = x + r * C, yr = y + r * C
                 // Two passes over the row (it stays in L1): mean, then centred variance.
@@ -86,6 +94,38 @@ public enum LayerNorm {
                 }
             }
         }
+    }
+
+    /// `forward` on rows `rows` when C is a multiple of 16 and y is 64-byte aligned, with
+    /// streaming stores (see `streamingStoreMinCount`); the arithmetic is that of `forward`'s
+    /// full-vector path, so results are bit-identical. Out of line and free of stack buffers
+    /// (see `streamUnary`).
+    @inline(never)
+    static func forwardRowsStreamed(x: UnsafePointer<Float>, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
+                                    y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>?,
+                                    rstd: UnsafeMutablePointer<Float>?, rows: Range<Int>, C: Int, eps: Float) {
+        for r in rows {
+            let xr = x + r * C, yr = y + r * C
+            var s = F16()
+            var i = 0
+            while i < C { s += load16(xr + i); i += 16 }
+            let mu = hsum(s) / Float(C)
+            var v = F16()
+            i = 0
+            while i < C { let d = load16(xr + i) - mu; v += d * d; i += 16 }
+            let rs = 1 / (hsum(v) / Float(C) + eps).squareRoot()
+            mean?[r] = mu
+            rstd?[r] = rs
+            i = 0
+            while i < C {
+                var o = (load16(xr + i) - mu) * rs
+                if let weight { o *= load16(weight + i) }
+                if let bias { o += load16(bias + i) }
+                streamStore16(o, yr + i)
+                i += 16
+            }
+        }
+        storeFence()
     }
 
     /// Doubles of scratch that `backward` needs: chunks × 2 × channels.

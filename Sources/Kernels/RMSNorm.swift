@@ -10,7 +10,14 @@ public enum RMSNorm {
     public static func forward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>?,
                                y: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>?,
                                rows: Int, channels C: Int, eps: Float = defaultEps, pool: ThreadPool) {
+        // Large outputs with whole 64-byte rows take the streaming-store path (same arithmetic).
+        let stream = rows * C >= streamingStoreMinCount && C % 16 == 0
+            && Int(bitPattern: UInt(bitPattern: y)) & 63 == 0
         pool.forRanges(rows, grain: max(1, elementwiseGrain / max(1, C))) { rr in
+            if stream {
+                forwardRowsStreamed(x: x, weight: weight, y: y, rstd: rstd, rows: rr, C: C, eps: eps)
+                return
+            }
             for r in rr {
                 let xr = x + r * C, yr = y + r * C
                 var s = F16()
@@ -29,6 +36,29 @@ public enum RMSNorm {
                 }
             }
         }
+    }
+
+    /// `forward` on rows `rows` with streaming stores (C a multiple of 16, y 64-byte aligned;
+    /// bit-identical to the plain path; see LayerNorm.forwardRowsStreamed).
+    @inline(never)
+    static func forwardRowsStreamed(x: UnsafePointer<Float>, weight: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
+                                    rstd: UnsafeMutablePointer<Float>?, rows: Range<Int>, C: Int, eps: Float) {
+        for r in rows {
+            let xr = x + r * C, yr = y + r * C
+            var s = F16()
+            var i = 0
+            while i < C { let v = load16(xr + i); s += v * v; i += 16 }
+            let rs = 1 / (hsum(s) / Float(C) + eps).squareRoot()
+            rstd?[r] = rs
+            i = 0
+            while i < C {
+                var o = load16(xr + i) * rs
+                if let weight { o *= load16(weight + i) }
+                streamStore16(o, yr + i)
+                i += 16
+            }
+        }
+        storeFence()
     }
 
     /// Doubles of scratch that `backward` needs: chunks × channels.
