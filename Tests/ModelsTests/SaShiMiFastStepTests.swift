@@ -8,26 +8,9 @@ import XCTest
 final class SaShiMiFastStepTests: XCTestCase {
     /// dModel 16 (widths 16, 32, 64), dState 16: complex x_proj has 1 + 64 outputs (a partial
     /// 16-column panel), real 1 + 32.
-    func config(_ outer: BlockKind, _ center: BlockKind) -> SaShiMiConfig {
-        var c = SaShiMiConfig()
-        c.dModel = 16
-        c.nLayers = 2
-        c.pool = [4, 2]
-        c.dState = 16
-        c.outer = outer
-        c.center = center
-        c.scanChunk = 16
-        c.s4dState = 8
-        return c
-    }
+    func config(_ outer: BlockKind, _ center: BlockKind) -> SaShiMiConfig { smallTestConfig(outer, center, dState: 16) }
 
-    func tokens(batch: Int, length: Int, seed: UInt64) -> [Int32] {
-        var rng = seed
-        return (0..<(batch * length)).map { _ in
-            rng = rng &* 6364136223846793005 &+ 1442695040888963407
-            return Int32((rng >> 33) % 256)
-        }
-    }
+    func tokens(batch: Int, length: Int, seed: UInt64) -> [Int32] { testTokens(batch: batch, length: length, seed: seed) }
 
     static let cases: [(BlockKind, BlockKind)] = [(.mambaComplex, .mambaComplex), (.mamba, .mamba), (.s4d, .s4d), (.s4d, .mambaComplex)]
 

@@ -4,26 +4,9 @@ import XCTest
 @testable import Models
 
 final class SaShiMiTests: XCTestCase {
-    func smallConfig(_ outer: BlockKind, _ center: BlockKind) -> SaShiMiConfig {
-        var c = SaShiMiConfig()
-        c.dModel = 16
-        c.nLayers = 2
-        c.pool = [4, 2]
-        c.dState = 4
-        c.outer = outer
-        c.center = center
-        c.scanChunk = 16
-        c.s4dState = 8
-        return c
-    }
+    func smallConfig(_ outer: BlockKind, _ center: BlockKind) -> SaShiMiConfig { smallTestConfig(outer, center, dState: 4) }
 
-    func tokens(batch: Int, length: Int, seed: UInt64) -> [Int32] {
-        var rng = seed
-        return (0..<(batch * length)).map { _ in
-            rng = rng &* 6364136223846793005 &+ 1442695040888963407
-            return Int32((rng >> 33) % 256)
-        }
-    }
+    func tokens(batch: Int, length: Int, seed: UInt64) -> [Int32] { testTokens(batch: batch, length: length, seed: seed) }
 
     /// Teacher-forced step mode reproduces the parallel forward's logits at every position.
     func testStepModeLogitsEqualParallelForward() {
