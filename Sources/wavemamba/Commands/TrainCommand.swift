@@ -160,8 +160,10 @@ struct TrainCommand: ParsableCommand {
         print("        \(String(format: "%.1f", Double(ds.decodedBytes) / 1e6)) MB decoded, \(ds.fitsInMemory ? "held in memory" : "streamed from disk (over the \(recipe.data.memoryBudgetMB) MB budget)")")
 
         // Model and trainer.
-        let backend = try deviceOptions.makeBackend(threads: threads ?? Self.threadsPerRank(ranks),
-                                                    cpuOnly: [recipe.model.outer, recipe.model.center].contains(.s4d) ? "S4D blocks" : nil)
+        // GPU ranks need a device-side all-reduce (NCCL), not written yet: MPI ranks train on the CPU.
+        let cpuOnly = ranks > 1 ? "data-parallel ranks (MPI)" : [recipe.model.outer, recipe.model.center].contains(.s4d) ? "S4D blocks" : nil
+        let backend = try deviceOptions.makeBackend(threads: threads ?? Self.threadsPerRank(ranks), cpuOnly: cpuOnly,
+                                                    quiet: communicator.rank != 0)
         let trainer = try Trainer(recipe: recipe, data: data, runDirectory: runURL, backend: backend, resume: resume,
                                   communicator: communicator) { warn($0) }
         if let fault = ProcessInfo.processInfo.environment["WAVEMAMBA_TEST_FAULT"] { Self.injectFault(fault, rank: communicator.rank, into: trainer) }

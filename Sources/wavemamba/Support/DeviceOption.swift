@@ -41,17 +41,18 @@ struct DeviceOptions: ParsableArguments {
     /// The backend for the choice. `auto` without a usable GPU takes the CPU with a one-line
     /// note on stderr; an explicit `cuda` that cannot be used is an error saying why.
     /// `cpuOnly` names a part of the job the GPU backend cannot run yet (S4D blocks): `auto`
-    /// then takes the CPU, an explicit `cuda` is an error.
-    func makeBackend(threads: Int?, cpuOnly: String? = nil) throws -> any Backend {
+    /// then takes the CPU, an explicit `cuda` is an error. `quiet` drops the note (data-parallel
+    /// ranks other than 0 print errors only).
+    func makeBackend(threads: Int?, cpuOnly: String? = nil, quiet: Bool = false) throws -> any Backend {
         if let cpuOnly {
             switch device {
             case .cuda(let n): throw DeviceError(message: "--device cuda:\(n): \(cpuOnly) run on the CPU only for now; use --device cpu")
-            case .auto: Console.note("device: cpu (\(cpuOnly) run on the CPU only)")
+            case .auto: if !quiet { Console.note("device: cpu (\(cpuOnly) run on the CPU only)") }
             case .cpu: break
             }
             return CPUBackend(threads: threads)
         }
-        switch try resolve() {
+        switch try resolve(quiet: quiet) {
         case .cuda(let n):
             do {
                 return try CUDABackend(ordinal: n)
@@ -63,17 +64,17 @@ struct DeviceOptions: ParsableArguments {
         }
     }
 
-    /// `auto` resolved to cpu or cuda:0 (the note is printed here).
-    func resolve() throws -> DeviceChoice {
+    /// `auto` resolved to cpu or cuda:0 (the note is printed here unless `quiet`).
+    func resolve(quiet: Bool = false) throws -> DeviceChoice {
         switch device {
         case .auto:
             switch CUDADevices.probe() {
             case .available(_, let devices) where !devices.isEmpty:
                 return .cuda(0)
             case .available:
-                Console.note("device: cpu (no CUDA device)")
+                if !quiet { Console.note("device: cpu (no CUDA device)") }
             case .unavailable(let reason):
-                Console.note("device: cpu (no usable GPU: \(reason))")
+                if !quiet { Console.note("device: cpu (no usable GPU: \(reason))") }
             }
             return .cpu
         case .cuda(let n):
