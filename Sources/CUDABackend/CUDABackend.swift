@@ -52,7 +52,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         allocator = CUDACachingAllocator(driver: cu, context: ctx, stream: s, ordinal: ordinal)
         kernels = KernelLoader(driver: cu, architecture: info.architecture, driverVersion: driverVersion, cache: cache)
         do {
-            let b = try CuBLAS(stream: s)
+            let b = try CuBLAS(stream: s, driverVersion: driverVersion)
             blas = b
             gemmProvider = "cuBLAS (\(b.library.name))"
         } catch let e as CUDAError {
