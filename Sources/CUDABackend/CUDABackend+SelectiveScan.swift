@@ -45,6 +45,9 @@ extension CUDABackend {
         let s = x.shape
         precondition(!s.isComplex || x.AImag != nil, "selective scan: complex scan needs AImag")
         precondition(x.u.rows == s.batch * s.length && x.B.columns >= s.stateWidth, "selective scan: tensors do not match \(s)")
+        // The kernels read every row with these strides and no bounds (as the CPU's validate()).
+        precondition(x.u.rowStride >= s.channels && x.delta.rowStride >= s.channels && (x.z?.rowStride ?? s.channels) >= s.channels
+                     && x.B.rowStride >= s.stateWidth && x.C.rowStride >= s.stateWidth, "selective scan: a row stride is below its width")
         _ = Self.scanLanes(s.dState)
     }
 
@@ -77,6 +80,10 @@ extension CUDABackend {
             return
         }
         let chunks = Self.scanChunks(s)
+        // This backend's checkpoint layout (not the CPU's): a buffer sized by the CPU's count is too small.
+        precondition(checkpoints.map { $0.count >= selectiveScanCheckpointCount(s, chunk: chunk) } ?? true,
+                     "selective scan: checkpoints hold \(checkpoints?.count ?? 0) floats, this backend writes "
+                     + "\(selectiveScanCheckpointCount(s, chunk: chunk)) (size them with selectiveScanCheckpointCount)")
         var starts: Tensor? = nil
         if chunks > 1 {
             let st = checkpoints ?? scratch(selectiveScanCheckpointCount(s, chunk: chunk))
@@ -94,6 +101,10 @@ extension CUDABackend {
         validate(x)
         let s = x.shape
         precondition(x.z == nil || g.dz != nil, "selective scan backward: inputs have z, so dz is required")
+        // The complex kernel adds into dAImag unconditionally (a null pointer would fault on the device).
+        precondition(!s.isComplex || g.dAImag != nil, "selective scan backward: dAImag is required for a complex scan")
+        precondition(checkpoints.map { $0.count >= selectiveScanCheckpointCount(s, chunk: chunk) } ?? true,
+                     "selective scan backward: checkpoints smaller than selectiveScanCheckpointCount")
         // Sums by atomics start from zero.
         for t in [g.dB, g.dC, g.dA] { fill(t, value: 0) }
         for t in [g.dAImag, g.dD, g.dDeltaBias] { if let t { fill(t, value: 0) } }
@@ -133,6 +144,8 @@ extension CUDABackend {
         validate(x)
         let s = x.shape
         precondition(s.length == 1, "selective scan step: length must be 1")
+        precondition(state.isContiguous && state.count == s.batch * s.channels * s.stateWidth,
+                     "selective scan step: state \(state.shape) is not (batch \(s.batch), D \(s.channels), W \(s.stateWidth))")
         // One chunk of one step whose start and end state are both `state` (batch, D, W).
         launch(.scan, "wm_scan_chunk_output_\(s.isComplex ? "complex" : "real")", grid: scanGrid(s, chunks: 1), block: (128, 1, 1),
                [scanArgs(x, length: 1, T: 1), .pointer(ptr(state)), .pointer(ptr(state)), .pointer(ptr(out)), .int64(out.rowStride)])

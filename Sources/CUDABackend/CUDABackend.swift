@@ -20,6 +20,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     let stream: OpaquePointer?
     let kernels: KernelLoader
     private let blas: CuBLAS?
+    /// WAVEMAMBA_CUDA_SYNC=1: wait for every kernel and GEMM as it is queued, so that a fault
+    /// (illegal address, …) is reported against the kernel that caused it instead of at the
+    /// next download (for debugging; slow).
+    public let synchronizeEveryLaunch: Bool
 
     /// Time steps per scan chunk (the checkpoint interval of this backend; see scan.cu).
     public static let scanChunk = 64
@@ -44,10 +48,11 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         try cu.check(cu.cuStreamCreate(&s, 1 /* CU_STREAM_NON_BLOCKING */), "cuStreamCreate(cuda:\(ordinal))")
         stream = s
         device = .cuda(ordinal)
+        synchronizeEveryLaunch = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_SYNC"] == "1"
         allocator = CUDACachingAllocator(driver: cu, context: ctx, stream: s, ordinal: ordinal)
         kernels = KernelLoader(driver: cu, architecture: info.architecture, driverVersion: driverVersion, cache: cache)
         do {
-            let b = try CuBLAS(stream: s)
+            let b = try CuBLAS(stream: s, driverVersion: driverVersion)
             blas = b
             gemmProvider = "cuBLAS (\(b.library.name))"
         } catch let e as CUDAError {
@@ -98,6 +103,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
                               UInt32(shared), stream, params, nil)
         }
         cu.must(rc, "cuLaunchKernel(\(family.fileName): \(name), grid \(grid), block \(block))")
+        if synchronizeEveryLaunch {
+            cu.must(cu.cuStreamSynchronize(stream), "\(family.fileName): \(name) (grid \(grid), block \(block)) failed while running")
+        }
     }
 
     /// A grid-stride launch of 256-thread blocks over n elements.
@@ -172,6 +180,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
             cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent")
             blas.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, strideA: strideA,
                       b: b, ldb: ldb, strideB: strideB, beta: beta, c: c, ldc: ldc, strideC: strideC, batch: batch)
+            if synchronizeEveryLaunch {
+                cu.must(cu.cuStreamSynchronize(stream), "cuBLAS sgemm (m \(m), n \(n), k \(k), batch \(batch)) failed while running")
+            }
         } else {
             launch(.gemm, "wm_sgemm", grid: ((n + 63) / 64, (m + 63) / 64, batch), block: (256, 1, 1),
                    [.int32(transA ? 1 : 0), .int32(transB ? 1 : 0), .int64(m), .int64(n), .int64(k), .float(alpha),
@@ -460,13 +471,25 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     }
 
     public func dropout(x: Tensor, y: Tensor, p: Float, seed: UInt64) {
-        launch1D(.random, "wm_dropout", count: x.count,
-                 [.pointer(ptr(x)), .pointer(ptr(y)), .int64(x.count), .float(p), .uint64(seed), .int32(0)])
+        dropout(x: x, y: y, p: p, seed: seed, offset: 0)
     }
 
     public func dropoutBackward(dy: Tensor, dx: Tensor, p: Float, seed: UInt64, accumulate: Bool) {
+        dropoutBackward(dy: dy, dx: dx, p: p, seed: seed, offset: 0, accumulate: accumulate)
+    }
+
+    /// Element i uses generator word `offset + i` (a data-parallel rank's first sample), as the CPU.
+    public func dropout(x: Tensor, y: Tensor, p: Float, seed: UInt64, offset: UInt64) {
+        precondition(x.isContiguous && y.isContiguous && x.count == y.count, "dropout: x \(x.shape) → y \(y.shape)")
+        launch1D(.random, "wm_dropout", count: x.count,
+                 [.pointer(ptr(x)), .pointer(ptr(y)), .int64(x.count), .float(p), .uint64(seed), .uint64(offset), .int32(0)])
+    }
+
+    public func dropoutBackward(dy: Tensor, dx: Tensor, p: Float, seed: UInt64, offset: UInt64, accumulate: Bool) {
+        precondition(dy.isContiguous && dx.isContiguous && dy.count == dx.count, "dropoutBackward: dy \(dy.shape) → dx \(dx.shape)")
         launch1D(.random, "wm_dropout", count: dx.count,
-                 [.pointer(ptr(dy)), .pointer(ptr(dx)), .int64(dx.count), .float(p), .uint64(seed), .int32(accumulate ? 1 : 0)])
+                 [.pointer(ptr(dy)), .pointer(ptr(dx)), .int64(dx.count), .float(p), .uint64(seed), .uint64(offset),
+                  .int32(accumulate ? 1 : 0)])
     }
 
     // MARK: GLU

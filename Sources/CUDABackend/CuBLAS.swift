@@ -17,6 +17,11 @@ public final class CuBLAS: @unchecked Sendable {
 
     static let libraryNames = ["libcublas.so.13", "libcublas.so.12"]
 
+    /// A 12.x driver gets cuBLAS 12 first (cuBLAS 13 needs a 13.x driver).
+    static func libraryNames(driverVersion: Int) -> [String] {
+        driverVersion > 0 && driverVersion < 13000 ? ["libcublas.so.12", "libcublas.so.13"] : libraryNames
+    }
+
     /// Which cuBLAS would load, or why none does (for `info --devices`; opens, creates nothing).
     public static func probe() -> String {
         do {
@@ -27,9 +32,9 @@ public final class CuBLAS: @unchecked Sendable {
     }
 
     /// Opens cuBLAS and creates a handle bound to `stream` (the backend's context must be current).
-    init(stream: OpaquePointer?) throws {
+    init(stream: OpaquePointer?, driverVersion: Int = 0) throws {
         do {
-            library = try DynamicLibrary.open(Self.libraryNames, directories: NVRTC.searchDirectories())
+            library = try DynamicLibrary.open(Self.libraryNames(driverVersion: driverVersion), directories: NVRTC.searchDirectories())
         } catch let e as CUDAError {
             throw CUDAError("cuBLAS (\(Self.libraryNames.joined(separator: " or "))) could not be loaded: \(e.message)")
         }

@@ -55,7 +55,7 @@ final class KernelLoader: @unchecked Sendable {
         }
         let compiler: NVRTC
         do {
-            if nvrtc == nil { nvrtc = try NVRTC() }
+            if nvrtc == nil { nvrtc = try NVRTC(driverVersion: driverVersion) }
             compiler = nvrtc!
         } catch let e as CUDAError {
             throw CUDAError("\(family.fileName): no usable CUBIN for \(architecture) (\(failures.isEmpty ? "none cached" : failures.joined(separator: ", "))) and \(e.message)")

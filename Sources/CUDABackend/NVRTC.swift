@@ -21,6 +21,12 @@ public final class NVRTC: @unchecked Sendable {
     /// Sonames in order of preference.
     public static let libraryNames = ["libnvrtc.so.13", "libnvrtc.so.12"]
 
+    /// The sonames for a driver (cuDriverGetVersion, 0 = unknown): a 12.x driver gets NVRTC 12
+    /// first, since it may reject CUBINs from a newer major version of the compiler.
+    static func libraryNames(driverVersion: Int) -> [String] {
+        driverVersion > 0 && driverVersion < 13000 ? ["libnvrtc.so.12", "libnvrtc.so.13"] : libraryNames
+    }
+
     /// Folders searched before the loader's path: WAVEMAMBA_NVRTC_PATH (colon-separated
     /// folders, or the library file itself), then the CUDA toolkit's usual places.
     public static func searchDirectories(environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
@@ -29,14 +35,14 @@ public final class NVRTC: @unchecked Sendable {
     }
 
     /// Opens the first NVRTC found; the error says where it looked and how to get one.
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, driverVersion: Int = 0) throws {
         var files: [String] = []
         var dirs: [String] = []
         for entry in Self.searchDirectories(environment: environment) {
             if entry.contains("libnvrtc.so") { files.append(entry) } else { dirs.append(entry) }
         }
         do {
-            library = try DynamicLibrary.open(files + Self.libraryNames, directories: dirs)
+            library = try DynamicLibrary.open(files + Self.libraryNames(driverVersion: driverVersion), directories: dirs)
         } catch let e as CUDAError {
             throw CUDAError("NVRTC (\(Self.libraryNames.joined(separator: " or "))) could not be loaded: \(e.message); "
                             + "install the CUDA toolkit's NVRTC, or set WAVEMAMBA_NVRTC_PATH to the folder holding libnvrtc.so.13")

@@ -147,6 +147,16 @@ public struct KernelChecks {
             let dx = t(b, [4099], seed: 60); b.dropoutBackward(dy: x, dx: dx, p: 0.3, seed: 97, accumulate: true)
             return [n, u, y, dx]
         })
+        out.append(check("dropout with a sample offset (+ backward)") { b in
+            // A data-parallel rank's call (offset = its first element) must give the same mask as
+            // the matching part of one whole-batch call; offsets past 2³² exercise the 64-bit counter.
+            let x = t(b, [2, 1031], seed: 71), whole = b.empty([2, 1031]); b.dropout(x: x, y: whole, p: 0.4, seed: 5, offset: 0)
+            let part = b.empty([1, 1031]); b.dropout(x: x.slice(rows: 1..<2), y: part, p: 0.4, seed: 5, offset: 1031)
+            let far = b.empty([1031]); b.dropout(x: x.reshaped([2062]).slice(rows: 0..<1031), y: far, p: 0.4, seed: 5, offset: (1 << 32) + 3)
+            let dx = t(b, [1031], seed: 72)
+            b.dropoutBackward(dy: x.reshaped([2062]).slice(rows: 0..<1031), dx: dx, p: 0.4, seed: 5, offset: (1 << 32) + 3, accumulate: true)
+            return [whole, part, far, dx]
+        })
         out.append(check("glu forward + backward") { b in
             let x = t(b, [31, 48], seed: 61), y = b.empty([31, 24]); b.glu(x: x, y: y)
             let dx = t(b, [31, 48], seed: 62); b.gluBackward(dy: t(b, [31, 24], seed: 63), x: x, dx: dx, accumulate: true)

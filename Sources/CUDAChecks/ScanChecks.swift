@@ -28,6 +28,9 @@ public struct ScanChecks {
         Case(batch: 2, length: 129, channels: 9, dState: 64, complex: true, gate: false, skip: true, bias: true),
         Case(batch: 3, length: 1, channels: 7, dState: 8, complex: true, gate: true, skip: false, bias: true),
         Case(batch: 1, length: 1000, channels: 33, dState: 16, complex: true, gate: true, skip: true, bias: true),
+        // N not a power of two: 40 uses 32 lanes with a partial second state slot; 3 uses 4 lanes, one idle.
+        Case(batch: 2, length: 130, channels: 11, dState: 40, complex: true, gate: true, skip: true, bias: true),
+        Case(batch: 2, length: 70, channels: 37, dState: 3, complex: false, gate: true, skip: true, bias: true),
     ]
 
     func tensors(_ b: any Backend, _ c: Case) -> SelectiveScanTensors {

@@ -147,10 +147,10 @@ public final class Trainer {
         var header: [Int64] = [Int64(resumedFrom ?? -1), Int64(optimizer.step)]
         try c.broadcast(&header, what: "the broadcast of the starting state")
         let store = model.store, n = store.count
-        try c.broadcast(store.values!.pointer, count: n, what: "the broadcast of the weights")
-        try c.broadcast(optimizer.m.pointer, count: n, what: "the broadcast of Adam's first moments")
-        try c.broadcast(optimizer.v.pointer, count: n, what: "the broadcast of Adam's second moments")
-        if let ema { try c.broadcast(ema.average.pointer, count: n, what: "the broadcast of the EMA weights") }
+        try withHostFloats(store.values!) { try c.broadcast($0, count: n, what: "the broadcast of the weights") }
+        try withHostFloats(optimizer.m) { try c.broadcast($0, count: n, what: "the broadcast of Adam's first moments") }
+        try withHostFloats(optimizer.v) { try c.broadcast($0, count: n, what: "the broadcast of Adam's second moments") }
+        if let ema { try withHostFloats(ema.average) { try c.broadcast($0, count: n, what: "the broadcast of the EMA weights") } }
         optimizer.restore(step: Int(header[1]), m: optimizer.m.floats(), v: optimizer.v.floats())
         return header[0] >= 0 ? Int(header[0]) : nil
     }
@@ -254,9 +254,11 @@ public final class Trainer {
             let localFinite = loss.isFinite
             var scalars: [Float] = [localFinite ? Float(loss) : 0, localFinite ? 0 : 1, stop.isRequested ? 1 : 0]
             let grads = model.store.grads!
-            try scalars.withUnsafeMutableBufferPointer { s in
-                try communicator.allReduceSum([UnsafeMutableBufferPointer(start: grads.pointer, count: grads.count), s],
-                                              what: "the gradient all-reduce of step \(step + 1)")
+            try Self.withHostFloats(grads) { g in
+                try scalars.withUnsafeMutableBufferPointer { s in
+                    try communicator.allReduceSum([UnsafeMutableBufferPointer(start: g, count: grads.count), s],
+                                                  what: "the gradient all-reduce of step \(step + 1)")
+                }
             }
             loss = scalars[1] > 0 ? .nan : Double(scalars[0]) / Double(K)
             stopAgreed = scalars[2] > 0
@@ -330,9 +332,21 @@ public final class Trainer {
     /// FNV-1a over the float bit patterns.
     static func checksum(_ t: Tensor) -> UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        let p = UnsafeRawPointer(t.pointer).assumingMemoryBound(to: UInt32.self)
-        for i in 0..<t.count { h = (h ^ UInt64(p[i])) &* 0x100_0000_01B3 }
+        withHostFloats(t) { q in
+            let p = UnsafeRawPointer(q).assumingMemoryBound(to: UInt32.self)
+            for i in 0..<t.count { h = (h ^ UInt64(p[i])) &* 0x100_0000_01B3 }
+        }
         return h
+    }
+
+    /// `body` on the tensor's floats in host memory: its own memory on the CPU; for a device
+    /// tensor (CUDA: no host pointer) a host copy, written back afterwards. The communicators
+    /// work on host memory.
+    static func withHostFloats(_ t: Tensor, _ body: (UnsafeMutablePointer<Float>) throws -> Void) rethrows {
+        if t.device == .cpu { return try body(t.pointer) }
+        var host = t.floats()
+        try host.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
+        t.copy(from: host)
     }
 
     /// Dropout's seed for step `s`: a function of (seed, step) only.

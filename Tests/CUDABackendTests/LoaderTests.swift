@@ -110,6 +110,15 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(p.finished[8], 2)
     }
 
+    /// A 12.x driver may reject CUBINs of NVRTC 13 and cannot run cuBLAS 13: the 12 libraries come first there.
+    func testLibraryOrderFollowsTheDriver() {
+        XCTAssertEqual(NVRTC.libraryNames(driverVersion: 12040), ["libnvrtc.so.12", "libnvrtc.so.13"])
+        XCTAssertEqual(NVRTC.libraryNames(driverVersion: 13000), ["libnvrtc.so.13", "libnvrtc.so.12"])
+        XCTAssertEqual(NVRTC.libraryNames(driverVersion: 0), NVRTC.libraryNames)
+        XCTAssertEqual(CuBLAS.libraryNames(driverVersion: 12080).first, "libcublas.so.12")
+        XCTAssertEqual(CuBLAS.libraryNames(driverVersion: 13010).first, "libcublas.so.13")
+    }
+
     func testKernelArgumentSlots() {
         let args = KernelArguments([.int32(-3), .float(1.5), .pointer(0xdead_beef), .bytes([1, 2, 3, 4, 5, 6, 7, 8, 9]), .int64(7)])
         args.withParameters { p in

@@ -37,11 +37,15 @@ extern "C" __global__ void wm_fill_normal(float* out, long long n, float mean, f
     }
 }
 
-// y (+)= keep_i ? x/(1 − p) : 0 (the backward is the same map on dy with the same seed).
-extern "C" __global__ void wm_dropout(const float* x, float* y, long long n, float p, unsigned long long seed, int acc) {
+// y (+)= keep_i ? x/(1 − p) : 0, keep_i = u(word offset + i) ≥ p (the backward is the same map
+// on dy with the same seed and offset). A data-parallel rank passes its first sample's element
+// index as `offset`, so every sample's mask is a function of (seed, global element index) only,
+// as in Kernels/Dropout.swift.
+extern "C" __global__ void wm_dropout(const float* x, float* y, long long n, float p, unsigned long long seed,
+                                      unsigned long long offset, int acc) {
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)blockDim.x * gridDim.x) {
-        float v = wm_unit(wm_philox_word(seed, (unsigned long long)i)) >= p ? x[i] * scale : 0.0f;
+        float v = wm_unit(wm_philox_word(seed, offset + (unsigned long long)i)) >= p ? x[i] * scale : 0.0f;
         y[i] = acc ? y[i] + v : v;
     }
 }
