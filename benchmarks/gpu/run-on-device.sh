@@ -1,21 +1,49 @@
 #!/usr/bin/env bash
 # Runs on the GPU host from the repository root, with .carry/gpu carried over by
-# benchmarks/gpu/prepare.sh (as .carry/gpu.tar.gz): device list, the GPU-vs-CPU self-test, then the benchmarks.
-# Everything is also written under $OUT (when set) for the record.
+# benchmarks/gpu/prepare.sh (as .carry/gpu.tar.gz): device list, the GPU-vs-CPU self-test, then
+# the benchmarks. Everything is also written under $OUT (when set) for the record.
+# Usage: run-on-device.sh [STEP ...]   steps: info selftest scan train generate (default: all)
+# Each step has its own time limit (WAVEMAMBA_STEP_TIMEOUT, default 240 s) so that one hang
+# does not cost the others.
 set -uo pipefail
 carry=.carry/gpu
 if [[ ! -x "$carry/wavemamba" ]]; then tar -C .carry -xzf .carry/gpu.tar.gz || { echo "no .carry/gpu.tar.gz: run benchmarks/gpu/prepare.sh and carry it" >&2; exit 2; }; fi
-export LD_LIBRARY_PATH="$PWD/$carry/lib:${LD_LIBRARY_PATH:-}"
+# cuBLAS and NVRTC are dlopen'ed by soname: add the folders that hold them on this host
+# (a CUDA toolkit, or the nvidia-* Python wheels next to PyTorch).
+extra=""
+for lib in libcublas.so.13 libcublas.so.12 libnvrtc.so.13 libnvrtc.so.12; do
+    found="$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l { print $NF; exit }')"
+    [[ -z "$found" ]] && found="$(find /usr/local/cuda*/ /opt /usr/lib -name "$lib" 2>/dev/null | head -n1)"
+    [[ -n "$found" ]] && extra="$extra:$(dirname "$found")"
+done
+export LD_LIBRARY_PATH="$PWD/$carry/lib$extra:${LD_LIBRARY_PATH:-}"
 export WAVEMAMBA_CUDA_KERNELS="$PWD/$carry/kernels"
-export WAVEMAMBA_CUDA_CACHE="${OUT:-/tmp}/cuda-cache"
+[[ -d .carry/golden ]] && export WAVEMAMBA_GOLDEN_DIR="$PWD/.carry/golden"
 out="${OUT:-/tmp}"
+export WAVEMAMBA_CUDA_CACHE="$out/cuda-cache"
 bin="$carry/wavemamba"
+limit="${WAVEMAMBA_STEP_TIMEOUT:-240}"
 status=0
-run() { echo "\$ wavemamba $*"; "$bin" "$@" 2>&1 | tee -a "$out/device-log.txt"; local s=${PIPESTATUS[0]}; [[ $s -ne 0 ]] && status=$s; echo; }
+run() {
+    echo "\$ wavemamba $*" | tee -a "$out/device-log.txt"
+    local t0=$SECONDS
+    timeout -k 5 "$limit" "$bin" "$@" 2>&1 | tee -a "$out/device-log.txt"
+    local s=${PIPESTATUS[0]}
+    echo "(exit $s after $((SECONDS - t0)) s)" | tee -a "$out/device-log.txt"
+    [[ $s -ne 0 ]] && status=$s
+    echo
+}
+steps=("$@"); [[ ${#steps[@]} -eq 0 ]] && steps=(info selftest scan train generate)
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee "$out/nvidia-smi.txt"
-run info --devices
-run selftest --device cuda
-run bench scan --device cuda
-run bench train --device cuda
-run bench generate --device cuda
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+for step in "${steps[@]}"; do
+    case "$step" in
+        info) run info --devices ;;
+        selftest) WAVEMAMBA_CUDA_SYNC=1 run selftest --device cuda ;;
+        scan) run bench scan --device cuda ;;
+        train) run bench train --device cuda ;;
+        generate) run bench generate --device cuda ;;
+        *) echo "unknown step $step" >&2; status=2 ;;
+    esac
+done
 exit $status
