@@ -1,27 +1,26 @@
 import Engine
 import Kernels
 
-// The selective scan on the GPU (scan.cu describes the kernels). This backend's checkpoints
-// are the start states of every chunk of `CUDABackend.scanChunk` steps, layout
-// (batch, chunks, D, W); the `chunk` argument of the protocol is the CPU's interval and is
-// not used here (the count reported by `selectiveScanCheckpointCount` is this layout's).
+// The selective scan on the GPU (scan.cu describes the kernels). A block runs 8 channels of
+// one batch item through the whole sequence in tiles of 32 × `scanItems` steps; this
+// backend's checkpoints are the start states of every tile, layout (batch, tiles, D, W).
+// The `chunk` argument of the protocol is the CPU's checkpoint interval and is not used here
+// (the count reported by `selectiveScanCheckpointCount` is this layout's).
 extension CUDABackend {
-    /// Lanes per channel (a power of two ≤ 32) for N states; each lane owns ≤ 2 states.
-    static func scanLanes(_ dState: Int) -> Int {
-        precondition(dState >= 1 && dState <= 64, "selective scan on CUDA: dState \(dState) is not supported (1…64)")
-        var p = 1
-        while p < min(dState, 32) { p <<= 1 }
-        return p
-    }
+    /// Channels per thread block (scan.cu's WM_CPB) and the largest state width (WM_MAX_W).
+    static let scanChannelsPerBlock = 8
+    static let scanMaxWidth = 128
 
-    static func scanChunks(_ s: SelectiveScanShape) -> Int { (s.length + scanChunk - 1) / scanChunk }
+    var scanTile: Int { 32 * scanItems }
+
+    func scanTiles(_ s: SelectiveScanShape) -> Int { (s.length + scanTile - 1) / scanTile }
 
     public func selectiveScanCheckpointCount(_ shape: SelectiveScanShape, chunk: Int) -> Int {
-        shape.batch * Self.scanChunks(shape) * shape.channels * shape.stateWidth
+        shape.batch * scanTiles(shape) * shape.channels * shape.stateWidth
     }
 
     /// scan.cu's `ScanArgs` in C layout.
-    private func scanArgs(_ x: SelectiveScanTensors, length: Int, T: Int) -> KernelArguments.Value {
+    private func scanArgs(_ x: SelectiveScanTensors, length: Int) -> KernelArguments.Value {
         let s = x.shape
         var b = StructBuilder()
         b.pointer(ptr(x.u)); b.int64(x.u.rowStride)
@@ -32,13 +31,22 @@ extension CUDABackend {
         b.pointer(ptr(x.A)); b.pointer(ptr(x.AImag))
         b.pointer(ptr(x.D)); b.pointer(ptr(x.deltaBias))
         b.int64(s.batch); b.int64(length); b.int64(s.channels)
-        b.int32(s.dState); b.int32(Self.scanLanes(s.dState)); b.int32(T)
+        b.int32(s.dState)
         return .bytes(b.finished)
     }
 
-    private func scanGrid(_ s: SelectiveScanShape, chunks: Int) -> (Int, Int, Int) {
-        let perBlock = 128 / Self.scanLanes(s.dState)
-        return (chunks, (s.channels + perBlock - 1) / perBlock, s.batch)
+    private func scanGrid(_ s: SelectiveScanShape) -> (Int, Int, Int) {
+        ((s.channels + Self.scanChannelsPerBlock - 1) / Self.scanChannelsPerBlock, s.batch, 1)
+    }
+
+    /// Dynamic shared memory of the tile kernels (scan.cu's wm_fwd_smem_floats / wm_bwd_smem_floats).
+    private var forwardSharedBytes: Int {
+        let T = scanTile, cpb = Self.scanChannelsPerBlock
+        return 4 * (3 * cpb * T + 2 * 16 * T + cpb * Self.scanMaxWidth)
+    }
+    private var backwardSharedBytes: Int {
+        let T = scanTile, cpb = Self.scanChannelsPerBlock
+        return 4 * (4 * cpb * T + 2 * 16 * T + 4 * cpb * T + 4 * cpb * Self.scanMaxWidth)
     }
 
     private func validate(_ x: SelectiveScanTensors) {
@@ -48,28 +56,16 @@ extension CUDABackend {
         // The kernels read every row with these strides and no bounds (as the CPU's validate()).
         precondition(x.u.rowStride >= s.channels && x.delta.rowStride >= s.channels && (x.z?.rowStride ?? s.channels) >= s.channels
                      && x.B.rowStride >= s.stateWidth && x.C.rowStride >= s.stateWidth, "selective scan: a row stride is below its width")
-        _ = Self.scanLanes(s.dState)
+        precondition(s.dState >= 1 && s.stateWidth <= Self.scanMaxWidth,
+                     "selective scan on CUDA: dState \(s.dState) is not supported (state width ≤ \(Self.scanMaxWidth): N ≤ 128 real, ≤ 64 complex)")
     }
 
-    /// Chunk start states into `starts` (batch, chunks, D, W): passes 1 and 2 of the forward.
-    private func scanStarts(_ x: SelectiveScanTensors, into starts: Tensor) {
-        let s = x.shape, chunks = Self.scanChunks(s)
-        let kind = s.isComplex ? "complex" : "real"
-        let hEnd = scratch(s.batch * chunks * s.channels * s.stateWidth)
-        let sumS = scratch(s.batch * chunks * s.channels)
-        launch(.scan, "wm_scan_chunk_state_\(kind)", grid: scanGrid(s, chunks: chunks), block: (128, 1, 1),
-               [scanArgs(x, length: s.length, T: Self.scanChunk), .pointer(ptr(hEnd)), .pointer(ptr(sumS))])
-        combine(x, sumS: sumS, local: hEnd, starts: starts, reverse: false)
-    }
-
-    private func combine(_ x: SelectiveScanTensors, sumS: Tensor, local: Tensor, starts: Tensor, reverse: Bool) {
-        let s = x.shape, chunks = Self.scanChunks(s)
-        let n = s.batch * s.channels * s.dState
-        var args: [Arg] = [.pointer(ptr(x.A))]
-        if s.isComplex { args.append(.pointer(ptr(x.AImag))) }
-        args += [.pointer(ptr(sumS)), .pointer(ptr(local)), .pointer(ptr(starts)), .int64(s.batch), .int64(chunks),
-                 .int64(s.channels), .int32(Int32(s.dState)), .int32(reverse ? 1 : 0)]
-        launch(.scan, "wm_scan_combine_\(s.isComplex ? "complex" : "real")", grid: ((n + 127) / 128, 1, 1), block: (128, 1, 1), args)
+    private func forward(_ x: SelectiveScanTensors, out: Tensor?, checkpoints: Tensor?, lastState: Tensor?) {
+        let s = x.shape
+        launch(.scan, "wm_scan_fwd_\(s.isComplex ? "complex" : "real")_i\(scanItems)", grid: scanGrid(s), block: (256, 1, 1),
+               shared: forwardSharedBytes,
+               [scanArgs(x, length: s.length), .pointer(ptr(out)), .int64(out?.rowStride ?? 0), .pointer(ptr(checkpoints)),
+                .pointer(ptr(lastState))])
     }
 
     public func selectiveScan(_ x: SelectiveScanTensors, out: Tensor, lastState: Tensor?, checkpoints: Tensor?, chunk: Int) {
@@ -79,22 +75,11 @@ extension CUDABackend {
             if let lastState { fill(lastState, value: 0) }
             return
         }
-        let chunks = Self.scanChunks(s)
         // This backend's checkpoint layout (not the CPU's): a buffer sized by the CPU's count is too small.
         precondition(checkpoints.map { $0.count >= selectiveScanCheckpointCount(s, chunk: chunk) } ?? true,
                      "selective scan: checkpoints hold \(checkpoints?.count ?? 0) floats, this backend writes "
                      + "\(selectiveScanCheckpointCount(s, chunk: chunk)) (size them with selectiveScanCheckpointCount)")
-        var starts: Tensor? = nil
-        if chunks > 1 {
-            let st = checkpoints ?? scratch(selectiveScanCheckpointCount(s, chunk: chunk))
-            scanStarts(x, into: st)
-            starts = st
-        } else if let checkpoints {
-            fill(checkpoints, value: 0)
-        }
-        launch(.scan, "wm_scan_chunk_output_\(s.isComplex ? "complex" : "real")", grid: scanGrid(s, chunks: chunks), block: (128, 1, 1),
-               [scanArgs(x, length: s.length, T: Self.scanChunk), .pointer(ptr(starts)), .pointer(ptr(lastState)),
-                .pointer(ptr(out)), .int64(out.rowStride)])
+        forward(x, out: out, checkpoints: checkpoints, lastState: lastState)
     }
 
     public func selectiveScanBackward(_ x: SelectiveScanTensors, dOut: Tensor, checkpoints: Tensor?, chunk: Int, grads g: SelectiveScanGradientTensors) {
@@ -109,25 +94,11 @@ extension CUDABackend {
         for t in [g.dB, g.dC, g.dA] { fill(t, value: 0) }
         for t in [g.dAImag, g.dD, g.dDeltaBias] { if let t { fill(t, value: 0) } }
         if s.batch == 0 || s.length == 0 || s.channels == 0 { return }
-        let chunks = Self.scanChunks(s)
-        let count = selectiveScanCheckpointCount(s, chunk: chunk)
-        let starts: Tensor
-        if let checkpoints {
-            starts = checkpoints
-        } else {
-            starts = scratch(count)
-            if chunks > 1 { scanStarts(x, into: starts) } else { fill(starts, value: 0) }
-        }
-        let kind = s.isComplex ? "complex" : "real"
-        let args = scanArgs(x, length: s.length, T: Self.scanChunk)
-        let incoming = scratch(count)
-        if chunks > 1 {
-            let sumS = scratch(s.batch * chunks * s.channels)
-            launch(.scan, "wm_scan_bwd_chunk_carry_\(kind)", grid: scanGrid(s, chunks: chunks), block: (128, 1, 1),
-                   [args, .pointer(ptr(dOut)), .int64(dOut.rowStride), .pointer(ptr(incoming)), .pointer(ptr(sumS))])
-            combine(x, sumS: sumS, local: incoming, starts: incoming, reverse: true)
-        } else {
-            fill(incoming, value: 0)
+        var starts = checkpoints
+        if starts == nil && scanTiles(s) > 1 {
+            let st = scratch(selectiveScanCheckpointCount(s, chunk: chunk))
+            forward(x, out: nil, checkpoints: st, lastState: nil)
+            starts = st
         }
         var gb = StructBuilder()
         gb.pointer(ptr(g.du)); gb.int64(g.du.rowStride)
@@ -136,8 +107,9 @@ extension CUDABackend {
         gb.pointer(ptr(g.dB)); gb.int64(g.dB.rowStride)
         gb.pointer(ptr(g.dC)); gb.int64(g.dC.rowStride)
         gb.pointer(ptr(g.dA)); gb.pointer(ptr(g.dAImag)); gb.pointer(ptr(g.dD)); gb.pointer(ptr(g.dDeltaBias))
-        launch(.scan, "wm_scan_bwd_chunk_\(kind)", grid: scanGrid(s, chunks: chunks), block: (128, 1, 1),
-               [args, .pointer(ptr(starts)), .pointer(ptr(incoming)), .pointer(ptr(dOut)), .int64(dOut.rowStride), .bytes(gb.finished)])
+        launch(.scan, "wm_scan_bwd_\(s.isComplex ? "complex" : "real")_i\(scanItems)", grid: scanGrid(s), block: (256, 1, 1),
+               shared: backwardSharedBytes,
+               [scanArgs(x, length: s.length), .pointer(ptr(starts)), .pointer(ptr(dOut)), .int64(dOut.rowStride), .bytes(gb.finished)])
     }
 
     public func selectiveScanStep(_ x: SelectiveScanTensors, state: Tensor, out: Tensor) {
@@ -146,8 +118,8 @@ extension CUDABackend {
         precondition(s.length == 1, "selective scan step: length must be 1")
         precondition(state.isContiguous && state.count == s.batch * s.channels * s.stateWidth,
                      "selective scan step: state \(state.shape) is not (batch \(s.batch), D \(s.channels), W \(s.stateWidth))")
-        // One chunk of one step whose start and end state are both `state` (batch, D, W).
-        launch(.scan, "wm_scan_chunk_output_\(s.isComplex ? "complex" : "real")", grid: scanGrid(s, chunks: 1), block: (128, 1, 1),
-               [scanArgs(x, length: 1, T: 1), .pointer(ptr(state)), .pointer(ptr(state)), .pointer(ptr(out)), .int64(out.rowStride)])
+        let n = s.batch * s.channels
+        launch(.scan, "wm_scan_step_\(s.isComplex ? "complex" : "real")", grid: ((n + 127) / 128, 1, 1), block: (128, 1, 1),
+               [scanArgs(x, length: 1), .pointer(ptr(state)), .pointer(ptr(out)), .int64(out.rowStride)])
     }
 }

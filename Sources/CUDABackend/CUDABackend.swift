@@ -25,8 +25,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// next download (for debugging; slow).
     public let synchronizeEveryLaunch: Bool
 
-    /// Time steps per scan chunk (the checkpoint interval of this backend; see scan.cu).
-    public static let scanChunk = 64
+    /// Steps each lane of a scan warp owns (4 or 8; WAVEMAMBA_SCAN_ITEMS): a scan tile, and
+    /// the checkpoint interval of this backend, is 32 × this many steps (see scan.cu).
+    public let scanItems: Int
 
     /// Opens GPU `ordinal`: its primary context, one stream, cuBLAS when it loads.
     public init(ordinal: Int = 0, cache: KernelCache = .fromEnvironment()) throws {
@@ -49,6 +50,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         stream = s
         device = .cuda(ordinal)
         synchronizeEveryLaunch = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_SYNC"] == "1"
+        scanItems = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_ITEMS"] == "4" ? 4 : 8
         allocator = CUDACachingAllocator(driver: cu, context: ctx, stream: s, ordinal: ordinal)
         kernels = KernelLoader(driver: cu, architecture: info.architecture, driverVersion: driverVersion, cache: cache)
         do {
@@ -97,6 +99,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
             f = try kernels.function(family, name)
         } catch {
             fatalError("CUDA backend: \(error)")
+        }
+        if shared > 48 << 10 {
+            // Above 48 KiB a kernel must opt in (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES).
+            cu.must(cu.cuFuncSetAttribute(f, 8, Int32(shared)), "cuFuncSetAttribute(\(name), \(shared) bytes of shared memory)")
         }
         let rc = KernelArguments(args).withParameters { params in
             cu.cuLaunchKernel(f, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(block.0), UInt32(block.1), UInt32(block.2),

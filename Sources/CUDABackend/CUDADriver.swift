@@ -31,6 +31,7 @@ public final class CUDADriver: @unchecked Sendable {
     let cuLaunchKernel: @convention(c) (OpaquePointer?, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, OpaquePointer?,
                                         UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Result
     let cuGetErrorName: @convention(c) (Result, UnsafeMutablePointer<UnsafePointer<CChar>?>) -> Result
+    let cuFuncSetAttribute: @convention(c) (OpaquePointer?, Int32, Int32) -> Result
 
     /// Device attributes (CUdevice_attribute).
     enum Attribute: Int32 {
@@ -73,6 +74,7 @@ public final class CUDADriver: @unchecked Sendable {
         cuModuleGetFunction = try l.function("cuModuleGetFunction")
         cuLaunchKernel = try l.function("cuLaunchKernel")
         cuGetErrorName = try l.function("cuGetErrorName")
+        cuFuncSetAttribute = try l.function("cuFuncSetAttribute")
     }
 
     /// CUDA_ERROR_… name of a result code.

@@ -2,29 +2,32 @@
 // token-major layout of Kernels/SelectiveScan.swift (u, delta, z, out: (batch, L, D) rows
 // with strides; B, C: (batch, L, W) rows, W = N or 2N interleaved re/im; A, AImag: (D, N)).
 //
-// Work split. A thread block has 128 threads = (128 / P) channels × P lanes; lane j of a
-// channel owns the states n = j + s·P (s < S ≤ 2), so N ≤ 2·32 = 64. P is a power of two
-// ≤ 32 dividing the warp, so sums over n (y, and du / dDelta in the backward) are P-lane
-// xor shuffles and never leave the warp; threads along channels read each row coalesced.
-// Time is cut into chunks of T ≤ 64 steps; grid = (chunks, channel blocks, batch), so the
-// parallelism is batch·D·N·chunks, not batch·D. The state never goes to memory per step:
+// Work split (forward and backward). A thread block owns WM_CPB = 8 channels of one batch
+// item and walks the whole sequence in tiles of T = 32·I steps: one warp per channel, and
+// lane k of a warp owns the I consecutive steps k·I … k·I + I − 1 of the tile. For each state
+// n a lane composes its I steps (h ← a·h + b) into one pair (Π a, local h), a warp-wide
+// shuffle scan of those pairs gives every lane the state entering its steps, and the lane
+// replays its steps to get h_t and y_t += C_t·h_t. The state is carried from tile to tile
+// per (warp, n) in shared memory; it never goes to global memory per step — only the start
+// state of each tile (the checkpoints, (batch, tiles, D, W)) for the backward.
 //
-//   forward   1. wm_scan_chunk_state   each chunk from a zero state: its end state and Σ softplus(delta)
-//             2. wm_scan_combine       per (b, d, n), in chunk order: start_c = P_c·start_{c−1} + end_{c−1},
-//                                      P_c = exp(A·Σ_t s_t) (the chunk's decay product, complex for complex A)
-//             3. wm_scan_chunk_output  each chunk again from its true start state: y, D·u, gate, out
-//   The chunk start states are the checkpoints (layout (batch, chunks, D, W)).
-//   backward  1. wm_scan_bwd_chunk_carry   each chunk's reverse adjoint from zero (needs no state) and Σ s_t
-//             2. wm_scan_bwd_combine       per (b, d, n), in reverse chunk order: the true incoming adjoint
-//             3. wm_scan_bwd_chunk         recompute the chunk's states from its checkpoint (kept per
-//                                          thread, T·W floats), then the reverse pass with every gradient.
-//   dB, dC sum over channels: reduced across the warp's channels by shuffles, then one atomicAdd
-//   per warp; dA, dD, dDeltaBias: per-thread sums over the chunk, one atomicAdd each.
-// Complex A costs one exp and one sincos per state update; a thread owns whole complex
-// states, so a complex multiply needs no exchange between lanes.
+// Each tile's inputs are staged in shared memory by coalesced loads of whole rows (8
+// channels = one 32-byte sector of u, delta, z; B and C in groups of 16 columns) into a
+// lane-major layout, so that lane k reads its steps without bank conflicts (see slot()).
+// softplus(delta), the gate and D·u are computed once per (t, d), not per state.
+//
+// The backward walks the tiles in reverse: it recomputes the tile's states from its
+// checkpoint (the same scan), then runs the adjoint recurrence g_{t−1} = conj(a_t)·(g_t + c_t)
+// (c_t = gy_t·C_t, or gy_t·2·conj(C_t) for complex, since y = 2 Re(C·h)) with a reversed warp
+// scan, and forms every gradient from (ĝ_t, h_t, h_{t−1}). dB and dC sum over channels: the
+// block's 8 channels are summed in shared memory, then one atomicAdd per (t, column) and
+// block. dA, dD, dDeltaBias: per-warp sums, one atomicAdd per block.
+//
+// Complex A costs one exp2 and one sincos per state update; a lane owns whole complex states.
 
-#define WM_MAX_T 64
-#define WM_MAX_S 2
+#define WM_CPB 8          // channels (warps) per block
+#define WM_GROUP 16       // B / C columns staged per pass
+#define WM_MAX_W 128      // W ≤ 128 (N ≤ 64 complex, ≤ 128 real)
 
 struct ScanArgs {
     const float* u; long long su;
@@ -34,236 +37,8 @@ struct ScanArgs {
     const float* C; long long sC;
     const float* A; const float* AImag;
     const float* Dskip; const float* deltaBias;
-    long long batch, L, D; int N, P, T;
+    long long batch, L, D; int N;
 };
-
-__device__ __forceinline__ float wm_softplus_s(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
-__device__ __forceinline__ float wm_sigmoid_s(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-__device__ __forceinline__ float wm_lane_sum(float v, int P) {
-    for (int o = P / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-// Sum over the channels of a warp (lanes with the same position in their P-group).
-__device__ __forceinline__ float wm_channel_sum(float v, int P) {
-    for (int o = P; o < 32; o <<= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-// Thread coordinates: channel d, lane j; valid = d < D.
-#define SCAN_THREAD \
-    const int P = a.P, N = a.N, W = CX ? 2 * N : N; \
-    const int cpb = 128 / P; \
-    const long long b = blockIdx.z, c = blockIdx.x; \
-    const long long d = (long long)blockIdx.y * cpb + threadIdx.x / P; \
-    const int j = threadIdx.x % P; \
-    const bool valid = d < a.D; \
-    const long long t0 = c * a.T, t1 = min(a.L, t0 + a.T); \
-    const long long chunks = (a.L + a.T - 1) / a.T; \
-    float Ar[WM_MAX_S], Ai[WM_MAX_S]; bool has[WM_MAX_S]; \
-    _Pragma("unroll") for (int s = 0; s < WM_MAX_S; ++s) { \
-        int n = j + s * P; has[s] = valid && n < N; \
-        Ar[s] = has[s] ? a.A[d * N + n] : 0.0f; \
-        Ai[s] = (CX && has[s]) ? a.AImag[d * N + n] : 0.0f; \
-    } \
-    const float bias = (valid && a.deltaBias) ? a.deltaBias[d] : 0.0f; \
-    (void)W; (void)chunks;
-
-// State element index of (b, chunk, d, k) in a (batch, chunks, D, W) buffer.
-#define STATE_AT(bb, cc, dd, k) ((((bb) * chunks + (cc)) * a.D + (dd)) * W + (k))
-
-// h ← a·h + s·u·B for one state slot (complex: (hr, hi) ← (ar + i ai)(hr + i hi) + s·u·(br + i bi)).
-template <bool CX>
-__device__ __forceinline__ void wm_update(float& hr, float& hi, float sdt, float Ar, float Ai, float su, float br, float bi,
-                                          float& ar, float& ai) {
-    if (CX) {
-        float e = expf(sdt * Ar), sn, cs;
-        sincosf(sdt * Ai, &sn, &cs);
-        ar = e * cs; ai = e * sn;
-        float nr = ar * hr - ai * hi + su * br;
-        float ni = ar * hi + ai * hr + su * bi;
-        hr = nr; hi = ni;
-    } else {
-        ar = expf(sdt * Ar); ai = 0.0f;
-        hr = ar * hr + su * br;
-    }
-}
-
-template <bool CX>
-__device__ void wm_chunk_state(ScanArgs a, float* hEnd, float* sumS) {
-    SCAN_THREAD
-    float hr[WM_MAX_S] = {}, hi[WM_MAX_S] = {};
-    float total = 0.0f;
-    for (long long t = t0; t < t1; ++t) {
-        long long row = b * a.L + t;
-        float sdt = 0.0f, uu = 0.0f;
-        if (valid) { sdt = wm_softplus_s(a.delta[row * a.sdelta + d] + bias); uu = a.u[row * a.su + d]; }
-        total += sdt;
-        const float* Br = a.B + row * a.sB;
-        #pragma unroll
-        for (int s = 0; s < WM_MAX_S; ++s) {
-            if (!has[s]) continue;
-            int n = j + s * P;
-            float br = CX ? Br[2 * n] : Br[n], bi = CX ? Br[2 * n + 1] : 0.0f, ar, ai;
-            wm_update<CX>(hr[s], hi[s], sdt, Ar[s], Ai[s], sdt * uu, br, bi, ar, ai);
-        }
-    }
-    #pragma unroll
-    for (int s = 0; s < WM_MAX_S; ++s) {
-        if (!has[s]) continue;
-        int n = j + s * P;
-        if (CX) { hEnd[STATE_AT(b, c, d, 2 * n)] = hr[s]; hEnd[STATE_AT(b, c, d, 2 * n + 1)] = hi[s]; }
-        else hEnd[STATE_AT(b, c, d, n)] = hr[s];
-    }
-    if (valid && j == 0) sumS[(b * chunks + c) * a.D + d] = total;
-}
-
-extern "C" __global__ void __launch_bounds__(128) wm_scan_chunk_state_real(ScanArgs a, float* hEnd, float* sumS) { wm_chunk_state<false>(a, hEnd, sumS); }
-extern "C" __global__ void __launch_bounds__(128) wm_scan_chunk_state_complex(ScanArgs a, float* hEnd, float* sumS) { wm_chunk_state<true>(a, hEnd, sumS); }
-
-// Forward combine: starts[b, c] = P_c−1·starts[b, c−1] + hEnd[b, c−1]; one thread per (b, d, n).
-// reverse = 1 is the backward's combine of adjoints: in reverse chunk order with conj(P_c)
-// (in place: buffer holds each chunk's local adjoint, and gets its incoming adjoint).
-template <bool CX>
-__device__ void wm_combine(const float* A, const float* AImag, const float* sumS, const float* local, float* starts,
-                           long long batch, long long chunks, long long D, int N, int reverse) {
-    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= batch * D * N) return;
-    const int W = CX ? 2 * N : N;
-    long long n = i % N, d = (i / N) % D, b = i / (N * D);
-    float Ar = A[d * N + n], Ai = CX ? AImag[d * N + n] : 0.0f;
-    float gr = 0.0f, gi = 0.0f;
-    for (long long k = 0; k < chunks; ++k) {
-        long long cc = reverse ? chunks - 1 - k : k;
-        long long base = ((b * chunks + cc) * D + d) * W;
-        float S = sumS[(b * chunks + cc) * D + d];
-        float lr = CX ? local[base + 2 * n] : local[base + n], li = CX ? local[base + 2 * n + 1] : 0.0f;
-        if (CX) { starts[base + 2 * n] = gr; starts[base + 2 * n + 1] = gi; } else starts[base + n] = gr;
-        float e = expf(S * Ar);
-        if (CX) {
-            float sn, cs; sincosf(S * Ai, &sn, &cs);
-            float pr = e * cs, pi = reverse ? -e * sn : e * sn;
-            float nr = pr * gr - pi * gi + lr, ni = pr * gi + pi * gr + li;
-            gr = nr; gi = ni;
-        } else {
-            gr = e * gr + lr;
-        }
-    }
-}
-
-extern "C" __global__ void wm_scan_combine_real(const float* A, const float* sumS, const float* local, float* starts,
-                                                long long batch, long long chunks, long long D, int N, int reverse) {
-    wm_combine<false>(A, nullptr, sumS, local, starts, batch, chunks, D, N, reverse);
-}
-extern "C" __global__ void wm_scan_combine_complex(const float* A, const float* AImag, const float* sumS, const float* local,
-                                                   float* starts, long long batch, long long chunks, long long D, int N, int reverse) {
-    wm_combine<true>(A, AImag, sumS, local, starts, batch, chunks, D, N, reverse);
-}
-
-// Forward output of each chunk from its start state (null = zero). endStates (batch, D, W),
-// when non-null, gets the state after the last step (the step mode passes state as both).
-template <bool CX>
-__device__ void wm_chunk_output(ScanArgs a, const float* starts, float* endStates, float* out, long long sOut) {
-    SCAN_THREAD
-    float hr[WM_MAX_S] = {}, hi[WM_MAX_S] = {};
-    #pragma unroll
-    for (int s = 0; s < WM_MAX_S; ++s) {
-        if (!has[s] || !starts) continue;
-        int n = j + s * P;
-        if (CX) { hr[s] = starts[STATE_AT(b, c, d, 2 * n)]; hi[s] = starts[STATE_AT(b, c, d, 2 * n + 1)]; }
-        else hr[s] = starts[STATE_AT(b, c, d, n)];
-    }
-    const float Dd = (valid && a.Dskip) ? a.Dskip[d] : 0.0f;
-    for (long long t = t0; t < t1; ++t) {
-        long long row = b * a.L + t;
-        float sdt = 0.0f, uu = 0.0f;
-        if (valid) { sdt = wm_softplus_s(a.delta[row * a.sdelta + d] + bias); uu = a.u[row * a.su + d]; }
-        const float* Br = a.B + row * a.sB;
-        const float* Cr = a.C + row * a.sC;
-        float y = 0.0f;
-        #pragma unroll
-        for (int s = 0; s < WM_MAX_S; ++s) {
-            if (!has[s]) continue;
-            int n = j + s * P;
-            float br = CX ? Br[2 * n] : Br[n], bi = CX ? Br[2 * n + 1] : 0.0f, ar, ai;
-            wm_update<CX>(hr[s], hi[s], sdt, Ar[s], Ai[s], sdt * uu, br, bi, ar, ai);
-            y += CX ? 2.0f * (Cr[2 * n] * hr[s] - Cr[2 * n + 1] * hi[s]) : Cr[n] * hr[s];
-        }
-        y = wm_lane_sum(y, P);
-        if (valid && j == 0) {
-            y += Dd * uu;
-            if (a.z) { float zz = a.z[row * a.sz + d]; y *= zz * wm_sigmoid_s(zz); }
-            out[row * sOut + d] = y;
-        }
-    }
-    if (endStates && c == chunks - 1) {
-        #pragma unroll
-        for (int s = 0; s < WM_MAX_S; ++s) {
-            if (!has[s]) continue;
-            int n = j + s * P;
-            if (CX) { endStates[(b * a.D + d) * W + 2 * n] = hr[s]; endStates[(b * a.D + d) * W + 2 * n + 1] = hi[s]; }
-            else endStates[(b * a.D + d) * W + n] = hr[s];
-        }
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(128) wm_scan_chunk_output_real(ScanArgs a, const float* starts, float* endStates, float* out, long long sOut) {
-    wm_chunk_output<false>(a, starts, endStates, out, sOut);
-}
-extern "C" __global__ void __launch_bounds__(128) wm_scan_chunk_output_complex(ScanArgs a, const float* starts, float* endStates, float* out, long long sOut) {
-    wm_chunk_output<true>(a, starts, endStates, out, sOut);
-}
-
-// The gate's split of dOut: gy = ∂L/∂y (before the gate).
-__device__ __forceinline__ float wm_gy(const ScanArgs& a, const float* dOut, long long sdOut, long long row, long long d) {
-    float g = dOut[row * sdOut + d];
-    if (a.z) { float zz = a.z[row * a.sz + d]; g *= zz * wm_sigmoid_s(zz); }
-    return g;
-}
-
-// Backward pass 1: each chunk's adjoint at its start from a zero adjoint at its end, and Σ s_t.
-// gh_{t−1} = conj(a_t)·(gh_t + gy_t·C̃_t), C̃ = C (real) or 2·conj(C) (complex, y = 2 Re(C·h)).
-template <bool CX>
-__device__ void wm_bwd_chunk_carry(ScanArgs a, const float* dOut, long long sdOut, float* local, float* sumS) {
-    SCAN_THREAD
-    float gr[WM_MAX_S] = {}, gi[WM_MAX_S] = {};
-    float total = 0.0f;
-    for (long long t = t1 - 1; t >= t0; --t) {
-        long long row = b * a.L + t;
-        float sdt = 0.0f, gy = 0.0f;
-        if (valid) { sdt = wm_softplus_s(a.delta[row * a.sdelta + d] + bias); gy = wm_gy(a, dOut, sdOut, row, d); }
-        total += sdt;
-        const float* Cr = a.C + row * a.sC;
-        #pragma unroll
-        for (int s = 0; s < WM_MAX_S; ++s) {
-            if (!has[s]) continue;
-            int n = j + s * P;
-            if (CX) {
-                float hr_ = gr[s] + 2.0f * gy * Cr[2 * n], hi_ = gi[s] - 2.0f * gy * Cr[2 * n + 1];
-                float e = expf(sdt * Ar[s]), sn, cs; sincosf(sdt * Ai[s], &sn, &cs);
-                float ar = e * cs, ai = e * sn;
-                gr[s] = hr_ * ar + hi_ * ai; gi[s] = hi_ * ar - hr_ * ai;
-            } else {
-                gr[s] = (gr[s] + gy * Cr[n]) * expf(sdt * Ar[s]);
-            }
-        }
-    }
-    #pragma unroll
-    for (int s = 0; s < WM_MAX_S; ++s) {
-        if (!has[s]) continue;
-        int n = j + s * P;
-        if (CX) { local[STATE_AT(b, c, d, 2 * n)] = gr[s]; local[STATE_AT(b, c, d, 2 * n + 1)] = gi[s]; }
-        else local[STATE_AT(b, c, d, n)] = gr[s];
-    }
-    if (valid && j == 0) sumS[(b * chunks + c) * a.D + d] = total;
-}
-
-extern "C" __global__ void __launch_bounds__(128) wm_scan_bwd_chunk_carry_real(ScanArgs a, const float* dOut, long long sdOut, float* local, float* sumS) {
-    wm_bwd_chunk_carry<false>(a, dOut, sdOut, local, sumS);
-}
-extern "C" __global__ void __launch_bounds__(128) wm_scan_bwd_chunk_carry_complex(ScanArgs a, const float* dOut, long long sdOut, float* local, float* sumS) {
-    wm_bwd_chunk_carry<true>(a, dOut, sdOut, local, sumS);
-}
 
 struct ScanGrads {
     float* du; long long sdu;
@@ -274,151 +49,479 @@ struct ScanGrads {
     float* dA; float* dAImag; float* dD; float* dDeltaBias;
 };
 
-// Backward pass 3: the chunk's states from its checkpoint, then the reverse pass from the
-// incoming adjoint with every gradient. dB, dC, dA, dAImag, dD, dDeltaBias must be zeroed
-// first (they are sums over channels / tokens by atomics).
-template <bool CX>
-__device__ void wm_bwd_chunk(ScanArgs a, const float* starts, const float* incoming, const float* dOut, long long sdOut, ScanGrads g) {
-    SCAN_THREAD
-    // hist[t − t0] = the state after step t; the state before t0 is h0.
-    float hist[WM_MAX_T][WM_MAX_S][CX ? 2 : 1];
-    float h0r[WM_MAX_S] = {}, h0i[WM_MAX_S] = {}, gr[WM_MAX_S] = {}, gi[WM_MAX_S] = {};
-    #pragma unroll
-    for (int s = 0; s < WM_MAX_S; ++s) {
-        if (!has[s]) continue;
-        int n = j + s * P;
-        if (CX) {
-            h0r[s] = starts[STATE_AT(b, c, d, 2 * n)]; h0i[s] = starts[STATE_AT(b, c, d, 2 * n + 1)];
-            gr[s] = incoming[STATE_AT(b, c, d, 2 * n)]; gi[s] = incoming[STATE_AT(b, c, d, 2 * n + 1)];
-        } else {
-            h0r[s] = starts[STATE_AT(b, c, d, n)];
-            gr[s] = incoming[STATE_AT(b, c, d, n)];
-        }
-    }
-    {
-        float hr[WM_MAX_S], hi[WM_MAX_S];
-        #pragma unroll
-        for (int s = 0; s < WM_MAX_S; ++s) { hr[s] = h0r[s]; hi[s] = h0i[s]; }
-        for (long long t = t0; t < t1; ++t) {
-            long long row = b * a.L + t;
-            float sdt = 0.0f, uu = 0.0f;
-            if (valid) { sdt = wm_softplus_s(a.delta[row * a.sdelta + d] + bias); uu = a.u[row * a.su + d]; }
-            const float* Br = a.B + row * a.sB;
-            #pragma unroll
-            for (int s = 0; s < WM_MAX_S; ++s) {
-                if (has[s]) {
-                    int n = j + s * P;
-                    float br = CX ? Br[2 * n] : Br[n], bi = CX ? Br[2 * n + 1] : 0.0f, ar, ai;
-                    wm_update<CX>(hr[s], hi[s], sdt, Ar[s], Ai[s], sdt * uu, br, bi, ar, ai);
-                }
-                hist[t - t0][s][0] = hr[s];
-                if (CX) hist[t - t0][s][CX ? 1 : 0] = hi[s];
-            }
-        }
-    }
-    const float Dd = (valid && a.Dskip) ? a.Dskip[d] : 0.0f;
-    float accA[WM_MAX_S] = {}, accAi[WM_MAX_S] = {}, accD = 0.0f, accBias = 0.0f;
-    const bool firstChannelOfWarp = (threadIdx.x % 32) < P;
-    for (long long t = t1 - 1; t >= t0; --t) {
-        long long row = b * a.L + t;
-        float pre = 0.0f, sdt = 0.0f, uu = 0.0f, dout = 0.0f, zz = 0.0f;
-        if (valid) {
-            pre = a.delta[row * a.sdelta + d] + bias; sdt = wm_softplus_s(pre); uu = a.u[row * a.su + d];
-            dout = dOut[row * sdOut + d];
-            if (a.z) zz = a.z[row * a.sz + d];
-        }
-        const float* Br = a.B + row * a.sB;
-        const float* Cr = a.C + row * a.sC;
-        // y before the gate (for dz), from the stored states.
-        float y = 0.0f;
-        #pragma unroll
-        for (int s = 0; s < WM_MAX_S; ++s) {
-            if (!has[s]) continue;
-            int n = j + s * P;
-            y += CX ? 2.0f * (Cr[2 * n] * hist[t - t0][s][0] - Cr[2 * n + 1] * hist[t - t0][s][CX ? 1 : 0]) : Cr[n] * hist[t - t0][s][0];
-        }
-        y = wm_lane_sum(y, P) + Dd * uu;
-        float gy = dout;
-        if (a.z) {
-            float sg = wm_sigmoid_s(zz);
-            if (valid && j == 0 && g.dz) g.dz[row * g.sdz + d] = dout * y * sg * (1.0f + zz * (1.0f - sg));
-            gy = dout * zz * sg;
-        }
-        float X = 0.0f, Y = 0.0f;
-        #pragma unroll
-        for (int s = 0; s < WM_MAX_S; ++s) {
-            int n = j + s * P;
-            float dCr = 0.0f, dCi = 0.0f, dBr = 0.0f, dBi = 0.0f;
-            if (has[s]) {
-                float hr = hist[t - t0][s][0], hi = CX ? hist[t - t0][s][CX ? 1 : 0] : 0.0f;
-                float pr, pi;
-                if (t > t0) { pr = hist[t - t0 - 1][s][0]; pi = CX ? hist[t - t0 - 1][s][CX ? 1 : 0] : 0.0f; }
-                else { pr = h0r[s]; pi = h0i[s]; }
-                if (CX) {
-                    float cr = Cr[2 * n], ci = Cr[2 * n + 1], br = Br[2 * n], bi = Br[2 * n + 1];
-                    dCr = 2.0f * gy * hr; dCi = -2.0f * gy * hi;
-                    float ghr = gr[s] + 2.0f * gy * cr, ghi = gi[s] - 2.0f * gy * ci;
-                    dBr = ghr * sdt * uu; dBi = ghi * sdt * uu;
-                    X += ghr * br + ghi * bi;
-                    float e = expf(sdt * Ar[s]), sn, cs; sincosf(sdt * Ai[s], &sn, &cs);
-                    float ar = e * cs, ai = e * sn;
-                    float gar = ghr * pr + ghi * pi, gai = ghi * pr - ghr * pi;
-                    float gvr = gar * ar + gai * ai, gvi = gai * ar - gar * ai;
-                    accA[s] += gvr * sdt; accAi[s] += gvi * sdt;
-                    Y += gvr * Ar[s] + gvi * Ai[s];
-                    gr[s] = ghr * ar + ghi * ai; gi[s] = ghi * ar - ghr * ai;
-                } else {
-                    float cn = Cr[n], bn = Br[n];
-                    dCr = gy * hr;
-                    float ghn = gr[s] + gy * cn;
-                    dBr = ghn * sdt * uu;
-                    X += ghn * bn;
-                    float an = expf(sdt * Ar[s]);
-                    float gv = ghn * pr * an;
-                    accA[s] += gv * sdt;
-                    Y += gv * Ar[s];
-                    gr[s] = ghn * an;
-                }
-            }
-            // Σ over the warp's channels, then one atomic per warp and state slot.
-            dCr = wm_channel_sum(dCr, P); dBr = wm_channel_sum(dBr, P);
-            if (CX) { dCi = wm_channel_sum(dCi, P); dBi = wm_channel_sum(dBi, P); }
-            if (firstChannelOfWarp && n < N) {
-                if (CX) {
-                    atomicAdd(g.dC + row * g.sdC + 2 * n, dCr); atomicAdd(g.dC + row * g.sdC + 2 * n + 1, dCi);
-                    atomicAdd(g.dB + row * g.sdB + 2 * n, dBr); atomicAdd(g.dB + row * g.sdB + 2 * n + 1, dBi);
-                } else {
-                    atomicAdd(g.dC + row * g.sdC + n, dCr);
-                    atomicAdd(g.dB + row * g.sdB + n, dBr);
-                }
-            }
-        }
-        X = wm_lane_sum(X, P); Y = wm_lane_sum(Y, P);
-        if (valid && j == 0) {
-            g.du[row * g.sdu + d] = X * sdt + gy * Dd;
-            float dpre = (X * uu + Y) * wm_sigmoid_s(pre);
-            g.dDelta[row * g.sdDelta + d] = dpre;
-            accD += gy * uu; accBias += dpre;
-        }
-    }
-    #pragma unroll
-    for (int s = 0; s < WM_MAX_S; ++s) {
-        if (!has[s]) continue;
-        int n = j + s * P;
-        atomicAdd(g.dA + d * N + n, accA[s]);
-        if (CX) atomicAdd(g.dAImag + d * N + n, accAi[s]);
-    }
-    if (valid && j == 0) {
-        if (g.dD) atomicAdd(g.dD + d, accD);
-        if (g.dDeltaBias) atomicAdd(g.dDeltaBias + d, accBias);
+__device__ __forceinline__ float wm_softplus_s(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+__device__ __forceinline__ float wm_sigmoid_s(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// sin and cos of x through the SFU after a two-constant reduction to [−π, π]
+// (|error| ≈ 1e-6 for |x| up to thousands; sincosf's slow path is never needed here).
+__device__ __forceinline__ void wm_sincos(float x, float* s, float* c) {
+    float q = rintf(x * 0.15915494309189535f);
+    float r = fmaf(-q, 6.28318548202514648f, x);
+    r = fmaf(-q, -1.7484555e-7f, r);
+    __sincosf(r, s, c);
+}
+
+// Lane-major shared-memory slot of (column c, tile step r = k·I + i): lane k reads its step i
+// of column c at c·T + i·32 + ((k + rot) mod 32). The rotation makes the cooperative row
+// loads (32/C rows × C columns per warp, C = 8 or 16) hit 32 distinct banks as well.
+template <int I>
+__device__ __forceinline__ int wm_slot(int c, int r, int C) {
+    const int T = 32 * I;
+    int k = r / I, i = r % I;
+    int per = 32 / C;             // rows per warp in a row-major load of C columns
+    int rot = c * per + (i % per);
+    return c * T + i * 32 + ((k + rot) & 31);
+}
+template <int I>
+__device__ __forceinline__ int wm_lane_slot(int c, int k, int i, int C) {
+    const int T = 32 * I;
+    int per = 32 / C;
+    int rot = c * per + (i % per);
+    return c * T + i * 32 + ((k + rot) & 31);
+}
+
+// Loads rows [t0, t0 + T) of columns [c0, c0 + C) of a (batch, L, ·) matrix into `dst`
+// (lane-major, layout C = `layoutC`); rows past L or columns past `width` read as 0.
+template <int I>
+__device__ __forceinline__ void wm_stage(float* dst, const float* src, long long stride, long long rowBase, long long t0,
+                                         long long L, int c0, int C, int width, int layoutC) {
+    const int T = 32 * I;
+    for (int e = threadIdx.x; e < T * C; e += blockDim.x) {
+        int r = e / C, c = e % C;
+        long long t = t0 + r;
+        float v = 0.0f;
+        if (src && t < L && c0 + c < width) v = src[(rowBase + t) * stride + c0 + c];
+        dst[wm_slot<I>(c, r, layoutC)] = v;
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) wm_scan_bwd_chunk_real(ScanArgs a, const float* starts, const float* incoming,
-                                                                         const float* dOut, long long sdOut, ScanGrads g) {
-    wm_bwd_chunk<false>(a, starts, incoming, dOut, sdOut, g);
+// Stores C channel columns of a lane-major tile (laid out for `layoutC` columns) to rows [t0, t0 + T) of a (batch, L, ·) matrix.
+template <int I>
+__device__ __forceinline__ void wm_unstage(float* dstg, long long stride, const float* src, long long rowBase, long long t0,
+                                           long long L, int c0, int C, int width, int layoutC) {
+    const int T = 32 * I;
+    for (int e = threadIdx.x; e < T * C; e += blockDim.x) {
+        int r = e / C, c = e % C;
+        long long t = t0 + r;
+        if (t < L && c0 + c < width) dstg[(rowBase + t) * stride + c0 + c] = src[wm_slot<I>(c, r, layoutC)];
+    }
 }
-extern "C" __global__ void __launch_bounds__(128) wm_scan_bwd_chunk_complex(ScanArgs a, const float* starts, const float* incoming,
-                                                                            const float* dOut, long long sdOut, ScanGrads g) {
-    wm_bwd_chunk<true>(a, starts, incoming, dOut, sdOut, g);
+
+// (P, S) composition for the scan: applying (P1, S1) then (P2, S2) gives (P2·P1, P2·S1 + S2).
+// Complex numbers as (re, im) pairs.
+struct WmC { float r, i; };
+__device__ __forceinline__ WmC wm_mul(WmC a, WmC b) { return {a.r * b.r - a.i * b.i, a.r * b.i + a.i * b.r}; }
+__device__ __forceinline__ WmC wm_fma(WmC a, WmC b, WmC c) { return {fmaf(a.r, b.r, fmaf(-a.i, b.i, c.r)), fmaf(a.r, b.i, fmaf(a.i, b.r, c.i))}; }
+__device__ __forceinline__ WmC wm_conj(WmC a) { return {a.r, -a.i}; }
+__device__ __forceinline__ WmC wm_shfl_up(WmC a, int o) { return {__shfl_up_sync(0xffffffffu, a.r, o), __shfl_up_sync(0xffffffffu, a.i, o)}; }
+__device__ __forceinline__ WmC wm_shfl_down(WmC a, int o) { return {__shfl_down_sync(0xffffffffu, a.r, o), __shfl_down_sync(0xffffffffu, a.i, o)}; }
+__device__ __forceinline__ WmC wm_shfl(WmC a, int l) { return {__shfl_sync(0xffffffffu, a.r, l), __shfl_sync(0xffffffffu, a.i, l)}; }
+__device__ __forceinline__ float wm_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
 }
+
+// Forward scan over the lanes: in: each lane's composed (P, S) of its steps; out: the
+// (P, S) of all steps before the lane's (exclusive), identity (1, 0) for lane 0.
+template <bool CX>
+__device__ __forceinline__ void wm_scan_up(WmC& P, WmC& S, int lane) {
+    #pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+        WmC Pp = wm_shfl_up(P, o), Sp = wm_shfl_up(S, o);
+        if (lane >= o) {
+            if (CX) { S = wm_fma(P, Sp, S); P = wm_mul(P, Pp); }
+            else { S.r = fmaf(P.r, Sp.r, S.r); P.r *= Pp.r; }
+        }
+    }
+    WmC Pe = wm_shfl_up(P, 1), Se = wm_shfl_up(S, 1);
+    if (lane == 0) { Pe = {1.0f, 0.0f}; Se = {0.0f, 0.0f}; }
+    P = Pe; S = Se;
+}
+// The same over lanes in reverse order (lane 31 first): exclusive suffix composition.
+template <bool CX>
+__device__ __forceinline__ void wm_scan_down(WmC& P, WmC& S, int lane) {
+    #pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+        WmC Pn = wm_shfl_down(P, o), Sn = wm_shfl_down(S, o);
+        if (lane + o < 32) {
+            if (CX) { S = wm_fma(P, Sn, S); P = wm_mul(P, Pn); }
+            else { S.r = fmaf(P.r, Sn.r, S.r); P.r *= Pn.r; }
+        }
+    }
+    WmC Pe = wm_shfl_down(P, 1), Se = wm_shfl_down(S, 1);
+    if (lane == 31) { Pe = {1.0f, 0.0f}; Se = {0.0f, 0.0f}; }
+    P = Pe; S = Se;
+}
+
+// Decay a = exp(Δ·A) of one step (A2 = A·log2 e).
+template <bool CX>
+__device__ __forceinline__ WmC wm_decay(float sdt, float A2, float Ai) {
+    float e = exp2f(sdt * A2);
+    if (!CX) return {e, 0.0f};
+    float s, c; wm_sincos(sdt * Ai, &s, &c);
+    return {e * c, e * s};
+}
+
+// Shared memory of the forward kernel (floats): u, delta, z tiles (CPB × T each), the B and C
+// column group (WM_GROUP × T each), the carried state (CPB × W).
+template <int I> __host__ __device__ constexpr int wm_fwd_smem_floats() { return 3 * WM_CPB * 32 * I + 2 * WM_GROUP * 32 * I + WM_CPB * WM_MAX_W; }
+
+// Forward: out (may be null), the start state of every tile into ckpt (batch, tiles, D, W)
+// (may be null), the final state into lastState (batch, D, W) (may be null).
+template <bool CX, int I>
+__device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt, float* lastState) {
+    extern __shared__ float smem[];
+    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N;
+    float* sU = smem;
+    float* sDelta = sU + WM_CPB * T;
+    float* sZ = sDelta + WM_CPB * T;
+    float* sB = sZ + WM_CPB * T;
+    float* sC = sB + WM_GROUP * T;
+    float* sH = sC + WM_GROUP * T;            // (CPB, W) carried state
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const long long b = blockIdx.y, d0 = (long long)blockIdx.x * WM_CPB, d = d0 + warp;
+    const bool valid = d < a.D;
+    const long long rowBase = b * a.L, tiles = (a.L + T - 1) / T;
+    const int nc = (int)min((long long)WM_CPB, a.D - d0);
+    const float bias = (valid && a.deltaBias) ? a.deltaBias[d] : 0.0f;
+    const float Dd = (valid && a.Dskip) ? a.Dskip[d] : 0.0f;
+    for (int w = lane; w < W; w += 32) sH[warp * WM_MAX_W + w] = 0.0f;
+    const int colsPerGroup = WM_GROUP, statesPerGroup = CX ? WM_GROUP / 2 : WM_GROUP;
+
+    for (long long tile = 0; tile < tiles; ++tile) {
+        const long long t0 = tile * T;
+        __syncthreads();   // previous tile's readers of sU / sDelta / sZ / sB / sC are done
+        wm_stage<I>(sU, a.u, a.su, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D, WM_CPB);
+        wm_stage<I>(sDelta, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D, WM_CPB);
+        if (a.z) wm_stage<I>(sZ, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D, WM_CPB);
+        if (ckpt && valid)
+            for (int w = lane; w < W; w += 32) ckpt[((b * tiles + tile) * a.D + d) * W + w] = sH[warp * WM_MAX_W + w];
+        __syncthreads();
+        float sdt[I], du[I], y[I];
+        #pragma unroll
+        for (int i = 0; i < I; ++i) {
+            int s = wm_lane_slot<I>(warp, lane, i, WM_CPB);
+            bool in = valid && t0 + lane * I + i < a.L;
+            float dl = sDelta[s], uu = sU[s];
+            sdt[i] = in ? wm_softplus_s(dl + bias) : 0.0f;
+            du[i] = sdt[i] * uu;
+            y[i] = Dd * uu;
+        }
+        for (int g0 = 0; g0 < W; g0 += colsPerGroup) {
+            if (g0 > 0) __syncthreads();
+            wm_stage<I>(sB, a.B, a.sB, rowBase, t0, a.L, g0, WM_GROUP, W, WM_GROUP);
+            wm_stage<I>(sC, a.C, a.sC, rowBase, t0, a.L, g0, WM_GROUP, W, WM_GROUP);
+            __syncthreads();
+            const int n0 = CX ? g0 / 2 : g0, n1 = min(N, n0 + statesPerGroup);
+            for (int n = n0; n < n1; ++n) {
+                const int cr = CX ? 2 * (n - n0) : n - n0;
+                const float A2 = valid ? a.A[d * N + n] * 1.4426950408889634f : 0.0f;
+                const float Ai = (CX && valid) ? a.AImag[d * N + n] : 0.0f;
+                WmC av[I], bv[I];
+                WmC P = {1.0f, 0.0f}, S = {0.0f, 0.0f};
+                #pragma unroll
+                for (int i = 0; i < I; ++i) {
+                    av[i] = wm_decay<CX>(sdt[i], A2, Ai);
+                    float br = sB[wm_lane_slot<I>(cr, lane, i, WM_GROUP)];
+                    float bi = CX ? sB[wm_lane_slot<I>(cr + 1, lane, i, WM_GROUP)] : 0.0f;
+                    bv[i] = {du[i] * br, du[i] * bi};
+                    if (CX) { S = wm_fma(av[i], S, bv[i]); P = wm_mul(av[i], P); }
+                    else { S.r = fmaf(av[i].r, S.r, bv[i].r); P.r *= av[i].r; }
+                }
+                wm_scan_up<CX>(P, S, lane);
+                WmC hin = {sH[warp * WM_MAX_W + (CX ? 2 * n : n)], CX ? sH[warp * WM_MAX_W + 2 * n + 1] : 0.0f};
+                WmC h = CX ? wm_fma(P, hin, S) : WmC{fmaf(P.r, hin.r, S.r), 0.0f};
+                #pragma unroll
+                for (int i = 0; i < I; ++i) {
+                    float c_r = sC[wm_lane_slot<I>(cr, lane, i, WM_GROUP)];
+                    if (CX) {
+                        float c_i = sC[wm_lane_slot<I>(cr + 1, lane, i, WM_GROUP)];
+                        h = wm_fma(av[i], h, bv[i]);
+                        y[i] += 2.0f * (c_r * h.r - c_i * h.i);
+                    } else {
+                        h.r = fmaf(av[i].r, h.r, bv[i].r);
+                        y[i] = fmaf(c_r, h.r, y[i]);
+                    }
+                }
+                h = wm_shfl(h, 31);
+                __syncwarp();
+                if (lane == 0) {
+                    sH[warp * WM_MAX_W + (CX ? 2 * n : n)] = h.r;
+                    if (CX) sH[warp * WM_MAX_W + 2 * n + 1] = h.i;
+                }
+                __syncwarp();
+            }
+        }
+        if (out) {
+            // y (+ D·u already in) through the gate, back through shared memory (sDelta is free).
+            #pragma unroll
+            for (int i = 0; i < I; ++i) {
+                int s = wm_lane_slot<I>(warp, lane, i, WM_CPB);
+                float v = y[i];
+                if (a.z) { float zz = sZ[s]; v *= zz * wm_sigmoid_s(zz); }
+                sDelta[s] = v;
+            }
+            __syncthreads();
+            wm_unstage<I>(out, sOut, sDelta, rowBase, t0, a.L, (int)d0, nc, (int)a.D, WM_CPB);
+        }
+    }
+    if (lastState && valid)
+        for (int w = lane; w < W; w += 32) lastState[(b * a.D + d) * W + w] = sH[warp * WM_MAX_W + w];
+}
+
+// Shared memory of the backward kernel (floats): u, delta, z, dOut tiles, the B / C column
+// group, the per-channel dB / dC values of one state (4 × CPB × T), carried state and adjoint
+// and the dA sums (3 × CPB × W).
+template <int I> __host__ __device__ constexpr int wm_bwd_smem_floats() {
+    return 4 * WM_CPB * 32 * I + 2 * WM_GROUP * 32 * I + 4 * WM_CPB * 32 * I + 4 * WM_CPB * WM_MAX_W;
+}
+
+// Backward from the forward's tile checkpoints (batch, tiles, D, W). dB, dC, dA, dAImag, dD,
+// dDeltaBias must be zero on entry (atomic sums); du, dDelta, dz are written.
+template <bool CX, int I>
+__device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g) {
+    extern __shared__ float smem[];
+    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N;
+    float* sU = smem;
+    float* sDelta = sU + WM_CPB * T;
+    float* sZ = sDelta + WM_CPB * T;
+    float* sG = sZ + WM_CPB * T;              // dOut tile
+    float* sB = sG + WM_CPB * T;
+    float* sC = sB + WM_GROUP * T;
+    float* sRed = sC + WM_GROUP * T;          // (4, CPB, T): dB re, dB im, dC re, dC im per channel
+    float* sAdj = sRed + 4 * WM_CPB * T;      // (CPB, W) carried adjoint
+    float* sAccA = sAdj + WM_CPB * WM_MAX_W;  // (CPB, W) dA (re, im interleaved for complex)
+    float* sH0 = sAccA + WM_CPB * WM_MAX_W;   // (CPB, W) the tile's start state
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const long long b = blockIdx.y, d0 = (long long)blockIdx.x * WM_CPB, d = d0 + warp;
+    const bool valid = d < a.D;
+    const long long rowBase = b * a.L, tiles = (a.L + T - 1) / T;
+    const int nc = (int)min((long long)WM_CPB, a.D - d0);
+    const float bias = (valid && a.deltaBias) ? a.deltaBias[d] : 0.0f;
+    const float Dd = (valid && a.Dskip) ? a.Dskip[d] : 0.0f;
+    for (int w = lane; w < W; w += 32) { sAdj[warp * WM_MAX_W + w] = 0.0f; sAccA[warp * WM_MAX_W + w] = 0.0f; }
+    float accD = 0.0f, accBias = 0.0f;
+    const int statesPerGroup = CX ? WM_GROUP / 2 : WM_GROUP;
+
+    for (long long tile = tiles - 1; tile >= 0; --tile) {
+        const long long t0 = tile * T;
+        __syncthreads();
+        wm_stage<I>(sU, a.u, a.su, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D, WM_CPB);
+        wm_stage<I>(sDelta, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D, WM_CPB);
+        if (a.z) wm_stage<I>(sZ, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D, WM_CPB);
+        wm_stage<I>(sG, dOut, sdOut, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D, WM_CPB);
+        for (int w = lane; w < W; w += 32)
+            sH0[warp * WM_MAX_W + w] = (ckpt && valid) ? ckpt[((b * tiles + tile) * a.D + d) * W + w] : 0.0f;
+        __syncthreads();
+        float sdt[I], du[I], gy[I], y[I], X[I], Y[I];
+        #pragma unroll
+        for (int i = 0; i < I; ++i) {
+            int s = wm_lane_slot<I>(warp, lane, i, WM_CPB);
+            bool in = valid && t0 + lane * I + i < a.L;
+            float uu = sU[s];
+            sdt[i] = in ? wm_softplus_s(sDelta[s] + bias) : 0.0f;
+            du[i] = sdt[i] * uu;
+            float gg = in ? sG[s] : 0.0f;
+            if (a.z) { float zz = sZ[s]; gg *= zz * wm_sigmoid_s(zz); }
+            gy[i] = gg;
+            y[i] = Dd * uu; X[i] = 0.0f; Y[i] = 0.0f;
+        }
+        for (int g0 = 0; g0 < W; g0 += WM_GROUP) {
+            __syncthreads();
+            wm_stage<I>(sB, a.B, a.sB, rowBase, t0, a.L, g0, WM_GROUP, W, WM_GROUP);
+            wm_stage<I>(sC, a.C, a.sC, rowBase, t0, a.L, g0, WM_GROUP, W, WM_GROUP);
+            __syncthreads();
+            const int n0 = CX ? g0 / 2 : g0, n1 = min(N, n0 + statesPerGroup);
+            for (int n = n0; n < n1; ++n) {
+                const int cr = CX ? 2 * (n - n0) : n - n0;
+                const float Ar = valid ? a.A[d * N + n] : 0.0f, A2 = Ar * 1.4426950408889634f;
+                const float Ai = (CX && valid) ? a.AImag[d * N + n] : 0.0f;
+                // 1. The tile's states from its checkpoint (as the forward).
+                WmC av[I], bv[I], hv[I];
+                WmC P = {1.0f, 0.0f}, S = {0.0f, 0.0f};
+                #pragma unroll
+                for (int i = 0; i < I; ++i) {
+                    av[i] = wm_decay<CX>(sdt[i], A2, Ai);
+                    float br = sB[wm_lane_slot<I>(cr, lane, i, WM_GROUP)];
+                    float bi = CX ? sB[wm_lane_slot<I>(cr + 1, lane, i, WM_GROUP)] : 0.0f;
+                    bv[i] = {du[i] * br, du[i] * bi};
+                    if (CX) { S = wm_fma(av[i], S, bv[i]); P = wm_mul(av[i], P); }
+                    else { S.r = fmaf(av[i].r, S.r, bv[i].r); P.r *= av[i].r; }
+                }
+                wm_scan_up<CX>(P, S, lane);
+                WmC h0 = {sH0[warp * WM_MAX_W + (CX ? 2 * n : n)], CX ? sH0[warp * WM_MAX_W + 2 * n + 1] : 0.0f};
+                WmC hprev0 = CX ? wm_fma(P, h0, S) : WmC{fmaf(P.r, h0.r, S.r), 0.0f};   // state before the lane's steps
+                {
+                    WmC h = hprev0;
+                    #pragma unroll
+                    for (int i = 0; i < I; ++i) {
+                        if (CX) h = wm_fma(av[i], h, bv[i]); else h.r = fmaf(av[i].r, h.r, bv[i].r);
+                        hv[i] = h;
+                    }
+                }
+                // 2. Adjoint: g_{t−1} = conj(a_t)·(g_t + c_t), lanes in reverse, carried from the next tile.
+                P = {1.0f, 0.0f}; S = {0.0f, 0.0f};
+                #pragma unroll
+                for (int i = I - 1; i >= 0; --i) {
+                    float c_r = sC[wm_lane_slot<I>(cr, lane, i, WM_GROUP)];
+                    WmC al = wm_conj(av[i]);
+                    if (CX) {
+                        float c_i = sC[wm_lane_slot<I>(cr + 1, lane, i, WM_GROUP)];
+                        WmC c = {2.0f * gy[i] * c_r, -2.0f * gy[i] * c_i};
+                        S = wm_mul(al, WmC{S.r + c.r, S.i + c.i}); P = wm_mul(al, P);
+                    } else {
+                        S.r = al.r * (S.r + gy[i] * c_r); P.r *= al.r;
+                    }
+                }
+                wm_scan_down<CX>(P, S, lane);
+                WmC gin = {sAdj[warp * WM_MAX_W + (CX ? 2 * n : n)], CX ? sAdj[warp * WM_MAX_W + 2 * n + 1] : 0.0f};
+                WmC gcar = CX ? wm_fma(P, gin, S) : WmC{fmaf(P.r, gin.r, S.r), 0.0f};  // adjoint arriving after the lane's last step
+                float accAr = 0.0f, accAi = 0.0f;
+                #pragma unroll
+                for (int i = I - 1; i >= 0; --i) {
+                    int slot = i * 32 + lane;   // this step in the (CPB, T) reduction arrays (item-major)
+                    float c_r = sC[wm_lane_slot<I>(cr, lane, i, WM_GROUP)];
+                    float br = sB[wm_lane_slot<I>(cr, lane, i, WM_GROUP)];
+                    WmC hp = i > 0 ? hv[i - 1] : hprev0;
+                    if (CX) {
+                        float c_i = sC[wm_lane_slot<I>(cr + 1, lane, i, WM_GROUP)];
+                        float bi = sB[wm_lane_slot<I>(cr + 1, lane, i, WM_GROUP)];
+                        WmC gh = {gcar.r + 2.0f * gy[i] * c_r, gcar.i - 2.0f * gy[i] * c_i};
+                        y[i] += 2.0f * (c_r * hv[i].r - c_i * hv[i].i);
+                        sRed[(0 * WM_CPB + warp) * T + slot] = gh.r * du[i];
+                        sRed[(1 * WM_CPB + warp) * T + slot] = gh.i * du[i];
+                        sRed[(2 * WM_CPB + warp) * T + slot] = 2.0f * gy[i] * hv[i].r;
+                        sRed[(3 * WM_CPB + warp) * T + slot] = -2.0f * gy[i] * hv[i].i;
+                        X[i] += gh.r * br + gh.i * bi;
+                        WmC ga = {gh.r * hp.r + gh.i * hp.i, gh.i * hp.r - gh.r * hp.i};       // ĝ·conj(h_{t−1})
+                        WmC gv = {ga.r * av[i].r + ga.i * av[i].i, ga.i * av[i].r - ga.r * av[i].i};  // ·conj(a_t)
+                        accAr += gv.r * sdt[i]; accAi += gv.i * sdt[i];
+                        Y[i] += gv.r * Ar + gv.i * Ai;
+                        gcar = wm_mul(wm_conj(av[i]), gh);
+                    } else {
+                        float gh = gcar.r + gy[i] * c_r;
+                        y[i] = fmaf(c_r, hv[i].r, y[i]);
+                        sRed[(0 * WM_CPB + warp) * T + slot] = gh * du[i];
+                        sRed[(2 * WM_CPB + warp) * T + slot] = gy[i] * hv[i].r;
+                        X[i] += gh * br;
+                        float gv = gh * hp.r * av[i].r;
+                        accAr += gv * sdt[i];
+                        Y[i] += gv * Ar;
+                        gcar.r = gh * av[i].r;
+                    }
+                }
+                // The carried adjoint for the previous tile: lane 0's after its first step.
+                gcar = wm_shfl(gcar, 0);
+                accAr = wm_warp_sum(accAr);
+                if (CX) accAi = wm_warp_sum(accAi);
+                __syncwarp();
+                if (lane == 0) {
+                    sAdj[warp * WM_MAX_W + (CX ? 2 * n : n)] = gcar.r;
+                    if (CX) sAdj[warp * WM_MAX_W + 2 * n + 1] = gcar.i;
+                    sAccA[warp * WM_MAX_W + (CX ? 2 * n : n)] += accAr;
+                    if (CX) sAccA[warp * WM_MAX_W + 2 * n + 1] += accAi;
+                }
+                // 3. dB, dC of this state: the block's channels summed, one atomic per step and column.
+                __syncthreads();
+                for (int p = threadIdx.x; p < T; p += blockDim.x) {
+                    int i = p / 32, k = p % 32;
+                    long long t = t0 + k * I + i;
+                    if (t >= a.L) continue;
+                    float v0 = 0.0f, v1 = 0.0f, v2 = 0.0f, v3 = 0.0f;
+                    for (int w = 0; w < nc; ++w) {
+                        v0 += sRed[(0 * WM_CPB + w) * T + p]; v2 += sRed[(2 * WM_CPB + w) * T + p];
+                        if (CX) { v1 += sRed[(1 * WM_CPB + w) * T + p]; v3 += sRed[(3 * WM_CPB + w) * T + p]; }
+                    }
+                    long long row = rowBase + t;
+                    if (CX) {
+                        atomicAdd(g.dB + row * g.sdB + 2 * n, v0); atomicAdd(g.dB + row * g.sdB + 2 * n + 1, v1);
+                        atomicAdd(g.dC + row * g.sdC + 2 * n, v2); atomicAdd(g.dC + row * g.sdC + 2 * n + 1, v3);
+                    } else {
+                        atomicAdd(g.dB + row * g.sdB + n, v0);
+                        atomicAdd(g.dC + row * g.sdC + n, v2);
+                    }
+                }
+                __syncthreads();
+            }
+        }
+        // du, dDelta, dz of the tile through shared memory (sU, sDelta, sG are free again).
+        #pragma unroll
+        for (int i = 0; i < I; ++i) {
+            int s = wm_lane_slot<I>(warp, lane, i, WM_CPB);
+            bool in = valid && t0 + lane * I + i < a.L;
+            float uu = sU[s], pre = sDelta[s] + bias, dout = sG[s];
+            float dpre = (X[i] * uu + Y[i]) * wm_sigmoid_s(pre);
+            float dz = 0.0f;
+            if (a.z) { float zz = sZ[s], sg = wm_sigmoid_s(zz); dz = dout * y[i] * sg * (1.0f + zz * (1.0f - sg)); }
+            if (in) { accD += gy[i] * uu; accBias += dpre; }
+            __syncwarp();
+            sU[s] = X[i] * sdt[i] + gy[i] * Dd;
+            sDelta[s] = dpre;
+            sG[s] = dz;
+        }
+        __syncthreads();
+        wm_unstage<I>(g.du, g.sdu, sU, rowBase, t0, a.L, (int)d0, nc, (int)a.D, WM_CPB);
+        wm_unstage<I>(g.dDelta, g.sdDelta, sDelta, rowBase, t0, a.L, (int)d0, nc, (int)a.D, WM_CPB);
+        if (a.z && g.dz) wm_unstage<I>(g.dz, g.sdz, sG, rowBase, t0, a.L, (int)d0, nc, (int)a.D, WM_CPB);
+    }
+    __syncthreads();
+    accD = wm_warp_sum(accD); accBias = wm_warp_sum(accBias);
+    if (valid) {
+        for (int n = lane; n < N; n += 32) {
+            atomicAdd(g.dA + d * N + n, sAccA[warp * WM_MAX_W + (CX ? 2 * n : n)]);
+            if (CX) atomicAdd(g.dAImag + d * N + n, sAccA[warp * WM_MAX_W + 2 * n + 1]);
+        }
+        if (lane == 0) {
+            if (g.dD) atomicAdd(g.dD + d, accD);
+            if (g.dDeltaBias) atomicAdd(g.dDeltaBias + d, accBias);
+        }
+    }
+}
+
+#define WM_SCAN_KERNELS(I) \
+extern "C" __global__ void __launch_bounds__(256) wm_scan_fwd_real_i##I(ScanArgs a, float* out, long long sOut, float* ckpt, float* last) { \
+    wm_scan_fwd<false, I>(a, out, sOut, ckpt, last); } \
+extern "C" __global__ void __launch_bounds__(256) wm_scan_fwd_complex_i##I(ScanArgs a, float* out, long long sOut, float* ckpt, float* last) { \
+    wm_scan_fwd<true, I>(a, out, sOut, ckpt, last); } \
+extern "C" __global__ void __launch_bounds__(256) wm_scan_bwd_real_i##I(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g) { \
+    wm_scan_bwd<false, I>(a, ckpt, dOut, sdOut, g); } \
+extern "C" __global__ void __launch_bounds__(256) wm_scan_bwd_complex_i##I(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g) { \
+    wm_scan_bwd<true, I>(a, ckpt, dOut, sdOut, g); }
+
+WM_SCAN_KERNELS(4)
+WM_SCAN_KERNELS(8)
+
+// Step mode (length 1): one thread per (batch, channel) updates its W state floats in place
+// and writes the gated output. state: (batch, D, W).
+template <bool CX>
+__device__ void wm_scan_step(ScanArgs a, float* state, float* out, long long sOut) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= a.batch * a.D) return;
+    const int N = a.N, W = CX ? 2 * N : N;
+    long long b = i / a.D, d = i % a.D;
+    float sdt = wm_softplus_s(a.delta[b * a.sdelta + d] + (a.deltaBias ? a.deltaBias[d] : 0.0f));
+    float uu = a.u[b * a.su + d], du = sdt * uu;
+    const float* Br = a.B + b * a.sB;
+    const float* Cr = a.C + b * a.sC;
+    float* h = state + (b * a.D + d) * W;
+    float y = a.Dskip ? a.Dskip[d] * uu : 0.0f;
+    for (int n = 0; n < N; ++n) {
+        float e = expf(sdt * a.A[d * N + n]);
+        if (CX) {
+            float s, c; sincosf(sdt * a.AImag[d * N + n], &s, &c);
+            float ar = e * c, ai = e * s, hr = h[2 * n], hi = h[2 * n + 1];
+            float nr = ar * hr - ai * hi + du * Br[2 * n], ni = ar * hi + ai * hr + du * Br[2 * n + 1];
+            h[2 * n] = nr; h[2 * n + 1] = ni;
+            y += 2.0f * (Cr[2 * n] * nr - Cr[2 * n + 1] * ni);
+        } else {
+            float nh = e * h[n] + du * Br[n];
+            h[n] = nh;
+            y += Cr[n] * nh;
+        }
+    }
+    if (a.z) { float zz = a.z[b * a.sz + d]; y *= zz * wm_sigmoid_s(zz); }
+    out[b * sOut + d] = y;
+}
+
+extern "C" __global__ void wm_scan_step_real(ScanArgs a, float* state, float* out, long long sOut) { wm_scan_step<false>(a, state, out, sOut); }
+extern "C" __global__ void wm_scan_step_complex(ScanArgs a, float* state, float* out, long long sOut) { wm_scan_step<true>(a, state, out, sOut); }
