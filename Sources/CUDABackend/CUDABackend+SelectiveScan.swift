@@ -39,14 +39,22 @@ extension CUDABackend {
         ((s.channels + Self.scanChannelsPerBlock - 1) / Self.scanChannelsPerBlock, s.batch, 1)
     }
 
-    /// Dynamic shared memory of the tile kernels (scan.cu's wm_fwd_smem_floats / wm_bwd_smem_floats).
-    private var forwardSharedBytes: Int {
-        let T = scanTile, cpb = Self.scanChannelsPerBlock
-        return 4 * (3 * cpb * T + 2 * 16 * T + cpb * Self.scanMaxWidth)
+    /// B / C columns staged at once (scan.cu's wm_group): the next power of two ≥ W, ≤ 32.
+    static func scanGroup(_ width: Int) -> Int {
+        var g = 1
+        while g < width && g < 32 { g <<= 1 }
+        return g
     }
-    private var backwardSharedBytes: Int {
-        let T = scanTile, cpb = Self.scanChannelsPerBlock
-        return 4 * (4 * cpb * T + 2 * 16 * T + 4 * cpb * T + 4 * cpb * Self.scanMaxWidth)
+
+    /// Dynamic shared memory of the tile kernels in bytes (scan.cu's layout: two buffers, then
+    /// the carried values).
+    private func forwardSharedBytes(_ s: SelectiveScanShape) -> Int {
+        let T = scanTile, cpb = Self.scanChannelsPerBlock, W = s.stateWidth, G = Self.scanGroup(W)
+        return 4 * (2 * (3 * cpb * T + 2 * G * T) + cpb * W)
+    }
+    private func backwardSharedBytes(_ s: SelectiveScanShape) -> Int {
+        let T = scanTile, cpb = Self.scanChannelsPerBlock, W = s.stateWidth, G = Self.scanGroup(W)
+        return 4 * (2 * (4 * cpb * T + 2 * G * T + cpb * W) + (s.isComplex ? 4 : 2) * cpb * T + 2 * cpb * W)
     }
 
     private func validate(_ x: SelectiveScanTensors) {
@@ -63,7 +71,7 @@ extension CUDABackend {
     private func forward(_ x: SelectiveScanTensors, out: Tensor?, checkpoints: Tensor?, lastState: Tensor?) {
         let s = x.shape
         launch(.scan, "wm_scan_fwd_\(s.isComplex ? "complex" : "real")_i\(scanItems)", grid: scanGrid(s), block: (256, 1, 1),
-               shared: forwardSharedBytes,
+               shared: forwardSharedBytes(s),
                [scanArgs(x, length: s.length), .pointer(ptr(out)), .int64(out?.rowStride ?? 0), .pointer(ptr(checkpoints)),
                 .pointer(ptr(lastState))])
     }
@@ -108,7 +116,7 @@ extension CUDABackend {
         gb.pointer(ptr(g.dC)); gb.int64(g.dC.rowStride)
         gb.pointer(ptr(g.dA)); gb.pointer(ptr(g.dAImag)); gb.pointer(ptr(g.dD)); gb.pointer(ptr(g.dDeltaBias))
         launch(.scan, "wm_scan_bwd_\(s.isComplex ? "complex" : "real")_i\(scanItems)", grid: scanGrid(s), block: (256, 1, 1),
-               shared: backwardSharedBytes,
+               shared: backwardSharedBytes(s),
                [scanArgs(x, length: s.length), .pointer(ptr(starts)), .pointer(ptr(dOut)), .int64(dOut.rowStride), .bytes(gb.finished)])
     }
 

@@ -25,7 +25,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// next download (for debugging; slow).
     public let synchronizeEveryLaunch: Bool
 
-    /// Steps each lane of a scan warp owns (4 or 8; WAVEMAMBA_SCAN_ITEMS): a scan tile, and
+    /// Steps each lane of a scan warp owns (4, or 8 through WAVEMAMBA_SCAN_ITEMS=8 for
+    /// experiments: its backward fits in shared memory only for state widths ≤ 64): a scan tile, and
     /// the checkpoint interval of this backend, is 32 × this many steps (see scan.cu).
     public let scanItems: Int
 
@@ -50,7 +51,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         stream = s
         device = .cuda(ordinal)
         synchronizeEveryLaunch = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_SYNC"] == "1"
-        scanItems = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_ITEMS"] == "4" ? 4 : 8
+        scanItems = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_ITEMS"] == "8" ? 8 : 4
         allocator = CUDACachingAllocator(driver: cu, context: ctx, stream: s, ordinal: ordinal)
         kernels = KernelLoader(driver: cu, architecture: info.architecture, driverVersion: driverVersion, cache: cache)
         do {

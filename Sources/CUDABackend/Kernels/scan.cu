@@ -11,9 +11,11 @@
 // per (warp, n) in shared memory; it never goes to global memory per step — only the start
 // state of each tile (the checkpoints, (batch, tiles, D, W)) for the backward.
 //
-// Each tile's inputs are staged in shared memory by coalesced loads of whole rows (8
-// channels = one 32-byte sector of u, delta, z; B and C in groups of 16 columns) into a
-// lane-major layout, so that lane k reads its steps without bank conflicts (see slot()).
+// Each tile's inputs are staged in shared memory by coalesced asynchronous copies
+// (cp.async) of whole rows (8 channels = one 32-byte sector of u, delta, z; B and C in
+// groups of G = min(32, W) columns) into a lane-major layout, so that lane k reads its steps
+// without bank conflicts (see wm_slot). Two buffers: the next tile's copies are in flight
+// while the current tile computes.
 // softplus(delta), the gate and D·u are computed once per (t, d), not per state.
 //
 // The backward walks the tiles in reverse: it recomputes the tile's states from its
@@ -26,7 +28,6 @@
 // Complex A costs one exp2 and one sincos per state update; a lane owns whole complex states.
 
 #define WM_CPB 8          // channels (warps) per block
-#define WM_GROUP 16       // B / C columns staged per pass
 #define WM_MAX_W 128      // W ≤ 128 (N ≤ 64 complex, ≤ 128 real)
 
 struct ScanArgs {
@@ -63,47 +64,51 @@ __device__ __forceinline__ void wm_sincos(float x, float* s, float* c) {
 
 // Lane-major shared-memory slot of (column c, tile step r = k·I + i): lane k reads its step i
 // of column c at c·T + i·32 + ((k + rot) mod 32). The rotation makes the cooperative row
-// loads (32/C rows × C columns per warp, C = 8 or 16) hit 32 distinct banks as well.
+// copies (per = 32 / C rows × C columns per warp, C a power of two ≤ 32) hit 32 distinct
+// banks as well.
 template <int I>
-__device__ __forceinline__ int wm_slot(int c, int r, int C) {
+__device__ __forceinline__ int wm_lane_slot(int c, int k, int i, int per) {
     const int T = 32 * I;
-    int k = r / I, i = r % I;
-    int per = 32 / C;             // rows per warp in a row-major load of C columns
-    int rot = c * per + (i % per);
+    int rot = c * per + (i & (per - 1));
     return c * T + i * 32 + ((k + rot) & 31);
 }
 template <int I>
-__device__ __forceinline__ int wm_lane_slot(int c, int k, int i, int C) {
-    const int T = 32 * I;
-    int per = 32 / C;
-    int rot = c * per + (i % per);
-    return c * T + i * 32 + ((k + rot) & 31);
-}
+__device__ __forceinline__ int wm_slot(int c, int r, int per) { return wm_lane_slot<I>(c, r / I, r % I, per); }
 
-// Loads rows [t0, t0 + T) of columns [c0, c0 + C) of a (batch, L, ·) matrix into `dst`
-// (lane-major, layout C = `layoutC`); rows past L or columns past `width` read as 0.
+__device__ __forceinline__ void wm_cp_async(float* dst, const float* src, bool valid) {
+    unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" :: "r"(s), "l"(src), "r"(valid ? 4 : 0));
+}
+__device__ __forceinline__ void wm_cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int n> __device__ __forceinline__ void wm_cp_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(n)); }
+
+// Queues copies of rows [t0, t0 + T) of columns [c0, c0 + C) of a (batch, L, ·) matrix into
+// `dst` (lane-major, C a power of two dividing the block); rows past L or columns past
+// `width` become 0. Completes at the next wm_cp_wait after a commit.
 template <int I>
 __device__ __forceinline__ void wm_stage(float* dst, const float* src, long long stride, long long rowBase, long long t0,
-                                         long long L, int c0, int C, int width, int layoutC) {
-    const int T = 32 * I;
-    for (int e = threadIdx.x; e < T * C; e += blockDim.x) {
-        int r = e / C, c = e % C;
+                                         long long L, int c0, int C, int width) {
+    const int T = 32 * I, per = 32 / C;
+    const int c = threadIdx.x & (C - 1), step = blockDim.x / C;
+    const bool colOK = c0 + c < width;
+    for (int r = threadIdx.x / C; r < T; r += step) {
         long long t = t0 + r;
-        float v = 0.0f;
-        if (src && t < L && c0 + c < width) v = src[(rowBase + t) * stride + c0 + c];
-        dst[wm_slot<I>(c, r, layoutC)] = v;
+        bool ok = colOK && t < L;
+        wm_cp_async(dst + wm_slot<I>(c, r, per), ok ? src + (rowBase + t) * stride + c0 + c : src, ok);
     }
 }
 
-// Stores C channel columns of a lane-major tile (laid out for `layoutC` columns) to rows [t0, t0 + T) of a (batch, L, ·) matrix.
+// Stores C channel columns of a lane-major tile (laid out for WM_CPB columns) to rows
+// [t0, t0 + T) of a (batch, L, ·) matrix.
 template <int I>
 __device__ __forceinline__ void wm_unstage(float* dstg, long long stride, const float* src, long long rowBase, long long t0,
-                                           long long L, int c0, int C, int width, int layoutC) {
-    const int T = 32 * I;
-    for (int e = threadIdx.x; e < T * C; e += blockDim.x) {
-        int r = e / C, c = e % C;
+                                           long long L, int c0, int width) {
+    const int T = 32 * I, C = WM_CPB, per = 32 / WM_CPB;
+    const int c = threadIdx.x % C, step = blockDim.x / C;
+    if (c0 + c >= width) return;
+    for (int r = threadIdx.x / C; r < T; r += step) {
         long long t = t0 + r;
-        if (t < L && c0 + c < width) dstg[(rowBase + t) * stride + c0 + c] = src[wm_slot<I>(c, r, layoutC)];
+        if (t < L) dstg[(rowBase + t) * stride + c0 + c] = src[wm_slot<I>(c, r, per)];
     }
 }
 
@@ -162,56 +167,80 @@ __device__ __forceinline__ WmC wm_decay(float sdt, float A2, float Ai) {
     return {e * c, e * s};
 }
 
-// Shared memory of the forward kernel (floats): u, delta, z tiles (CPB × T each), the B and C
-// column group (WM_GROUP × T each), the carried state (CPB × W).
-template <int I> __host__ __device__ constexpr int wm_fwd_smem_floats() { return 3 * WM_CPB * 32 * I + 2 * WM_GROUP * 32 * I + WM_CPB * WM_MAX_W; }
+// B / C columns staged at once: the next power of two ≥ W, at most 32.
+__host__ __device__ __forceinline__ int wm_group(int W) { int g = 1; while (g < W && g < 32) g <<= 1; return g; }
+
+// Shared memory (floats). Forward: two buffers of (u, delta, z: CPB × T each; B, C: G × T
+// each), then the carried state (CPB × W). Backward: two buffers of (u, delta, z, dOut; B, C;
+// the tile's start states CPB × W), then the per-channel dB / dC values of one state
+// (2 or 4 × CPB × T), the carried adjoint and the dA sums (CPB × W each).
+__host__ __device__ __forceinline__ int wm_fwd_buffer_floats(int T, int G) { return 3 * WM_CPB * T + 2 * G * T; }
+__host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int G, int W) { return 4 * WM_CPB * T + 2 * G * T + WM_CPB * W; }
 
 // Forward: out (may be null), the start state of every tile into ckpt (batch, tiles, D, W)
 // (may be null), the final state into lastState (batch, D, W) (may be null).
 template <bool CX, int I>
 __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt, float* lastState) {
     extern __shared__ float smem[];
-    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N;
-    float* sU = smem;
-    float* sDelta = sU + WM_CPB * T;
-    float* sZ = sDelta + WM_CPB * T;
-    float* sB = sZ + WM_CPB * T;
-    float* sC = sB + WM_GROUP * T;
-    float* sH = sC + WM_GROUP * T;            // (CPB, W) carried state
+    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), perC = 32 / WM_CPB, perG = 32 / G;
+    const int bufFloats = wm_fwd_buffer_floats(T, G);
+    float* sH = smem + 2 * bufFloats;            // (CPB, W) carried state
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const long long b = blockIdx.y, d0 = (long long)blockIdx.x * WM_CPB, d = d0 + warp;
     const bool valid = d < a.D;
     const long long rowBase = b * a.L, tiles = (a.L + T - 1) / T;
-    const int nc = (int)min((long long)WM_CPB, a.D - d0);
     const float bias = (valid && a.deltaBias) ? a.deltaBias[d] : 0.0f;
     const float Dd = (valid && a.Dskip) ? a.Dskip[d] : 0.0f;
-    for (int w = lane; w < W; w += 32) sH[warp * WM_MAX_W + w] = 0.0f;
-    const int colsPerGroup = WM_GROUP, statesPerGroup = CX ? WM_GROUP / 2 : WM_GROUP;
+    const int statesPerGroup = CX ? G / 2 : G;
+    for (int w = lane; w < W; w += 32) sH[warp * W + w] = 0.0f;
+
+    // Queues the copies of a tile's u, delta, z and B / C columns [g0, g0 + G) into buffer `buf`.
+    auto issue = [&](long long tile, int buf, bool rows) {
+        float* base = smem + buf * bufFloats;
+        const long long t0 = tile * T;
+        if (rows) {
+            wm_stage<I>(base, a.u, a.su, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+            wm_stage<I>(base + WM_CPB * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+            if (a.z) wm_stage<I>(base + 2 * WM_CPB * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+        }
+    };
+    auto issueBC = [&](long long tile, int buf, int g0) {
+        float* base = smem + buf * bufFloats + 3 * WM_CPB * T;
+        const long long t0 = tile * T;
+        wm_stage<I>(base, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
+        wm_stage<I>(base + G * T, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
+    };
+    issue(0, 0, true); issueBC(0, 0, 0); wm_cp_commit();
 
     for (long long tile = 0; tile < tiles; ++tile) {
         const long long t0 = tile * T;
-        __syncthreads();   // previous tile's readers of sU / sDelta / sZ / sB / sC are done
-        wm_stage<I>(sU, a.u, a.su, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D, WM_CPB);
-        wm_stage<I>(sDelta, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D, WM_CPB);
-        if (a.z) wm_stage<I>(sZ, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D, WM_CPB);
-        if (ckpt && valid)
-            for (int w = lane; w < W; w += 32) ckpt[((b * tiles + tile) * a.D + d) * W + w] = sH[warp * WM_MAX_W + w];
+        const int cur = (int)(tile & 1);
+        float* sU = smem + cur * bufFloats;
+        float* sDelta = sU + WM_CPB * T;
+        float* sZ = sDelta + WM_CPB * T;
+        float* sB = sZ + WM_CPB * T;
+        float* sC = sB + G * T;
+        if (tile + 1 < tiles) { issue(tile + 1, cur ^ 1, true); issueBC(tile + 1, cur ^ 1, 0); wm_cp_commit(); wm_cp_wait<1>(); }
+        else wm_cp_wait<0>();
         __syncthreads();
+        if (ckpt && valid)
+            for (int w = lane; w < W; w += 32) ckpt[((b * tiles + tile) * a.D + d) * W + w] = sH[warp * W + w];
         float sdt[I], du[I], y[I];
         #pragma unroll
         for (int i = 0; i < I; ++i) {
-            int s = wm_lane_slot<I>(warp, lane, i, WM_CPB);
+            int s = wm_lane_slot<I>(warp, lane, i, perC);
             bool in = valid && t0 + lane * I + i < a.L;
-            float dl = sDelta[s], uu = sU[s];
-            sdt[i] = in ? wm_softplus_s(dl + bias) : 0.0f;
+            float uu = sU[s];
+            sdt[i] = in ? wm_softplus_s(sDelta[s] + bias) : 0.0f;
             du[i] = sdt[i] * uu;
             y[i] = Dd * uu;
         }
-        for (int g0 = 0; g0 < W; g0 += colsPerGroup) {
-            if (g0 > 0) __syncthreads();
-            wm_stage<I>(sB, a.B, a.sB, rowBase, t0, a.L, g0, WM_GROUP, W, WM_GROUP);
-            wm_stage<I>(sC, a.C, a.sC, rowBase, t0, a.L, g0, WM_GROUP, W, WM_GROUP);
-            __syncthreads();
+        for (int g0 = 0; g0 < W; g0 += G) {
+            if (g0 > 0) {   // W > 32: the further column groups of this tile, loaded now
+                __syncthreads();
+                issueBC(tile, cur, g0); wm_cp_commit(); wm_cp_wait<0>();
+                __syncthreads();
+            }
             const int n0 = CX ? g0 / 2 : g0, n1 = min(N, n0 + statesPerGroup);
             for (int n = n0; n < n1; ++n) {
                 const int cr = CX ? 2 * (n - n0) : n - n0;
@@ -222,20 +251,20 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                 #pragma unroll
                 for (int i = 0; i < I; ++i) {
                     av[i] = wm_decay<CX>(sdt[i], A2, Ai);
-                    float br = sB[wm_lane_slot<I>(cr, lane, i, WM_GROUP)];
-                    float bi = CX ? sB[wm_lane_slot<I>(cr + 1, lane, i, WM_GROUP)] : 0.0f;
+                    float br = sB[wm_lane_slot<I>(cr, lane, i, perG)];
+                    float bi = CX ? sB[wm_lane_slot<I>(cr + 1, lane, i, perG)] : 0.0f;
                     bv[i] = {du[i] * br, du[i] * bi};
                     if (CX) { S = wm_fma(av[i], S, bv[i]); P = wm_mul(av[i], P); }
                     else { S.r = fmaf(av[i].r, S.r, bv[i].r); P.r *= av[i].r; }
                 }
                 wm_scan_up<CX>(P, S, lane);
-                WmC hin = {sH[warp * WM_MAX_W + (CX ? 2 * n : n)], CX ? sH[warp * WM_MAX_W + 2 * n + 1] : 0.0f};
+                WmC hin = {sH[warp * W + (CX ? 2 * n : n)], CX ? sH[warp * W + 2 * n + 1] : 0.0f};
                 WmC h = CX ? wm_fma(P, hin, S) : WmC{fmaf(P.r, hin.r, S.r), 0.0f};
                 #pragma unroll
                 for (int i = 0; i < I; ++i) {
-                    float c_r = sC[wm_lane_slot<I>(cr, lane, i, WM_GROUP)];
+                    float c_r = sC[wm_lane_slot<I>(cr, lane, i, perG)];
                     if (CX) {
-                        float c_i = sC[wm_lane_slot<I>(cr + 1, lane, i, WM_GROUP)];
+                        float c_i = sC[wm_lane_slot<I>(cr + 1, lane, i, perG)];
                         h = wm_fma(av[i], h, bv[i]);
                         y[i] += 2.0f * (c_r * h.r - c_i * h.i);
                     } else {
@@ -246,52 +275,42 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                 h = wm_shfl(h, 31);
                 __syncwarp();
                 if (lane == 0) {
-                    sH[warp * WM_MAX_W + (CX ? 2 * n : n)] = h.r;
-                    if (CX) sH[warp * WM_MAX_W + 2 * n + 1] = h.i;
+                    sH[warp * W + (CX ? 2 * n : n)] = h.r;
+                    if (CX) sH[warp * W + 2 * n + 1] = h.i;
                 }
                 __syncwarp();
             }
         }
         if (out) {
-            // y (+ D·u already in) through the gate, back through shared memory (sDelta is free).
+            // y (+ D·u already in) through the gate, back through shared memory (own slots of sDelta).
             #pragma unroll
             for (int i = 0; i < I; ++i) {
-                int s = wm_lane_slot<I>(warp, lane, i, WM_CPB);
+                int s = wm_lane_slot<I>(warp, lane, i, perC);
                 float v = y[i];
                 if (a.z) { float zz = sZ[s]; v *= zz * wm_sigmoid_s(zz); }
                 sDelta[s] = v;
             }
             __syncthreads();
-            wm_unstage<I>(out, sOut, sDelta, rowBase, t0, a.L, (int)d0, nc, (int)a.D, WM_CPB);
+            wm_unstage<I>(out, sOut, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
         }
+        __syncthreads();   // this buffer is refilled by the next iteration's copies
     }
     if (lastState && valid)
-        for (int w = lane; w < W; w += 32) lastState[(b * a.D + d) * W + w] = sH[warp * WM_MAX_W + w];
+        for (int w = lane; w < W; w += 32) lastState[(b * a.D + d) * W + w] = sH[warp * W + w];
 }
 
-// Shared memory of the backward kernel (floats): u, delta, z, dOut tiles, the B / C column
-// group, the per-channel dB / dC values of one state (4 × CPB × T), carried state and adjoint
-// and the dA sums (3 × CPB × W).
-template <int I> __host__ __device__ constexpr int wm_bwd_smem_floats() {
-    return 4 * WM_CPB * 32 * I + 2 * WM_GROUP * 32 * I + 4 * WM_CPB * 32 * I + 4 * WM_CPB * WM_MAX_W;
-}
-
-// Backward from the forward's tile checkpoints (batch, tiles, D, W). dB, dC, dA, dAImag, dD,
-// dDeltaBias must be zero on entry (atomic sums); du, dDelta, dz are written.
+// Backward from the forward's tile checkpoints (batch, tiles, D, W; null = one tile from a
+// zero state). dB, dC, dA, dAImag, dD, dDeltaBias must be zero on entry (atomic sums); du,
+// dDelta, dz are written.
 template <bool CX, int I>
 __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g) {
     extern __shared__ float smem[];
-    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N;
-    float* sU = smem;
-    float* sDelta = sU + WM_CPB * T;
-    float* sZ = sDelta + WM_CPB * T;
-    float* sG = sZ + WM_CPB * T;              // dOut tile
-    float* sB = sG + WM_CPB * T;
-    float* sC = sB + WM_GROUP * T;
-    float* sRed = sC + WM_GROUP * T;          // (4, CPB, T): dB re, dB im, dC re, dC im per channel
-    float* sAdj = sRed + 4 * WM_CPB * T;      // (CPB, W) carried adjoint
-    float* sAccA = sAdj + WM_CPB * WM_MAX_W;  // (CPB, W) dA (re, im interleaved for complex)
-    float* sH0 = sAccA + WM_CPB * WM_MAX_W;   // (CPB, W) the tile's start state
+    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), perC = 32 / WM_CPB, perG = 32 / G;
+    const int bufFloats = wm_bwd_buffer_floats(T, G, W);
+    float* sRed = smem + 2 * bufFloats;               // (2 or 4, CPB, T): dB re, [dB im,] dC re, [dC im] per channel
+    float* sAdj = sRed + (CX ? 4 : 2) * WM_CPB * T;   // (CPB, W) carried adjoint
+    float* sAccA = sAdj + WM_CPB * W;                 // (CPB, W) dA (re, im interleaved for complex)
+    const int redC = CX ? 2 : 1;                      // offset of the dC components in sRed
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const long long b = blockIdx.y, d0 = (long long)blockIdx.x * WM_CPB, d = d0 + warp;
     const bool valid = d < a.D;
@@ -299,24 +318,48 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     const int nc = (int)min((long long)WM_CPB, a.D - d0);
     const float bias = (valid && a.deltaBias) ? a.deltaBias[d] : 0.0f;
     const float Dd = (valid && a.Dskip) ? a.Dskip[d] : 0.0f;
-    for (int w = lane; w < W; w += 32) { sAdj[warp * WM_MAX_W + w] = 0.0f; sAccA[warp * WM_MAX_W + w] = 0.0f; }
+    for (int w = lane; w < W; w += 32) { sAdj[warp * W + w] = 0.0f; sAccA[warp * W + w] = 0.0f; }
     float accD = 0.0f, accBias = 0.0f;
-    const int statesPerGroup = CX ? WM_GROUP / 2 : WM_GROUP;
+    const int statesPerGroup = CX ? G / 2 : G;
+
+    auto issue = [&](long long tile, int buf) {
+        float* base = smem + buf * bufFloats;
+        const long long t0 = tile * T;
+        wm_stage<I>(base, a.u, a.su, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+        wm_stage<I>(base + WM_CPB * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+        if (a.z) wm_stage<I>(base + 2 * WM_CPB * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+        wm_stage<I>(base + 3 * WM_CPB * T, dOut, sdOut, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+        float* h0 = base + 4 * WM_CPB * T + 2 * G * T;
+        for (int w = lane; w < W; w += 32) {
+            bool ok = ckpt && valid;
+            wm_cp_async(h0 + warp * W + w, ok ? ckpt + ((b * tiles + tile) * a.D + d) * W + w : a.u, ok);
+        }
+    };
+    auto issueBC = [&](long long tile, int buf, int g0) {
+        float* base = smem + buf * bufFloats + 4 * WM_CPB * T;
+        const long long t0 = tile * T;
+        wm_stage<I>(base, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
+        wm_stage<I>(base + G * T, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
+    };
+    issue(tiles - 1, (int)((tiles - 1) & 1)); issueBC(tiles - 1, (int)((tiles - 1) & 1), 0); wm_cp_commit();
 
     for (long long tile = tiles - 1; tile >= 0; --tile) {
         const long long t0 = tile * T;
-        __syncthreads();
-        wm_stage<I>(sU, a.u, a.su, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D, WM_CPB);
-        wm_stage<I>(sDelta, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D, WM_CPB);
-        if (a.z) wm_stage<I>(sZ, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D, WM_CPB);
-        wm_stage<I>(sG, dOut, sdOut, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D, WM_CPB);
-        for (int w = lane; w < W; w += 32)
-            sH0[warp * WM_MAX_W + w] = (ckpt && valid) ? ckpt[((b * tiles + tile) * a.D + d) * W + w] : 0.0f;
+        const int cur = (int)(tile & 1);
+        float* sU = smem + cur * bufFloats;
+        float* sDelta = sU + WM_CPB * T;
+        float* sZ = sDelta + WM_CPB * T;
+        float* sG = sZ + WM_CPB * T;                   // dOut tile
+        float* sB = sG + WM_CPB * T;
+        float* sC = sB + G * T;
+        float* sH0 = sC + G * T;                       // (CPB, W) the tile's start state
+        if (tile > 0) { issue(tile - 1, cur ^ 1); issueBC(tile - 1, cur ^ 1, 0); wm_cp_commit(); wm_cp_wait<1>(); }
+        else wm_cp_wait<0>();
         __syncthreads();
         float sdt[I], du[I], gy[I], y[I], X[I], Y[I];
         #pragma unroll
         for (int i = 0; i < I; ++i) {
-            int s = wm_lane_slot<I>(warp, lane, i, WM_CPB);
+            int s = wm_lane_slot<I>(warp, lane, i, perC);
             bool in = valid && t0 + lane * I + i < a.L;
             float uu = sU[s];
             sdt[i] = in ? wm_softplus_s(sDelta[s] + bias) : 0.0f;
@@ -326,11 +369,12 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
             gy[i] = gg;
             y[i] = Dd * uu; X[i] = 0.0f; Y[i] = 0.0f;
         }
-        for (int g0 = 0; g0 < W; g0 += WM_GROUP) {
-            __syncthreads();
-            wm_stage<I>(sB, a.B, a.sB, rowBase, t0, a.L, g0, WM_GROUP, W, WM_GROUP);
-            wm_stage<I>(sC, a.C, a.sC, rowBase, t0, a.L, g0, WM_GROUP, W, WM_GROUP);
-            __syncthreads();
+        for (int g0 = 0; g0 < W; g0 += G) {
+            if (g0 > 0) {
+                __syncthreads();
+                issueBC(tile, cur, g0); wm_cp_commit(); wm_cp_wait<0>();
+                __syncthreads();
+            }
             const int n0 = CX ? g0 / 2 : g0, n1 = min(N, n0 + statesPerGroup);
             for (int n = n0; n < n1; ++n) {
                 const int cr = CX ? 2 * (n - n0) : n - n0;
@@ -342,14 +386,14 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 #pragma unroll
                 for (int i = 0; i < I; ++i) {
                     av[i] = wm_decay<CX>(sdt[i], A2, Ai);
-                    float br = sB[wm_lane_slot<I>(cr, lane, i, WM_GROUP)];
-                    float bi = CX ? sB[wm_lane_slot<I>(cr + 1, lane, i, WM_GROUP)] : 0.0f;
+                    float br = sB[wm_lane_slot<I>(cr, lane, i, perG)];
+                    float bi = CX ? sB[wm_lane_slot<I>(cr + 1, lane, i, perG)] : 0.0f;
                     bv[i] = {du[i] * br, du[i] * bi};
                     if (CX) { S = wm_fma(av[i], S, bv[i]); P = wm_mul(av[i], P); }
                     else { S.r = fmaf(av[i].r, S.r, bv[i].r); P.r *= av[i].r; }
                 }
                 wm_scan_up<CX>(P, S, lane);
-                WmC h0 = {sH0[warp * WM_MAX_W + (CX ? 2 * n : n)], CX ? sH0[warp * WM_MAX_W + 2 * n + 1] : 0.0f};
+                WmC h0 = {sH0[warp * W + (CX ? 2 * n : n)], CX ? sH0[warp * W + 2 * n + 1] : 0.0f};
                 WmC hprev0 = CX ? wm_fma(P, h0, S) : WmC{fmaf(P.r, h0.r, S.r), 0.0f};   // state before the lane's steps
                 {
                     WmC h = hprev0;
@@ -363,10 +407,10 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 P = {1.0f, 0.0f}; S = {0.0f, 0.0f};
                 #pragma unroll
                 for (int i = I - 1; i >= 0; --i) {
-                    float c_r = sC[wm_lane_slot<I>(cr, lane, i, WM_GROUP)];
+                    float c_r = sC[wm_lane_slot<I>(cr, lane, i, perG)];
                     WmC al = wm_conj(av[i]);
                     if (CX) {
-                        float c_i = sC[wm_lane_slot<I>(cr + 1, lane, i, WM_GROUP)];
+                        float c_i = sC[wm_lane_slot<I>(cr + 1, lane, i, perG)];
                         WmC c = {2.0f * gy[i] * c_r, -2.0f * gy[i] * c_i};
                         S = wm_mul(al, WmC{S.r + c.r, S.i + c.i}); P = wm_mul(al, P);
                     } else {
@@ -374,18 +418,18 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     }
                 }
                 wm_scan_down<CX>(P, S, lane);
-                WmC gin = {sAdj[warp * WM_MAX_W + (CX ? 2 * n : n)], CX ? sAdj[warp * WM_MAX_W + 2 * n + 1] : 0.0f};
+                WmC gin = {sAdj[warp * W + (CX ? 2 * n : n)], CX ? sAdj[warp * W + 2 * n + 1] : 0.0f};
                 WmC gcar = CX ? wm_fma(P, gin, S) : WmC{fmaf(P.r, gin.r, S.r), 0.0f};  // adjoint arriving after the lane's last step
                 float accAr = 0.0f, accAi = 0.0f;
                 #pragma unroll
                 for (int i = I - 1; i >= 0; --i) {
                     int slot = i * 32 + lane;   // this step in the (CPB, T) reduction arrays (item-major)
-                    float c_r = sC[wm_lane_slot<I>(cr, lane, i, WM_GROUP)];
-                    float br = sB[wm_lane_slot<I>(cr, lane, i, WM_GROUP)];
+                    float c_r = sC[wm_lane_slot<I>(cr, lane, i, perG)];
+                    float br = sB[wm_lane_slot<I>(cr, lane, i, perG)];
                     WmC hp = i > 0 ? hv[i - 1] : hprev0;
                     if (CX) {
-                        float c_i = sC[wm_lane_slot<I>(cr + 1, lane, i, WM_GROUP)];
-                        float bi = sB[wm_lane_slot<I>(cr + 1, lane, i, WM_GROUP)];
+                        float c_i = sC[wm_lane_slot<I>(cr + 1, lane, i, perG)];
+                        float bi = sB[wm_lane_slot<I>(cr + 1, lane, i, perG)];
                         WmC gh = {gcar.r + 2.0f * gy[i] * c_r, gcar.i - 2.0f * gy[i] * c_i};
                         y[i] += 2.0f * (c_r * hv[i].r - c_i * hv[i].i);
                         sRed[(0 * WM_CPB + warp) * T + slot] = gh.r * du[i];
@@ -402,7 +446,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                         float gh = gcar.r + gy[i] * c_r;
                         y[i] = fmaf(c_r, hv[i].r, y[i]);
                         sRed[(0 * WM_CPB + warp) * T + slot] = gh * du[i];
-                        sRed[(2 * WM_CPB + warp) * T + slot] = gy[i] * hv[i].r;
+                        sRed[(1 * WM_CPB + warp) * T + slot] = gy[i] * hv[i].r;
                         X[i] += gh * br;
                         float gv = gh * hp.r * av[i].r;
                         accAr += gv * sdt[i];
@@ -416,10 +460,10 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 if (CX) accAi = wm_warp_sum(accAi);
                 __syncwarp();
                 if (lane == 0) {
-                    sAdj[warp * WM_MAX_W + (CX ? 2 * n : n)] = gcar.r;
-                    if (CX) sAdj[warp * WM_MAX_W + 2 * n + 1] = gcar.i;
-                    sAccA[warp * WM_MAX_W + (CX ? 2 * n : n)] += accAr;
-                    if (CX) sAccA[warp * WM_MAX_W + 2 * n + 1] += accAi;
+                    sAdj[warp * W + (CX ? 2 * n : n)] = gcar.r;
+                    if (CX) sAdj[warp * W + 2 * n + 1] = gcar.i;
+                    sAccA[warp * W + (CX ? 2 * n : n)] += accAr;
+                    if (CX) sAccA[warp * W + 2 * n + 1] += accAi;
                 }
                 // 3. dB, dC of this state: the block's channels summed, one atomic per step and column.
                 __syncthreads();
@@ -429,7 +473,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     if (t >= a.L) continue;
                     float v0 = 0.0f, v1 = 0.0f, v2 = 0.0f, v3 = 0.0f;
                     for (int w = 0; w < nc; ++w) {
-                        v0 += sRed[(0 * WM_CPB + w) * T + p]; v2 += sRed[(2 * WM_CPB + w) * T + p];
+                        v0 += sRed[(0 * WM_CPB + w) * T + p]; v2 += sRed[(redC * WM_CPB + w) * T + p];
                         if (CX) { v1 += sRed[(1 * WM_CPB + w) * T + p]; v3 += sRed[(3 * WM_CPB + w) * T + p]; }
                     }
                     long long row = rowBase + t;
@@ -444,32 +488,31 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 __syncthreads();
             }
         }
-        // du, dDelta, dz of the tile through shared memory (sU, sDelta, sG are free again).
+        // du, dDelta, dz of the tile through shared memory (own slots of sU, sDelta, sG).
         #pragma unroll
         for (int i = 0; i < I; ++i) {
-            int s = wm_lane_slot<I>(warp, lane, i, WM_CPB);
+            int s = wm_lane_slot<I>(warp, lane, i, perC);
             bool in = valid && t0 + lane * I + i < a.L;
             float uu = sU[s], pre = sDelta[s] + bias, dout = sG[s];
             float dpre = (X[i] * uu + Y[i]) * wm_sigmoid_s(pre);
             float dz = 0.0f;
             if (a.z) { float zz = sZ[s], sg = wm_sigmoid_s(zz); dz = dout * y[i] * sg * (1.0f + zz * (1.0f - sg)); }
             if (in) { accD += gy[i] * uu; accBias += dpre; }
-            __syncwarp();
             sU[s] = X[i] * sdt[i] + gy[i] * Dd;
             sDelta[s] = dpre;
             sG[s] = dz;
         }
         __syncthreads();
-        wm_unstage<I>(g.du, g.sdu, sU, rowBase, t0, a.L, (int)d0, nc, (int)a.D, WM_CPB);
-        wm_unstage<I>(g.dDelta, g.sdDelta, sDelta, rowBase, t0, a.L, (int)d0, nc, (int)a.D, WM_CPB);
-        if (a.z && g.dz) wm_unstage<I>(g.dz, g.sdz, sG, rowBase, t0, a.L, (int)d0, nc, (int)a.D, WM_CPB);
+        wm_unstage<I>(g.du, g.sdu, sU, rowBase, t0, a.L, (int)d0, (int)a.D);
+        wm_unstage<I>(g.dDelta, g.sdDelta, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
+        if (a.z && g.dz) wm_unstage<I>(g.dz, g.sdz, sG, rowBase, t0, a.L, (int)d0, (int)a.D);
+        __syncthreads();   // this buffer is refilled by the next iteration's copies
     }
-    __syncthreads();
     accD = wm_warp_sum(accD); accBias = wm_warp_sum(accBias);
     if (valid) {
         for (int n = lane; n < N; n += 32) {
-            atomicAdd(g.dA + d * N + n, sAccA[warp * WM_MAX_W + (CX ? 2 * n : n)]);
-            if (CX) atomicAdd(g.dAImag + d * N + n, sAccA[warp * WM_MAX_W + 2 * n + 1]);
+            atomicAdd(g.dA + d * N + n, sAccA[warp * W + (CX ? 2 * n : n)]);
+            if (CX) atomicAdd(g.dAImag + d * N + n, sAccA[warp * W + 2 * n + 1]);
         }
         if (lane == 0) {
             if (g.dD) atomicAdd(g.dD + d, accD);

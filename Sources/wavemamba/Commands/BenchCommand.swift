@@ -89,6 +89,9 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Data-parallel scaling over MPI: samples/s and efficiency on 1…K ranks (runs mpirun itself).")
         var ranks: Int?
 
+        @Flag(help: "On a GPU: skip the CPU rows (the baseline of the same run).")
+        var noCpuBaseline = false
+
         @Flag(help: .hidden)
         var scalingWorker = false
 
@@ -103,7 +106,8 @@ struct BenchCommand: ParsableCommand {
             }
             if let gpu = try options.gpu() {
                 // The GPU figure: SC09-small at batch 16 × 16 000 samples.
-                let report = GPUBench.train([("\(gpu.device)", gpu), ("cpu", CPUBackend(threads: options.threads))],
+                let cpu: [(String, any Backend)] = noCpuBaseline ? [] : [("cpu", CPUBackend(threads: options.threads))]
+                let report = GPUBench.train([("\(gpu.device)", gpu)] + cpu,
                                             batch: options.quick ? 2 : batch ?? 16, length: options.quick ? 2048 : length ?? 16000,
                                             steps: options.quick ? 1 : steps, quick: options.quick)
                 try options.emit(report, columns: GPUBench.modelColumns)
