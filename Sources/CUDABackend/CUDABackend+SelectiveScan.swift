@@ -54,7 +54,7 @@ extension CUDABackend {
     }
     private func backwardSharedBytes(_ s: SelectiveScanShape) -> Int {
         let T = scanTile, cpb = Self.scanChannelsPerBlock, W = s.stateWidth, G = Self.scanGroup(W)
-        return 4 * (2 * (4 * cpb * T + 2 * G * T + cpb * W) + (s.isComplex ? 4 : 2) * cpb * T + 2 * cpb * W)
+        return 4 * (2 * (4 * cpb * T + cpb * W) + 2 * G * T + (s.isComplex ? 4 : 2) * cpb * T + 2 * cpb * W)
     }
 
     private func validate(_ x: SelectiveScanTensors) {

@@ -29,6 +29,7 @@
 
 #define WM_CPB 8          // channels (warps) per block
 #define WM_MAX_W 128      // W ≤ 128 (N ≤ 64 complex, ≤ 128 real)
+#define WM_NJ 2           // states a forward warp scans at once (independent chains interleave)
 
 struct ScanArgs {
     const float* u; long long su;
@@ -118,50 +119,74 @@ struct WmC { float r, i; };
 __device__ __forceinline__ WmC wm_mul(WmC a, WmC b) { return {a.r * b.r - a.i * b.i, a.r * b.i + a.i * b.r}; }
 __device__ __forceinline__ WmC wm_fma(WmC a, WmC b, WmC c) { return {fmaf(a.r, b.r, fmaf(-a.i, b.i, c.r)), fmaf(a.r, b.i, fmaf(a.i, b.r, c.i))}; }
 __device__ __forceinline__ WmC wm_conj(WmC a) { return {a.r, -a.i}; }
-__device__ __forceinline__ WmC wm_shfl_up(WmC a, int o) { return {__shfl_up_sync(0xffffffffu, a.r, o), __shfl_up_sync(0xffffffffu, a.i, o)}; }
-__device__ __forceinline__ WmC wm_shfl_down(WmC a, int o) { return {__shfl_down_sync(0xffffffffu, a.r, o), __shfl_down_sync(0xffffffffu, a.i, o)}; }
-__device__ __forceinline__ WmC wm_shfl(WmC a, int l) { return {__shfl_sync(0xffffffffu, a.r, l), __shfl_sync(0xffffffffu, a.i, l)}; }
 __device__ __forceinline__ float wm_warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
 
-// Forward scan over the lanes: in: each lane's composed (P, S) of its steps; out: the
-// (P, S) of all steps before the lane's (exclusive), identity (1, 0) for lane 0.
-template <bool CX>
-__device__ __forceinline__ void wm_scan_up(WmC& P, WmC& S, int lane) {
+template <bool CX> __device__ __forceinline__ WmC wm_up(WmC a, int o) {
+    return {__shfl_up_sync(0xffffffffu, a.r, o), CX ? __shfl_up_sync(0xffffffffu, a.i, o) : 0.0f};
+}
+template <bool CX> __device__ __forceinline__ WmC wm_down(WmC a, int o) {
+    return {__shfl_down_sync(0xffffffffu, a.r, o), CX ? __shfl_down_sync(0xffffffffu, a.i, o) : 0.0f};
+}
+template <bool CX> __device__ __forceinline__ WmC wm_bcast(WmC a, int l) {
+    return {__shfl_sync(0xffffffffu, a.r, l), CX ? __shfl_sync(0xffffffffu, a.i, l) : 0.0f};
+}
+// (P, S) ← (P·Pe, P·Se + S): the earlier pair (Pe, Se) applied first.
+template <bool CX> __device__ __forceinline__ void wm_compose(WmC& P, WmC& S, WmC Pe, WmC Se) {
+    if (CX) { S = wm_fma(P, Se, S); P = wm_mul(P, Pe); }
+    else { S.r = fmaf(P.r, Se.r, S.r); P.r *= Pe.r; }
+}
+
+// Forward scan over the lanes for NJ independent states at once (their shuffles interleave):
+// in: each lane's composed (P, S) of its steps; out: the (P, S) of all steps before the
+// lane's (exclusive), identity (1, 0) for lane 0.
+template <bool CX, int NJ>
+__device__ __forceinline__ void wm_scan_up(WmC (&P)[NJ], WmC (&S)[NJ], int lane) {
     #pragma unroll
     for (int o = 1; o < 32; o <<= 1) {
-        WmC Pp = wm_shfl_up(P, o), Sp = wm_shfl_up(S, o);
+        WmC Pp[NJ], Sp[NJ];
+        #pragma unroll
+        for (int j = 0; j < NJ; ++j) { Pp[j] = wm_up<CX>(P[j], o); Sp[j] = wm_up<CX>(S[j], o); }
         if (lane >= o) {
-            if (CX) { S = wm_fma(P, Sp, S); P = wm_mul(P, Pp); }
-            else { S.r = fmaf(P.r, Sp.r, S.r); P.r *= Pp.r; }
+            #pragma unroll
+            for (int j = 0; j < NJ; ++j) wm_compose<CX>(P[j], S[j], Pp[j], Sp[j]);
         }
     }
-    WmC Pe = wm_shfl_up(P, 1), Se = wm_shfl_up(S, 1);
-    if (lane == 0) { Pe = {1.0f, 0.0f}; Se = {0.0f, 0.0f}; }
-    P = Pe; S = Se;
+    #pragma unroll
+    for (int j = 0; j < NJ; ++j) {
+        WmC Pe = wm_up<CX>(P[j], 1), Se = wm_up<CX>(S[j], 1);
+        if (lane == 0) { Pe = {1.0f, 0.0f}; Se = {0.0f, 0.0f}; }
+        P[j] = Pe; S[j] = Se;
+    }
 }
 // The same over lanes in reverse order (lane 31 first): exclusive suffix composition.
-template <bool CX>
-__device__ __forceinline__ void wm_scan_down(WmC& P, WmC& S, int lane) {
+template <bool CX, int NJ>
+__device__ __forceinline__ void wm_scan_down(WmC (&P)[NJ], WmC (&S)[NJ], int lane) {
     #pragma unroll
     for (int o = 1; o < 32; o <<= 1) {
-        WmC Pn = wm_shfl_down(P, o), Sn = wm_shfl_down(S, o);
+        WmC Pn[NJ], Sn[NJ];
+        #pragma unroll
+        for (int j = 0; j < NJ; ++j) { Pn[j] = wm_down<CX>(P[j], o); Sn[j] = wm_down<CX>(S[j], o); }
         if (lane + o < 32) {
-            if (CX) { S = wm_fma(P, Sn, S); P = wm_mul(P, Pn); }
-            else { S.r = fmaf(P.r, Sn.r, S.r); P.r *= Pn.r; }
+            #pragma unroll
+            for (int j = 0; j < NJ; ++j) wm_compose<CX>(P[j], S[j], Pn[j], Sn[j]);
         }
     }
-    WmC Pe = wm_shfl_down(P, 1), Se = wm_shfl_down(S, 1);
-    if (lane == 31) { Pe = {1.0f, 0.0f}; Se = {0.0f, 0.0f}; }
-    P = Pe; S = Se;
+    #pragma unroll
+    for (int j = 0; j < NJ; ++j) {
+        WmC Pe = wm_down<CX>(P[j], 1), Se = wm_down<CX>(S[j], 1);
+        if (lane == 31) { Pe = {1.0f, 0.0f}; Se = {0.0f, 0.0f}; }
+        P[j] = Pe; S[j] = Se;
+    }
 }
 
 // Decay a = exp(Δ·A) of one step (A2 = A·log2 e).
 template <bool CX>
 __device__ __forceinline__ WmC wm_decay(float sdt, float A2, float Ai) {
-    float e = exp2f(sdt * A2);
+    float e;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(sdt * A2));   // 2 ulp; exp2f adds range handling we don't need
     if (!CX) return {e, 0.0f};
     float s, c; wm_sincos(sdt * Ai, &s, &c);
     return {e * c, e * s};
@@ -171,11 +196,12 @@ __device__ __forceinline__ WmC wm_decay(float sdt, float A2, float Ai) {
 __host__ __device__ __forceinline__ int wm_group(int W) { int g = 1; while (g < W && g < 32) g <<= 1; return g; }
 
 // Shared memory (floats). Forward: two buffers of (u, delta, z: CPB × T each; B, C: G × T
-// each), then the carried state (CPB × W). Backward: two buffers of (u, delta, z, dOut; B, C;
-// the tile's start states CPB × W), then the per-channel dB / dC values of one state
+// each), then the carried state (CPB × W). Backward: two buffers of (u, delta, z, dOut; the
+// tile's start states CPB × W), one of B, C (the backward needs the space for two blocks per
+// SM more than it needs B / C early), the per-channel dB / dC values of one state
 // (2 or 4 × CPB × T), the carried adjoint and the dA sums (CPB × W each).
 __host__ __device__ __forceinline__ int wm_fwd_buffer_floats(int T, int G) { return 3 * WM_CPB * T + 2 * G * T; }
-__host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int G, int W) { return 4 * WM_CPB * T + 2 * G * T + WM_CPB * W; }
+__host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int W) { return 4 * WM_CPB * T + WM_CPB * W; }
 
 // Forward: out (may be null), the start state of every tile into ckpt (batch, tiles, D, W)
 // (may be null), the final state into lastState (batch, D, W) (may be null).
@@ -242,41 +268,51 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                 __syncthreads();
             }
             const int n0 = CX ? g0 / 2 : g0, n1 = min(N, n0 + statesPerGroup);
-            for (int n = n0; n < n1; ++n) {
-                const int cr = CX ? 2 * (n - n0) : n - n0;
-                const float A2 = valid ? a.A[d * N + n] * 1.4426950408889634f : 0.0f;
-                const float Ai = (CX && valid) ? a.AImag[d * N + n] : 0.0f;
-                WmC av[I], bv[I];
-                WmC P = {1.0f, 0.0f}, S = {0.0f, 0.0f};
+            for (int n = n0; n < n1; n += WM_NJ) {
+                WmC av[WM_NJ][I], bv[WM_NJ][I], P[WM_NJ], S[WM_NJ];
+                bool on[WM_NJ];
+                int cr[WM_NJ];
                 #pragma unroll
-                for (int i = 0; i < I; ++i) {
-                    av[i] = wm_decay<CX>(sdt[i], A2, Ai);
-                    float br = sB[wm_lane_slot<I>(cr, lane, i, perG)];
-                    float bi = CX ? sB[wm_lane_slot<I>(cr + 1, lane, i, perG)] : 0.0f;
-                    bv[i] = {du[i] * br, du[i] * bi};
-                    if (CX) { S = wm_fma(av[i], S, bv[i]); P = wm_mul(av[i], P); }
-                    else { S.r = fmaf(av[i].r, S.r, bv[i].r); P.r *= av[i].r; }
-                }
-                wm_scan_up<CX>(P, S, lane);
-                WmC hin = {sH[warp * W + (CX ? 2 * n : n)], CX ? sH[warp * W + 2 * n + 1] : 0.0f};
-                WmC h = CX ? wm_fma(P, hin, S) : WmC{fmaf(P.r, hin.r, S.r), 0.0f};
-                #pragma unroll
-                for (int i = 0; i < I; ++i) {
-                    float c_r = sC[wm_lane_slot<I>(cr, lane, i, perG)];
-                    if (CX) {
-                        float c_i = sC[wm_lane_slot<I>(cr + 1, lane, i, perG)];
-                        h = wm_fma(av[i], h, bv[i]);
-                        y[i] += 2.0f * (c_r * h.r - c_i * h.i);
-                    } else {
-                        h.r = fmaf(av[i].r, h.r, bv[i].r);
-                        y[i] = fmaf(c_r, h.r, y[i]);
+                for (int j = 0; j < WM_NJ; ++j) {
+                    on[j] = n + j < n1;
+                    cr[j] = on[j] ? (CX ? 2 * (n + j - n0) : n + j - n0) : 0;
+                    const float A2 = (valid && on[j]) ? a.A[d * N + n + j] * 1.4426950408889634f : 0.0f;
+                    const float Ai = (CX && valid && on[j]) ? a.AImag[d * N + n + j] : 0.0f;
+                    P[j] = {1.0f, 0.0f}; S[j] = {0.0f, 0.0f};
+                    #pragma unroll
+                    for (int i = 0; i < I; ++i) {
+                        av[j][i] = wm_decay<CX>(sdt[i], A2, Ai);
+                        float br = on[j] ? sB[wm_lane_slot<I>(cr[j], lane, i, perG)] : 0.0f;
+                        float bi = (CX && on[j]) ? sB[wm_lane_slot<I>(cr[j] + 1, lane, i, perG)] : 0.0f;
+                        bv[j][i] = {du[i] * br, du[i] * bi};
+                        if (CX) { S[j] = wm_fma(av[j][i], S[j], bv[j][i]); P[j] = wm_mul(av[j][i], P[j]); }
+                        else { S[j].r = fmaf(av[j][i].r, S[j].r, bv[j][i].r); P[j].r *= av[j][i].r; }
                     }
                 }
-                h = wm_shfl(h, 31);
-                __syncwarp();
-                if (lane == 0) {
-                    sH[warp * W + (CX ? 2 * n : n)] = h.r;
-                    if (CX) sH[warp * W + 2 * n + 1] = h.i;
+                wm_scan_up<CX, WM_NJ>(P, S, lane);
+                #pragma unroll
+                for (int j = 0; j < WM_NJ; ++j) {
+                    const int w = CX ? 2 * (n + j) : n + j;
+                    WmC hin = {on[j] ? sH[warp * W + w] : 0.0f, (CX && on[j]) ? sH[warp * W + w + 1] : 0.0f};
+                    WmC h = CX ? wm_fma(P[j], hin, S[j]) : WmC{fmaf(P[j].r, hin.r, S[j].r), 0.0f};
+                    #pragma unroll
+                    for (int i = 0; i < I; ++i) {
+                        float c_r = on[j] ? sC[wm_lane_slot<I>(cr[j], lane, i, perG)] : 0.0f;
+                        if (CX) {
+                            float c_i = on[j] ? sC[wm_lane_slot<I>(cr[j] + 1, lane, i, perG)] : 0.0f;
+                            h = wm_fma(av[j][i], h, bv[j][i]);
+                            y[i] += 2.0f * (c_r * h.r - c_i * h.i);
+                        } else {
+                            h.r = fmaf(av[j][i].r, h.r, bv[j][i].r);
+                            y[i] = fmaf(c_r, h.r, y[i]);
+                        }
+                    }
+                    h = wm_bcast<CX>(h, 31);
+                    __syncwarp();
+                    if (lane == 0 && on[j]) {
+                        sH[warp * W + w] = h.r;
+                        if (CX) sH[warp * W + w + 1] = h.i;
+                    }
                 }
                 __syncwarp();
             }
@@ -306,8 +342,10 @@ template <bool CX, int I>
 __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g) {
     extern __shared__ float smem[];
     const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), perC = 32 / WM_CPB, perG = 32 / G;
-    const int bufFloats = wm_bwd_buffer_floats(T, G, W);
-    float* sRed = smem + 2 * bufFloats;               // (2 or 4, CPB, T): dB re, [dB im,] dC re, [dC im] per channel
+    const int bufFloats = wm_bwd_buffer_floats(T, W);
+    float* sB = smem + 2 * bufFloats;
+    float* sC = sB + G * T;
+    float* sRed = sC + G * T;                         // (2 or 4, CPB, T): dB re, [dB im,] dC re, [dC im] per channel
     float* sAdj = sRed + (CX ? 4 : 2) * WM_CPB * T;   // (CPB, W) carried adjoint
     float* sAccA = sAdj + WM_CPB * W;                 // (CPB, W) dA (re, im interleaved for complex)
     const int redC = CX ? 2 : 1;                      // offset of the dC components in sRed
@@ -329,19 +367,18 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         wm_stage<I>(base + WM_CPB * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
         if (a.z) wm_stage<I>(base + 2 * WM_CPB * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
         wm_stage<I>(base + 3 * WM_CPB * T, dOut, sdOut, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
-        float* h0 = base + 4 * WM_CPB * T + 2 * G * T;
+        float* h0 = base + 4 * WM_CPB * T;
         for (int w = lane; w < W; w += 32) {
             bool ok = ckpt && valid;
             wm_cp_async(h0 + warp * W + w, ok ? ckpt + ((b * tiles + tile) * a.D + d) * W + w : a.u, ok);
         }
     };
-    auto issueBC = [&](long long tile, int buf, int g0) {
-        float* base = smem + buf * bufFloats + 4 * WM_CPB * T;
+    auto issueBC = [&](long long tile, int g0) {
         const long long t0 = tile * T;
-        wm_stage<I>(base, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
-        wm_stage<I>(base + G * T, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
+        wm_stage<I>(sB, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
+        wm_stage<I>(sC, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
     };
-    issue(tiles - 1, (int)((tiles - 1) & 1)); issueBC(tiles - 1, (int)((tiles - 1) & 1), 0); wm_cp_commit();
+    issue(tiles - 1, (int)((tiles - 1) & 1)); wm_cp_commit();
 
     for (long long tile = tiles - 1; tile >= 0; --tile) {
         const long long t0 = tile * T;
@@ -350,10 +387,9 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         float* sDelta = sU + WM_CPB * T;
         float* sZ = sDelta + WM_CPB * T;
         float* sG = sZ + WM_CPB * T;                   // dOut tile
-        float* sB = sG + WM_CPB * T;
-        float* sC = sB + G * T;
-        float* sH0 = sC + G * T;                       // (CPB, W) the tile's start state
-        if (tile > 0) { issue(tile - 1, cur ^ 1); issueBC(tile - 1, cur ^ 1, 0); wm_cp_commit(); wm_cp_wait<1>(); }
+        float* sH0 = sG + WM_CPB * T;                  // (CPB, W) the tile's start state
+        issueBC(tile, 0); wm_cp_commit();              // groups complete in order: this tile's rows, then B / C
+        if (tile > 0) { issue(tile - 1, cur ^ 1); wm_cp_commit(); wm_cp_wait<1>(); }
         else wm_cp_wait<0>();
         __syncthreads();
         float sdt[I], du[I], gy[I], y[I], X[I], Y[I];
@@ -372,7 +408,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         for (int g0 = 0; g0 < W; g0 += G) {
             if (g0 > 0) {
                 __syncthreads();
-                issueBC(tile, cur, g0); wm_cp_commit(); wm_cp_wait<0>();
+                issueBC(tile, g0); wm_cp_commit(); wm_cp_wait<0>();
                 __syncthreads();
             }
             const int n0 = CX ? g0 / 2 : g0, n1 = min(N, n0 + statesPerGroup);
@@ -382,19 +418,19 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 const float Ai = (CX && valid) ? a.AImag[d * N + n] : 0.0f;
                 // 1. The tile's states from its checkpoint (as the forward).
                 WmC av[I], bv[I], hv[I];
-                WmC P = {1.0f, 0.0f}, S = {0.0f, 0.0f};
+                WmC P[1] = {{1.0f, 0.0f}}, S[1] = {{0.0f, 0.0f}};
                 #pragma unroll
                 for (int i = 0; i < I; ++i) {
                     av[i] = wm_decay<CX>(sdt[i], A2, Ai);
                     float br = sB[wm_lane_slot<I>(cr, lane, i, perG)];
                     float bi = CX ? sB[wm_lane_slot<I>(cr + 1, lane, i, perG)] : 0.0f;
                     bv[i] = {du[i] * br, du[i] * bi};
-                    if (CX) { S = wm_fma(av[i], S, bv[i]); P = wm_mul(av[i], P); }
-                    else { S.r = fmaf(av[i].r, S.r, bv[i].r); P.r *= av[i].r; }
+                    if (CX) { S[0] = wm_fma(av[i], S[0], bv[i]); P[0] = wm_mul(av[i], P[0]); }
+                    else { S[0].r = fmaf(av[i].r, S[0].r, bv[i].r); P[0].r *= av[i].r; }
                 }
-                wm_scan_up<CX>(P, S, lane);
+                wm_scan_up<CX, 1>(P, S, lane);
                 WmC h0 = {sH0[warp * W + (CX ? 2 * n : n)], CX ? sH0[warp * W + 2 * n + 1] : 0.0f};
-                WmC hprev0 = CX ? wm_fma(P, h0, S) : WmC{fmaf(P.r, h0.r, S.r), 0.0f};   // state before the lane's steps
+                WmC hprev0 = CX ? wm_fma(P[0], h0, S[0]) : WmC{fmaf(P[0].r, h0.r, S[0].r), 0.0f};   // state before the lane's steps
                 {
                     WmC h = hprev0;
                     #pragma unroll
@@ -404,7 +440,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     }
                 }
                 // 2. Adjoint: g_{t−1} = conj(a_t)·(g_t + c_t), lanes in reverse, carried from the next tile.
-                P = {1.0f, 0.0f}; S = {0.0f, 0.0f};
+                P[0] = {1.0f, 0.0f}; S[0] = {0.0f, 0.0f};
                 #pragma unroll
                 for (int i = I - 1; i >= 0; --i) {
                     float c_r = sC[wm_lane_slot<I>(cr, lane, i, perG)];
@@ -412,14 +448,14 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     if (CX) {
                         float c_i = sC[wm_lane_slot<I>(cr + 1, lane, i, perG)];
                         WmC c = {2.0f * gy[i] * c_r, -2.0f * gy[i] * c_i};
-                        S = wm_mul(al, WmC{S.r + c.r, S.i + c.i}); P = wm_mul(al, P);
+                        S[0] = wm_mul(al, WmC{S[0].r + c.r, S[0].i + c.i}); P[0] = wm_mul(al, P[0]);
                     } else {
-                        S.r = al.r * (S.r + gy[i] * c_r); P.r *= al.r;
+                        S[0].r = al.r * (S[0].r + gy[i] * c_r); P[0].r *= al.r;
                     }
                 }
-                wm_scan_down<CX>(P, S, lane);
+                wm_scan_down<CX, 1>(P, S, lane);
                 WmC gin = {sAdj[warp * W + (CX ? 2 * n : n)], CX ? sAdj[warp * W + 2 * n + 1] : 0.0f};
-                WmC gcar = CX ? wm_fma(P, gin, S) : WmC{fmaf(P.r, gin.r, S.r), 0.0f};  // adjoint arriving after the lane's last step
+                WmC gcar = CX ? wm_fma(P[0], gin, S[0]) : WmC{fmaf(P[0].r, gin.r, S[0].r), 0.0f};  // adjoint arriving after the lane's last step
                 float accAr = 0.0f, accAi = 0.0f;
                 #pragma unroll
                 for (int i = I - 1; i >= 0; --i) {
@@ -455,7 +491,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     }
                 }
                 // The carried adjoint for the previous tile: lane 0's after its first step.
-                gcar = wm_shfl(gcar, 0);
+                gcar = wm_bcast<CX>(gcar, 0);
                 accAr = wm_warp_sum(accAr);
                 if (CX) accAi = wm_warp_sum(accAi);
                 __syncwarp();
