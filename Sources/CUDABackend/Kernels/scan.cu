@@ -29,7 +29,6 @@
 
 #define WM_CPB 8          // channels (warps) per block
 #define WM_MAX_W 128      // W ≤ 128 (N ≤ 64 complex, ≤ 128 real)
-#define WM_NJ 2           // states a forward warp scans at once (independent chains interleave)
 
 struct ScanArgs {
     const float* u; long long su;
@@ -205,6 +204,8 @@ __host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int W) { ret
 
 // Forward: out (may be null), the start state of every tile into ckpt (batch, tiles, D, W)
 // (may be null), the final state into lastState (batch, D, W) (may be null).
+// Real scans WM_NJ = 2 states at once (their chains interleave); complex one (the register
+// cost of two complex chains outweighs it: measured 1.3× slower).
 template <bool CX, int I>
 __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt, float* lastState) {
     extern __shared__ float smem[];
@@ -218,6 +219,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
     const float bias = (valid && a.deltaBias) ? a.deltaBias[d] : 0.0f;
     const float Dd = (valid && a.Dskip) ? a.Dskip[d] : 0.0f;
     const int statesPerGroup = CX ? G / 2 : G;
+    constexpr int WM_NJ = CX ? 1 : 2;
     for (int w = lane; w < W; w += 32) sH[warp * W + w] = 0.0f;
 
     // Queues the copies of a tile's u, delta, z and B / C columns [g0, g0 + G) into buffer `buf`.
