@@ -39,9 +39,9 @@ extension CUDABackend {
         ((s.channels + Self.scanChannelsPerBlock - 1) / Self.scanChannelsPerBlock, s.batch, 1)
     }
 
-    /// B / C columns staged at once (scan.cu's wm_group): the next power of two ≥ W, ≤ 32.
+    /// B / C columns staged at once (scan.cu's wm_group): the next power of two ≥ W, in 2…32.
     static func scanGroup(_ width: Int) -> Int {
-        var g = 1
+        var g = 2
         while g < width && g < 32 { g <<= 1 }
         return g
     }
@@ -50,11 +50,11 @@ extension CUDABackend {
     /// the carried values).
     private func forwardSharedBytes(_ s: SelectiveScanShape) -> Int {
         let T = scanTile, cpb = Self.scanChannelsPerBlock, W = s.stateWidth, G = Self.scanGroup(W)
-        return 4 * (2 * (3 * cpb * T + 2 * G * T) + cpb * W)
+        return 4 * (2 * (3 * (cpb + 1) * T + 2 * (G + 1) * T) + cpb * W)
     }
     private func backwardSharedBytes(_ s: SelectiveScanShape) -> Int {
         let T = scanTile, cpb = Self.scanChannelsPerBlock, W = s.stateWidth, G = Self.scanGroup(W)
-        return 4 * (2 * (4 * cpb * T + cpb * W) + 2 * G * T + (s.isComplex ? 4 : 2) * cpb * T + 2 * cpb * W)
+        return 4 * (2 * (4 * (cpb + 1) * T + cpb * W) + 2 * (G + 1) * T + (s.isComplex ? 4 : 2) * cpb * T + 2 * cpb * W)
     }
 
     private func validate(_ x: SelectiveScanTensors) {

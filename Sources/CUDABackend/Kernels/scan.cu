@@ -62,18 +62,11 @@ __device__ __forceinline__ void wm_sincos(float x, float* s, float* c) {
     __sincosf(r, s, c);
 }
 
-// Lane-major shared-memory slot of (column c, tile step r = k·I + i): lane k reads its step i
-// of column c at c·T + i·32 + ((k + rot) mod 32). The rotation makes the cooperative row
-// copies (per = 32 / C rows × C columns per warp, C a power of two ≤ 32) hit 32 distinct
-// banks as well.
+// Shared-memory layout of a staged tile: step r = k·I + i (lane k, its step i) of column c at
+// (i·32 + k)·stride + c, with an odd row stride (C + 1): lane k reads its step i of a column
+// at base_i + c, and the 32 lanes of a warp hit 32 different banks.
 template <int I>
-__device__ __forceinline__ int wm_lane_slot(int c, int k, int i, int per) {
-    const int T = 32 * I;
-    int rot = c * per + (i & (per - 1));
-    return c * T + i * 32 + ((k + rot) & 31);
-}
-template <int I>
-__device__ __forceinline__ int wm_slot(int c, int r, int per) { return wm_lane_slot<I>(c, r / I, r % I, per); }
+__device__ __forceinline__ int wm_slot(int r, int c, int stride) { return ((r % I) * 32 + r / I) * stride + c; }
 
 __device__ __forceinline__ void wm_cp_async(float* dst, const float* src, bool valid) {
     unsigned s = (unsigned)__cvta_generic_to_shared(dst);
@@ -83,32 +76,32 @@ __device__ __forceinline__ void wm_cp_commit() { asm volatile("cp.async.commit_g
 template <int n> __device__ __forceinline__ void wm_cp_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(n)); }
 
 // Queues copies of rows [t0, t0 + T) of columns [c0, c0 + C) of a (batch, L, ·) matrix into
-// `dst` (lane-major, C a power of two dividing the block); rows past L or columns past
-// `width` become 0. Completes at the next wm_cp_wait after a commit.
+// `dst` (wm_slot layout with stride C + 1; C a power of two dividing the block); rows past L
+// or columns past `width` become 0. Completes at the next wm_cp_wait after a commit.
 template <int I>
 __device__ __forceinline__ void wm_stage(float* dst, const float* src, long long stride, long long rowBase, long long t0,
                                          long long L, int c0, int C, int width) {
-    const int T = 32 * I, per = 32 / C;
+    const int T = 32 * I;
     const int c = threadIdx.x & (C - 1), step = blockDim.x / C;
     const bool colOK = c0 + c < width;
     for (int r = threadIdx.x / C; r < T; r += step) {
         long long t = t0 + r;
         bool ok = colOK && t < L;
-        wm_cp_async(dst + wm_slot<I>(c, r, per), ok ? src + (rowBase + t) * stride + c0 + c : src, ok);
+        wm_cp_async(dst + wm_slot<I>(r, c, C + 1), ok ? src + (rowBase + t) * stride + c0 + c : src, ok);
     }
 }
 
-// Stores C channel columns of a lane-major tile (laid out for WM_CPB columns) to rows
+// Stores the channel columns of a staged tile (wm_slot layout, stride WM_CPB + 1) to rows
 // [t0, t0 + T) of a (batch, L, ·) matrix.
 template <int I>
 __device__ __forceinline__ void wm_unstage(float* dstg, long long stride, const float* src, long long rowBase, long long t0,
                                            long long L, int c0, int width) {
-    const int T = 32 * I, C = WM_CPB, per = 32 / WM_CPB;
+    const int T = 32 * I, C = WM_CPB;
     const int c = threadIdx.x % C, step = blockDim.x / C;
     if (c0 + c >= width) return;
     for (int r = threadIdx.x / C; r < T; r += step) {
         long long t = t0 + r;
-        if (t < L) dstg[(rowBase + t) * stride + c0 + c] = src[wm_slot<I>(c, r, per)];
+        if (t < L) dstg[(rowBase + t) * stride + c0 + c] = src[wm_slot<I>(r, c, WM_CPB + 1)];
     }
 }
 
@@ -191,16 +184,17 @@ __device__ __forceinline__ WmC wm_decay(float sdt, float A2, float Ai) {
     return {e * c, e * s};
 }
 
-// B / C columns staged at once: the next power of two ≥ W, at most 32.
-__host__ __device__ __forceinline__ int wm_group(int W) { int g = 1; while (g < W && g < 32) g <<= 1; return g; }
+// B / C columns staged at once: the next power of two ≥ W, at least 2 (a real forward reads
+// states in pairs; columns past W are zeros) and at most 32.
+__host__ __device__ __forceinline__ int wm_group(int W) { int g = 2; while (g < W && g < 32) g <<= 1; return g; }
 
-// Shared memory (floats). Forward: two buffers of (u, delta, z: CPB × T each; B, C: G × T
-// each), then the carried state (CPB × W). Backward: two buffers of (u, delta, z, dOut; the
+// Shared memory (floats). Forward: two buffers of (u, delta, z: (CPB + 1) × T each; B, C:
+// (G + 1) × T each), then the carried state (CPB × W). Backward: two buffers of (u, delta, z, dOut; the
 // tile's start states CPB × W), one of B, C (the backward needs the space for two blocks per
 // SM more than it needs B / C early), the per-channel dB / dC values of one state
 // (2 or 4 × CPB × T), the carried adjoint and the dA sums (CPB × W each).
-__host__ __device__ __forceinline__ int wm_fwd_buffer_floats(int T, int G) { return 3 * WM_CPB * T + 2 * G * T; }
-__host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int W) { return 4 * WM_CPB * T + WM_CPB * W; }
+__host__ __device__ __forceinline__ int wm_fwd_buffer_floats(int T, int G) { return 3 * (WM_CPB + 1) * T + 2 * (G + 1) * T; }
+__host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int W) { return 4 * (WM_CPB + 1) * T + WM_CPB * W; }
 
 // Forward: out (may be null), the start state of every tile into ckpt (batch, tiles, D, W)
 // (may be null), the final state into lastState (batch, D, W) (may be null).
@@ -209,10 +203,13 @@ __host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int W) { ret
 template <bool CX, int I>
 __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt, float* lastState) {
     extern __shared__ float smem[];
-    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), perC = 32 / WM_CPB, perG = 32 / G;
+    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = WM_CPB + 1, GS = G + 1;
     const int bufFloats = wm_fwd_buffer_floats(T, G);
     float* sH = smem + 2 * bufFloats;            // (CPB, W) carried state
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    int bcb[I];   // this lane's row of step i in a B / C tile
+    #pragma unroll
+    for (int i = 0; i < I; ++i) bcb[i] = (i * 32 + lane) * GS;
     const long long b = blockIdx.y, d0 = (long long)blockIdx.x * WM_CPB, d = d0 + warp;
     const bool valid = d < a.D;
     const long long rowBase = b * a.L, tiles = (a.L + T - 1) / T;
@@ -228,15 +225,15 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
         const long long t0 = tile * T;
         if (rows) {
             wm_stage<I>(base, a.u, a.su, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
-            wm_stage<I>(base + WM_CPB * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
-            if (a.z) wm_stage<I>(base + 2 * WM_CPB * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+            wm_stage<I>(base + CS * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+            if (a.z) wm_stage<I>(base + 2 * CS * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
         }
     };
     auto issueBC = [&](long long tile, int buf, int g0) {
-        float* base = smem + buf * bufFloats + 3 * WM_CPB * T;
+        float* base = smem + buf * bufFloats + 3 * CS * T;
         const long long t0 = tile * T;
         wm_stage<I>(base, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
-        wm_stage<I>(base + G * T, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
+        wm_stage<I>(base + GS * T, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
     };
     issue(0, 0, true); issueBC(0, 0, 0); wm_cp_commit();
 
@@ -244,10 +241,10 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
         const long long t0 = tile * T;
         const int cur = (int)(tile & 1);
         float* sU = smem + cur * bufFloats;
-        float* sDelta = sU + WM_CPB * T;
-        float* sZ = sDelta + WM_CPB * T;
-        float* sB = sZ + WM_CPB * T;
-        float* sC = sB + G * T;
+        float* sDelta = sU + CS * T;
+        float* sZ = sDelta + CS * T;
+        float* sB = sZ + CS * T;
+        float* sC = sB + GS * T;
         if (tile + 1 < tiles) { issue(tile + 1, cur ^ 1, true); issueBC(tile + 1, cur ^ 1, 0); wm_cp_commit(); wm_cp_wait<1>(); }
         else wm_cp_wait<0>();
         __syncthreads();
@@ -256,7 +253,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
         float sdt[I], du[I], y[I];
         #pragma unroll
         for (int i = 0; i < I; ++i) {
-            int s = wm_lane_slot<I>(warp, lane, i, perC);
+            int s = (i * 32 + lane) * CS + warp;
             bool in = valid && t0 + lane * I + i < a.L;
             float uu = sU[s];
             sdt[i] = in ? wm_softplus_s(sDelta[s] + bias) : 0.0f;
@@ -277,15 +274,16 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                 #pragma unroll
                 for (int j = 0; j < WM_NJ; ++j) {
                     on[j] = n + j < n1;
-                    cr[j] = on[j] ? (CX ? 2 * (n + j - n0) : n + j - n0) : 0;
-                    const float A2 = (valid && on[j]) ? a.A[d * N + n + j] * 1.4426950408889634f : 0.0f;
-                    const float Ai = (CX && valid && on[j]) ? a.AImag[d * N + n + j] : 0.0f;
+                    cr[j] = CX ? 2 * (n + j - n0) : n + j - n0;
+                    const int nj = on[j] ? n + j : n;   // past the last state: B, C columns are zeros
+                    const float A2 = valid ? a.A[d * N + nj] * 1.4426950408889634f : 0.0f;
+                    const float Ai = (CX && valid) ? a.AImag[d * N + nj] : 0.0f;
                     P[j] = {1.0f, 0.0f}; S[j] = {0.0f, 0.0f};
                     #pragma unroll
                     for (int i = 0; i < I; ++i) {
                         av[j][i] = wm_decay<CX>(sdt[i], A2, Ai);
-                        float br = on[j] ? sB[wm_lane_slot<I>(cr[j], lane, i, perG)] : 0.0f;
-                        float bi = (CX && on[j]) ? sB[wm_lane_slot<I>(cr[j] + 1, lane, i, perG)] : 0.0f;
+                        float br = sB[bcb[i] + cr[j]];
+                        float bi = CX ? sB[bcb[i] + cr[j] + 1] : 0.0f;
                         bv[j][i] = {du[i] * br, du[i] * bi};
                         if (CX) { S[j] = wm_fma(av[j][i], S[j], bv[j][i]); P[j] = wm_mul(av[j][i], P[j]); }
                         else { S[j].r = fmaf(av[j][i].r, S[j].r, bv[j][i].r); P[j].r *= av[j][i].r; }
@@ -299,9 +297,9 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                     WmC h = CX ? wm_fma(P[j], hin, S[j]) : WmC{fmaf(P[j].r, hin.r, S[j].r), 0.0f};
                     #pragma unroll
                     for (int i = 0; i < I; ++i) {
-                        float c_r = on[j] ? sC[wm_lane_slot<I>(cr[j], lane, i, perG)] : 0.0f;
+                        float c_r = sC[bcb[i] + cr[j]];
                         if (CX) {
-                            float c_i = on[j] ? sC[wm_lane_slot<I>(cr[j] + 1, lane, i, perG)] : 0.0f;
+                            float c_i = sC[bcb[i] + cr[j] + 1];
                             h = wm_fma(av[j][i], h, bv[j][i]);
                             y[i] += 2.0f * (c_r * h.r - c_i * h.i);
                         } else {
@@ -323,7 +321,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
             // y (+ D·u already in) through the gate, back through shared memory (own slots of sDelta).
             #pragma unroll
             for (int i = 0; i < I; ++i) {
-                int s = wm_lane_slot<I>(warp, lane, i, perC);
+                int s = (i * 32 + lane) * CS + warp;
                 float v = y[i];
                 if (a.z) { float zz = sZ[s]; v *= zz * wm_sigmoid_s(zz); }
                 sDelta[s] = v;
@@ -343,15 +341,18 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
 template <bool CX, int I>
 __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g) {
     extern __shared__ float smem[];
-    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), perC = 32 / WM_CPB, perG = 32 / G;
+    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = WM_CPB + 1, GS = G + 1;
     const int bufFloats = wm_bwd_buffer_floats(T, W);
     float* sB = smem + 2 * bufFloats;
-    float* sC = sB + G * T;
-    float* sRed = sC + G * T;                         // (2 or 4, CPB, T): dB re, [dB im,] dC re, [dC im] per channel
+    float* sC = sB + GS * T;
+    float* sRed = sC + GS * T;                         // (2 or 4, CPB, T): dB re, [dB im,] dC re, [dC im] per channel
     float* sAdj = sRed + (CX ? 4 : 2) * WM_CPB * T;   // (CPB, W) carried adjoint
     float* sAccA = sAdj + WM_CPB * W;                 // (CPB, W) dA (re, im interleaved for complex)
     const int redC = CX ? 2 : 1;                      // offset of the dC components in sRed
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    int bcb[I];   // this lane's row of step i in a B / C tile
+    #pragma unroll
+    for (int i = 0; i < I; ++i) bcb[i] = (i * 32 + lane) * GS;
     const long long b = blockIdx.y, d0 = (long long)blockIdx.x * WM_CPB, d = d0 + warp;
     const bool valid = d < a.D;
     const long long rowBase = b * a.L, tiles = (a.L + T - 1) / T;
@@ -366,10 +367,10 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         float* base = smem + buf * bufFloats;
         const long long t0 = tile * T;
         wm_stage<I>(base, a.u, a.su, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
-        wm_stage<I>(base + WM_CPB * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
-        if (a.z) wm_stage<I>(base + 2 * WM_CPB * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
-        wm_stage<I>(base + 3 * WM_CPB * T, dOut, sdOut, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
-        float* h0 = base + 4 * WM_CPB * T;
+        wm_stage<I>(base + CS * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+        if (a.z) wm_stage<I>(base + 2 * CS * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+        wm_stage<I>(base + 3 * CS * T, dOut, sdOut, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+        float* h0 = base + 4 * CS * T;
         for (int w = lane; w < W; w += 32) {
             bool ok = ckpt && valid;
             wm_cp_async(h0 + warp * W + w, ok ? ckpt + ((b * tiles + tile) * a.D + d) * W + w : a.u, ok);
@@ -386,10 +387,10 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         const long long t0 = tile * T;
         const int cur = (int)(tile & 1);
         float* sU = smem + cur * bufFloats;
-        float* sDelta = sU + WM_CPB * T;
-        float* sZ = sDelta + WM_CPB * T;
-        float* sG = sZ + WM_CPB * T;                   // dOut tile
-        float* sH0 = sG + WM_CPB * T;                  // (CPB, W) the tile's start state
+        float* sDelta = sU + CS * T;
+        float* sZ = sDelta + CS * T;
+        float* sG = sZ + CS * T;                   // dOut tile
+        float* sH0 = sG + CS * T;                  // (CPB, W) the tile's start state
         issueBC(tile, 0); wm_cp_commit();              // groups complete in order: this tile's rows, then B / C
         if (tile > 0) { issue(tile - 1, cur ^ 1); wm_cp_commit(); wm_cp_wait<1>(); }
         else wm_cp_wait<0>();
@@ -397,7 +398,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         float sdt[I], du[I], gy[I], y[I], X[I], Y[I];
         #pragma unroll
         for (int i = 0; i < I; ++i) {
-            int s = wm_lane_slot<I>(warp, lane, i, perC);
+            int s = (i * 32 + lane) * CS + warp;
             bool in = valid && t0 + lane * I + i < a.L;
             float uu = sU[s];
             sdt[i] = in ? wm_softplus_s(sDelta[s] + bias) : 0.0f;
@@ -424,8 +425,8 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 #pragma unroll
                 for (int i = 0; i < I; ++i) {
                     av[i] = wm_decay<CX>(sdt[i], A2, Ai);
-                    float br = sB[wm_lane_slot<I>(cr, lane, i, perG)];
-                    float bi = CX ? sB[wm_lane_slot<I>(cr + 1, lane, i, perG)] : 0.0f;
+                    float br = sB[bcb[i] + cr];
+                    float bi = CX ? sB[bcb[i] + cr + 1] : 0.0f;
                     bv[i] = {du[i] * br, du[i] * bi};
                     if (CX) { S[0] = wm_fma(av[i], S[0], bv[i]); P[0] = wm_mul(av[i], P[0]); }
                     else { S[0].r = fmaf(av[i].r, S[0].r, bv[i].r); P[0].r *= av[i].r; }
@@ -445,10 +446,10 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 P[0] = {1.0f, 0.0f}; S[0] = {0.0f, 0.0f};
                 #pragma unroll
                 for (int i = I - 1; i >= 0; --i) {
-                    float c_r = sC[wm_lane_slot<I>(cr, lane, i, perG)];
+                    float c_r = sC[bcb[i] + cr];
                     WmC al = wm_conj(av[i]);
                     if (CX) {
-                        float c_i = sC[wm_lane_slot<I>(cr + 1, lane, i, perG)];
+                        float c_i = sC[bcb[i] + cr + 1];
                         WmC c = {2.0f * gy[i] * c_r, -2.0f * gy[i] * c_i};
                         S[0] = wm_mul(al, WmC{S[0].r + c.r, S[0].i + c.i}); P[0] = wm_mul(al, P[0]);
                     } else {
@@ -462,12 +463,12 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 #pragma unroll
                 for (int i = I - 1; i >= 0; --i) {
                     int slot = i * 32 + lane;   // this step in the (CPB, T) reduction arrays (item-major)
-                    float c_r = sC[wm_lane_slot<I>(cr, lane, i, perG)];
-                    float br = sB[wm_lane_slot<I>(cr, lane, i, perG)];
+                    float c_r = sC[bcb[i] + cr];
+                    float br = sB[bcb[i] + cr];
                     WmC hp = i > 0 ? hv[i - 1] : hprev0;
                     if (CX) {
-                        float c_i = sC[wm_lane_slot<I>(cr + 1, lane, i, perG)];
-                        float bi = sB[wm_lane_slot<I>(cr + 1, lane, i, perG)];
+                        float c_i = sC[bcb[i] + cr + 1];
+                        float bi = sB[bcb[i] + cr + 1];
                         WmC gh = {gcar.r + 2.0f * gy[i] * c_r, gcar.i - 2.0f * gy[i] * c_i};
                         y[i] += 2.0f * (c_r * hv[i].r - c_i * hv[i].i);
                         sRed[(0 * WM_CPB + warp) * T + slot] = gh.r * du[i];
@@ -529,7 +530,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         // du, dDelta, dz of the tile through shared memory (own slots of sU, sDelta, sG).
         #pragma unroll
         for (int i = 0; i < I; ++i) {
-            int s = wm_lane_slot<I>(warp, lane, i, perC);
+            int s = (i * 32 + lane) * CS + warp;
             bool in = valid && t0 + lane * I + i < a.L;
             float uu = sU[s], pre = sDelta[s] + bias, dout = sG[s];
             float dpre = (X[i] * uu + Y[i]) * wm_sigmoid_s(pre);
