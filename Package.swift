@@ -73,7 +73,7 @@ let package = Package(
             .embedInCode("Kernels/elementwise.cu"), .embedInCode("Kernels/layout.cu"), .embedInCode("Kernels/reduce.cu"),
             .embedInCode("Kernels/norms.cu"), .embedInCode("Kernels/loss.cu"), .embedInCode("Kernels/conv.cu"),
             .embedInCode("Kernels/scan.cu"), .embedInCode("Kernels/optimizer.cu"), .embedInCode("Kernels/random.cu"),
-            .embedInCode("Kernels/gemm.cu"),
+            .embedInCode("Kernels/gemm.cu"), .embedInCode("Kernels/sample.cu"),
         ]),
 
         // GPU-vs-CPU checks of a backend (kernels, scan, golden files, whole-model steps),

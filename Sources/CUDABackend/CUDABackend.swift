@@ -24,6 +24,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// (illegal address, …) is reported against the kernel that caused it instead of at the
     /// next download (for debugging; slow).
     public let synchronizeEveryLaunch: Bool
+    /// True while a CUDA graph is captured: launches are recorded, not run, so nothing may
+    /// wait for the stream or copy from host memory (see `capture`).
+    var capturingGraph = false
 
     /// Time steps per scan chunk (the checkpoint interval of this backend; see scan.cu).
     public static let scanChunk = 64
@@ -72,6 +75,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     /// Waits for every queued kernel (benchmarks time with it).
     public func synchronize() {
+        refuseDuringCapture("synchronize()")
         cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent")
         cu.must(cu.cuStreamSynchronize(stream), "cuStreamSynchronize(\(device))")
     }
@@ -103,7 +107,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
                               UInt32(shared), stream, params, nil)
         }
         cu.must(rc, "cuLaunchKernel(\(family.fileName): \(name), grid \(grid), block \(block))")
-        if synchronizeEveryLaunch {
+        if synchronizeEveryLaunch && !capturingGraph {
             cu.must(cu.cuStreamSynchronize(stream), "\(family.fileName): \(name) (grid \(grid), block \(block)) failed while running")
         }
     }
@@ -128,6 +132,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     public func upload(_ bytes: UnsafeRawBufferPointer, into tensor: Tensor) {
         precondition(tensor.isContiguous && bytes.count == tensor.count * tensor.dtype.size, "upload of \(bytes.count) bytes into \(tensor.shape)")
+        refuseDuringCapture("upload of \(bytes.count) bytes into \(tensor.shape)")
         if bytes.isEmpty { return }
         cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent")
         cu.must(cu.cuMemcpyHtoDAsync(ptr(tensor), bytes.baseAddress!, bytes.count, stream), "cuMemcpyHtoD(\(bytes.count) bytes)")
@@ -137,6 +142,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     public func download(_ tensor: Tensor, into bytes: UnsafeMutableRawBufferPointer) {
         precondition(tensor.isContiguous && bytes.count == tensor.count * tensor.dtype.size, "download of \(tensor.shape) into \(bytes.count) bytes")
+        refuseDuringCapture("download of \(tensor.shape) (\(bytes.count) bytes)")
         if bytes.isEmpty { return }
         cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent")
         cu.must(cu.cuMemcpyDtoHAsync(bytes.baseAddress!, ptr(tensor), bytes.count, stream), "cuMemcpyDtoH(\(bytes.count) bytes)")
@@ -180,7 +186,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
             cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent")
             blas.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, strideA: strideA,
                       b: b, ldb: ldb, strideB: strideB, beta: beta, c: c, ldc: ldc, strideC: strideC, batch: batch)
-            if synchronizeEveryLaunch {
+            if synchronizeEveryLaunch && !capturingGraph {
                 cu.must(cu.cuStreamSynchronize(stream), "cuBLAS sgemm (m \(m), n \(n), k \(k), batch \(batch)) failed while running")
             }
         } else {

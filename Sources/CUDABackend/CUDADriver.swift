@@ -31,6 +31,18 @@ public final class CUDADriver: @unchecked Sendable {
     let cuLaunchKernel: @convention(c) (OpaquePointer?, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, OpaquePointer?,
                                         UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Result
     let cuGetErrorName: @convention(c) (Result, UnsafeMutablePointer<UnsafePointer<CChar>?>) -> Result
+    // Graphs: a stream's launches recorded once (stream capture) and replayed as one launch.
+    let cuStreamBeginCapture: @convention(c) (OpaquePointer?, Int32) -> Result
+    let cuStreamEndCapture: @convention(c) (OpaquePointer?, UnsafeMutablePointer<OpaquePointer?>) -> Result
+    let cuGraphGetNodes: @convention(c) (OpaquePointer?, UnsafeMutablePointer<OpaquePointer?>?, UnsafeMutablePointer<Int>) -> Result
+    let cuGraphInstantiateWithFlags: @convention(c) (UnsafeMutablePointer<OpaquePointer?>, OpaquePointer?, UInt64) -> Result
+    let cuGraphLaunch: @convention(c) (OpaquePointer?, OpaquePointer?) -> Result
+    let cuGraphExecDestroy: @convention(c) (OpaquePointer?) -> Result
+    let cuGraphDestroy: @convention(c) (OpaquePointer?) -> Result
+
+    /// CUstreamCaptureMode: RELAXED lets other threads (and this one) make calls that are
+    /// unsafe during capture, such as cuMemAlloc or lazy module loading, without failing it.
+    static let captureModeRelaxed: Int32 = 2
 
     /// Device attributes (CUdevice_attribute).
     enum Attribute: Int32 {
@@ -73,6 +85,13 @@ public final class CUDADriver: @unchecked Sendable {
         cuModuleGetFunction = try l.function("cuModuleGetFunction")
         cuLaunchKernel = try l.function("cuLaunchKernel")
         cuGetErrorName = try l.function("cuGetErrorName")
+        cuStreamBeginCapture = try l.function("cuStreamBeginCapture_v2")
+        cuStreamEndCapture = try l.function("cuStreamEndCapture")
+        cuGraphGetNodes = try l.function("cuGraphGetNodes")
+        cuGraphInstantiateWithFlags = try l.function("cuGraphInstantiateWithFlags")
+        cuGraphLaunch = try l.function("cuGraphLaunch")
+        cuGraphExecDestroy = try l.function("cuGraphExecDestroy")
+        cuGraphDestroy = try l.function("cuGraphDestroy")
     }
 
     /// CUDA_ERROR_… name of a result code.
