@@ -68,6 +68,44 @@ public struct GraphChecks {
                                 + "\(genericOut == graphOut ? "identical" : "differs"); \(nodes.count) graphs of \(nodes.min() ?? 0)–\(nodes.max() ?? 0) nodes")
     }
 
+    /// The sampling kernel alone against the host draw on the same probabilities (the GPU's
+    /// softmax, downloaded, as the generic path does): logits with many exact ties (multiples
+    /// of 1/4, so the nucleus order's tie rule matters), several temperatures and top-p, the
+    /// draw index starting at 7; the counters must advance and the history row be written.
+    public func deviceSampling() -> CheckOutcome {
+        let batch = 5, classes = 256, capacity = 4, k0 = 7
+        let logits = gpu.tensor(hostValues(batch * classes, seed: 51, -12, 12).map { ($0 * 4).rounded() / 4 }, shape: [batch, classes])
+        let probs = gpu.empty([batch, classes])
+        var differ = 0, draws = 0
+        var problems: [String] = []
+        var order = [Int32](repeating: 0, count: classes)
+        for (temperature, topP) in [(Float(1), Float(1)), (1, 0.9), (0.7, 0.5), (2, 0.99), (1, 0.05)] {
+            let seed: UInt64 = 99
+            let counters = gpu.empty([2 * batch], dtype: .int32)
+            counters.copy(from: (0..<batch).flatMap { _ in [Int32(k0), 0] })
+            let tokens = gpu.empty([batch], dtype: .int32), history = gpu.empty([batch, capacity], dtype: .int32)
+            gpu.fill(history, value: 0)
+            gpu.sampleTokens(logits: logits, temperature: temperature, topP: topP, seed: seed, counters: counters, tokens: tokens, history: history)
+            gpu.softmax(logits: logits, probs: probs, temperature: temperature)
+            var p = probs.floats()
+            let got = tokens.int32s(), h = history.int32s(), c = counters.int32s()
+            for s in 0..<batch {
+                let u = Sampler.uniform(seed: seed, stream: s, draw: UInt64(k0))
+                let ref = p.withUnsafeMutableBufferPointer { pp in
+                    order.withUnsafeMutableBufferPointer { o in
+                        Sampler.draw(pp.baseAddress! + s * classes, classes: classes, u: u, topP: topP, order: o.baseAddress!)
+                    }
+                }
+                draws += 1
+                if Int(got[s]) != ref { differ += 1 }
+                if h[s * capacity + k0 % capacity] != got[s] { problems.append("history[\(s)] not written at \(k0 % capacity)") }
+                if c[2 * s] != Int32(k0 + 1) || c[2 * s + 1] != 0 { problems.append("counter \(s) is \(c[2 * s]), \(c[2 * s + 1])") }
+            }
+        }
+        return CheckOutcome(name: "device sampling = host draw (temperature, top-p, ties)", error: problems.isEmpty ? Double(differ) / Double(draws) : .infinity,
+                            tolerance: 0, detail: (["\(differ) of \(draws) draws differ"] + problems.prefix(3)).joined(separator: "; "))
+    }
+
     /// A step graph captured at one phase and replayed at the same phase one period later
     /// equals uncaptured steps: logits, sampled tokens and the device history after both.
     public func graphReplay(_ kind: BlockKind) -> CheckOutcome {
@@ -125,6 +163,8 @@ public struct GraphChecks {
         let n = 4096
         let xs = hostValues(n, seed: 41)
         let x = gpu.tensor(xs, shape: [n]), y = gpu.empty([n])
+        gpu.scale(x, by: 2, out: y, accumulate: false)   // both kernels run once outside the capture first
+        gpu.add(y, x, out: y)
         var temporary: UInt = 0
         let graph = gpu.capture {
             let t = gpu.empty([n])
@@ -143,7 +183,7 @@ public struct GraphChecks {
     }
 
     public func all() -> [CheckOutcome] {
-        var out = [graphMemoryPool()]
+        var out = [deviceSampling(), graphMemoryPool()]
         for kind in [BlockKind.mambaComplex, .mamba] {
             out.append(graphReplay(kind))
             out.append(graphGeneration(kind))
