@@ -56,6 +56,11 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         kernels = KernelLoader(driver: cu, architecture: info.architecture, driverVersion: driverVersion, cache: cache)
         do {
             let b = try CuBLAS(stream: s, driverVersion: driverVersion)
+            // A workspace kept for the life of the process (best effort: else cuBLAS uses its own).
+            var workspace: UInt64 = 0
+            if cu.cuMemAlloc(&workspace, CuBLAS.workspaceBytes) == 0 && !b.setWorkspace(workspace, bytes: CuBLAS.workspaceBytes) {
+                _ = cu.cuMemFree(workspace)
+            }
             blas = b
             gemmProvider = "cuBLAS (\(b.library.name))"
         } catch let e as CUDAError {
