@@ -90,9 +90,9 @@ extension CUDABackend: StepGraphBackend {
         precondition(tokens.dtype == .int32 && tokens.count == batch, "sampleTokens: tokens \(tokens.shape) must be \(batch) Int32")
         precondition(history.dtype == .int32 && history.isContiguous && history.rows == batch && history.columns > 0,
                      "sampleTokens: history \(history.shape) must be (batch \(batch), capacity) Int32")
-        precondition(classes <= 6144, "sampleTokens: \(classes) classes exceed the kernel's 48 KiB of shared memory (at most 6144)")
+        precondition(classes <= 4096, "sampleTokens: \(classes) classes exceed the kernel's 48 KiB of shared memory (at most 4096)")
         precondition(temperature > 0 && topP > 0 && topP <= 1, "sampleTokens: temperature \(temperature) must be > 0 and top-p \(topP) in (0, 1]")
-        launch(.sample, "wm_sample_tokens", grid: (batch, 1, 1), block: (256, 1, 1), shared: classes * 8,
+        launch(.sample, "wm_sample_tokens", grid: (batch, 1, 1), block: (256, 1, 1), shared: classes * 12,
                [.pointer(ptr(logits)), .int32(Int32(classes)), .float(temperature), .float(topP), .uint64(seed), .pointer(ptr(counters)),
                 .pointer(ptr(tokens)), .pointer(ptr(history)), .int64(history.columns)])
     }

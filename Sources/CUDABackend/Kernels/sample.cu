@@ -27,12 +27,14 @@ __device__ __forceinline__ unsigned long long wm_splitmix64_word(unsigned long l
 // Stream s = blockIdx.x draws from softmax(logits[s, :] / temperature) with top-p, using word
 // k = counters[s] of SplitMix64(seed + s·0x9E3779B97F4A7C15); writes tokens[s] and
 // history[s, k mod capacity], then counters[s] = k + 1. Dynamic shared memory: V floats
-// (probabilities) + V ints (classes by descending probability). Block: 256 threads (≥ 32).
+// (probabilities), V floats (the same in descending order) and V ints (their classes), so
+// that the sequential sums read consecutive addresses. Block: 256 threads (≥ 32).
 extern "C" __global__ void wm_sample_tokens(const float* logits, int V, float temperature, float topP, unsigned long long seed,
                                             unsigned long long* counters, int* tokens, int* history, long long capacity) {
     extern __shared__ float wm_sample_shared[];
     float* p = wm_sample_shared;
-    int* order = (int*)(wm_sample_shared + V);
+    float* sorted = wm_sample_shared + V;
+    int* order = (int*)(wm_sample_shared + 2 * V);
     int s = blockIdx.x;
     const float* x = logits + (long long)s * V;
     if (threadIdx.x < 32) {
@@ -51,7 +53,7 @@ extern "C" __global__ void wm_sample_tokens(const float* logits, int V, float te
     if (topP < 1.0f) {
         // Rank of class j in a stable sort by descending probability (ties keep class order, as
         // the host's stable sort): order[rank] = j. O(V²/threads); V is 256 for μ-law audio.
-        for (int j = threadIdx.x; j < V; j += blockDim.x) order[j] = j;
+        for (int j = threadIdx.x; j < V; j += blockDim.x) { order[j] = j; sorted[j] = p[j]; }
         __syncthreads();
         for (int j = threadIdx.x; j < V; j += blockDim.x) {
             float pj = p[j];
@@ -60,7 +62,7 @@ extern "C" __global__ void wm_sample_tokens(const float* logits, int V, float te
                 float pi = p[i];
                 r += (pi > pj) || (pi == pj && i < j);
             }
-            if (r < V) order[r] = j;
+            if (r < V) { order[r] = j; sorted[r] = pj; }
         }
         __syncthreads();
     }
@@ -83,7 +85,7 @@ extern "C" __global__ void wm_sample_tokens(const float* logits, int V, float te
         int kept = 0;
         float mass = 0.0f;
         while (kept < V) {
-            mass += p[order[kept]];
+            mass += sorted[kept];
             kept += 1;
             if (mass >= topP) break;
         }
@@ -91,7 +93,7 @@ extern "C" __global__ void wm_sample_tokens(const float* logits, int V, float te
         float acc = 0.0f;
         c = order[kept - 1];
         for (int i = 0; i < kept; i++) {
-            acc += p[order[i]];
+            acc += sorted[i];
             if (acc > target) { c = order[i]; break; }
         }
     }
