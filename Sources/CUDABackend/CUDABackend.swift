@@ -27,6 +27,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// True while a CUDA graph is captured: launches are recorded, not run, so nothing may
     /// wait for the stream or copy from host memory (see `capture`).
     var capturingGraph = false
+    /// WAVEMAMBA_CUDA_GRAPHS=0: generation does not use step graphs (to compare, or to rule them out).
+    public let stepGraphsEnabled: Bool
 
     /// Time steps per scan chunk (the checkpoint interval of this backend; see scan.cu).
     public static let scanChunk = 64
@@ -52,6 +54,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         stream = s
         device = .cuda(ordinal)
         synchronizeEveryLaunch = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_SYNC"] == "1"
+        stepGraphsEnabled = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_GRAPHS"] != "0"
         allocator = CUDACachingAllocator(driver: cu, context: ctx, stream: s, ordinal: ordinal)
         kernels = KernelLoader(driver: cu, architecture: info.architecture, driverVersion: driverVersion, cache: cache)
         do {

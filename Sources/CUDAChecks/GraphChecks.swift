@@ -26,7 +26,8 @@ public struct GraphChecks {
         let sampler = Sampler(model: model, batch: batch, settings: settings)
         let name = "step graphs + device sampling = generic step + host sampling (\(kind.rawValue))"
         guard sampler.usesStepGraphs else {
-            return CheckOutcome(name: name, error: .infinity, tolerance: 0.01, detail: "the sampler did not choose step graphs on \(gpu.device)")
+            return CheckOutcome(name: name, error: .infinity, tolerance: 0.01, detail: "the sampler did not choose step graphs on \(gpu.device)"
+                                + (gpu.stepGraphsEnabled ? "" : " (WAVEMAMBA_CUDA_GRAPHS=0)"))
         }
         var graphOut = [[UInt8]](repeating: [], count: batch)
         let firstPart = steps / 2 - 3

@@ -9,6 +9,9 @@ public protocol DeviceGraph: AnyObject {
 /// on the device (so that a generated sample costs one launch and no host round trip).
 /// Generation uses it through this protocol; the CPU backend does not conform.
 public protocol StepGraphBackend: Backend {
+    /// False when switched off (CUDA: WAVEMAMBA_CUDA_GRAPHS=0): generation then takes the
+    /// generic step with host sampling.
+    var stepGraphsEnabled: Bool { get }
     /// Records, without running, everything `body` queues on the device. Inside `body` nothing
     /// may wait for the device or copy to or from the host (upload, download, `floats()`).
     func captureGraph(_ body: () -> Void) -> any DeviceGraph

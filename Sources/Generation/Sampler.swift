@@ -73,7 +73,7 @@ public final class Sampler {
         classes = model.config.classes
         fast = path == .automatic ? model.makeFastStepState(batch: batch) : nil
         state = fast == nil ? model.makeStepState(batch: batch) : nil
-        if path == .automatic, let state, let backend = model.store.backend as? any StepGraphBackend {
+        if path == .automatic, let state, let backend = model.store.backend as? any StepGraphBackend, backend.stepGraphsEnabled {
             graphs = StepGraphs(model: model, state: state, backend: backend, settings: settings)
         } else {
             graphs = nil

@@ -112,7 +112,7 @@ struct GPUBench {
             for (label, backend) in backends {
                 let config = ModelBench.config(kind, quick: quick)
                 let model = SaShiMi(config: config, backend: backend, seed: 1)
-                let paths: [(Sampler.Path, String)] = backend is any StepGraphBackend
+                let paths: [(Sampler.Path, String)] = (backend as? any StepGraphBackend)?.stepGraphsEnabled == true
                     ? [(.automatic, "\(label) graphs"), (.generic, "\(label) generic")] : [(.automatic, label)]
                 // Warm-up: the graph path runs each pooling phase once eagerly, then captures it.
                 let warmUp = 2 * config.pool.reduce(1, *) + 16
