@@ -31,6 +31,8 @@ extension CUDABackend: StepGraphBackend {
     /// but a first-use compile would stall the capture. Inside `body`, `upload`, `download`
     /// and `synchronize` trap with a clear message (they would wait for the stream or copy
     /// from pageable host memory); memory released inside goes to the graph's own pool.
+    /// Tensors from before the capture that the graph reads or writes must outlive the graph
+    /// (as with PyTorch's static graph inputs): released, their blocks would be handed out again.
     public func capture(_ body: () -> Void) -> CUDAGraph {
         precondition(!capturingGraph, "CUDA graph capture inside a capture: captures do not nest")
         do {

@@ -14,6 +14,7 @@ public protocol StepGraphBackend: Backend {
     var stepGraphsEnabled: Bool { get }
     /// Records, without running, everything `body` queues on the device. Inside `body` nothing
     /// may wait for the device or copy to or from the host (upload, download, `floats()`).
+    /// Tensors created before and used inside must outlive the graph.
     func captureGraph(_ body: () -> Void) -> any DeviceGraph
     /// Queues one replay of `graph`.
     func launchGraph(_ graph: any DeviceGraph)
