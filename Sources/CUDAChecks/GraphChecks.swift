@@ -24,7 +24,7 @@ public struct GraphChecks {
         let batch = Self.batch, classes = model.config.classes
         let settings = Sampler.Settings(temperature: 1, topP: 0.9, seed: 21)
         let sampler = Sampler(model: model, batch: batch, settings: settings)
-        let name = "step graphs + device sampling = generic step + host sampling (\(kind.rawValue))"
+        let name = "graphs: generation with device sampling = generic step + host sampling (\(kind.rawValue))"
         guard sampler.usesStepGraphs else {
             return CheckOutcome(name: name, error: .infinity, tolerance: 0.01, detail: "the sampler did not choose step graphs on \(gpu.device)"
                                 + (gpu.stepGraphsEnabled ? "" : " (WAVEMAMBA_CUDA_GRAPHS=0)"))
@@ -103,7 +103,7 @@ public struct GraphChecks {
                 if c[2 * s] != Int32(k0 + 1) || c[2 * s + 1] != 0 { problems.append("counter \(s) is \(c[2 * s]), \(c[2 * s + 1])") }
             }
         }
-        return CheckOutcome(name: "device sampling = host draw (temperature, top-p, ties)", error: problems.isEmpty ? Double(differ) / Double(draws) : .infinity,
+        return CheckOutcome(name: "graphs: device sampling kernel = host draw (temperature, top-p, ties)", error: problems.isEmpty ? Double(differ) / Double(draws) : .infinity,
                             tolerance: 0, detail: (["\(differ) of \(draws) draws differ"] + problems.prefix(3)).joined(separator: "; "))
     }
 
@@ -153,7 +153,7 @@ public struct GraphChecks {
         var problems: [String] = []
         if a.phase != b.phase { problems.append("phases differ (\(a.phase) vs \(b.phase))") }
         if eager.1 != replayed.1 { problems.append("tokens, history or counters differ") }
-        return CheckOutcome(name: "step graph replayed twice = uncaptured steps (\(kind.rawValue))",
+        return CheckOutcome(name: "graphs: step graph replayed twice = uncaptured steps (\(kind.rawValue))",
                             error: problems.isEmpty ? relativeError(replayed.0, eager.0) : .infinity, tolerance: 1e-6,
                             detail: (["graph of \(graph.nodeCount) nodes at phase 3 of \(period)"] + problems).joined(separator: "; "))
     }
@@ -179,7 +179,7 @@ public struct GraphChecks {
         gpu.launch(graph)
         let distinct = UInt(bitPattern: other.storage.address) != temporary
         let error = max(relativeError(y.floats(), xs.map { 3 * $0 }), relativeError(other.floats(), [Float](repeating: 7, count: n)))
-        return CheckOutcome(name: "graph memory pool keeps capture-time blocks", error: distinct ? error : .infinity, tolerance: 1e-6,
+        return CheckOutcome(name: "graphs: memory pool keeps capture-time blocks", error: distinct ? error : .infinity, tolerance: 1e-6,
                             detail: distinct ? "" : "a tensor allocated after the capture got the graph's temporary block")
     }
 
