@@ -24,6 +24,11 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// (illegal address, …) is reported against the kernel that caused it instead of at the
     /// next download (for debugging; slow).
     public let synchronizeEveryLaunch: Bool
+    /// True while a CUDA graph is captured: launches are recorded, not run, so nothing may
+    /// wait for the stream or copy from host memory (see `capture`).
+    var capturingGraph = false
+    /// WAVEMAMBA_CUDA_GRAPHS=0: generation does not use step graphs (to compare, or to rule them out).
+    public let stepGraphsEnabled: Bool
 
     /// Steps each lane of a scan warp owns (4, or 8 through WAVEMAMBA_SCAN_ITEMS=8 for
     /// experiments: its backward fits in shared memory only for state widths ≤ 64): a scan tile, and
@@ -52,10 +57,16 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         device = .cuda(ordinal)
         synchronizeEveryLaunch = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_SYNC"] == "1"
         scanItems = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_ITEMS"] == "8" ? 8 : 4
+        stepGraphsEnabled = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_GRAPHS"] != "0"
         allocator = CUDACachingAllocator(driver: cu, context: ctx, stream: s, ordinal: ordinal)
         kernels = KernelLoader(driver: cu, architecture: info.architecture, driverVersion: driverVersion, cache: cache)
         do {
             let b = try CuBLAS(stream: s, driverVersion: driverVersion)
+            // A workspace kept for the life of the process (best effort: else cuBLAS uses its own).
+            var workspace: UInt64 = 0
+            if cu.cuMemAlloc(&workspace, CuBLAS.workspaceBytes) == 0 && !b.setWorkspace(workspace, bytes: CuBLAS.workspaceBytes) {
+                _ = cu.cuMemFree(workspace)
+            }
             blas = b
             gemmProvider = "cuBLAS (\(b.library.name))"
         } catch let e as CUDAError {
@@ -75,6 +86,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     /// Waits for every queued kernel (benchmarks time with it).
     public func synchronize() {
+        refuseDuringCapture("synchronize()")
         cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent")
         cu.must(cu.cuStreamSynchronize(stream), "cuStreamSynchronize(\(device))")
     }
@@ -110,7 +122,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
                               UInt32(shared), stream, params, nil)
         }
         cu.must(rc, "cuLaunchKernel(\(family.fileName): \(name), grid \(grid), block \(block))")
-        if synchronizeEveryLaunch {
+        if synchronizeEveryLaunch && !capturingGraph {
             cu.must(cu.cuStreamSynchronize(stream), "\(family.fileName): \(name) (grid \(grid), block \(block)) failed while running")
         }
     }
@@ -135,6 +147,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     public func upload(_ bytes: UnsafeRawBufferPointer, into tensor: Tensor) {
         precondition(tensor.isContiguous && bytes.count == tensor.count * tensor.dtype.size, "upload of \(bytes.count) bytes into \(tensor.shape)")
+        refuseDuringCapture("upload of \(bytes.count) bytes into \(tensor.shape)")
         if bytes.isEmpty { return }
         cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent")
         cu.must(cu.cuMemcpyHtoDAsync(ptr(tensor), bytes.baseAddress!, bytes.count, stream), "cuMemcpyHtoD(\(bytes.count) bytes)")
@@ -144,6 +157,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     public func download(_ tensor: Tensor, into bytes: UnsafeMutableRawBufferPointer) {
         precondition(tensor.isContiguous && bytes.count == tensor.count * tensor.dtype.size, "download of \(tensor.shape) into \(bytes.count) bytes")
+        refuseDuringCapture("download of \(tensor.shape) (\(bytes.count) bytes)")
         if bytes.isEmpty { return }
         cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent")
         cu.must(cu.cuMemcpyDtoHAsync(bytes.baseAddress!, ptr(tensor), bytes.count, stream), "cuMemcpyDtoH(\(bytes.count) bytes)")
@@ -187,7 +201,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
             cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent")
             blas.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, strideA: strideA,
                       b: b, ldb: ldb, strideB: strideB, beta: beta, c: c, ldc: ldc, strideC: strideC, batch: batch)
-            if synchronizeEveryLaunch {
+            if synchronizeEveryLaunch && !capturingGraph {
                 cu.must(cu.cuStreamSynchronize(stream), "cuBLAS sgemm (m \(m), n \(n), k \(k), batch \(batch)) failed while running")
             }
         } else {

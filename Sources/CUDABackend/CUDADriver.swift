@@ -32,6 +32,18 @@ public final class CUDADriver: @unchecked Sendable {
                                         UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Result
     let cuGetErrorName: @convention(c) (Result, UnsafeMutablePointer<UnsafePointer<CChar>?>) -> Result
     let cuFuncSetAttribute: @convention(c) (OpaquePointer?, Int32, Int32) -> Result
+    // Graphs: a stream's launches recorded once (stream capture) and replayed as one launch.
+    let cuStreamBeginCapture: @convention(c) (OpaquePointer?, Int32) -> Result
+    let cuStreamEndCapture: @convention(c) (OpaquePointer?, UnsafeMutablePointer<OpaquePointer?>) -> Result
+    let cuGraphGetNodes: @convention(c) (OpaquePointer?, UnsafeMutablePointer<OpaquePointer?>?, UnsafeMutablePointer<Int>) -> Result
+    let cuGraphInstantiateWithFlags: @convention(c) (UnsafeMutablePointer<OpaquePointer?>, OpaquePointer?, UInt64) -> Result
+    let cuGraphLaunch: @convention(c) (OpaquePointer?, OpaquePointer?) -> Result
+    let cuGraphExecDestroy: @convention(c) (OpaquePointer?) -> Result
+    let cuGraphDestroy: @convention(c) (OpaquePointer?) -> Result
+
+    /// CUstreamCaptureMode: RELAXED lets other threads (and this one) make calls that are
+    /// unsafe during capture, such as cuMemAlloc or lazy module loading, without failing it.
+    static let captureModeRelaxed: Int32 = 2
 
     /// Device attributes (CUdevice_attribute).
     enum Attribute: Int32 {
@@ -75,6 +87,13 @@ public final class CUDADriver: @unchecked Sendable {
         cuLaunchKernel = try l.function("cuLaunchKernel")
         cuGetErrorName = try l.function("cuGetErrorName")
         cuFuncSetAttribute = try l.function("cuFuncSetAttribute")
+        cuStreamBeginCapture = try l.function("cuStreamBeginCapture_v2")
+        cuStreamEndCapture = try l.function("cuStreamEndCapture")
+        cuGraphGetNodes = try l.function("cuGraphGetNodes")
+        cuGraphInstantiateWithFlags = try l.function("cuGraphInstantiateWithFlags")
+        cuGraphLaunch = try l.function("cuGraphLaunch")
+        cuGraphExecDestroy = try l.function("cuGraphExecDestroy")
+        cuGraphDestroy = try l.function("cuGraphDestroy")
     }
 
     /// CUDA_ERROR_… name of a result code.

@@ -50,6 +50,17 @@ public final class CuBLAS: @unchecked Sendable {
         guard rs == 0 else { throw CUDAError("cublasSetStream failed (cublasStatus \(rs))") }
     }
 
+    /// Hopper's default workspace size (cuBLAS docs); 4 MiB is the default on older GPUs.
+    static let workspaceBytes = 32 << 20
+
+    /// Gives the handle a workspace of our own (cublasSetWorkspace): without it cuBLAS
+    /// allocates one inside each CUDA graph capture (stream-ordered allocation nodes).
+    /// Returns false when this cuBLAS has no cublasSetWorkspace or refuses the buffer.
+    func setWorkspace(_ address: UInt64, bytes: Int) -> Bool {
+        guard let set: @convention(c) (Handle, UInt64, Int) -> Status = try? library.function("cublasSetWorkspace_v2") else { return false }
+        return set(handle, address, bytes) == 0
+    }
+
     /// Row-major C[b] = α·op(A[b])·op(B[b]) + β·C[b] (A: m×k after op, B: k×n after op; lda,
     /// ldb, ldc are row strides; strides between batch entries in floats).
     func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UInt64, lda: Int, strideA: Int,

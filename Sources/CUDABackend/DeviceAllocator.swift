@@ -6,6 +6,9 @@ import Foundation
 /// so a released block can be handed out again at once: stream order makes the reuse safe,
 /// as in PyTorch's caching allocator. When cuMemAlloc fails the cache is returned to the
 /// driver (after a stream synchronisation) and the allocation retried once.
+///
+/// While a CUDA graph is captured, released blocks go to that graph's pool instead of the
+/// cache (see `CapturePools`): the graph keeps using those addresses on every replay.
 public final class CUDACachingAllocator: Allocator, @unchecked Sendable {
     private let cu: CUDADriver
     private let context: OpaquePointer?
@@ -14,6 +17,7 @@ public final class CUDACachingAllocator: Allocator, @unchecked Sendable {
     private let lock = NSLock()
     private var free: [Int: [UInt64]] = [:]
     private var cachedBytes = 0
+    private var capture = CapturePools()
     public private(set) var liveBytes = 0
     public private(set) var peakLiveBytes = 0
     public private(set) var driverAllocations = 0
@@ -40,15 +44,18 @@ public final class CUDACachingAllocator: Allocator, @unchecked Sendable {
         defer { lock.unlock() }
         liveBytes += size
         peakLiveBytes = max(peakLiveBytes, liveBytes)
+        if let p = capture.take(size: size) { return UnsafeMutableRawPointer(bitPattern: UInt(p))! }
         if var list = free[size], let p = list.popLast() {
             free[size] = list
             cachedBytes -= size
+            capture.adopt(p)
             return UnsafeMutableRawPointer(bitPattern: UInt(p))!
         }
         cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent")
         var p: UInt64 = 0
         var rc = cu.cuMemAlloc(&p, size)
-        if rc != 0 {
+        // Trimming synchronises the stream, which a capture forbids.
+        if rc != 0 && capture.capturing == nil {
             trimLocked()
             rc = cu.cuMemAlloc(&p, size)
         }
@@ -56,9 +63,11 @@ public final class CUDACachingAllocator: Allocator, @unchecked Sendable {
             var freeBytes = 0, total = 0
             _ = cu.cuMemGetInfo(&freeBytes, &total)
             fatalError("cuda:\(ordinal): out of device memory: could not allocate \(size) bytes (\(cu.errorName(rc)); "
-                       + "\(liveBytes - size) bytes live, \(freeBytes) of \(total) free); use a smaller batch or sequence length")
+                       + "\(liveBytes - size) bytes live, \(freeBytes) of \(total) free"
+                       + (capture.capturing != nil ? ", during a CUDA graph capture" : "") + "); use a smaller batch or sequence length")
         }
         driverAllocations += 1
+        capture.adopt(p)
         return UnsafeMutableRawPointer(bitPattern: UInt(p))!
     }
 
@@ -66,14 +75,49 @@ public final class CUDACachingAllocator: Allocator, @unchecked Sendable {
         let size = Self.sizeClass(byteCount)
         lock.lock()
         liveBytes -= size
-        free[size, default: []].append(UInt64(UInt(bitPattern: address)))
-        cachedBytes += size
+        let p = UInt64(UInt(bitPattern: address))
+        if !capture.release(p, size: size) {
+            free[size, default: []].append(p)
+            cachedBytes += size
+        }
         lock.unlock()
+    }
+
+    /// From now until `endCapture`, released blocks belong to a new graph pool (its id).
+    func beginCapture() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return capture.begin()
+    }
+
+    func endCapture() {
+        lock.lock()
+        capture.end()
+        lock.unlock()
+    }
+
+    /// The graph of pool `id` is destroyed: its free blocks return to the cache (stream order
+    /// keeps the reuse safe: the graph's launches were queued before anything that gets them).
+    func destroyPool(_ id: Int) {
+        lock.lock()
+        for (p, size) in capture.destroy(id) {
+            free[size, default: []].append(p)
+            cachedBytes += size
+        }
+        lock.unlock()
+    }
+
+    /// Bytes held free by graph pool `id`.
+    func poolFreeBytes(_ id: Int) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return capture.freeBytes(id)
     }
 
     /// Returns every cached block to the driver.
     public func trim() {
         lock.lock()
+        precondition(capture.capturing == nil, "CUDA allocator: trim() synchronises the stream and cannot run while a graph is captured")
         trimLocked()
         lock.unlock()
     }

@@ -12,7 +12,9 @@ import Models
 ///
 /// On the CPU the sampler runs the fused fast path (`SaShiMiFastStepState`): each thread
 /// steps the model for its share of the streams and samples their next tokens, one
-/// thread-pool dispatch per generated sample. Other devices use the Backend-generic step.
+/// thread-pool dispatch per generated sample. On a backend with step graphs (CUDA) each
+/// sample is one graph launch that also draws the next tokens on the device (`StepGraphs`),
+/// with the same uniforms as the host draw. Other devices use the Backend-generic step.
 public final class Sampler {
     public struct Settings: Sendable {
         /// Softmax temperature (1 = the model's distribution; lower is more conservative).
@@ -30,7 +32,8 @@ public final class Sampler {
 
     /// Which step implementation drives the model.
     public enum Path: Sendable {
-        /// The CPU fast path when the model is on the CPU (and its shape is covered), else generic.
+        /// The CPU fast path when the model is on the CPU (and its shape is covered), step
+        /// graphs with on-device sampling on a `StepGraphBackend` (CUDA), else generic.
         case automatic
         /// The Backend-generic step (`SaShiMi.step`), on any device.
         case generic
@@ -44,6 +47,11 @@ public final class Sampler {
     /// The generic path's state, or nil when the fast path runs.
     public let state: SaShiMiStepState?
     public var usesFastPath: Bool { fast != nil }
+    /// Step graphs and on-device sampling (`generate`; `prime` stays on the generic step).
+    let graphs: StepGraphs?
+    public var usesStepGraphs: Bool { graphs != nil }
+    /// Node counts of the step graphs captured so far (one graph per pooling phase).
+    public var stepGraphNodeCounts: [Int] { graphs?.capturedNodeCounts ?? [] }
     private let classes: Int
     private let probs: UnsafeMutablePointer<Float>        // (batch, classes)
     private let rngs: UnsafeMutablePointer<SplitMix64>    // one per stream
@@ -65,11 +73,16 @@ public final class Sampler {
         classes = model.config.classes
         fast = path == .automatic ? model.makeFastStepState(batch: batch) : nil
         state = fast == nil ? model.makeStepState(batch: batch) : nil
-        probsTensor = fast == nil ? model.store.backend.empty([batch, classes]) : nil
+        if path == .automatic, let state, let backend = model.store.backend as? any StepGraphBackend, backend.stepGraphsEnabled {
+            graphs = StepGraphs(model: model, state: state, backend: backend, settings: settings)
+        } else {
+            graphs = nil
+        }
+        probsTensor = fast == nil && graphs == nil ? model.store.backend.empty([batch, classes]) : nil
         probs = .allocate(capacity: batch * classes)
         probs.initialize(repeating: 0, count: batch * classes)
         rngs = .allocate(capacity: batch)
-        for s in 0..<batch { (rngs + s).initialize(to: SplitMix64(seed: settings.seed &+ UInt64(s) &* 0x9E37_79B9_7F4A_7C15)) }
+        for s in 0..<batch { (rngs + s).initialize(to: SplitMix64(seed: Self.streamSeed(settings.seed, s))) }
         order = .allocate(capacity: batch * classes)
         order.initialize(repeating: 0, count: batch * classes)
         next = .allocate(capacity: batch)
@@ -112,8 +125,15 @@ public final class Sampler {
     }
 
     /// Samples `count` new tokens per stream into `out[b][...]` (appending).
+    /// With step graphs, `progress` is called every few hundred samples (when the device's
+    /// tokens come to the host), else after every sample.
     public func generate(count: Int, into out: inout [[UInt8]], progress: ((Int) -> Void)? = nil) {
         precondition(out.count == batch)
+        if let graphs {
+            let last = graphs.generate(count: count, next: (0..<batch).map { next[$0] }, into: &out, progress: progress)
+            for s in 0..<batch { next[s] = last[s] }
+            return
+        }
         for t in 0..<count {
             stepModel(then: sampleRows)
             for s in 0..<batch { out[s].append(UInt8(next[s])) }
@@ -144,14 +164,30 @@ public final class Sampler {
                                  rows: rows.count, classes: classes, temperature: settings.temperature, pool: single)
         }
         for s in rows {
-            let u = Float(rngs[s].next() >> 40) / Float(1 << 24)
+            let u = Self.unit(rngs[s].next())
             next[s] = Int32(Self.draw(probs + s * classes, classes: classes, u: u, topP: settings.topP, order: order + s * classes))
         }
     }
 
+    /// The uniform of draw k (0-based) of stream `stream`: word k of the stream's SplitMix64,
+    /// as a pure function of (seed, stream, k) (what the on-device sampler computes), equal to
+    /// the k-th `next()` of the host's sequential generator.
+    public static func uniform(seed: UInt64, stream: Int, draw k: UInt64) -> Float {
+        var z = streamSeed(seed, stream) &+ (k &+ 1) &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return unit(z ^ (z >> 31))
+    }
+
+    /// Stream s's generator seed.
+    static func streamSeed(_ seed: UInt64, _ s: Int) -> UInt64 { seed &+ UInt64(s) &* 0x9E37_79B9_7F4A_7C15 }
+
+    /// 24 high bits → [0, 1).
+    static func unit(_ z: UInt64) -> Float { Float(z >> 40) / Float(1 << 24) }
+
     /// Draws a class from one row of probabilities with nucleus (top-p) filtering, given a
     /// uniform u ∈ [0, 1). `order`: `classes` Int32 of scratch.
-    static func draw(_ p: UnsafeMutablePointer<Float>, classes: Int, u: Float, topP: Float, order: UnsafeMutablePointer<Int32>) -> Int {
+    public static func draw(_ p: UnsafeMutablePointer<Float>, classes: Int, u: Float, topP: Float, order: UnsafeMutablePointer<Int32>) -> Int {
         if topP >= 1 {
             var acc: Float = 0
             var total: Float = 0

@@ -12,7 +12,8 @@ import Layers
 /// so a sample costs O(1) work on average.
 public final class SaShiMiStepState {
     public let batch: Int
-    let token: Tensor            // (batch) Int32
+    /// (batch) Int32: the tokens the next step embeds (an on-device sampler writes them here).
+    public let token: Tensor
     let x0: Tensor               // (batch, H) embedded input
     let downs: [DownState]
     let center: [BlockState]
@@ -25,6 +26,14 @@ public final class SaShiMiStepState {
 
     /// Stack of skip connections, reused every step (capacity reserved once).
     var outputs: [Tensor] = []
+
+    /// Steps taken so far. The pooling stages' counters cycle with period `period`, so the
+    /// kernels a step queues (which stages run, which buffer rows they touch) depend only on
+    /// `phase`: a step recorded once per phase can be replayed for every later step of it.
+    public internal(set) var steps = 0
+    /// Π pool (16 for the default [4, 4]).
+    public let period: Int
+    public var phase: Int { steps % period }
 
     final class DownState {
         let buffer: Tensor       // (batch, pool, H) inputs so far
@@ -80,6 +89,7 @@ public final class SaShiMiStepState {
     init(model: SaShiMi, batch: Int) {
         let b = model.store.backend, c = model.config
         self.batch = batch
+        period = c.pool.reduce(1, *)
         token = b.empty([batch], dtype: .int32)
         x0 = b.empty([batch, c.dModel])
         downs = model.down.map { DownState(b, batch: batch, pool: $0) }
@@ -108,8 +118,16 @@ extension SaShiMi {
     @discardableResult
     public func step(tokens: [Int32], _ s: SaShiMiStepState) -> Tensor {
         precondition(tokens.count == s.batch)
-        let b = store.backend
         s.token.copy(from: tokens)
+        return stepOnDeviceTokens(s)
+    }
+
+    /// `step` on the tokens already in `state.token` (no host copy): what a captured step
+    /// graph runs, after an on-device sampler has written the tokens.
+    @discardableResult
+    public func stepOnDeviceTokens(_ s: SaShiMiStepState) -> Tensor {
+        let b = store.backend
+        s.steps += 1
         b.embedding(table: embedding.value, indices: s.token, out: s.x0)
         s.outputs.removeAll(keepingCapacity: true)
         s.outputs.append(s.x0)
@@ -149,6 +167,29 @@ extension SaShiMi {
         b.layerNorm(x: x!, weight: norm.weight.value, bias: norm.bias.value, y: s.normed, mean: s.normMean, rstd: s.normRstd)
         b.linear(x: s.normed, weight: head.weight.value, bias: head.bias?.value, y: s.logits)
         return s.logits
+    }
+
+    /// Advances the stage counters exactly as `step` does, queuing nothing: a replayed step
+    /// graph did the work. (Mirrors the control flow of `step`; a test keeps them in line.)
+    public func advanceWithoutLaunching(_ s: SaShiMiStepState) {
+        s.steps += 1
+        var reached = 0
+        var full = true
+        for (pool, st) in zip(down, s.downs) {
+            st.count += 1
+            if st.count < pool.pool { full = false; break }
+            st.count = 0
+            reached += 1
+        }
+        let firstUp = full ? 0 : down.count - reached - 1
+        for i in firstUp..<up.count {
+            let st = s.ups[i].pool
+            st.index += 1
+            if st.index == up[i].pool.pool {
+                precondition(full || i > firstUp, "UpPool cache ran empty without a coarse step")
+                st.index = 0
+            }
+        }
     }
 
     /// Pops the next cached output; refills the cache from the coarser level when it runs empty.

@@ -47,6 +47,11 @@ final class GPUConformanceTests: XCTestCase {
         assertAll(try ModelChecks(gpu: g, cpu: c).all(folder: folder))
     }
 
+    func testStepGraphsAndDeviceSamplingMatchTheGenericPath() {
+        guard let (g, _) = backends() else { return }
+        assertAll(GraphChecks(gpu: g).all())
+    }
+
     /// The check code runs here with the CPU in both roles: everything must agree exactly
     /// enough, and the golden files must pass through GoldenChecks on the CPU backend.
     func testChecksRunOnTheCPU() throws {

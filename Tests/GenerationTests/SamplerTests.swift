@@ -1,3 +1,4 @@
+import AudioIO
 import Engine
 import Foundation
 import XCTest
@@ -84,6 +85,55 @@ final class SamplerTests: XCTestCase {
                 XCTAssertEqual(Int(out[b][t]), arg, "stream \(b) step \(t)")
                 next[b] = Int32(out[b][t])
             }
+        }
+    }
+
+    /// Draw k of stream s as a pure function of (seed, s, k) — what the on-device sampler
+    /// computes from its per-stream counter — equals the k-th word of the host's sequential
+    /// SplitMix64 for that stream.
+    func testUniformIsThePureFunctionOfTheSequentialGenerator() {
+        for seed: UInt64 in [0, 1, 21, 0xFFFF_FFFF_FFFF_FFFF] {
+            for stream in [0, 1, 7, 255] {
+                var rng = SplitMix64(seed: seed &+ UInt64(stream) &* 0x9E37_79B9_7F4A_7C15)
+                for k in 0..<300 {
+                    let sequential = Float(rng.next() >> 40) / Float(1 << 24)
+                    XCTAssertEqual(Sampler.uniform(seed: seed, stream: stream, draw: UInt64(k)), sequential, "seed \(seed) stream \(stream) draw \(k)")
+                }
+            }
+        }
+        XCTAssertNotEqual(Sampler.uniform(seed: 1, stream: 0, draw: 0), Sampler.uniform(seed: 1, stream: 1, draw: 0))
+    }
+
+    /// The host sampler's k-th token of stream s is `draw` with `uniform(seed, s, k)` on the
+    /// softmax of the step's logits: the reference the GPU check (CUDAChecks.GraphChecks)
+    /// holds the on-device sampler to.
+    func testHostSamplerDrawsWithTheIndexedUniform() {
+        let backend = CPUBackend(threads: 1)
+        let model = tinyModel(backend)
+        let settings = Sampler.Settings(temperature: 1.3, topP: 0.9, seed: 17)
+        for path in [Sampler.Path.automatic, .generic] {
+            let s = Sampler(model: model, batch: 3, settings: settings, path: path)
+            XCTAssertFalse(s.usesStepGraphs, "the CPU backend has no step graphs")
+            var out = [[UInt8]](repeating: [], count: 3)
+            s.generate(count: 25, into: &out)
+            let state = model.makeStepState(batch: 3)
+            let probs = backend.empty([3, 256])
+            var next = [Int32](repeating: Sampler.startToken, count: 3)
+            var order = [Int32](repeating: 0, count: 256)
+            var differ = 0
+            for t in 0..<25 {
+                backend.softmax(logits: model.step(tokens: next, state), probs: probs, temperature: settings.temperature)
+                for b in 0..<3 {
+                    let u = Sampler.uniform(seed: settings.seed, stream: b, draw: UInt64(t))
+                    let k = order.withUnsafeMutableBufferPointer { Sampler.draw(probs.pointer + b * 256, classes: 256, u: u, topP: 0.9, order: $0.baseAddress!) }
+                    if k != Int(out[b][t]) { differ += 1 }
+                    next[b] = Int32(out[b][t])
+                }
+            }
+            // The fast path's logits differ from the generic step's by rounding: a draw may
+            // move at a boundary (rarely); the generic path must agree exactly.
+            XCTAssertLessThanOrEqual(differ, path == .generic ? 0 : 1, "\(path)")
+            XCTAssertGreaterThan(Set(out[0]).count, 3, "temperature 1.3 samples, not greedy")
         }
     }
 }

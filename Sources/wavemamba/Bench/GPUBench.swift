@@ -101,26 +101,42 @@ struct GPUBench {
         return report
     }
 
-    /// Real-time factor of step-mode generation on each backend.
+    /// Real-time factor of step-mode generation on each backend. On a backend with step
+    /// graphs (CUDA) two rows: the graph path (`wavemamba generate`'s: one graph launch per
+    /// sample, tokens drawn on the device) and the generic step with host sampling beside it
+    /// (the baseline of the same run: hundreds of launches and two host copies per sample).
     static func generate(_ backends: [(String, any Backend)], batches: [Int], samples: Int, quick: Bool) -> BenchReport {
         var report = BenchReport(title: "wavemamba bench generate (SaShiMi step mode, \(samples) samples per stream)", threads: ProcessInfo.processInfo.activeProcessorCount)
+        var graphNotes: [String] = []
         for kind in kinds {
             for (label, backend) in backends {
-                let model = SaShiMi(config: ModelBench.config(kind, quick: quick), backend: backend, seed: 1)
+                let config = ModelBench.config(kind, quick: quick)
+                let model = SaShiMi(config: config, backend: backend, seed: 1)
+                let paths: [(Sampler.Path, String)] = (backend as? any StepGraphBackend)?.stepGraphsEnabled == true
+                    ? [(.automatic, "\(label) graphs"), (.generic, "\(label) generic")] : [(.automatic, label)]
+                // Warm-up: the graph path runs each pooling phase once eagerly, then captures it.
+                let warmUp = 2 * config.pool.reduce(1, *) + 16
                 // The CPU baseline stops at batch 16 (256 CPU streams would take minutes per kind).
                 for b in batches where backend.device != .cpu || b <= 16 {
-                    let sampler = Sampler(model: model, batch: b, settings: .init(seed: 1))
-                    var out = [[UInt8]](repeating: [], count: b)
-                    sampler.generate(count: 16, into: &out)
-                    let t0 = Date()
-                    sampler.generate(count: samples, into: &out)
-                    let t = Date().timeIntervalSince(t0)
-                    report.add("generation", "\(kind.rawValue) on \(label), batch \(b)",
-                               ["RTF (summed)": Double(b * samples) / 16000 / t, "ms/step": t / Double(samples) * 1e3])
+                    for (path, name) in paths {
+                        let sampler = Sampler(model: model, batch: b, settings: .init(seed: 1), path: path)
+                        var out = [[UInt8]](repeating: [], count: b)
+                        sampler.generate(count: warmUp, into: &out)
+                        let t0 = Date()
+                        sampler.generate(count: samples, into: &out)   // ends with the tokens on the host
+                        let t = Date().timeIntervalSince(t0)
+                        report.add("generation", "\(kind.rawValue) on \(name), batch \(b)",
+                                   ["RTF (summed)": Double(b * samples) / 16000 / t, "ms/step": t / Double(samples) * 1e3])
+                        if sampler.usesStepGraphs && b == batches.first {
+                            let nodes = sampler.stepGraphNodeCounts
+                            graphNotes.append("\(kind.rawValue): \(nodes.count) step graphs (one per pooling phase), \(nodes.min() ?? 0)–\(nodes.max() ?? 0) nodes each")
+                        }
+                    }
                 }
             }
         }
-        report.notes.append("RTF = seconds of 16 kHz audio produced, summed over streams, per wall-clock second; CPU rows are the baseline")
+        report.notes += graphNotes
+        report.notes.append("RTF = seconds of 16 kHz audio produced, summed over streams, per wall-clock second; generic and CPU rows are the baselines")
         return report
     }
 

@@ -6,7 +6,8 @@ import Foundation
 
 /// Runs the GPU-vs-CPU checks from the binary itself (on a GPU host `swift test` is not
 /// available): every backend method, the scan (real and complex, forward, backward, step),
-/// the golden files, one training step, step mode and a GPU→CPU checkpoint.
+/// the golden files, one training step, step mode, a GPU→CPU checkpoint, and generation
+/// through step graphs with on-device sampling.
 struct SelfTestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "selftest",
@@ -54,6 +55,7 @@ struct SelfTestCommand: ParsableCommand {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         take(try ModelChecks(gpu: gpu, cpu: cpu).all(folder: folder))
+        take(GraphChecks(gpu: gpu).all())
         let failed = outcomes.filter { !$0.passed }.count
         print("\(outcomes.count - failed) passed, \(failed) failed")
         if failed > 0 { throw ExitCode(1) }

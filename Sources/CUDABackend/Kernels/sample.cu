@@ -1,0 +1,104 @@
+// On-device sampling for generation: softmax with temperature, nucleus (top-p) filtering and
+// a categorical draw, one block per stream, so that a generated sample needs no host round
+// trip. It mirrors the host sampler (Sampler.draw) operation for operation: the softmax is
+// wm_softmax's (loss.cu: one warp, the same reduction order), the sums over classes run in
+// one thread in the host's order, and the uniform is the host's SplitMix64 word. Given the
+// same probabilities it therefore draws the same token.
+
+__device__ __forceinline__ float wm_sample_warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+__device__ __forceinline__ float wm_sample_warp_add(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Word k (0-based) of SplitMix64 seeded with `seed` (Steele, Lea & Flood 2014): the state
+// after k + 1 increments, mixed. A pure function of (seed, k), equal to the host generator's
+// (k + 1)-th next().
+__device__ __forceinline__ unsigned long long wm_splitmix64_word(unsigned long long seed, unsigned long long k) {
+    unsigned long long z = seed + (k + 1ull) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+// Stream s = blockIdx.x draws from softmax(logits[s, :] / temperature) with top-p, using word
+// k = counters[s] of SplitMix64(seed + s·0x9E3779B97F4A7C15); writes tokens[s] and
+// history[s, k mod capacity], then counters[s] = k + 1. Dynamic shared memory: V floats
+// (probabilities), V floats (the same in descending order) and V ints (their classes), so
+// that the sequential sums read consecutive addresses. Block: 256 threads (≥ 32).
+extern "C" __global__ void wm_sample_tokens(const float* logits, int V, float temperature, float topP, unsigned long long seed,
+                                            unsigned long long* counters, int* tokens, int* history, long long capacity) {
+    extern __shared__ float wm_sample_shared[];
+    float* p = wm_sample_shared;
+    float* sorted = wm_sample_shared + V;
+    int* order = (int*)(wm_sample_shared + 2 * V);
+    int s = blockIdx.x;
+    const float* x = logits + (long long)s * V;
+    if (threadIdx.x < 32) {
+        // Exactly wm_softmax for one row.
+        int lane = threadIdx.x;
+        float inv = 1.0f / temperature;
+        float m = -__int_as_float(0x7f800000);
+        for (int j = lane; j < V; j += 32) m = fmaxf(m, x[j] * inv);
+        m = wm_sample_warp_max(m);
+        float sum = 0.0f;
+        for (int j = lane; j < V; j += 32) sum += expf(x[j] * inv - m);
+        sum = wm_sample_warp_add(sum);
+        for (int j = lane; j < V; j += 32) p[j] = expf(x[j] * inv - m) / sum;
+    }
+    __syncthreads();
+    if (topP < 1.0f) {
+        // Rank of class j in a stable sort by descending probability (ties keep class order, as
+        // the host's stable sort): order[rank] = j. O(V²/threads); V is 256 for μ-law audio.
+        for (int j = threadIdx.x; j < V; j += blockDim.x) { order[j] = j; sorted[j] = p[j]; }
+        __syncthreads();
+        for (int j = threadIdx.x; j < V; j += blockDim.x) {
+            float pj = p[j];
+            int r = 0;
+            for (int i = 0; i < V; i++) {
+                float pi = p[i];
+                r += (pi > pj) || (pi == pj && i < j);
+            }
+            if (r < V) { order[r] = j; sorted[r] = pj; }
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x != 0) return;
+    unsigned long long k = counters[s];
+    unsigned long long z = wm_splitmix64_word(seed + (unsigned long long)s * 0x9E3779B97F4A7C15ull, k);
+    float u = (float)(z >> 40) / 16777216.0f;
+    int c;
+    if (topP >= 1.0f) {
+        float total = 0.0f;
+        for (int j = 0; j < V; j++) total += p[j];
+        float target = u * total;
+        float acc = 0.0f;
+        c = V - 1;
+        for (int j = 0; j < V; j++) {
+            acc += p[j];
+            if (acc > target) { c = j; break; }
+        }
+    } else {
+        int kept = 0;
+        float mass = 0.0f;
+        while (kept < V) {
+            mass += sorted[kept];
+            kept += 1;
+            if (mass >= topP) break;
+        }
+        float target = u * mass;
+        float acc = 0.0f;
+        c = order[kept - 1];
+        for (int i = 0; i < kept; i++) {
+            acc += sorted[i];
+            if (acc > target) { c = order[i]; break; }
+        }
+    }
+    c = c < 0 ? 0 : (c >= V ? V - 1 : c);   // NaN logits must still give a valid class
+    tokens[s] = c;
+    history[(long long)s * capacity + (long long)(k % (unsigned long long)capacity)] = c;
+    counters[s] = k + 1ull;
+}

@@ -1,0 +1,194 @@
+import CUDABackend
+import Engine
+import Foundation
+import Generation
+import Models
+
+/// Checks of the CUDA generation path: step graphs with on-device sampling against the
+/// generic step with host sampling (same seed), a graph replayed against uncaptured steps,
+/// and the memory pool a graph keeps its capture-time blocks in.
+public struct GraphChecks {
+    public let gpu: CUDABackend
+
+    public init(gpu: CUDABackend) { self.gpu = gpu }
+
+    static let batch = 3
+
+    /// `steps` samples per stream from the graph path (in two `generate` calls, so the host
+    /// hands its tokens back to the device once), then the reference: the generic step on the
+    /// GPU with the host's softmax download and `Sampler.draw`, fed the graph path's own tokens
+    /// (teacher-forced), so that one draw moved by rounding does not change the rest of its
+    /// stream. Error: the fraction of tokens that differ (≤ 1 %).
+    public func graphGeneration(_ kind: BlockKind, steps: Int = 48) -> CheckOutcome {
+        let model = SaShiMi(config: ModelChecks.config(kind), backend: gpu, seed: 5)
+        let batch = Self.batch, classes = model.config.classes
+        let settings = Sampler.Settings(temperature: 1, topP: 0.9, seed: 21)
+        let sampler = Sampler(model: model, batch: batch, settings: settings)
+        let name = "graphs: generation with device sampling = generic step + host sampling (\(kind.rawValue))"
+        guard sampler.usesStepGraphs else {
+            return CheckOutcome(name: name, error: .infinity, tolerance: 0.01, detail: "the sampler did not choose step graphs on \(gpu.device)"
+                                + (gpu.stepGraphsEnabled ? "" : " (WAVEMAMBA_CUDA_GRAPHS=0)"))
+        }
+        var graphOut = [[UInt8]](repeating: [], count: batch)
+        let firstPart = steps / 2 - 3
+        sampler.generate(count: firstPart, into: &graphOut)
+        sampler.generate(count: steps - firstPart, into: &graphOut)
+
+        let state = model.makeStepState(batch: batch)
+        let probs = gpu.empty([batch, classes])
+        var prev = [Int32](repeating: Sampler.startToken, count: batch)
+        var order = [Int32](repeating: 0, count: classes)
+        var differ = 0
+        var firstDiff: String?
+        for t in 0..<steps {
+            let logits = model.step(tokens: prev, state)
+            gpu.softmax(logits: logits, probs: probs, temperature: settings.temperature)
+            var p = probs.floats()
+            for s in 0..<batch {
+                let u = Sampler.uniform(seed: settings.seed, stream: s, draw: UInt64(t))
+                let ref = p.withUnsafeMutableBufferPointer { pp in
+                    order.withUnsafeMutableBufferPointer { o in
+                        Sampler.draw(pp.baseAddress! + s * classes, classes: classes, u: u, topP: settings.topP, order: o.baseAddress!)
+                    }
+                }
+                if ref != Int(graphOut[s][t]) {
+                    differ += 1
+                    if firstDiff == nil { firstDiff = "first at stream \(s), step \(t): \(graphOut[s][t]) vs \(ref)" }
+                }
+                prev[s] = Int32(graphOut[s][t])
+            }
+        }
+        // The free-running generic sampler, for the report (equal unless a draw moved).
+        let generic = Sampler(model: model, batch: batch, settings: settings, path: .generic)
+        var genericOut = [[UInt8]](repeating: [], count: batch)
+        generic.generate(count: steps, into: &genericOut)
+        let total = batch * steps
+        let nodes = sampler.stepGraphNodeCounts
+        return CheckOutcome(name: name, error: Double(differ) / Double(total), tolerance: 0.01,
+                            detail: "\(differ) of \(total) tokens differ\(firstDiff.map { " (\($0))" } ?? ""); free-running generic sampler "
+                                + "\(genericOut == graphOut ? "identical" : "differs"); \(nodes.count) graphs of \(nodes.min() ?? 0)–\(nodes.max() ?? 0) nodes")
+    }
+
+    /// The sampling kernel alone against the host draw on the same probabilities (the GPU's
+    /// softmax, downloaded, as the generic path does): logits with many exact ties (multiples
+    /// of 1/4, so the nucleus order's tie rule matters), several temperatures and top-p, the
+    /// draw index starting at 7; the counters must advance and the history row be written.
+    public func deviceSampling() -> CheckOutcome {
+        let batch = 5, classes = 256, capacity = 4, k0 = 7
+        let logits = gpu.tensor(hostValues(batch * classes, seed: 51, -12, 12).map { ($0 * 4).rounded() / 4 }, shape: [batch, classes])
+        let probs = gpu.empty([batch, classes])
+        var differ = 0, draws = 0
+        var problems: [String] = []
+        var order = [Int32](repeating: 0, count: classes)
+        for (temperature, topP) in [(Float(1), Float(1)), (1, 0.9), (0.7, 0.5), (2, 0.99), (1, 0.05)] {
+            let seed: UInt64 = 99
+            let counters = gpu.empty([2 * batch], dtype: .int32)
+            counters.copy(from: (0..<batch).flatMap { _ in [Int32(k0), 0] })
+            let tokens = gpu.empty([batch], dtype: .int32), history = gpu.empty([batch, capacity], dtype: .int32)
+            gpu.fill(history, value: 0)
+            gpu.sampleTokens(logits: logits, temperature: temperature, topP: topP, seed: seed, counters: counters, tokens: tokens, history: history)
+            gpu.softmax(logits: logits, probs: probs, temperature: temperature)
+            var p = probs.floats()
+            let got = tokens.int32s(), h = history.int32s(), c = counters.int32s()
+            for s in 0..<batch {
+                let u = Sampler.uniform(seed: seed, stream: s, draw: UInt64(k0))
+                let ref = p.withUnsafeMutableBufferPointer { pp in
+                    order.withUnsafeMutableBufferPointer { o in
+                        Sampler.draw(pp.baseAddress! + s * classes, classes: classes, u: u, topP: topP, order: o.baseAddress!)
+                    }
+                }
+                draws += 1
+                if Int(got[s]) != ref { differ += 1 }
+                if h[s * capacity + k0 % capacity] != got[s] { problems.append("history[\(s)] not written at \(k0 % capacity)") }
+                if c[2 * s] != Int32(k0 + 1) || c[2 * s + 1] != 0 { problems.append("counter \(s) is \(c[2 * s]), \(c[2 * s + 1])") }
+            }
+        }
+        return CheckOutcome(name: "graphs: device sampling kernel = host draw (temperature, top-p, ties)", error: problems.isEmpty ? Double(differ) / Double(draws) : .infinity,
+                            tolerance: 0, detail: (["\(differ) of \(draws) draws differ"] + problems.prefix(3)).joined(separator: "; "))
+    }
+
+    /// A step graph captured at one phase and replayed at the same phase one period later
+    /// equals uncaptured steps: logits, sampled tokens and the device history after both.
+    public func graphReplay(_ kind: BlockKind) -> CheckOutcome {
+        let model = SaShiMi(config: ModelChecks.config(kind), backend: gpu, seed: 5)
+        let batch = Self.batch
+        let a = model.makeStepState(batch: batch), b = model.makeStepState(batch: batch)
+        let period = a.period
+        let prompt = ModelChecks.tokens(batch * 3, seed: 31)
+        for t in 0..<3 {
+            let x = (0..<batch).map { prompt[$0 * 3 + t] }
+            model.step(tokens: x, a)
+            model.step(tokens: x, b)
+        }
+        func buffers() -> (Tensor, Tensor) {
+            let c = gpu.empty([2 * batch], dtype: .int32)
+            gpu.fill(c, value: 0)
+            let h = gpu.empty([batch, 8], dtype: .int32)
+            gpu.fill(h, value: 0)
+            return (c, h)
+        }
+        let (ca, ha) = buffers(), (cb, hb) = buffers()
+        func body(_ s: SaShiMiStepState, _ c: Tensor, _ h: Tensor) {
+            model.stepOnDeviceTokens(s)
+            gpu.sampleTokens(logits: s.logits, temperature: 1, topP: 0.9, seed: 3, counters: c, tokens: s.token, history: h)
+        }
+        // Logits, then the tokens, history and draw counters (which must agree exactly).
+        func snapshot(_ s: SaShiMiStepState, _ c: Tensor, _ h: Tensor) -> ([Float], [Int32]) {
+            (s.logits.floats(), s.token.int32s() + h.int32s() + c.int32s())
+        }
+        var eager: ([Float], [Int32]) = ([], []), replayed: ([Float], [Int32]) = ([], [])
+        for i in 0...period {
+            body(a, ca, ha)
+            if i == 0 || i == period { let x = snapshot(a, ca, ha); eager.0 += x.0; eager.1 += x.1 }
+        }
+        let graph = gpu.capture { body(b, cb, hb) }   // records only
+        gpu.launch(graph)
+        var x = snapshot(b, cb, hb)
+        replayed.0 += x.0; replayed.1 += x.1
+        for _ in 1..<period { body(b, cb, hb) }
+        model.advanceWithoutLaunching(b)
+        gpu.launch(graph)
+        x = snapshot(b, cb, hb)
+        replayed.0 += x.0; replayed.1 += x.1
+        var problems: [String] = []
+        if a.phase != b.phase { problems.append("phases differ (\(a.phase) vs \(b.phase))") }
+        if eager.1 != replayed.1 { problems.append("tokens, history or counters differ") }
+        return CheckOutcome(name: "graphs: step graph replayed twice = uncaptured steps (\(kind.rawValue))",
+                            error: problems.isEmpty ? relativeError(replayed.0, eager.0) : .infinity, tolerance: 1e-6,
+                            detail: (["graph of \(graph.nodeCount) nodes at phase 3 of \(period)"] + problems).joined(separator: "; "))
+    }
+
+    /// A block allocated and released inside a capture stays the graph's: a tensor allocated
+    /// after the capture gets another block, so replays cannot overwrite it.
+    public func graphMemoryPool() -> CheckOutcome {
+        let n = 4096
+        let xs = hostValues(n, seed: 41)
+        let x = gpu.tensor(xs, shape: [n]), y = gpu.empty([n])
+        gpu.scale(x, by: 2, out: y, accumulate: false)   // both kernels run once outside the capture first
+        gpu.add(y, x, out: y)
+        var temporary: UInt = 0
+        let graph = gpu.capture {
+            let t = gpu.empty([n])
+            temporary = UInt(bitPattern: t.storage.address)
+            gpu.scale(x, by: 2, out: t, accumulate: false)
+            gpu.add(t, x, out: y)   // y = 3x through the temporary
+        }
+        let other = gpu.empty([n])
+        gpu.fill(other, value: 7)
+        gpu.launch(graph)
+        gpu.launch(graph)
+        let distinct = UInt(bitPattern: other.storage.address) != temporary
+        let error = max(relativeError(y.floats(), xs.map { 3 * $0 }), relativeError(other.floats(), [Float](repeating: 7, count: n)))
+        return CheckOutcome(name: "graphs: memory pool keeps capture-time blocks", error: distinct ? error : .infinity, tolerance: 1e-6,
+                            detail: distinct ? "" : "a tensor allocated after the capture got the graph's temporary block")
+    }
+
+    public func all() -> [CheckOutcome] {
+        var out = [deviceSampling(), graphMemoryPool()]
+        for kind in [BlockKind.mambaComplex, .mamba] {
+            out.append(graphReplay(kind))
+            out.append(graphGeneration(kind))
+        }
+        return out
+    }
+}

@@ -1,0 +1,28 @@
+/// A recorded sequence of device launches that replays as one launch (a CUDA graph). Opaque:
+/// only the backend that captured it can launch it; its device resources go with it.
+public protocol DeviceGraph: AnyObject {
+    /// Kernels, copies and memsets in the graph.
+    var nodeCount: Int { get }
+}
+
+/// A backend that can capture a generation step once and replay it, and draw the next tokens
+/// on the device (so that a generated sample costs one launch and no host round trip).
+/// Generation uses it through this protocol; the CPU backend does not conform.
+public protocol StepGraphBackend: Backend {
+    /// False when switched off (CUDA: WAVEMAMBA_CUDA_GRAPHS=0): generation then takes the
+    /// generic step with host sampling.
+    var stepGraphsEnabled: Bool { get }
+    /// Records, without running, everything `body` queues on the device. Inside `body` nothing
+    /// may wait for the device or copy to or from the host (upload, download, `floats()`).
+    /// Tensors created before and used inside must outlive the graph.
+    func captureGraph(_ body: () -> Void) -> any DeviceGraph
+    /// Queues one replay of `graph`.
+    func launchGraph(_ graph: any DeviceGraph)
+    /// For each stream s (row of `logits`, (batch, classes)): softmax(logits / temperature),
+    /// nucleus filtering at `topP`, and a categorical draw with the uniform of SplitMix64
+    /// word k of seed `seed &+ s &* 0x9E3779B97F4A7C15`, k = `counters[s]` (UInt64 per stream,
+    /// stored as 2·batch Int32), which is then advanced. The token is written to `tokens[s]`
+    /// (Int32) and to `history[s, k mod capacity]` (Int32, (batch, capacity)). The same draw
+    /// as `Sampler.draw` on the host.
+    func sampleTokens(logits: Tensor, temperature: Float, topP: Float, seed: UInt64, counters: Tensor, tokens: Tensor, history: Tensor)
+}
