@@ -2,7 +2,8 @@
 # Runs on the GPU host from the repository root, with .carry/gpu carried over by
 # benchmarks/gpu/prepare.sh (as .carry/gpu.tar.gz): device list, the GPU-vs-CPU self-test, then
 # the benchmarks. Everything is also written under $OUT (when set) for the record.
-# Usage: run-on-device.sh [STEP ...]   steps: info selftest scan train generate (default: all)
+# Usage: run-on-device.sh [STEP ...]   steps: info selftest graphs scan train train-gpu generate
+# (default: info selftest graphs scan train generate; train-gpu skips the CPU baseline rows)
 # Each step has its own time limit (WAVEMAMBA_STEP_TIMEOUT, default 240 s) so that one hang
 # does not cost the others.
 set -uo pipefail
@@ -33,15 +34,17 @@ run() {
     [[ $s -ne 0 ]] && status=$s
     echo
 }
-steps=("$@"); [[ ${#steps[@]} -eq 0 ]] && steps=(info selftest scan train generate)
+steps=("$@"); [[ ${#steps[@]} -eq 0 ]] && steps=(info selftest graphs scan train generate)
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee "$out/nvidia-smi.txt"
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 for step in "${steps[@]}"; do
     case "$step" in
         info) run info --devices ;;
         selftest) WAVEMAMBA_CUDA_SYNC=1 run selftest --device cuda ;;
+        graphs) run selftest --device cuda --filter graphs: ;;   # the asynchronous graph path, without SYNC
         scan) run bench scan --device cuda ;;
         train) run bench train --device cuda ;;
+        train-gpu) run bench train --device cuda --no-cpu-baseline ;;
         generate) run bench generate --device cuda ;;
         *) echo "unknown step $step" >&2; status=2 ;;
     esac
