@@ -8,7 +8,9 @@
 # does not cost the others.
 set -uo pipefail
 carry=.carry/gpu
-if [[ ! -x "$carry/wavemamba" ]]; then tar -C .carry -xzf .carry/gpu.tar.gz || { echo "no .carry/gpu.tar.gz: run benchmarks/gpu/prepare.sh and carry it" >&2; exit 2; }; fi
+# Unpack afresh whenever the archive is here (a warm machine may hold an older or partial copy).
+if [[ -f .carry/gpu.tar.gz ]]; then rm -rf "$carry"; tar -C .carry -xzf .carry/gpu.tar.gz || { echo "broken .carry/gpu.tar.gz: run benchmarks/gpu/prepare.sh again" >&2; exit 2; }
+elif [[ ! -x "$carry/wavemamba" ]]; then echo "no .carry/gpu.tar.gz: run benchmarks/gpu/prepare.sh and carry it" >&2; exit 2; fi
 # cuBLAS and NVRTC are dlopen'ed by soname: add the folders that hold them on this host
 # (a CUDA toolkit, or the nvidia-* Python wheels next to PyTorch).
 extra=""
