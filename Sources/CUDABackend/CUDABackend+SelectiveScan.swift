@@ -1,4 +1,5 @@
 import Engine
+import Foundation
 import Kernels
 
 // The selective scan on the GPU (scan.cu describes the kernels). A block runs 8 channels of
@@ -68,12 +69,60 @@ extension CUDABackend {
                      "selective scan on CUDA: dState \(s.dState) is not supported (state width ≤ \(Self.scanMaxWidth): N ≤ 128 real, ≤ 64 complex)")
     }
 
+    /// Sequence segments and tiles per segment: enough blocks for ≈ 4 per SM when batch·D/8
+    /// alone gives fewer, each segment ≥ 8 tiles (the end-state pass and the combine cost
+    /// about half a pass; WAVEMAMBA_SCAN_SEGMENTS overrides, for experiments).
+    func scanSegments(_ s: SelectiveScanShape) -> (segments: Int, tilesPerSegment: Int) {
+        let tiles = scanTiles(s)
+        let blocks = max(1, (s.channels + Self.scanChannelsPerBlock - 1) / Self.scanChannelsPerBlock * s.batch)
+        var want = (4 * max(1, info.multiprocessors) + blocks - 1) / blocks
+        if let v = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_SEGMENTS"].flatMap(Int.init) { want = v }
+        let segments = max(1, min(want, tiles / 8))
+        let perSegment = (tiles + segments - 1) / segments
+        return ((tiles + perSegment - 1) / perSegment, perSegment)
+    }
+
+    /// scan.cu's `SegArgs`.
+    private func segArgs(initial: Tensor?, end: Tensor?, sum: Tensor?, tilesPerSegment: Int, segments: Int, base: Int) -> KernelArguments.Value {
+        var b = StructBuilder()
+        b.pointer(ptr(initial)); b.pointer(ptr(end)); b.pointer(ptr(sum))
+        b.int64(tilesPerSegment); b.int32(segments); b.int32(base)
+        return .bytes(b.finished)
+    }
+
+    /// Values carried across segments (scan.cu's wm_scan_combine): forward start states, or
+    /// (reverse) the adjoints entering each segment's end.
+    private func combine(_ x: SelectiveScanTensors, sum: Tensor, end: Tensor, into starts: Tensor, segments: Int, reverse: Bool) {
+        let s = x.shape
+        let n = s.batch * s.channels * s.dState
+        var args: [Arg] = [.pointer(ptr(x.A))]
+        if s.isComplex { args.append(.pointer(ptr(x.AImag))) }
+        args += [.pointer(ptr(sum)), .pointer(ptr(end)), .pointer(ptr(starts)), .int64(s.batch), .int64(segments),
+                 .int64(s.channels), .int32(Int32(s.dState)), .int32(reverse ? 1 : 0)]
+        launch(.scan, "wm_scan_combine_\(s.isComplex ? "complex" : "real")", grid: ((n + 127) / 128, 1, 1), block: (128, 1, 1), args)
+    }
+
     private func forward(_ x: SelectiveScanTensors, out: Tensor?, checkpoints: Tensor?, lastState: Tensor?) {
         let s = x.shape
-        launch(.scan, "wm_scan_fwd_\(s.isComplex ? "complex" : "real")_i\(scanItems)", grid: scanGrid(s), block: (256, 1, 1),
-               shared: forwardSharedBytes(s),
+        let (segments, perSegment) = scanSegments(s)
+        let name = "wm_scan_fwd_\(s.isComplex ? "complex" : "real")_i\(scanItems)"
+        let (cb, batch, _) = scanGrid(s)
+        var starts: Tensor? = nil
+        if segments > 1 {
+            // Each segment but the last from a zero state: its end state and Σ softplus(Δ); then
+            // every segment's true start state.
+            let end = scratch(s.batch * segments * s.channels * s.stateWidth), sum = scratch(s.batch * segments * s.channels)
+            launch(.scan, name, grid: (cb, batch, segments - 1), block: (256, 1, 1), shared: forwardSharedBytes(s),
+                   [scanArgs(x, length: s.length), .pointer(0), .int64(0), .pointer(0), .pointer(0),
+                    segArgs(initial: nil, end: end, sum: sum, tilesPerSegment: perSegment, segments: segments, base: 0)])
+            let st = scratch(s.batch * segments * s.channels * s.stateWidth)
+            combine(x, sum: sum, end: end, into: st, segments: segments, reverse: false)
+            starts = st
+        }
+        launch(.scan, name, grid: (cb, batch, segments), block: (256, 1, 1), shared: forwardSharedBytes(s),
                [scanArgs(x, length: s.length), .pointer(ptr(out)), .int64(out?.rowStride ?? 0), .pointer(ptr(checkpoints)),
-                .pointer(ptr(lastState))])
+                .pointer(ptr(lastState)),
+                segArgs(initial: starts, end: nil, sum: nil, tilesPerSegment: perSegment, segments: segments, base: 0)])
     }
 
     public func selectiveScan(_ x: SelectiveScanTensors, out: Tensor, lastState: Tensor?, checkpoints: Tensor?, chunk: Int) {
@@ -115,9 +164,24 @@ extension CUDABackend {
         gb.pointer(ptr(g.dB)); gb.int64(g.dB.rowStride)
         gb.pointer(ptr(g.dC)); gb.int64(g.dC.rowStride)
         gb.pointer(ptr(g.dA)); gb.pointer(ptr(g.dAImag)); gb.pointer(ptr(g.dD)); gb.pointer(ptr(g.dDeltaBias))
-        launch(.scan, "wm_scan_bwd_\(s.isComplex ? "complex" : "real")_i\(scanItems)", grid: scanGrid(s), block: (256, 1, 1),
-               shared: backwardSharedBytes(s),
-               [scanArgs(x, length: s.length), .pointer(ptr(starts)), .pointer(ptr(dOut)), .int64(dOut.rowStride), .bytes(gb.finished)])
+        let name = "wm_scan_bwd_\(s.isComplex ? "complex" : "real")_i\(scanItems)"
+        let (segments, perSegment) = scanSegments(s)
+        let (cb, batch, _) = scanGrid(s)
+        var incoming: Tensor? = nil
+        if segments > 1 {
+            // Each segment but the first from a zero adjoint at its end: the adjoint leaving its
+            // start and Σ softplus(Δ); then the adjoint entering every segment's end.
+            let end = scratch(s.batch * segments * s.channels * s.stateWidth), sum = scratch(s.batch * segments * s.channels)
+            launch(.scan, name, grid: (cb, batch, segments - 1), block: (256, 1, 1), shared: backwardSharedBytes(s),
+                   [scanArgs(x, length: s.length), .pointer(ptr(starts)), .pointer(ptr(dOut)), .int64(dOut.rowStride), .bytes(gb.finished),
+                    segArgs(initial: nil, end: end, sum: sum, tilesPerSegment: perSegment, segments: segments, base: 1)])
+            let inc = scratch(s.batch * segments * s.channels * s.stateWidth)
+            combine(x, sum: sum, end: end, into: inc, segments: segments, reverse: true)
+            incoming = inc
+        }
+        launch(.scan, name, grid: (cb, batch, segments), block: (256, 1, 1), shared: backwardSharedBytes(s),
+               [scanArgs(x, length: s.length), .pointer(ptr(starts)), .pointer(ptr(dOut)), .int64(dOut.rowStride), .bytes(gb.finished),
+                segArgs(initial: incoming, end: nil, sum: nil, tilesPerSegment: perSegment, segments: segments, base: 0)])
     }
 
     public func selectiveScanStep(_ x: SelectiveScanTensors, state: Tensor, out: Tensor) {

@@ -28,9 +28,15 @@ public struct ScanChecks {
         Case(batch: 2, length: 129, channels: 9, dState: 64, complex: true, gate: false, skip: true, bias: true),
         Case(batch: 3, length: 1, channels: 7, dState: 8, complex: true, gate: true, skip: false, bias: true),
         Case(batch: 1, length: 1000, channels: 33, dState: 16, complex: true, gate: true, skip: true, bias: true),
-        // N not a power of two: 40 uses 32 lanes with a partial second state slot; 3 uses 4 lanes, one idle.
+        // N not a power of two: 40 (complex, W = 80: three B / C column groups), 3 (real, odd: the
+        // forward's state pairs read a zero column).
         Case(batch: 2, length: 130, channels: 11, dState: 40, complex: true, gate: true, skip: true, bias: true),
         Case(batch: 2, length: 70, channels: 37, dState: 3, complex: false, gate: true, skip: true, bias: true),
+        // Long and narrow: the CUDA scan splits the sequence into segments (3 here; 2 for the
+        // last), with a partial last tile.
+        Case(batch: 1, length: 3000, channels: 12, dState: 16, complex: false, gate: true, skip: true, bias: true),
+        Case(batch: 1, length: 3000, channels: 12, dState: 16, complex: true, gate: true, skip: true, bias: true),
+        Case(batch: 2, length: 2100, channels: 9, dState: 5, complex: false, gate: false, skip: true, bias: false),
     ]
 
     func tensors(_ b: any Backend, _ c: Case) -> SelectiveScanTensors {

@@ -50,6 +50,17 @@ struct ScanGrads {
     float* dA; float* dAImag; float* dD; float* dDeltaBias;
 };
 
+// Sequence segments, for more parallelism when batch·D is small: blockIdx.z = segment
+// segBase + z owns tiles [g·tilesPerSeg, (g + 1)·tilesPerSeg). `init` (batch, segments, D, W)
+// is the carried value entering each segment (forward: state at its start; backward: adjoint
+// at its end; null = zero). With `end` set the kernel only carries: it writes the value leaving
+// the segment (from a zero `init`) to end[b, g] and Σ softplus(Δ) over the segment to sum[b, g]
+// (what wm_scan_combine needs), and nothing else.
+struct SegArgs {
+    const float* init; float* end; float* sum;
+    long long tilesPerSeg; int segments; int segBase;
+};
+
 __device__ __forceinline__ float wm_softplus_s(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 __device__ __forceinline__ float wm_sigmoid_s(float x) { return 1.0f / (1.0f + expf(-x)); }
 
@@ -201,7 +212,7 @@ __host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int W) { ret
 // Real scans WM_NJ = 2 states at once (their chains interleave); complex one (the register
 // cost of two complex chains outweighs it: measured 1.3× slower).
 template <bool CX, int I>
-__device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt, float* lastState) {
+__device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt, float* lastState, SegArgs sg) {
     extern __shared__ float smem[];
     const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = WM_CPB + 1, GS = G + 1;
     const int bufFloats = wm_fwd_buffer_floats(T, G);
@@ -217,7 +228,14 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
     const float Dd = (valid && a.Dskip) ? a.Dskip[d] : 0.0f;
     const int statesPerGroup = CX ? G / 2 : G;
     constexpr int WM_NJ = CX ? 1 : 2;
-    for (int w = lane; w < W; w += 32) sH[warp * W + w] = 0.0f;
+    const long long seg = blockIdx.z + sg.segBase;
+    const long long tBegin = seg * sg.tilesPerSeg, tEnd = min(tiles, tBegin + sg.tilesPerSeg);
+    const bool endOnly = sg.end != nullptr;
+    if (endOnly) { out = nullptr; ckpt = nullptr; lastState = nullptr; }
+    if (seg != sg.segments - 1) lastState = nullptr;
+    for (int w = lane; w < W; w += 32)
+        sH[warp * W + w] = (sg.init && valid) ? sg.init[((b * sg.segments + seg) * a.D + d) * W + w] : 0.0f;
+    float sumS = 0.0f;
 
     // Queues the copies of a tile's u, delta, z and B / C columns [g0, g0 + G) into buffer `buf`.
     auto issue = [&](long long tile, int buf, bool rows) {
@@ -235,9 +253,10 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
         wm_stage<I>(base, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
         wm_stage<I>(base + GS * T, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
     };
-    issue(0, 0, true); issueBC(0, 0, 0); wm_cp_commit();
+    if (tBegin >= tEnd) return;
+    issue(tBegin, (int)(tBegin & 1), true); issueBC(tBegin, (int)(tBegin & 1), 0); wm_cp_commit();
 
-    for (long long tile = 0; tile < tiles; ++tile) {
+    for (long long tile = tBegin; tile < tEnd; ++tile) {
         const long long t0 = tile * T;
         const int cur = (int)(tile & 1);
         float* sU = smem + cur * bufFloats;
@@ -245,7 +264,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
         float* sZ = sDelta + CS * T;
         float* sB = sZ + CS * T;
         float* sC = sB + GS * T;
-        if (tile + 1 < tiles) { issue(tile + 1, cur ^ 1, true); issueBC(tile + 1, cur ^ 1, 0); wm_cp_commit(); wm_cp_wait<1>(); }
+        if (tile + 1 < tEnd) { issue(tile + 1, cur ^ 1, true); issueBC(tile + 1, cur ^ 1, 0); wm_cp_commit(); wm_cp_wait<1>(); }
         else wm_cp_wait<0>();
         __syncthreads();
         if (ckpt && valid)
@@ -259,6 +278,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
             sdt[i] = in ? wm_softplus_s(sDelta[s] + bias) : 0.0f;
             du[i] = sdt[i] * uu;
             y[i] = Dd * uu;
+            sumS += sdt[i];
         }
         for (int g0 = 0; g0 < W; g0 += G) {
             if (g0 > 0) {   // W > 32: the further column groups of this tile, loaded now
@@ -297,14 +317,11 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                     WmC h = CX ? wm_fma(P[j], hin, S[j]) : WmC{fmaf(P[j].r, hin.r, S[j].r), 0.0f};
                     #pragma unroll
                     for (int i = 0; i < I; ++i) {
-                        float c_r = sC[bcb[i] + cr[j]];
-                        if (CX) {
-                            float c_i = sC[bcb[i] + cr[j] + 1];
-                            h = wm_fma(av[j][i], h, bv[j][i]);
-                            y[i] += 2.0f * (c_r * h.r - c_i * h.i);
-                        } else {
-                            h.r = fmaf(av[j][i].r, h.r, bv[j][i].r);
-                            y[i] = fmaf(c_r, h.r, y[i]);
+                        if (CX) h = wm_fma(av[j][i], h, bv[j][i]); else h.r = fmaf(av[j][i].r, h.r, bv[j][i].r);
+                        if (!endOnly) {
+                            float c_r = sC[bcb[i] + cr[j]];
+                            if (CX) { float c_i = sC[bcb[i] + cr[j] + 1]; y[i] += 2.0f * (c_r * h.r - c_i * h.i); }
+                            else y[i] = fmaf(c_r, h.r, y[i]);
                         }
                     }
                     h = wm_bcast<CX>(h, 31);
@@ -333,13 +350,20 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
     }
     if (lastState && valid)
         for (int w = lane; w < W; w += 32) lastState[(b * a.D + d) * W + w] = sH[warp * W + w];
+    if (endOnly) {
+        sumS = wm_warp_sum(sumS);
+        if (valid) {
+            for (int w = lane; w < W; w += 32) sg.end[((b * sg.segments + seg) * a.D + d) * W + w] = sH[warp * W + w];
+            if (lane == 0) sg.sum[(b * sg.segments + seg) * a.D + d] = sumS;
+        }
+    }
 }
 
 // Backward from the forward's tile checkpoints (batch, tiles, D, W; null = one tile from a
 // zero state). dB, dC, dA, dAImag, dD, dDeltaBias must be zero on entry (atomic sums); du,
 // dDelta, dz are written.
 template <bool CX, int I>
-__device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g) {
+__device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) {
     extern __shared__ float smem[];
     const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = WM_CPB + 1, GS = G + 1;
     const int bufFloats = wm_bwd_buffer_floats(T, W);
@@ -359,8 +383,15 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     const int nc = (int)min((long long)WM_CPB, a.D - d0);
     const float bias = (valid && a.deltaBias) ? a.deltaBias[d] : 0.0f;
     const float Dd = (valid && a.Dskip) ? a.Dskip[d] : 0.0f;
-    for (int w = lane; w < W; w += 32) { sAdj[warp * W + w] = 0.0f; sAccA[warp * W + w] = 0.0f; }
-    float accD = 0.0f, accBias = 0.0f;
+    const long long seg = blockIdx.z + sg.segBase;
+    const long long tBegin = seg * sg.tilesPerSeg, tEnd = min(tiles, tBegin + sg.tilesPerSeg);
+    const bool adjOnly = sg.end != nullptr;   // carry the adjoint only (see SegArgs)
+    for (int w = lane; w < W; w += 32) {
+        sAdj[warp * W + w] = (sg.init && valid) ? sg.init[((b * sg.segments + seg) * a.D + d) * W + w] : 0.0f;
+        sAccA[warp * W + w] = 0.0f;
+    }
+    float accD = 0.0f, accBias = 0.0f, sumS = 0.0f;
+    if (tBegin >= tEnd) return;
     const int statesPerGroup = CX ? G / 2 : G;
 
     auto issue = [&](long long tile, int buf) {
@@ -381,9 +412,9 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         wm_stage<I>(sB, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
         wm_stage<I>(sC, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
     };
-    issue(tiles - 1, (int)((tiles - 1) & 1)); wm_cp_commit();
+    issue(tEnd - 1, (int)((tEnd - 1) & 1)); wm_cp_commit();
 
-    for (long long tile = tiles - 1; tile >= 0; --tile) {
+    for (long long tile = tEnd - 1; tile >= tBegin; --tile) {
         const long long t0 = tile * T;
         const int cur = (int)(tile & 1);
         float* sU = smem + cur * bufFloats;
@@ -392,7 +423,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         float* sG = sZ + CS * T;                   // dOut tile
         float* sH0 = sG + CS * T;                  // (CPB, W) the tile's start state
         issueBC(tile, 0); wm_cp_commit();              // groups complete in order: this tile's rows, then B / C
-        if (tile > 0) { issue(tile - 1, cur ^ 1); wm_cp_commit(); wm_cp_wait<1>(); }
+        if (tile > tBegin) { issue(tile - 1, cur ^ 1); wm_cp_commit(); wm_cp_wait<1>(); }
         else wm_cp_wait<0>();
         __syncthreads();
         float sdt[I], du[I], gy[I], y[I], X[I], Y[I];
@@ -407,6 +438,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
             if (a.z) { float zz = sZ[s]; gg *= zz * wm_sigmoid_s(zz); }
             gy[i] = gg;
             y[i] = Dd * uu; X[i] = 0.0f; Y[i] = 0.0f;
+            sumS += sdt[i];
         }
         for (int g0 = 0; g0 < W; g0 += G) {
             if (g0 > 0) {
@@ -423,18 +455,20 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 WmC av[I], bv[I], hv[I];
                 WmC P[1] = {{1.0f, 0.0f}}, S[1] = {{0.0f, 0.0f}};
                 #pragma unroll
-                for (int i = 0; i < I; ++i) {
-                    av[i] = wm_decay<CX>(sdt[i], A2, Ai);
-                    float br = sB[bcb[i] + cr];
-                    float bi = CX ? sB[bcb[i] + cr + 1] : 0.0f;
-                    bv[i] = {du[i] * br, du[i] * bi};
-                    if (CX) { S[0] = wm_fma(av[i], S[0], bv[i]); P[0] = wm_mul(av[i], P[0]); }
-                    else { S[0].r = fmaf(av[i].r, S[0].r, bv[i].r); P[0].r *= av[i].r; }
-                }
-                wm_scan_up<CX, 1>(P, S, lane);
-                WmC h0 = {sH0[warp * W + (CX ? 2 * n : n)], CX ? sH0[warp * W + 2 * n + 1] : 0.0f};
-                WmC hprev0 = CX ? wm_fma(P[0], h0, S[0]) : WmC{fmaf(P[0].r, h0.r, S[0].r), 0.0f};   // state before the lane's steps
-                {
+                for (int i = 0; i < I; ++i) av[i] = wm_decay<CX>(sdt[i], A2, Ai);
+                WmC hprev0 = {0.0f, 0.0f};   // state before the lane's steps
+                if (!adjOnly) {
+                    #pragma unroll
+                    for (int i = 0; i < I; ++i) {
+                        float br = sB[bcb[i] + cr];
+                        float bi = CX ? sB[bcb[i] + cr + 1] : 0.0f;
+                        bv[i] = {du[i] * br, du[i] * bi};
+                        if (CX) { S[0] = wm_fma(av[i], S[0], bv[i]); P[0] = wm_mul(av[i], P[0]); }
+                        else { S[0].r = fmaf(av[i].r, S[0].r, bv[i].r); P[0].r *= av[i].r; }
+                    }
+                    wm_scan_up<CX, 1>(P, S, lane);
+                    WmC h0 = {sH0[warp * W + (CX ? 2 * n : n)], CX ? sH0[warp * W + 2 * n + 1] : 0.0f};
+                    hprev0 = CX ? wm_fma(P[0], h0, S[0]) : WmC{fmaf(P[0].r, h0.r, S[0].r), 0.0f};
                     WmC h = hprev0;
                     #pragma unroll
                     for (int i = 0; i < I; ++i) {
@@ -460,6 +494,15 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 WmC gin = {sAdj[warp * W + (CX ? 2 * n : n)], CX ? sAdj[warp * W + 2 * n + 1] : 0.0f};
                 WmC gcar = CX ? wm_fma(P[0], gin, S[0]) : WmC{fmaf(P[0].r, gin.r, S[0].r), 0.0f};  // adjoint arriving after the lane's last step
                 float accAr = 0.0f, accAi = 0.0f;
+                if (adjOnly) {
+                    #pragma unroll
+                    for (int i = I - 1; i >= 0; --i) {
+                        float c_r = sC[bcb[i] + cr];
+                        WmC gh = CX ? WmC{gcar.r + 2.0f * gy[i] * c_r, gcar.i - 2.0f * gy[i] * sC[bcb[i] + cr + 1]}
+                                    : WmC{gcar.r + gy[i] * c_r, 0.0f};
+                        gcar = CX ? wm_mul(wm_conj(av[i]), gh) : WmC{gh.r * av[i].r, 0.0f};
+                    }
+                } else
                 #pragma unroll
                 for (int i = I - 1; i >= 0; --i) {
                     int slot = i * 32 + lane;   // this step in the (CPB, T) reduction arrays (item-major)
@@ -504,6 +547,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     sAccA[warp * W + (CX ? 2 * n : n)] += accAr;
                     if (CX) sAccA[warp * W + 2 * n + 1] += accAi;
                 }
+                if (adjOnly) continue;
                 // 3. dB, dC of this state: the block's channels summed, one atomic per step and column.
                 __syncthreads();
                 for (int p = threadIdx.x; p < T; p += blockDim.x) {
@@ -528,6 +572,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
             }
         }
         // du, dDelta, dz of the tile through shared memory (own slots of sU, sDelta, sG).
+        if (!adjOnly) {
         #pragma unroll
         for (int i = 0; i < I; ++i) {
             int s = (i * 32 + lane) * CS + warp;
@@ -545,7 +590,16 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         wm_unstage<I>(g.du, g.sdu, sU, rowBase, t0, a.L, (int)d0, (int)a.D);
         wm_unstage<I>(g.dDelta, g.sdDelta, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
         if (a.z && g.dz) wm_unstage<I>(g.dz, g.sdz, sG, rowBase, t0, a.L, (int)d0, (int)a.D);
+        }
         __syncthreads();   // this buffer is refilled by the next iteration's copies
+    }
+    if (adjOnly) {
+        sumS = wm_warp_sum(sumS);
+        if (valid) {
+            for (int w = lane; w < W; w += 32) sg.end[((b * sg.segments + seg) * a.D + d) * W + w] = sAdj[warp * W + w];
+            if (lane == 0) sg.sum[(b * sg.segments + seg) * a.D + d] = sumS;
+        }
+        return;
     }
     accD = wm_warp_sum(accD); accBias = wm_warp_sum(accBias);
     if (valid) {
@@ -561,17 +615,58 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
 }
 
 #define WM_SCAN_KERNELS(I) \
-extern "C" __global__ void __launch_bounds__(256) wm_scan_fwd_real_i##I(ScanArgs a, float* out, long long sOut, float* ckpt, float* last) { \
-    wm_scan_fwd<false, I>(a, out, sOut, ckpt, last); } \
-extern "C" __global__ void __launch_bounds__(256) wm_scan_fwd_complex_i##I(ScanArgs a, float* out, long long sOut, float* ckpt, float* last) { \
-    wm_scan_fwd<true, I>(a, out, sOut, ckpt, last); } \
-extern "C" __global__ void __launch_bounds__(256) wm_scan_bwd_real_i##I(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g) { \
-    wm_scan_bwd<false, I>(a, ckpt, dOut, sdOut, g); } \
-extern "C" __global__ void __launch_bounds__(256) wm_scan_bwd_complex_i##I(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g) { \
-    wm_scan_bwd<true, I>(a, ckpt, dOut, sdOut, g); }
+extern "C" __global__ void __launch_bounds__(256) wm_scan_fwd_real_i##I(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg) { \
+    wm_scan_fwd<false, I>(a, out, sOut, ckpt, last, sg); } \
+extern "C" __global__ void __launch_bounds__(256) wm_scan_fwd_complex_i##I(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg) { \
+    wm_scan_fwd<true, I>(a, out, sOut, ckpt, last, sg); } \
+extern "C" __global__ void __launch_bounds__(256) wm_scan_bwd_real_i##I(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
+    wm_scan_bwd<false, I>(a, ckpt, dOut, sdOut, g, sg); } \
+extern "C" __global__ void __launch_bounds__(256) wm_scan_bwd_complex_i##I(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
+    wm_scan_bwd<true, I>(a, ckpt, dOut, sdOut, g, sg); }
 
 WM_SCAN_KERNELS(4)
 WM_SCAN_KERNELS(8)
+
+// Carried values across segments, per (b, d, n), in segment order: forward (reverse = 0)
+// starts[g] = P_{g−1}·starts[g−1] + end[g−1] with starts[0] = 0; backward (reverse = 1)
+// starts[g] = conj(P_{g+1})·starts[g+1] + end[g+1] with starts[last] = 0; P_g = exp(A·sum[g]),
+// the decay of segment g (complex for complex A). end, sum: (batch, segments, D, W / ·).
+template <bool CX>
+__device__ void wm_combine(const float* A, const float* AImag, const float* sum, const float* end, float* starts,
+                           long long batch, long long segments, long long D, int N, int reverse) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= batch * D * N) return;
+    const int W = CX ? 2 * N : N;
+    long long n = i % N, d = (i / N) % D, b = i / (N * D);
+    float Ar = A[d * N + n], Ai = CX ? AImag[d * N + n] : 0.0f;
+    float gr = 0.0f, gi = 0.0f;
+    for (long long k = 0; k < segments; ++k) {
+        long long g = reverse ? segments - 1 - k : k;
+        long long base = ((b * segments + g) * D + d) * W;
+        if (CX) { starts[base + 2 * n] = gr; starts[base + 2 * n + 1] = gi; } else starts[base + n] = gr;
+        if (k == segments - 1) break;
+        float S = sum[(b * segments + g) * D + d];
+        float lr = CX ? end[base + 2 * n] : end[base + n], li = CX ? end[base + 2 * n + 1] : 0.0f;
+        float e = expf(S * Ar);
+        if (CX) {
+            float sn, cs; sincosf(S * Ai, &sn, &cs);
+            float pr = e * cs, pi = reverse ? -e * sn : e * sn;
+            float nr = pr * gr - pi * gi + lr, ni = pr * gi + pi * gr + li;
+            gr = nr; gi = ni;
+        } else {
+            gr = e * gr + lr;
+        }
+    }
+}
+
+extern "C" __global__ void wm_scan_combine_real(const float* A, const float* sum, const float* end, float* starts,
+                                                long long batch, long long segments, long long D, int N, int reverse) {
+    wm_combine<false>(A, nullptr, sum, end, starts, batch, segments, D, N, reverse);
+}
+extern "C" __global__ void wm_scan_combine_complex(const float* A, const float* AImag, const float* sum, const float* end,
+                                                   float* starts, long long batch, long long segments, long long D, int N, int reverse) {
+    wm_combine<true>(A, AImag, sum, end, starts, batch, segments, D, N, reverse);
+}
 
 // Step mode (length 1): one thread per (batch, channel) updates its W state floats in place
 // and writes the gated output. state: (batch, D, W).
