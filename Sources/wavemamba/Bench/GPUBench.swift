@@ -105,7 +105,8 @@ struct GPUBench {
     /// graphs (CUDA) two rows: the graph path (`wavemamba generate`'s: one graph launch per
     /// sample, tokens drawn on the device) and the generic step with host sampling beside it
     /// (the baseline of the same run: hundreds of launches and two host copies per sample).
-    static func generate(_ backends: [(String, any Backend)], batches: [Int], samples: Int, quick: Bool) -> BenchReport {
+    static func generate(_ backends: [(String, any Backend)], kinds: [BlockKind] = kinds, batches: [Int], samples: Int, baseline: Bool = true,
+                         quick: Bool) -> BenchReport {
         var report = BenchReport(title: "wavemamba bench generate (SaShiMi step mode, \(samples) samples per stream)", threads: ProcessInfo.processInfo.activeProcessorCount)
         var graphNotes: [String] = []
         for kind in kinds {
@@ -113,7 +114,7 @@ struct GPUBench {
                 let config = ModelBench.config(kind, quick: quick)
                 let model = SaShiMi(config: config, backend: backend, seed: 1)
                 let paths: [(Sampler.Path, String)] = (backend as? any StepGraphBackend)?.stepGraphsEnabled == true
-                    ? [(.automatic, "\(label) graphs"), (.generic, "\(label) generic")] : [(.automatic, label)]
+                    ? [(.automatic, "\(label) graphs")] + (baseline ? [(.generic, "\(label) generic")] : []) : [(.automatic, label)]
                 // Warm-up: the graph path runs each pooling phase once eagerly, then captures it.
                 let warmUp = 2 * config.pool.reduce(1, *) + 16
                 // The CPU baseline stops at batch 16 (256 CPU streams would take minutes per kind).

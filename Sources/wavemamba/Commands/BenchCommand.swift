@@ -131,24 +131,29 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Block kinds to run, comma-separated (mamba-complex, mamba, s4d).")
         var kinds = "mamba-complex,mamba,s4d"
 
-        @Option(help: "Batch sizes (streams), comma-separated.")
-        var batches = "1,16"
+        @Option(help: "Batch sizes (streams), comma-separated (default 1,16; 1,16,256 on a GPU).")
+        var batches: String?
 
         @Flag(help: "Skip the Backend-generic baseline (the fast path only, e.g. to profile it).")
         var fastOnly = false
 
         func run() throws {
-            if let gpu = try options.gpu() {
-                let report = GPUBench.generate([("\(gpu.device)", gpu), ("cpu", CPUBackend(threads: options.threads))], batches: [1, 16, 256],
-                                               samples: options.quick ? 64 : samples, quick: options.quick)
-                try options.emit(report, columns: GPUBench.modelColumns)
-                return
-            }
             let kindList = try kinds.split(separator: ",").map { k in
                 guard let kind = BlockKind(rawValue: String(k)) else { throw ValidationError("--kinds: unknown block kind '\(k)'; use mamba-complex, mamba or s4d") }
                 return kind
             }
-            let batchList = try batches.split(separator: ",").map { b in
+            if let gpu = try options.gpu() {
+                let batchList = try (batches ?? "1,16,256").split(separator: ",").map { b in
+                    guard let n = Int(b), n > 0 else { throw ValidationError("--batches: '\(b)' is not a positive batch size") }
+                    return n
+                }
+                let cpu: [(String, any Backend)] = fastOnly ? [] : [("cpu", CPUBackend(threads: options.threads))]
+                let report = GPUBench.generate([("\(gpu.device)", gpu)] + cpu, kinds: kindList.filter { $0 != .s4d }, batches: batchList,
+                                               samples: options.quick ? 64 : samples, baseline: !fastOnly, quick: options.quick)
+                try options.emit(report, columns: GPUBench.modelColumns)
+                return
+            }
+            let batchList = try (batches ?? "1,16").split(separator: ",").map { b in
                 guard let n = Int(b), n > 0 else { throw ValidationError("--batches: '\(b)' is not a positive batch size") }
                 return n
             }
