@@ -69,13 +69,16 @@ extension CUDABackend {
                      "selective scan on CUDA: dState \(s.dState) is not supported (state width ≤ \(Self.scanMaxWidth): N ≤ 128 real, ≤ 64 complex)")
     }
 
-    /// Sequence segments and tiles per segment: enough blocks for ≈ 4 per SM when batch·D/8
-    /// alone gives fewer, each segment ≥ 8 tiles (the end-state pass and the combine cost
-    /// about half a pass; WAVEMAMBA_SCAN_SEGMENTS overrides, for experiments).
+    /// Sequence segments and tiles per segment: only when batch·D/8 blocks would leave at
+    /// least half the SMs idle, up to one block per SM (measured on an H100: at (4, 256, 16384)
+    /// with 128 blocks, 5 segments were slower than none: the end-state pass, the combine and
+    /// a second wave cost more than the parallelism gained), each segment ≥ 8 tiles.
+    /// WAVEMAMBA_SCAN_SEGMENTS overrides, for experiments.
     func scanSegments(_ s: SelectiveScanShape) -> (segments: Int, tilesPerSegment: Int) {
         let tiles = scanTiles(s)
         let blocks = max(1, (s.channels + Self.scanChannelsPerBlock - 1) / Self.scanChannelsPerBlock * s.batch)
-        var want = (4 * max(1, info.multiprocessors) + blocks - 1) / blocks
+        let sms = max(1, info.multiprocessors)
+        var want = 2 * blocks <= sms ? sms / blocks : 1
         if let v = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_SEGMENTS"].flatMap(Int.init) { want = v }
         let segments = max(1, min(want, tiles / 8))
         let perSegment = (tiles + segments - 1) / segments
@@ -190,8 +193,11 @@ extension CUDABackend {
         precondition(s.length == 1, "selective scan step: length must be 1")
         precondition(state.isContiguous && state.count == s.batch * s.channels * s.stateWidth,
                      "selective scan step: state \(state.shape) is not (batch \(s.batch), D \(s.channels), W \(s.stateWidth))")
-        let n = s.batch * s.channels
+        // Lanes per channel: the states spread over up to 32 lanes of a warp.
+        var lanes = 1
+        while lanes < min(s.dState, 32) { lanes <<= 1 }
+        let n = s.batch * s.channels * lanes
         launch(.scan, "wm_scan_step_\(s.isComplex ? "complex" : "real")", grid: ((n + 127) / 128, 1, 1), block: (128, 1, 1),
-               [scanArgs(x, length: 1), .pointer(ptr(state)), .pointer(ptr(out)), .int64(out.rowStride)])
+               [scanArgs(x, length: 1), .pointer(ptr(state)), .pointer(ptr(out)), .int64(out.rowStride), .int32(Int32(lanes))])
     }
 }

@@ -457,7 +457,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 #pragma unroll
                 for (int i = 0; i < I; ++i) av[i] = wm_decay<CX>(sdt[i], A2, Ai);
                 WmC hprev0 = {0.0f, 0.0f};   // state before the lane's steps
-                if (!adjOnly) {
+                {   // (also in the adjoint-only pass: guarding it moves hv[] to local memory)
                     #pragma unroll
                     for (int i = 0; i < I; ++i) {
                         float br = sB[bcb[i] + cr];
@@ -502,7 +502,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                                     : WmC{gcar.r + gy[i] * c_r, 0.0f};
                         gcar = CX ? wm_mul(wm_conj(av[i]), gh) : WmC{gh.r * av[i].r, 0.0f};
                     }
-                } else
+                } else {
                 #pragma unroll
                 for (int i = I - 1; i >= 0; --i) {
                     int slot = i * 32 + lane;   // this step in the (CPB, T) reduction arrays (item-major)
@@ -535,6 +535,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                         Y[i] += gv * Ar;
                         gcar.r = gh * av[i].r;
                     }
+                }
                 }
                 // The carried adjoint for the previous tile: lane 0's after its first step.
                 gcar = wm_bcast<CX>(gcar, 0);
@@ -668,37 +669,44 @@ extern "C" __global__ void wm_scan_combine_complex(const float* A, const float* 
     wm_combine<true>(A, AImag, sum, end, starts, batch, segments, D, N, reverse);
 }
 
-// Step mode (length 1): one thread per (batch, channel) updates its W state floats in place
-// and writes the gated output. state: (batch, D, W).
+// Step mode (length 1): P lanes per (batch, channel) (P a power of two ≤ 32), lane j updating
+// states j, j + P, … in place and the lanes' y summed by shuffles. state: (batch, D, W).
 template <bool CX>
-__device__ void wm_scan_step(ScanArgs a, float* state, float* out, long long sOut) {
-    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= a.batch * a.D) return;
+__device__ void wm_scan_step(ScanArgs a, float* state, float* out, long long sOut, int P) {
     const int N = a.N, W = CX ? 2 * N : N;
-    long long b = i / a.D, d = i % a.D;
-    float sdt = wm_softplus_s(a.delta[b * a.sdelta + d] + (a.deltaBias ? a.deltaBias[d] : 0.0f));
-    float uu = a.u[b * a.su + d], du = sdt * uu;
-    const float* Br = a.B + b * a.sB;
-    const float* Cr = a.C + b * a.sC;
-    float* h = state + (b * a.D + d) * W;
-    float y = a.Dskip ? a.Dskip[d] * uu : 0.0f;
-    for (int n = 0; n < N; ++n) {
-        float e = expf(sdt * a.A[d * N + n]);
-        if (CX) {
-            float s, c; sincosf(sdt * a.AImag[d * N + n], &s, &c);
-            float ar = e * c, ai = e * s, hr = h[2 * n], hi = h[2 * n + 1];
-            float nr = ar * hr - ai * hi + du * Br[2 * n], ni = ar * hi + ai * hr + du * Br[2 * n + 1];
-            h[2 * n] = nr; h[2 * n + 1] = ni;
-            y += 2.0f * (Cr[2 * n] * nr - Cr[2 * n + 1] * ni);
-        } else {
-            float nh = e * h[n] + du * Br[n];
-            h[n] = nh;
-            y += Cr[n] * nh;
+    const long long gid = (long long)blockIdx.x * blockDim.x + threadIdx.x, ch = gid / P;
+    const int j = (int)(gid % P);
+    const bool valid = ch < a.batch * a.D;
+    const long long b = valid ? ch / a.D : 0, d = valid ? ch % a.D : 0;
+    float sdt = 0.0f, uu = 0.0f, y = 0.0f;
+    if (valid) {
+        sdt = wm_softplus_s(a.delta[b * a.sdelta + d] + (a.deltaBias ? a.deltaBias[d] : 0.0f));
+        uu = a.u[b * a.su + d];
+        const float du = sdt * uu;
+        const float* Br = a.B + b * a.sB;
+        const float* Cr = a.C + b * a.sC;
+        float* h = state + (b * a.D + d) * W;
+        for (int n = j; n < N; n += P) {
+            WmC av = wm_decay<CX>(sdt, a.A[d * N + n] * 1.4426950408889634f, CX ? a.AImag[d * N + n] : 0.0f);
+            if (CX) {
+                float hr = h[2 * n], hi = h[2 * n + 1];
+                float nr = av.r * hr - av.i * hi + du * Br[2 * n], ni = av.r * hi + av.i * hr + du * Br[2 * n + 1];
+                h[2 * n] = nr; h[2 * n + 1] = ni;
+                y += 2.0f * (Cr[2 * n] * nr - Cr[2 * n + 1] * ni);
+            } else {
+                float nh = av.r * h[n] + du * Br[n];
+                h[n] = nh;
+                y += Cr[n] * nh;
+            }
         }
     }
-    if (a.z) { float zz = a.z[b * a.sz + d]; y *= zz * wm_sigmoid_s(zz); }
-    out[b * sOut + d] = y;
+    for (int o = P / 2; o > 0; o >>= 1) y += __shfl_xor_sync(0xffffffffu, y, o);
+    if (valid && j == 0) {
+        if (a.Dskip) y += a.Dskip[d] * uu;
+        if (a.z) { float zz = a.z[b * a.sz + d]; y *= zz * wm_sigmoid_s(zz); }
+        out[b * sOut + d] = y;
+    }
 }
 
-extern "C" __global__ void wm_scan_step_real(ScanArgs a, float* state, float* out, long long sOut) { wm_scan_step<false>(a, state, out, sOut); }
-extern "C" __global__ void wm_scan_step_complex(ScanArgs a, float* state, float* out, long long sOut) { wm_scan_step<true>(a, state, out, sOut); }
+extern "C" __global__ void wm_scan_step_real(ScanArgs a, float* state, float* out, long long sOut, int P) { wm_scan_step<false>(a, state, out, sOut, P); }
+extern "C" __global__ void wm_scan_step_complex(ScanArgs a, float* state, float* out, long long sOut, int P) { wm_scan_step<true>(a, state, out, sOut, P); }
