@@ -72,10 +72,10 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     private func evaluate() throws {
-        if case .cuda(let n) = deviceOptions.device {
-            throw ValidationError("--device cuda:\(n): evaluate runs on the CPU for now (log-mel features and the classifier use FFTW and the CPU kernels); use --device cpu")
-        }
+        // Log-mel features and the classifier run on the CPU (FFTW); the model NLL of
+        // --checkpoint runs on the chosen device.
         let backend = CPUBackend(threads: threads)
+        let modelBackend: any Backend = checkpoint == nil ? backend : try deviceOptions.makeBackend(threads: threads)
         let cache = FFTPlanCache()
         let classifierFile = try classifierURL(classifier)
         let (model, metadata) = try DigitClassifier.load(classifierFile, backend: backend, cache: cache)
@@ -102,7 +102,7 @@ struct EvaluateCommand: ParsableCommand {
         }
         var nll: EvaluationResult.ModelNLL?
         if let checkpoint {
-            let r = try modelTestNLL(checkpoint: checkpoint, referenceFolder: reference, maxClips: nllClips, backend: backend)
+            let r = try modelTestNLL(checkpoint: checkpoint, referenceFolder: reference, maxClips: nllClips, backend: modelBackend)
             nll = .init(checkpoint: checkpoint, bitsPerSample: r.bits, clips: r.clips, clipsFrom: r.from)
         }
         let result = EvaluationResult(
