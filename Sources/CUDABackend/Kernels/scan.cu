@@ -95,10 +95,13 @@ __device__ __forceinline__ void wm_stage(float* dst, const float* src, long long
     const int T = 32 * I;
     const int c = threadIdx.x & (C - 1), step = blockDim.x / C;
     const bool colOK = c0 + c < width;
-    for (int r = threadIdx.x / C; r < T; r += step) {
-        long long t = t0 + r;
-        bool ok = colOK && t < L;
-        wm_cp_async(dst + wm_slot<I>(r, c, C + 1), ok ? src + (rowBase + t) * stride + c0 + c : src, ok);
+    int r = threadIdx.x / C;
+    // One 64-bit multiply per call; the rows advance by a constant stride.
+    const float* p = src + (rowBase + t0 + r) * stride + c0 + c;
+    const long long pstep = (long long)step * stride;
+    for (; r < T; r += step, p += pstep) {
+        bool ok = colOK && t0 + r < L;
+        wm_cp_async(dst + wm_slot<I>(r, c, C + 1), ok ? p : src, ok);
     }
 }
 
@@ -615,12 +618,14 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     }
 }
 
+// Launch bounds: the real backward keeps three blocks per SM at I = 4 (its shared memory allows
+// them; unbounded, ptxas spends 106 registers and only two fit).
 #define WM_SCAN_KERNELS(I) \
 extern "C" __global__ void __launch_bounds__(256) wm_scan_fwd_real_i##I(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg) { \
     wm_scan_fwd<false, I>(a, out, sOut, ckpt, last, sg); } \
 extern "C" __global__ void __launch_bounds__(256) wm_scan_fwd_complex_i##I(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg) { \
     wm_scan_fwd<true, I>(a, out, sOut, ckpt, last, sg); } \
-extern "C" __global__ void __launch_bounds__(256) wm_scan_bwd_real_i##I(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
+extern "C" __global__ void __launch_bounds__(256, 12 / I) wm_scan_bwd_real_i##I(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
     wm_scan_bwd<false, I>(a, ckpt, dOut, sdOut, g, sg); } \
 extern "C" __global__ void __launch_bounds__(256) wm_scan_bwd_complex_i##I(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
     wm_scan_bwd<true, I>(a, ckpt, dOut, sdOut, g, sg); }
