@@ -12,9 +12,21 @@ extension CUDABackend {
     static let scanChannelsPerBlock = 8
     static let scanMaxWidth = 128
 
-    var scanTile: Int { 32 * scanItems }
+    /// Steps each lane of a scan warp owns: a tile, and this backend's checkpoint interval, is
+    /// 32 × this many steps. 8 when the blocks fit in one wave at one per SM (measured on an
+    /// H100 at (4, 256, 16384, 16), 128 blocks: 0.80 ms forward against 1.05 with 4 — half the
+    /// shuffle rounds per step, and occupancy is set by the problem there), else 4 (two to
+    /// three blocks per SM fit; at (16, 1024, 16384, 16) 8 was 1.2× slower forward + backward).
+    /// A function of the shape, so the forward and backward of one scan agree.
+    func scanItems(_ s: SelectiveScanShape) -> Int {
+        if let v = scanItemsOverride { return v }
+        let blocks = (s.channels + Self.scanChannelsPerBlock - 1) / Self.scanChannelsPerBlock * s.batch
+        return blocks <= max(1, info.multiprocessors) ? 8 : 4
+    }
 
-    func scanTiles(_ s: SelectiveScanShape) -> Int { (s.length + scanTile - 1) / scanTile }
+    func scanTile(_ s: SelectiveScanShape) -> Int { 32 * scanItems(s) }
+
+    func scanTiles(_ s: SelectiveScanShape) -> Int { (s.length + scanTile(s) - 1) / scanTile(s) }
 
     public func selectiveScanCheckpointCount(_ shape: SelectiveScanShape, chunk: Int) -> Int {
         shape.batch * scanTiles(shape) * shape.channels * shape.stateWidth
@@ -50,11 +62,11 @@ extension CUDABackend {
     /// Dynamic shared memory of the tile kernels in bytes (scan.cu's layout: two buffers, then
     /// the carried values).
     private func forwardSharedBytes(_ s: SelectiveScanShape) -> Int {
-        let T = scanTile, cpb = Self.scanChannelsPerBlock, W = s.stateWidth, G = Self.scanGroup(W)
+        let T = scanTile(s), cpb = Self.scanChannelsPerBlock, W = s.stateWidth, G = Self.scanGroup(W)
         return 4 * (2 * (3 * (cpb + 1) * T + 2 * (G + 1) * T) + cpb * W)
     }
     private func backwardSharedBytes(_ s: SelectiveScanShape) -> Int {
-        let T = scanTile, cpb = Self.scanChannelsPerBlock, W = s.stateWidth, G = Self.scanGroup(W)
+        let T = scanTile(s), cpb = Self.scanChannelsPerBlock, W = s.stateWidth, G = Self.scanGroup(W)
         return 4 * (2 * (4 * (cpb + 1) * T + cpb * W) + 2 * (G + 1) * T + (s.isComplex ? 4 : 2) * cpb * T + 2 * cpb * W)
     }
 
@@ -108,7 +120,7 @@ extension CUDABackend {
     private func forward(_ x: SelectiveScanTensors, out: Tensor?, checkpoints: Tensor?, lastState: Tensor?) {
         let s = x.shape
         let (segments, perSegment) = scanSegments(s)
-        let name = "wm_scan_fwd_\(s.isComplex ? "complex" : "real")_i\(scanItems)"
+        let name = "wm_scan_fwd_\(s.isComplex ? "complex" : "real")_i\(scanItems(s))"
         let (cb, batch, _) = scanGrid(s)
         var starts: Tensor? = nil
         if segments > 1 {
@@ -167,7 +179,7 @@ extension CUDABackend {
         gb.pointer(ptr(g.dB)); gb.int64(g.dB.rowStride)
         gb.pointer(ptr(g.dC)); gb.int64(g.dC.rowStride)
         gb.pointer(ptr(g.dA)); gb.pointer(ptr(g.dAImag)); gb.pointer(ptr(g.dD)); gb.pointer(ptr(g.dDeltaBias))
-        let name = "wm_scan_bwd_\(s.isComplex ? "complex" : "real")_i\(scanItems)"
+        let name = "wm_scan_bwd_\(s.isComplex ? "complex" : "real")_i\(scanItems(s))"
         let (segments, perSegment) = scanSegments(s)
         let (cb, batch, _) = scanGrid(s)
         var incoming: Tensor? = nil

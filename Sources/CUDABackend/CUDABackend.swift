@@ -30,10 +30,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// WAVEMAMBA_CUDA_GRAPHS=0: generation does not use step graphs (to compare, or to rule them out).
     public let stepGraphsEnabled: Bool
 
-    /// Steps each lane of a scan warp owns (4, or 8 through WAVEMAMBA_SCAN_ITEMS=8 for
-    /// experiments: its backward fits in shared memory only for state widths ≤ 64): a scan tile, and
-    /// the checkpoint interval of this backend, is 32 × this many steps (see scan.cu).
-    public let scanItems: Int
+    /// 4 or 8 fixes the scan's steps per lane (see `scanItems(_:)`); from WAVEMAMBA_SCAN_ITEMS,
+    /// and set by the checks to cover both kernels.
+    public var scanItemsOverride: Int?
 
     /// Opens GPU `ordinal`: its primary context, one stream, cuBLAS when it loads.
     public init(ordinal: Int = 0, cache: KernelCache = .fromEnvironment()) throws {
@@ -56,7 +55,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         stream = s
         device = .cuda(ordinal)
         synchronizeEveryLaunch = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_SYNC"] == "1"
-        scanItems = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_ITEMS"] == "8" ? 8 : 4
+        scanItemsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_ITEMS"].flatMap(Int.init).flatMap { [4, 8].contains($0) ? $0 : nil }
         stepGraphsEnabled = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_GRAPHS"] != "0"
         allocator = CUDACachingAllocator(driver: cu, context: ctx, stream: s, ordinal: ordinal)
         kernels = KernelLoader(driver: cu, architecture: info.architecture, driverVersion: driverVersion, cache: cache)

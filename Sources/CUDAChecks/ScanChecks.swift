@@ -1,3 +1,4 @@
+import CUDABackend
 import Engine
 import Foundation
 import Kernels
@@ -100,11 +101,19 @@ public struct ScanChecks {
     public func all() -> [CheckOutcome] {
         let k = KernelChecks(gpu: gpu, cpu: cpu)
         var out: [CheckOutcome] = []
-        for c in Self.cases {
-            let name = "selective scan fwd + bwd (batch \(c.batch), L \(c.length), D \(c.channels), N \(c.dState)\(c.complex ? ", complex" : "")"
-                + "\(c.gate ? ", z" : "")\(c.skip ? ", D" : "")\(c.bias ? ", bias" : ""))"
-            out.append(k.check(name) { run($0, c) })
+        // The CUDA scan has two tile kernels (4 and 8 steps per lane, chosen by shape): both.
+        let cuda = gpu as? CUDABackend
+        let saved = cuda?.scanItemsOverride
+        defer { cuda?.scanItemsOverride = saved }
+        for items in cuda == nil ? [nil] : [4, 8] as [Int?] {
+            cuda?.scanItemsOverride = items
+            for c in Self.cases {
+                let name = "selective scan fwd + bwd (batch \(c.batch), L \(c.length), D \(c.channels), N \(c.dState)\(c.complex ? ", complex" : "")"
+                    + "\(c.gate ? ", z" : "")\(c.skip ? ", D" : "")\(c.bias ? ", bias" : ""))\(items.map { ", \($0) steps per lane" } ?? "")"
+                out.append(k.check(name) { run($0, c) })
+            }
         }
+        cuda?.scanItemsOverride = saved
         for c in Self.cases.prefix(2) {
             out.append(k.check("selective scan step ×10 (batch \(c.batch), D \(c.channels), N \(c.dState)\(c.complex ? ", complex" : ""))") { step($0, c) })
         }
