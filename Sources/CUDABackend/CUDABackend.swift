@@ -20,6 +20,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     let stream: OpaquePointer?
     let kernels: KernelLoader
     private let blas: CuBLAS?
+    var cuBLAS: CuBLAS? { blas }
+    /// The GEMMs' precision (`setMatmulPrecision`); fp32 unless changed.
+    public internal(set) var matmulPrecision = MatmulPrecision.fp32
     /// WAVEMAMBA_CUDA_SYNC=1: wait for every kernel and GEMM as it is queued, so that a fault
     /// (illegal address, …) is reported against the kernel that caused it instead of at the
     /// next download (for debugging; slow).

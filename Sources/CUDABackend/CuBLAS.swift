@@ -61,6 +61,14 @@ public final class CuBLAS: @unchecked Sendable {
         return set(handle, address, bytes) == 0
     }
 
+    /// cublasSetMathMode: CUBLAS_TF32_TENSOR_OP_MATH (3) lets fp32 GEMMs round their inputs to
+    /// TF32 on the tensor cores (fp32 accumulation); CUBLAS_DEFAULT_MATH (0) keeps full fp32.
+    /// False when this cuBLAS lacks the call or refuses the mode.
+    func setTF32(_ on: Bool) -> Bool {
+        guard let set: @convention(c) (Handle, Int32) -> Status = try? library.function("cublasSetMathMode") else { return false }
+        return set(handle, on ? 3 : 0) == 0
+    }
+
     /// Row-major C[b] = α·op(A[b])·op(B[b]) + β·C[b] (A: m×k after op, B: k×n after op; lda,
     /// ldb, ldc are row strides; strides between batch entries in floats).
     func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UInt64, lda: Int, strideA: Int,

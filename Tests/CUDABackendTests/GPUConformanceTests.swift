@@ -27,6 +27,11 @@ final class GPUConformanceTests: XCTestCase {
         assertAll(KernelChecks(gpu: g, cpu: c).all().filter { !$0.name.hasPrefix("selective scan") })
     }
 
+    func testTF32PrecisionIsOnAndClose() throws {
+        guard let (g, c) = backends() else { return }
+        assertAll(PrecisionChecks(gpu: g, cpu: c).all())
+    }
+
     func testSelectiveScanMatchesTheCPU() {
         guard let (g, c) = backends() else { return }
         assertAll(ScanChecks(gpu: g, cpu: c).all())

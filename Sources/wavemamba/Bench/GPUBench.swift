@@ -97,6 +97,7 @@ struct GPUBench {
                                                                         "peak MiB": m.peakMiB])
             }
         }
+        for case let (label, gpu as CUDABackend) in backends { report.notes.append("\(label): GEMMs in \(gpu.matmulPrecision.rawValue)") }
         report.notes.append("the CPU rows are the baseline of the same run (one timed step)")
         return report
     }

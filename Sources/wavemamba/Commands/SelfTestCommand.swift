@@ -46,6 +46,7 @@ struct SelfTestCommand: ParsableCommand {
             }
         }
         take(KernelChecks(gpu: gpu, cpu: cpu).all())
+        take(PrecisionChecks(gpu: gpu, cpu: cpu).all())
         if let dir = GoldenChecks.findDirectory() {
             take(try GoldenChecks(backend: gpu, directory: dir).all())
         } else {

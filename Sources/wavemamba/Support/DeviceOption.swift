@@ -32,11 +32,17 @@ enum DeviceChoice: Equatable, ExpressibleByArgument, CustomStringConvertible {
     static var allValueStrings: [String] { ["auto", "cpu", "cuda", "cuda:N"] }
 }
 
+extension MatmulPrecision: ExpressibleByArgument {}
+
 /// The shared `--device` option of train, generate, nll, evaluate and the benches.
 struct DeviceOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Where tensors live and kernels run: auto (the first usable GPU, else the CPU), cpu, cuda or cuda:N.",
                                valueName: "auto|cpu|cuda[:N]"))
     var device: DeviceChoice = .auto
+
+    @Option(help: ArgumentHelp("GEMM precision on a GPU: fp32, or tf32 (tensor cores, fp32 accumulation; parameters, activations and the scan state stay fp32).",
+                               valueName: "fp32|tf32"))
+    var precision: MatmulPrecision = .fp32
 
     /// The backend for the choice. `auto` without a usable GPU takes the CPU with a one-line
     /// note on stderr; an explicit `cuda` that cannot be used is an error saying why.
@@ -50,18 +56,27 @@ struct DeviceOptions: ParsableArguments {
             case .auto: if !quiet { Console.note("device: cpu (\(cpuOnly) run on the CPU only)") }
             case .cpu: break
             }
-            return CPUBackend(threads: threads)
+            return try cpuBackend(threads: threads)
         }
         switch try resolve(quiet: quiet) {
         case .cuda(let n):
             do {
-                return try CUDABackend(ordinal: n)
+                let gpu = try CUDABackend(ordinal: n)
+                try gpu.setMatmulPrecision(precision)
+                return gpu
             } catch let e as CUDAError {
                 throw DeviceError(message: "--device cuda:\(n): \(e.message)")
             }
         default:
-            return CPUBackend(threads: threads)
+            return try cpuBackend(threads: threads)
         }
+    }
+
+    private func cpuBackend(threads: Int?) throws -> any Backend {
+        if precision != .fp32 {
+            throw DeviceError(message: "--precision \(precision.rawValue) needs a GPU (the CPU computes in fp32); drop it or use --device cuda")
+        }
+        return CPUBackend(threads: threads)
     }
 
     /// `auto` resolved to cpu or cuda:0 (the note is printed here unless `quiet`).
