@@ -39,4 +39,14 @@ final class DeviceOptionTests: XCTestCase {
         XCTAssertEqual(auto.stdout, "skipped: no CUDA device\n")
         XCTAssertTrue(auto.stderr.hasPrefix("device: cpu (no usable GPU: "), auto.stderr)
     }
+
+    func testTF32OnTheCPUIsAClearError() throws {
+        guard !FileManager.default.fileExists(atPath: "/dev/nvidiactl") else { print("skipped: a GPU host"); return }
+        let r = try CLI.run(["bench", "scan", "--quick", "--device", "cpu", "--precision", "tf32"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--precision tf32 needs a GPU"), r.stderr)
+        let bad = try CLI.run(["bench", "scan", "--quick", "--precision", "fp16"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--precision"), bad.stderr)
+    }
 }
