@@ -73,12 +73,12 @@ let package = Package(
             .embedInCode("Kernels/elementwise.cu"), .embedInCode("Kernels/layout.cu"), .embedInCode("Kernels/reduce.cu"),
             .embedInCode("Kernels/norms.cu"), .embedInCode("Kernels/loss.cu"), .embedInCode("Kernels/conv.cu"),
             .embedInCode("Kernels/scan.cu"), .embedInCode("Kernels/optimizer.cu"), .embedInCode("Kernels/random.cu"),
-            .embedInCode("Kernels/gemm.cu"), .embedInCode("Kernels/sample.cu"),
+            .embedInCode("Kernels/gemm.cu"), .embedInCode("Kernels/sample.cu"), .embedInCode("Kernels/s4d.cu"),
         ]),
 
         // GPU-vs-CPU checks of a backend (kernels, scan, golden files, whole-model steps, step graphs),
         // shared by the test target and `wavemamba selftest` (which runs where swift test can't).
-        .target(name: "CUDAChecks", dependencies: ["CUDABackend", "Engine", "Generation", "Kernels", "Models", "SafeTensors"]),
+        .target(name: "CUDAChecks", dependencies: ["CUDABackend", "Engine", "Generation", "Kernels", "Layers", "Models", "SafeTensors", "Spectral"]),
 
         .executableTarget(name: "wavemamba", dependencies: [
             "AudioIO", "Kernels", "Engine", "CUDABackend", "CUDAChecks", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS", "Training", "Distributed",

@@ -21,6 +21,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     let kernels: KernelLoader
     private let blas: CuBLAS?
     var cuBLAS: CuBLAS? { blas }
+    /// cuFFT for the S4D convolutions, opened on first use (CUDABackend+S4D.swift).
+    var cuFFTInstance: CuFFT?
     /// The GEMMs' precision (`setMatmulPrecision`); fp32 unless changed.
     public internal(set) var matmulPrecision = MatmulPrecision.fp32
     /// WAVEMAMBA_CUDA_SYNC=1: wait for every kernel and GEMM as it is queued, so that a fault

@@ -1,6 +1,6 @@
 /// One kernel family: a CUDA C file of Sources/CUDABackend/Kernels, embedded in the binary.
 public enum KernelFamily: String, CaseIterable, Sendable {
-    case elementwise, layout, reduce, norms, loss, conv, scan, optimizer, random, gemm, sample
+    case elementwise, layout, reduce, norms, loss, conv, scan, optimizer, random, gemm, sample, s4d
 
     /// The file name in Sources/CUDABackend/Kernels.
     public var fileName: String { "\(rawValue).cu" }
@@ -20,6 +20,7 @@ public enum KernelFamily: String, CaseIterable, Sendable {
         case .random: bytes = PackageResources.random_cu
         case .gemm: bytes = PackageResources.gemm_cu
         case .sample: bytes = PackageResources.sample_cu
+        case .s4d: bytes = PackageResources.s4d_cu
         }
         return String(decoding: bytes, as: UTF8.self)
     }

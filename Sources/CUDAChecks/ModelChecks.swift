@@ -102,6 +102,8 @@ public struct ModelChecks {
             out.append(stepMode(kind))
             out.append(try checkpointResume(kind, folder: folder))
         }
+        // S4D (kernel and FFT convolution on the device); its step mode runs on the CPU only.
+        out.append(trainingStep(.s4d))
         return out
     }
 }

@@ -14,6 +14,9 @@ extension Op {
         let L = rows / batch
         precondition(kv.shape == [H, L], "fftConvolution: kernel \(kv.shape), expected \([H, L])")
         let backend = u.backend
+        if let device = backend as? any S4DBackend {
+            return deviceConvolution(device, u, kernel, uv: uv, kv: kv, batch: batch, tape)
+        }
         let pool = cpuPool(backend)
         let conv = FFTConvolution(length: L, channels: H, cache: cache)
         let spectrum = backend.empty([conv.spectrumCount])
@@ -36,6 +39,28 @@ extension Op {
             conv.backward(dy: dy.contiguous().pointer, u: uv.pointer, spectrum: spectrum.pointer, du: du?.0.pointer,
                           dKernel: dk?.0.pointer, batch: batch, pool: pool)
             for case let (t, live?)? in [du, dk] { backend.add(live, t, out: live) }
+        }
+        return out
+    }
+
+    /// `fftConvolution` on a device backend (cuFFT there).
+    static func deviceConvolution(_ b: any S4DBackend, _ u: Variable, _ kernel: Variable, uv: Tensor, kv: Tensor, batch: Int,
+                                  _ tape: Tape) -> Variable {
+        let y = b.empty(uv.shape)
+        b.causalConvolution(u: uv, kernel: kv, batch: batch, y: y)
+        let out = Variable(y, requiresGrad: tape.needsGrad(u, kernel))
+        guard out.requiresGrad else { return out }
+        tape.record("fftConvolution") {
+            guard let dy = out.grad else { return }
+            func target(_ v: Variable) -> (Tensor, Tensor?)? {
+                guard v.requiresGrad else { return nil }
+                var result: (Tensor, Tensor?)?
+                v.withGrad { g, acc in result = acc ? (b.empty(g.shape), g) : (g, nil) }
+                return result
+            }
+            let du = target(u), dk = target(kernel)
+            b.causalConvolutionBackward(dy: dy.contiguous(), u: uv, kernel: kv, batch: batch, du: du?.0, dKernel: dk?.0)
+            for case let (t, live?)? in [du, dk] { b.add(live, t, out: live) }
         }
         return out
     }

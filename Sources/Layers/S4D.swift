@@ -121,8 +121,12 @@ public struct S4D {
     /// The convolution kernel K (H, L) as a differentiable function of log_dt, C,
     /// log_A_real and A_imag.
     public func kernel(length L: Int, _ tape: Tape) -> Variable {
-        let backend = logDt.backend, pool = cpuPool(backend)
+        let backend = logDt.backend
         let params = [logDt, C, logAReal, AImag]
+        if let device = backend as? any S4DBackend {
+            return deviceKernel(device, length: L, params: params, tape)
+        }
+        let pool = cpuPool(backend)
         // The backward reads the parameter values as they were in the forward.
         let snapshot = params.map { $0.value.floats() }
         let k = backend.empty([channels, L])
@@ -140,6 +144,26 @@ public struct S4D {
             }
             for (v, g) in zip(params, grads) where v.requiresGrad {
                 v.withGrad { dv, acc in backend.scale(g, by: 1, out: dv, accumulate: acc) }
+            }
+        }
+        return out
+    }
+
+    /// The same on a device backend: K and its gradient computed there (parameters copied so
+    /// the backward sees the forward's values).
+    func deviceKernel(_ b: any S4DBackend, length L: Int, params: [Variable], _ tape: Tape) -> Variable {
+        let snapshot = params.map { v -> Tensor in let t = b.empty(v.value.shape); b.copy2D(from: v.value, to: t, accumulate: false); return t }
+        let k = b.empty([channels, L])
+        b.s4dKernel(logDt: snapshot[0], C: snapshot[1], logAReal: snapshot[2], AImag: snapshot[3], length: L, kernel: k)
+        let out = Variable(k, requiresGrad: tape.isRecording && params.contains { $0.requiresGrad })
+        guard out.requiresGrad else { return out }
+        tape.record("s4dKernel") {
+            guard let dk = out.grad else { return }
+            let grads = params.map { b.empty($0.value.shape) }
+            b.s4dKernelBackward(logDt: snapshot[0], C: snapshot[1], logAReal: snapshot[2], AImag: snapshot[3], length: L,
+                                dKernel: dk.contiguous(), dLogDt: grads[0], dC: grads[1], dLogAReal: grads[2], dAImag: grads[3])
+            for (v, g) in zip(params, grads) where v.requiresGrad {
+                v.withGrad { dv, acc in b.scale(g, by: 1, out: dv, accumulate: acc) }
             }
         }
         return out

@@ -32,6 +32,11 @@ final class GPUConformanceTests: XCTestCase {
         assertAll(PrecisionChecks(gpu: g, cpu: c).all())
     }
 
+    func testS4DLayerMatchesTheCPU() {
+        guard let (g, c) = backends() else { return }
+        assertAll(S4DChecks(gpu: g, cpu: c).all())
+    }
+
     func testSelectiveScanMatchesTheCPU() {
         guard let (g, c) = backends() else { return }
         assertAll(ScanChecks(gpu: g, cpu: c).all())

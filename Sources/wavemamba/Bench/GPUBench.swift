@@ -84,12 +84,14 @@ struct GPUBench {
         "forward + backward": ["ms", "state updates/s", "roofline fraction"],
     ]
 
+    /// Generation: the Mamba kinds (S4D's step mode runs on the CPU only).
     static let kinds: [BlockKind] = [.mambaComplex, .mamba]
+    static let trainKinds: [BlockKind] = [.mambaComplex, .mamba, .s4d]
 
-    /// Samples/s of SaShiMi (Mamba blocks; S4D runs on the CPU only) on the GPU and on the CPU.
+    /// Samples/s of SaShiMi (complex and real Mamba, S4D) on the GPU and on the CPU.
     static func train(_ backends: [(String, any Backend)], batch: Int, length: Int, steps: Int, quick: Bool) -> BenchReport {
         var report = BenchReport(title: "wavemamba bench train (SaShiMi, batch \(batch) × \(length) samples)", threads: ProcessInfo.processInfo.activeProcessorCount)
-        for kind in kinds {
+        for kind in trainKinds {
             for (label, backend) in backends {
                 let m = ModelBench.timeTraining(kind, backend: backend, batch: batch, length: length,
                                                 steps: label == "cpu" ? 1 : steps, quick: quick)

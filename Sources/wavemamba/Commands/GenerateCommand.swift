@@ -56,8 +56,17 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let backend = try deviceOptions.makeBackend(threads: threads)
-        let loaded = try loadCheckpoint(checkpoint, backend: backend)
+        var backend = try deviceOptions.makeBackend(threads: threads)
+        var loaded = try loadCheckpoint(checkpoint, backend: backend)
+        if backend.device != .cpu && [loaded.model.config.outer, loaded.model.config.center].contains(.s4d) {
+            // S4D's step mode (its recurrence) runs on the CPU only.
+            if case .cuda(let n) = deviceOptions.device {
+                throw ValidationError("--device cuda:\(n): this model has S4D blocks, whose step mode runs on the CPU only; use --device cpu")
+            }
+            Console.note("device: cpu (S4D step mode runs on the CPU only)")
+            backend = CPUBackend(threads: threads)
+            loaded = try loadCheckpoint(checkpoint, backend: backend)
+        }
         let model = loaded.model, audio = loaded.audio
         let tokens = try AudioTokens(audio)
         var promptTokens: [Int32] = []

@@ -161,7 +161,7 @@ struct TrainCommand: ParsableCommand {
 
         // Model and trainer.
         // GPU ranks need a device-side all-reduce (NCCL), not written yet: MPI ranks train on the CPU.
-        let cpuOnly = ranks > 1 ? "data-parallel ranks (MPI)" : [recipe.model.outer, recipe.model.center].contains(.s4d) ? "S4D blocks" : nil
+        let cpuOnly = ranks > 1 ? "data-parallel ranks (MPI)" : nil
         let backend = try deviceOptions.makeBackend(threads: threads ?? Self.threadsPerRank(ranks), cpuOnly: cpuOnly,
                                                     quiet: communicator.rank != 0)
         let trainer = try Trainer(recipe: recipe, data: data, runDirectory: runURL, backend: backend, resume: resume,
