@@ -4,7 +4,8 @@ import Spectral
 
 extension Op {
     /// Causal per-channel long convolution y[b, t, h] = Σ_{s ≤ t} k[h, s]·u[b, t − s, h]
-    /// by FFT (`Spectral.FFTConvolution`), as a differentiable op.
+    /// by FFT (`Spectral.FFTConvolution` on the CPU, the backend's own on an `S4DBackend`),
+    /// as a differentiable op.
     /// u: (batch·L, H) token-major (any leading shape with H columns); kernel: (H, L).
     /// The kernel's spectrum is computed once and kept for the backward's du.
     public static func fftConvolution(_ u: Variable, _ kernel: Variable, batch: Int, cache: FFTPlanCache, _ tape: Tape) -> Variable {
@@ -14,20 +15,31 @@ extension Op {
         let L = rows / batch
         precondition(kv.shape == [H, L], "fftConvolution: kernel \(kv.shape), expected \([H, L])")
         let backend = u.backend
+        // The two implementations: FFTW on the CPU (the kernel's spectrum computed once and kept
+        // for the backward's du), or the device's own (cuFFT). Both overwrite their outputs.
+        let forward: (_ y: Tensor) -> Void
+        let backward: (_ dy: Tensor, _ du: Tensor?, _ dKernel: Tensor?) -> Void
         if let device = backend as? any S4DBackend {
-            return deviceConvolution(device, u, kernel, uv: uv, kv: kv, batch: batch, tape)
+            forward = { device.causalConvolution(u: uv, kernel: kv, batch: batch, y: $0) }
+            backward = { device.causalConvolutionBackward(dy: $0, u: uv, kernel: kv, batch: batch, du: $1, dKernel: $2) }
+        } else {
+            let pool = cpuPool(backend)
+            let conv = FFTConvolution(length: L, channels: H, cache: cache)
+            let spectrum = backend.empty([conv.spectrumCount])
+            conv.kernelSpectrum(kernel: kv.pointer, spectrum: spectrum.pointer, pool: pool)
+            forward = { conv.forward(u: uv.pointer, spectrum: spectrum.pointer, y: $0.pointer, batch: batch, pool: pool) }
+            backward = { dy, du, dk in
+                conv.backward(dy: dy.pointer, u: uv.pointer, spectrum: spectrum.pointer, du: du?.pointer, dKernel: dk?.pointer,
+                              batch: batch, pool: pool)
+            }
         }
-        let pool = cpuPool(backend)
-        let conv = FFTConvolution(length: L, channels: H, cache: cache)
-        let spectrum = backend.empty([conv.spectrumCount])
-        conv.kernelSpectrum(kernel: kv.pointer, spectrum: spectrum.pointer, pool: pool)
         let y = backend.empty(uv.shape)
-        conv.forward(u: uv.pointer, spectrum: spectrum.pointer, y: y.pointer, batch: batch, pool: pool)
+        forward(y)
         let out = Variable(y, requiresGrad: tape.needsGrad(u, kernel))
         guard out.requiresGrad else { return out }
         tape.record("fftConvolution") {
             guard let dy = out.grad else { return }
-            // FFTConvolution overwrites its outputs: write straight into a fresh gradient
+            // The implementations overwrite their outputs: write straight into a fresh gradient
             // buffer, or into a temporary that is then added to a live one.
             func target(_ v: Variable) -> (Tensor, Tensor?)? {
                 guard v.requiresGrad else { return nil }
@@ -36,31 +48,8 @@ extension Op {
                 return result
             }
             let du = target(u), dk = target(kernel)
-            conv.backward(dy: dy.contiguous().pointer, u: uv.pointer, spectrum: spectrum.pointer, du: du?.0.pointer,
-                          dKernel: dk?.0.pointer, batch: batch, pool: pool)
+            backward(dy.contiguous(), du?.0, dk?.0)
             for case let (t, live?)? in [du, dk] { backend.add(live, t, out: live) }
-        }
-        return out
-    }
-
-    /// `fftConvolution` on a device backend (cuFFT there).
-    static func deviceConvolution(_ b: any S4DBackend, _ u: Variable, _ kernel: Variable, uv: Tensor, kv: Tensor, batch: Int,
-                                  _ tape: Tape) -> Variable {
-        let y = b.empty(uv.shape)
-        b.causalConvolution(u: uv, kernel: kv, batch: batch, y: y)
-        let out = Variable(y, requiresGrad: tape.needsGrad(u, kernel))
-        guard out.requiresGrad else { return out }
-        tape.record("fftConvolution") {
-            guard let dy = out.grad else { return }
-            func target(_ v: Variable) -> (Tensor, Tensor?)? {
-                guard v.requiresGrad else { return nil }
-                var result: (Tensor, Tensor?)?
-                v.withGrad { g, acc in result = acc ? (b.empty(g.shape), g) : (g, nil) }
-                return result
-            }
-            let du = target(u), dk = target(kernel)
-            b.causalConvolutionBackward(dy: dy.contiguous(), u: uv, kernel: kv, batch: batch, du: du?.0, dKernel: dk?.0)
-            for case let (t, live?)? in [du, dk] { b.add(live, t, out: live) }
         }
         return out
     }

@@ -123,47 +123,45 @@ public struct S4D {
     public func kernel(length L: Int, _ tape: Tape) -> Variable {
         let backend = logDt.backend
         let params = [logDt, C, logAReal, AImag]
+        // The two implementations, each on a snapshot of the parameters (the backward reads
+        // their values as they were in the forward): Double on the CPU (S4DKernel), or the
+        // device's own. Both overwrite K and the gradients.
+        let forward: (_ k: Tensor) -> Void
+        let backward: (_ dk: Tensor, _ grads: [Tensor]) -> Void
         if let device = backend as? any S4DBackend {
-            return deviceKernel(device, length: L, params: params, tape)
+            let p = params.map { v -> Tensor in
+                let t = device.empty(v.value.shape)
+                device.copy2D(from: v.value, to: t, accumulate: false)
+                return t
+            }
+            forward = { device.s4dKernel(logDt: p[0], C: p[1], logAReal: p[2], AImag: p[3], length: L, kernel: $0) }
+            backward = { dk, g in
+                device.s4dKernelBackward(logDt: p[0], C: p[1], logAReal: p[2], AImag: p[3], length: L, dKernel: dk,
+                                         dLogDt: g[0], dC: g[1], dLogAReal: g[2], dAImag: g[3])
+            }
+        } else {
+            let pool = cpuPool(backend)
+            let snapshot = params.map { $0.value.floats() }
+            forward = { k in self.withParameters(snapshot) { S4DKernel.forward($0, length: L, kernel: k.pointer, pool: pool) } }
+            backward = { dk, g in
+                self.withParameters(snapshot) {
+                    S4DKernel.backward($0, length: L, dKernel: dk.pointer,
+                                       gradients: S4DKernelGradients(logDt: g[0].pointer, c: g[1].pointer,
+                                                                     logAReal: g[2].pointer, aImag: g[3].pointer),
+                                       pool: pool)
+                }
+            }
         }
-        let pool = cpuPool(backend)
-        // The backward reads the parameter values as they were in the forward.
-        let snapshot = params.map { $0.value.floats() }
         let k = backend.empty([channels, L])
-        withParameters(snapshot) { S4DKernel.forward($0, length: L, kernel: k.pointer, pool: pool) }
+        forward(k)
         let out = Variable(k, requiresGrad: tape.isRecording && params.contains { $0.requiresGrad })
         guard out.requiresGrad else { return out }
         tape.record("s4dKernel") {
             guard let dk = out.grad else { return }
-            let grads = params.map { backend.empty($0.shape) }
-            withParameters(snapshot) {
-                S4DKernel.backward($0, length: L, dKernel: dk.contiguous().pointer,
-                                   gradients: S4DKernelGradients(logDt: grads[0].pointer, c: grads[1].pointer,
-                                                                 logAReal: grads[2].pointer, aImag: grads[3].pointer),
-                                   pool: pool)
-            }
+            let grads = params.map { backend.empty($0.value.shape) }
+            backward(dk.contiguous(), grads)
             for (v, g) in zip(params, grads) where v.requiresGrad {
                 v.withGrad { dv, acc in backend.scale(g, by: 1, out: dv, accumulate: acc) }
-            }
-        }
-        return out
-    }
-
-    /// The same on a device backend: K and its gradient computed there (parameters copied so
-    /// the backward sees the forward's values).
-    func deviceKernel(_ b: any S4DBackend, length L: Int, params: [Variable], _ tape: Tape) -> Variable {
-        let snapshot = params.map { v -> Tensor in let t = b.empty(v.value.shape); b.copy2D(from: v.value, to: t, accumulate: false); return t }
-        let k = b.empty([channels, L])
-        b.s4dKernel(logDt: snapshot[0], C: snapshot[1], logAReal: snapshot[2], AImag: snapshot[3], length: L, kernel: k)
-        let out = Variable(k, requiresGrad: tape.isRecording && params.contains { $0.requiresGrad })
-        guard out.requiresGrad else { return out }
-        tape.record("s4dKernel") {
-            guard let dk = out.grad else { return }
-            let grads = params.map { b.empty($0.value.shape) }
-            b.s4dKernelBackward(logDt: snapshot[0], C: snapshot[1], logAReal: snapshot[2], AImag: snapshot[3], length: L,
-                                dKernel: dk.contiguous(), dLogDt: grads[0], dC: grads[1], dLogAReal: grads[2], dAImag: grads[3])
-            for (v, g) in zip(params, grads) where v.requiresGrad {
-                v.withGrad { dv, acc in b.scale(g, by: 1, out: dv, accumulate: acc) }
             }
         }
         return out
