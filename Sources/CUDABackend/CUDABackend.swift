@@ -242,14 +242,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     }
 
     public func matmul(_ a: Tensor, transA: Bool, _ b: Tensor, transB: Bool, c: Tensor, alpha: Float, beta: Float) {
-        precondition(a.isContiguous && b.isContiguous && c.isContiguous)
-        let batch = a.rank == 3 ? a.shape[0] : 1
-        let (ar, ac) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
-        let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
-        let m = transA ? ac : ar, k = transA ? ar : ac, n = transB ? br : bc
-        precondition((transB ? bc : br) == k && c.shape[c.rank - 2] == m && c.shape[c.rank - 1] == n, "matmul shapes")
-        gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: ptr(a), lda: ac, strideA: a.rank == 3 ? ar * ac : 0,
-             b: ptr(b), ldb: bc, strideB: b.rank == 3 ? br * bc : 0, beta: beta, c: ptr(c), ldc: n, strideC: m * n, batch: batch)
+        let g = MatmulShape(a, transA: transA, b, transB: transB, c: c)
+        gemm(transA: transA, transB: transB, m: g.m, n: g.n, k: g.k, alpha: alpha, a: ptr(a), lda: g.lda, strideA: g.strideA,
+             b: ptr(b), ldb: g.ldb, strideB: g.strideB, beta: beta, c: ptr(c), ldc: g.ldc, strideC: g.strideC, batch: g.batch)
     }
 
     // MARK: Elementwise

@@ -69,16 +69,10 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     }
 
     public func matmul(_ a: Tensor, transA: Bool, _ b: Tensor, transB: Bool, c: Tensor, alpha: Float, beta: Float) {
-        precondition(a.isContiguous && b.isContiguous && c.isContiguous)
-        let batch = a.rank == 3 ? a.shape[0] : 1
-        let (ar, ac) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
-        let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
-        let m = transA ? ac : ar, k = transA ? ar : ac, n = transB ? br : bc
-        precondition((transB ? bc : br) == k && c.shape[c.rank - 2] == m && c.shape[c.rank - 1] == n, "matmul shapes")
-        Gemm.batched(transA: transA, transB: transB, batch: batch, m: m, n: n, k: k, alpha: alpha,
-                     a: a.pointer, lda: ac, strideA: a.rank == 3 ? ar * ac : 0,
-                     b: b.pointer, ldb: bc, strideB: b.rank == 3 ? br * bc : 0,
-                     beta: beta, c: c.pointer, ldc: n, strideC: m * n, pool: pool)
+        let g = MatmulShape(a, transA: transA, b, transB: transB, c: c)
+        Gemm.batched(transA: transA, transB: transB, batch: g.batch, m: g.m, n: g.n, k: g.k, alpha: alpha,
+                     a: a.pointer, lda: g.lda, strideA: g.strideA, b: b.pointer, ldb: g.ldb, strideB: g.strideB,
+                     beta: beta, c: c.pointer, ldc: g.ldc, strideC: g.strideC, pool: pool)
     }
 
     // MARK: Elementwise
