@@ -1,3 +1,4 @@
+import AudioIO
 import Foundation
 import XCTest
 
@@ -16,6 +17,20 @@ struct CLI {
         let candidate = dir.appendingPathComponent("wavemamba")
         if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
         return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("wavemamba")
+    }
+
+    /// A corpus of 256-sample 8 kHz tones under `root/corpus`: 4 in train/, 2 in valid/, tone i
+    /// of split s at 300 + 120·i + `splitOffset`·(letters in s's name) Hz.
+    static func writeToneCorpus(in root: URL, splitOffset: Double = 0) throws {
+        for (split, count) in [("train", 4), ("valid", 2)] {
+            let folder = root.appendingPathComponent("corpus/\(split)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for i in 0..<count {
+                let f = 300.0 + 120 * Double(i) + splitOffset * Double(split.count)
+                let x = (0..<256).map { Float(0.5 * sin(2 * .pi * f * Double($0) / 8000)) }
+                try AudioFile.write(Audio(samples: x, sampleRate: 8000), to: folder.appendingPathComponent("t\(i).wav").path)
+            }
+        }
     }
 
     /// Runs `wavemamba args…`; with `prefix`, runs `prefix… wavemamba args…` (e.g. setpriv).

@@ -1,4 +1,3 @@
-import AudioIO
 import Foundation
 import SafeTensors
 import XCTest
@@ -36,15 +35,7 @@ final class DistributedTrainTests: XCTestCase {
     /// Tones in train/ and valid/, and a recipe with dropout (elementwise in the Mamba blocks'
     /// residual, tied in the S4D centre), so that the per-sample masks are part of the check.
     func makeRecipe(steps: Int) throws -> (recipe: URL, data: URL) {
-        for (split, count) in [("train", 4), ("valid", 2)] {
-            let folder = dir.appendingPathComponent("corpus/\(split)")
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            for i in 0..<count {
-                let f = 300.0 + 120 * Double(i) + 50 * Double(split.count)
-                let x = (0..<256).map { Float(0.5 * sin(2 * .pi * f * Double($0) / 8000)) }
-                try AudioFile.write(Audio(samples: x, sampleRate: 8000), to: folder.appendingPathComponent("t\(i).wav").path)
-            }
-        }
+        try CLI.writeToneCorpus(in: dir, splitOffset: 50)
         let recipe = dir.appendingPathComponent("tiny.toml")
         try """
         name = "tiny-mpi"

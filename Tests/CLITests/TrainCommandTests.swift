@@ -1,4 +1,3 @@
-import AudioIO
 import Foundation
 import XCTest
 
@@ -16,15 +15,7 @@ final class TrainCommandTests: XCTestCase {
 
     /// A tiny recipe and a corpus of tones in train/ and valid/.
     func makeRecipe(steps: Int = 2, extra: String = "") throws -> URL {
-        for (split, count) in [("train", 4), ("valid", 2)] {
-            let folder = dir.appendingPathComponent("corpus/\(split)")
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            for i in 0..<count {
-                let f = 300.0 + 120 * Double(i)
-                let x = (0..<256).map { Float(0.5 * sin(2 * .pi * f * Double($0) / 8000)) }
-                try AudioFile.write(Audio(samples: x, sampleRate: 8000), to: folder.appendingPathComponent("t\(i).wav").path)
-            }
-        }
+        try CLI.writeToneCorpus(in: dir)
         let recipe = dir.appendingPathComponent("tiny.toml")
         try """
         name = "tiny"
