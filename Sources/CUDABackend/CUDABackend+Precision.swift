@@ -4,7 +4,7 @@ extension CUDABackend {
     /// Switches the cuBLAS GEMMs between fp32 and TF32 (`MatmulPrecision`). Throws when TF32
     /// is asked for but cannot be had (no cuBLAS: the own SGEMM kernel is fp32 only).
     public func setMatmulPrecision(_ p: MatmulPrecision) throws {
-        guard let blas = cuBLAS else {
+        guard let blas else {
             if p == .fp32 { return }
             throw CUDAError("\(device): TF32 needs cuBLAS, and \(gemmProvider)")
         }

@@ -19,8 +19,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     let context: OpaquePointer?
     let stream: OpaquePointer?
     let kernels: KernelLoader
-    private let blas: CuBLAS?
-    var cuBLAS: CuBLAS? { blas }
+    let blas: CuBLAS?
     /// cuFFT for the S4D convolutions, opened on first use (CUDABackend+S4D.swift).
     var cuFFTInstance: CuFFT?
     /// The GEMMs' precision (`setMatmulPrecision`); fp32 unless changed.
