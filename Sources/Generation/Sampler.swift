@@ -173,10 +173,9 @@ public final class Sampler {
     /// as a pure function of (seed, stream, k) (what the on-device sampler computes), equal to
     /// the k-th `next()` of the host's sequential generator.
     public static func uniform(seed: UInt64, stream: Int, draw k: UInt64) -> Float {
-        var z = streamSeed(seed, stream) &+ (k &+ 1) &* 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return unit(z ^ (z >> 31))
+        // SplitMix64's state advances by a constant: the generator k words on starts there.
+        var g = SplitMix64(seed: streamSeed(seed, stream) &+ k &* 0x9E37_79B9_7F4A_7C15)
+        return unit(g.next())
     }
 
     /// Stream s's generator seed.
