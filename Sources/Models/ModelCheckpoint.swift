@@ -36,16 +36,23 @@ public enum ModelCheckpoint {
         try Checkpoint.saveWeights(model.store, to: url, metadata: metadata(model, audio: audio, extra: extra), values: values)
     }
 
-    /// Reads config and audio settings, builds the model on `backend` and loads the weights.
-    public static func load(_ url: URL, backend: any Backend) throws -> (model: SaShiMi, audio: AudioSettings, metadata: [String: String]) {
+    /// The model config, audio settings and metadata of a checkpoint, without its weights
+    /// (e.g. to choose a device for the model first).
+    public static func header(_ url: URL) throws -> (config: SaShiMiConfig, audio: AudioSettings, metadata: [String: String]) {
         let file = try SafeTensorsFile(contentsOf: url)
         let dec = JSONDecoder()
         guard let cfgText = file.metadata[Checkpoint.configKey], let cfg = try? dec.decode(SaShiMiConfig.self, from: Data(cfgText.utf8)) else {
             throw SafeTensorsError(path: url.path, "no wavemamba model config in the metadata; is this a wavemamba checkpoint (a file written by `wavemamba train`)?")
         }
         let audio = file.metadata[audioKey].flatMap { try? dec.decode(AudioSettings.self, from: Data($0.utf8)) } ?? AudioSettings()
+        return (cfg, audio, file.metadata)
+    }
+
+    /// Reads config and audio settings, builds the model on `backend` and loads the weights.
+    public static func load(_ url: URL, backend: any Backend) throws -> (model: SaShiMi, audio: AudioSettings, metadata: [String: String]) {
+        let (cfg, audio, metadata) = try header(url)
         let model = SaShiMi(config: cfg, backend: backend, seed: 0)
         _ = try Checkpoint.loadWeights(model.store, from: url)
-        return (model, audio, file.metadata)
+        return (model, audio, metadata)
     }
 }

@@ -56,17 +56,12 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        var backend = try deviceOptions.makeBackend(threads: threads)
-        var loaded = try loadCheckpoint(checkpoint, backend: backend)
-        if backend.device != .cpu && [loaded.model.config.outer, loaded.model.config.center].contains(.s4d) {
-            // S4D's step mode (its recurrence) runs on the CPU only.
-            if case .cuda(let n) = deviceOptions.device {
-                throw ValidationError("--device cuda:\(n): this model has S4D blocks, whose step mode runs on the CPU only; use --device cpu")
-            }
-            Console.note("device: cpu (S4D step mode runs on the CPU only)")
-            backend = CPUBackend(threads: threads)
-            loaded = try loadCheckpoint(checkpoint, backend: backend)
-        }
+        // S4D's step mode (its recurrence) runs on the CPU only: the device is chosen from the
+        // checkpoint's config before the model is built.
+        let config = try checkpointOrExit(checkpoint) { try ModelCheckpoint.header($0).config }
+        let cpuOnly = [config.outer, config.center].contains(.s4d) ? "S4D blocks (their step mode)" : nil
+        let backend = try deviceOptions.makeBackend(threads: threads, cpuOnly: cpuOnly)
+        let loaded = try loadCheckpoint(checkpoint, backend: backend)
         let model = loaded.model, audio = loaded.audio
         let tokens = try AudioTokens(audio)
         var promptTokens: [Int32] = []
@@ -110,12 +105,17 @@ struct GenerateCommand: ParsableCommand {
 
 /// Loads a checkpoint, turning format errors into one clear line.
 func loadCheckpoint(_ path: String, backend: any Backend) throws -> (model: SaShiMi, audio: AudioSettings, metadata: [String: String]) {
+    try checkpointOrExit(path) { try ModelCheckpoint.load($0, backend: backend) }
+}
+
+/// `read` of a checkpoint file; a missing or unreadable one is an error line and exit status 1.
+func checkpointOrExit<T>(_ path: String, _ read: (URL) throws -> T) throws -> T {
     guard FileManager.default.fileExists(atPath: path) else {
         Console.error("\(path): no such checkpoint; pass a .safetensors file written by `wavemamba train` (e.g. RUNDIR/latest.safetensors)")
         throw ExitCode(1)
     }
     do {
-        return try ModelCheckpoint.load(URL(fileURLWithPath: path), backend: backend)
+        return try read(URL(fileURLWithPath: path))
     } catch {
         Console.error("\(error)")
         throw ExitCode(1)

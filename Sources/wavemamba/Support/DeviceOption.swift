@@ -46,7 +46,7 @@ struct DeviceOptions: ParsableArguments {
 
     /// The backend for the choice. `auto` without a usable GPU takes the CPU with a one-line
     /// note on stderr; an explicit `cuda` that cannot be used is an error saying why.
-    /// `cpuOnly` names a part of the job the GPU backend cannot run yet (MPI ranks): `auto`
+    /// `cpuOnly` names a part of the job the GPU backend cannot run yet (MPI ranks, S4D step mode): `auto`
     /// then takes the CPU, an explicit `cuda` is an error. `quiet` drops the note (data-parallel
     /// ranks other than 0 print errors only).
     func makeBackend(threads: Int?, cpuOnly: String? = nil, quiet: Bool = false) throws -> any Backend {
