@@ -74,6 +74,7 @@ let package = Package(
             .embedInCode("Kernels/norms.cu"), .embedInCode("Kernels/loss.cu"), .embedInCode("Kernels/conv.cu"),
             .embedInCode("Kernels/scan.cu"), .embedInCode("Kernels/optimizer.cu"), .embedInCode("Kernels/random.cu"),
             .embedInCode("Kernels/gemm.cu"), .embedInCode("Kernels/sample.cu"), .embedInCode("Kernels/s4d.cu"),
+            .embedInCode("Kernels/mamba_step.cu"), .embedInCode("Kernels/ssm_math.cuh"),
         ]),
 
         // GPU-vs-CPU checks of a backend (kernels, scan, golden files, whole-model steps, step graphs),

@@ -37,6 +37,17 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// 4 or 8 fixes the scan's steps per lane (see `scanItems(_:)`); from WAVEMAMBA_SCAN_ITEMS,
     /// and set by the checks to cover both kernels.
     public var scanItemsOverride: Int?
+    /// Generation runs each residual Mamba block as one fused launch (mamba_step.cu); off with
+    /// WAVEMAMBA_CUDA_FUSED_STEP=0, and switched by the benchmark to time both paths.
+    public var fusedBlockSteps: Bool
+    /// Measured on an H100 (SaShiMi-small): at batch 1 the fused step was slower (one thread
+    /// block per block-step, RTF 0.25–0.28 against 0.34 unfused), at 16 faster (3.2–3.8 against
+    /// 2.2). WAVEMAMBA_FUSED_STEP_MIN_BATCH overrides it.
+    public var fusedStepMinimumBatch: Int
+    /// 1, 2, 4 or 8 fixes the streams per thread block of the fused block step (see
+    /// `fusedStepStreams`); from WAVEMAMBA_FUSED_STEP_STREAMS, and set by the checks to cover
+    /// every kernel.
+    public var fusedStepStreamsOverride: Int?
 
     /// Opens GPU `ordinal`: its primary context, one stream, cuBLAS when it loads.
     public init(ordinal: Int = 0, cache: KernelCache = .fromEnvironment()) throws {
@@ -61,6 +72,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         synchronizeEveryLaunch = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_SYNC"] == "1"
         scanItemsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_ITEMS"].flatMap(Int.init).flatMap { [4, 8].contains($0) ? $0 : nil }
         stepGraphsEnabled = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_GRAPHS"] != "0"
+        fusedBlockSteps = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_FUSED_STEP"] != "0"
+        fusedStepMinimumBatch = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_MIN_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 8
+        fusedStepStreamsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_STREAMS"].flatMap(Int.init).flatMap { [1, 2, 4, 8].contains($0) ? $0 : nil }
         allocator = CUDACachingAllocator(driver: cu, context: ctx, stream: s, ordinal: ordinal)
         kernels = KernelLoader(driver: cu, architecture: info.architecture, driverVersion: driverVersion, cache: cache)
         do {

@@ -15,6 +15,19 @@ public final class CuBLAS: @unchecked Sendable {
     private let sgemmStridedBatched: @convention(c) (Handle, Int32, Int32, Int32, Int32, Int32, UnsafePointer<Float>, UInt64, Int32, Int64,
                                                      UInt64, Int32, Int64, UnsafePointer<Float>, UInt64, Int32, Int64, Int32) -> Status
 
+    /// cublasGemmEx and cublasGemmStridedBatchedEx (fp32 types, a compute type), for the
+    /// reduced-precision compute types; nil when this cuBLAS lacks them.
+    private let gemmEx: (@convention(c) (Handle, Int32, Int32, Int32, Int32, Int32, UnsafeRawPointer, UInt64, Int32, Int32, UInt64, Int32, Int32,
+                                         UnsafeRawPointer, UInt64, Int32, Int32, Int32, Int32) -> Status)?
+    private let gemmStridedBatchedEx: (@convention(c) (Handle, Int32, Int32, Int32, Int32, Int32, UnsafeRawPointer, UInt64, Int32, Int32, Int64,
+                                                       UInt64, Int32, Int32, Int64, UnsafeRawPointer, UInt64, Int32, Int32, Int64, Int32,
+                                                       Int32, Int32) -> Status)?
+    /// The compute type of every GEMM through the Ex calls (cublasComputeType_t), or nil for
+    /// cublasSgemm under the handle's math mode.
+    private(set) var computeType: Int32?
+    /// CUBLAS_COMPUTE_32F_FAST_16BF: fp32 in and out, bf16 tensor-core products.
+    static let computeFast16BF: Int32 = 75
+
     static let libraryNames = ["libcublas.so.13", "libcublas.so.12"]
 
     /// A 12.x driver gets cuBLAS 12 first (cuBLAS 13 needs a 13.x driver).
@@ -42,6 +55,8 @@ public final class CuBLAS: @unchecked Sendable {
         let setStream: @convention(c) (Handle, OpaquePointer?) -> Status = try library.function("cublasSetStream_v2")
         sgemm = try library.function("cublasSgemm_v2")
         sgemmStridedBatched = try library.function("cublasSgemmStridedBatched")
+        gemmEx = try? library.function("cublasGemmEx")
+        gemmStridedBatchedEx = try? library.function("cublasGemmStridedBatchedEx")
         var h: Handle = nil
         let rc = create(&h)
         guard rc == 0 else { throw CUDAError("cublasCreate failed (cublasStatus \(rc))") }
@@ -69,6 +84,14 @@ public final class CuBLAS: @unchecked Sendable {
         return set(handle, on ? 3 : 0) == 0
     }
 
+    /// Routes every GEMM through cublasGemmEx with `type` (a cublasComputeType_t), or back to
+    /// cublasSgemm with nil. False when this cuBLAS lacks the Ex calls.
+    func setComputeType(_ type: Int32?) -> Bool {
+        if type != nil && (gemmEx == nil || gemmStridedBatchedEx == nil) { return false }
+        computeType = type
+        return true
+    }
+
     /// Row-major C[b] = α·op(A[b])·op(B[b]) + β·C[b] (A: m×k after op, B: k×n after op; lda,
     /// ldb, ldc are row strides; strides between batch entries in floats).
     func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UInt64, lda: Int, strideA: Int,
@@ -77,7 +100,15 @@ public final class CuBLAS: @unchecked Sendable {
         // Column-major: Cᵀ (n×m) = op(B)ᵀ (n×k) · op(A)ᵀ (k×m).
         let opB: Int32 = transB ? 1 : 0, opA: Int32 = transA ? 1 : 0
         let rc: Status
-        if batch == 1 {
+        if let type = computeType, let ex = gemmEx, let exBatched = gemmStridedBatchedEx {
+            // CUDA_R_32F (0) for A, B and C; CUBLAS_GEMM_DEFAULT (−1).
+            if batch == 1 {
+                rc = ex(handle, opB, opA, Int32(n), Int32(m), Int32(k), &al, b, 0, Int32(ldb), a, 0, Int32(lda), &be, c, 0, Int32(ldc), type, -1)
+            } else {
+                rc = exBatched(handle, opB, opA, Int32(n), Int32(m), Int32(k), &al, b, 0, Int32(ldb), Int64(strideB), a, 0, Int32(lda),
+                               Int64(strideA), &be, c, 0, Int32(ldc), Int64(strideC), Int32(batch), type, -1)
+            }
+        } else if batch == 1 {
             rc = sgemm(handle, opB, opA, Int32(n), Int32(m), Int32(k), &al, b, Int32(ldb), a, Int32(lda), &be, c, Int32(ldc))
         } else {
             rc = sgemmStridedBatched(handle, opB, opA, Int32(n), Int32(m), Int32(k), &al, b, Int32(ldb), Int64(strideB),

@@ -56,6 +56,7 @@ struct StructBuilder {
     mutating func pointer(_ p: UInt64) { align(8); withUnsafeBytes(of: p) { bytes += $0 } }
     mutating func int64(_ v: Int) { align(8); withUnsafeBytes(of: Int64(v)) { bytes += $0 } }
     mutating func int32(_ v: Int) { align(4); withUnsafeBytes(of: Int32(v)) { bytes += $0 } }
+    mutating func float(_ v: Float) { align(4); withUnsafeBytes(of: v) { bytes += $0 } }
 
     var finished: [UInt8] {
         var b = self

@@ -1,12 +1,23 @@
 /// One kernel family: a CUDA C file of Sources/CUDABackend/Kernels, embedded in the binary.
 public enum KernelFamily: String, CaseIterable, Sendable {
     case elementwise, layout, reduce, norms, loss, conv, scan, optimizer, random, gemm, sample, s4d
+    case mambaStep = "mamba_step"
 
     /// The file name in Sources/CUDABackend/Kernels.
     public var fileName: String { "\(rawValue).cu" }
 
-    /// The CUDA C source text.
+    /// The CUDA C source text: the file, behind ssm_math.cuh for the families that share its
+    /// arithmetic (a #line directive keeps compiler messages pointing into the file).
     public var source: String {
+        switch self {
+        case .scan, .mambaStep:
+            return String(decoding: PackageResources.ssm_math_cuh, as: UTF8.self) + "\n#line 1 \"\(fileName)\"\n" + fileText
+        default:
+            return fileText
+        }
+    }
+
+    private var fileText: String {
         let bytes: [UInt8]
         switch self {
         case .elementwise: bytes = PackageResources.elementwise_cu
@@ -21,6 +32,7 @@ public enum KernelFamily: String, CaseIterable, Sendable {
         case .gemm: bytes = PackageResources.gemm_cu
         case .sample: bytes = PackageResources.sample_cu
         case .s4d: bytes = PackageResources.s4d_cu
+        case .mambaStep: bytes = PackageResources.mamba_step_cu
         }
         return String(decoding: bytes, as: UTF8.self)
     }

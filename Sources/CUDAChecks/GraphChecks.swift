@@ -112,7 +112,7 @@ public struct GraphChecks {
     public func graphReplay(_ kind: BlockKind) -> CheckOutcome {
         let model = SaShiMi(config: ModelChecks.config(kind), backend: gpu, seed: 5)
         let batch = Self.batch
-        let a = model.makeStepState(batch: batch), b = model.makeStepState(batch: batch)
+        let a = model.makeStepState(batch: batch, fusedBlocks: true), b = model.makeStepState(batch: batch, fusedBlocks: true)
         let period = a.period
         let prompt = ModelChecks.tokens(batch * 3, seed: 31)
         for t in 0..<3 {
@@ -183,9 +183,52 @@ public struct GraphChecks {
                             detail: distinct ? "" : "a tensor allocated after the capture got the graph's temporary block")
     }
 
+    /// The fused residual Mamba block step (one launch per block) against the unfused one
+    /// (LayerNorm, `MambaBlock.step`, add: eight launches) on the same weights and tokens,
+    /// teacher-forced over more than two pooling periods (every stage runs, and the coarse
+    /// stages' states carry over): logits ≤ 1e-4 relative at every step, for each forced
+    /// number of streams per thread block (nil: the backend's choice), at a batch that leaves
+    /// the last block partly empty.
+    public func fusedBlockStep(_ kind: BlockKind, config: SaShiMiConfig, label: String, batch: Int, streams: [Int?]) -> CheckOutcome {
+        let name = "graphs: fused residual Mamba step = unfused step (\(kind.rawValue), \(label))"
+        var c = config
+        c.outer = kind; c.center = kind
+        let model = SaShiMi(config: c, backend: gpu, seed: 9)
+        let saved = gpu.fusedStepStreamsOverride, savedOn = gpu.fusedBlockSteps, savedMinimum = gpu.fusedStepMinimumBatch
+        defer { gpu.fusedStepStreamsOverride = saved; gpu.fusedBlockSteps = savedOn; gpu.fusedStepMinimumBatch = savedMinimum }
+        gpu.fusedBlockSteps = true
+        gpu.fusedStepMinimumBatch = 1
+        let steps = 2 * c.totalPool + 5
+        let tokens = ModelChecks.tokens(batch * steps, seed: 77)
+        var worst = 0.0
+        var notes: [String] = []
+        for forced in streams {
+            gpu.fusedStepStreamsOverride = forced
+            let fused = model.makeStepState(batch: batch, fusedBlocks: true), plain = model.makeStepState(batch: batch)
+            guard model.usesFusedBlocks(fused) && !model.usesFusedBlocks(plain) else {
+                return CheckOutcome(name: name, error: .infinity, tolerance: 1e-4, detail: "the fused state has no fused blocks")
+            }
+            var err = 0.0
+            for t in 0..<steps {
+                let x = (0..<batch).map { tokens[$0 * steps + t] }
+                let a = model.step(tokens: x, fused).floats(), b = model.step(tokens: x, plain).floats()
+                err = max(err, relativeError(a, b))
+            }
+            worst = max(worst, err)
+            notes.append("\(forced.map { "\($0)" } ?? "auto (\(gpu.fusedStepStreams(batch: batch)))") streams/block: \(String(format: "%.1e", err))")
+        }
+        return CheckOutcome(name: name, error: worst, tolerance: 1e-4, detail: "batch \(batch), \(steps) steps; " + notes.joined(separator: ", "))
+    }
+
     public func all() -> [CheckOutcome] {
+        // The checks' small batches take the fused block steps too (graph replay and generation).
+        let minimum = gpu.fusedStepMinimumBatch
+        gpu.fusedStepMinimumBatch = 1
+        defer { gpu.fusedStepMinimumBatch = minimum }
         var out = [deviceSampling(), graphMemoryPool()]
         for kind in [BlockKind.mambaComplex, .mamba] {
+            out.append(fusedBlockStep(kind, config: ModelChecks.config(kind), label: "small", batch: 5, streams: [1, 2, 4, 8]))
+            out.append(fusedBlockStep(kind, config: SaShiMiConfig(), label: "SC09-small size", batch: 3, streams: [nil, 2]))
             out.append(graphReplay(kind))
             out.append(graphGeneration(kind))
         }

@@ -2,9 +2,9 @@ import CUDABackend
 import Engine
 import Foundation
 
-/// `--precision tf32`: a GEMM in TF32 mode must differ from fp32 at TF32's rounding level
-/// (proof that the tensor-core path is on) and stay within it of the CPU's fp32 product; the
-/// backend returns to fp32 afterwards.
+/// `--precision tf32|bf16`: a GEMM in TF32 mode must differ from fp32 at TF32's rounding level
+/// (proof that the tensor-core path is on) and stay within it of the CPU's fp32 product; BF16
+/// the same at its coarser level; the backend returns to fp32 afterwards.
 public struct PrecisionChecks {
     public let gpu: CUDABackend
     public let cpu: any Backend
@@ -37,6 +37,12 @@ public struct PrecisionChecks {
             // Below 1e-6 the mode did not take effect.
             out.append(CheckOutcome(name: "precision: tf32 GEMM ≈ CPU fp32 (and not equal)", error: tf32 < 1e-6 ? .infinity : tf32,
                                     tolerance: 5e-3, detail: String(format: "tf32 rel err %.2e", tf32)))
+            try gpu.setMatmulPrecision(.bf16)
+            let bf16 = relativeError(product(gpu), reference)
+            // FAST_16BF rounds the inputs to bf16 (8 mantissa bits) or TF32, cuBLAS's choice:
+            // below 1e-6 the compute type did not take effect.
+            out.append(CheckOutcome(name: "precision: bf16 (cuBLAS FAST_16BF) GEMM ≈ CPU fp32 (and not equal)", error: bf16 < 1e-6 ? .infinity : bf16,
+                                    tolerance: 3e-2, detail: String(format: "bf16 rel err %.2e (tf32 %.2e)", bf16, tf32)))
         } catch {
             out.append(CheckOutcome(name: "precision: \(error)", error: .infinity, tolerance: 0, detail: ""))
         }

@@ -25,4 +25,15 @@ public protocol StepGraphBackend: Backend {
     /// (Int32) and to `history[s, k mod capacity]` (Int32, (batch, capacity)). The same draw
     /// as `Sampler.draw` on the host.
     func sampleTokens(logits: Tensor, temperature: Float, topP: Float, seed: UInt64, counters: Tensor, tokens: Tensor, history: Tensor)
+    /// Whether generation steps run each residual Mamba block as one fused launch
+    /// (`residualMambaStep`); false when switched off (CUDA: WAVEMAMBA_CUDA_FUSED_STEP=0), and
+    /// settable so that a benchmark can time both paths in one run.
+    var fusedBlockSteps: Bool { get set }
+    /// The smallest batch that takes the fused block steps (below it one thread block per
+    /// block-step leaves the GPU idle and the unfused GEMMs, spread over SMs, are faster).
+    var fusedStepMinimumBatch: Int { get set }
+    /// out = x + Mamba(LayerNorm(x)) for one step of every stream (x, out: (batch, dModel)
+    /// contiguous; out may be x), updating `step`'s conv and SSM states: what LayerNorm,
+    /// `MambaBlock.step` and the residual add do in eight launches, in one.
+    func residualMambaStep(_ step: ResidualMambaStep, x: Tensor, out: Tensor)
 }

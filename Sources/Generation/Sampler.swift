@@ -50,6 +50,8 @@ public final class Sampler {
     /// Step graphs and on-device sampling (`generate`; `prime` stays on the generic step).
     let graphs: StepGraphs?
     public var usesStepGraphs: Bool { graphs != nil }
+    /// Whether each residual Mamba block steps as one fused launch (the graph path on CUDA).
+    public var usesFusedBlocks: Bool { state.map { model.usesFusedBlocks($0) } ?? false }
     /// Node counts of the step graphs captured so far (one graph per pooling phase).
     public var stepGraphNodeCounts: [Int] { graphs?.capturedNodeCounts ?? [] }
     private let classes: Int
@@ -72,8 +74,10 @@ public final class Sampler {
         self.settings = settings
         classes = model.config.classes
         fast = path == .automatic ? model.makeFastStepState(batch: batch) : nil
-        state = fast == nil ? model.makeStepState(batch: batch) : nil
-        if path == .automatic, let state, let backend = model.store.backend as? any StepGraphBackend, backend.stepGraphsEnabled {
+        // The graph path steps each residual Mamba block as one launch where the backend can.
+        let graphBackend = path == .automatic && fast == nil ? (model.store.backend as? any StepGraphBackend).flatMap { $0.stepGraphsEnabled ? $0 : nil } : nil
+        state = fast == nil ? model.makeStepState(batch: batch, fusedBlocks: graphBackend != nil) : nil
+        if let state, let backend = graphBackend {
             graphs = StepGraphs(model: model, state: state, backend: backend, settings: settings)
         } else {
             graphs = nil

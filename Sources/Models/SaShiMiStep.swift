@@ -70,36 +70,42 @@ public final class SaShiMiStepState {
     final class BlockState {
         let normed: Tensor, mean: Tensor, rstd: Tensor, out: Tensor
         let mamba: MambaStepState?
+        /// The whole residual Mamba block as one launch (`fusedBlocks`), over `mamba`'s states.
+        let fused: ResidualMambaStep?
         let s4d: S4D.StepState?
         let hidden: Tensor?      // FF hidden (batch, ff·H)
         let mixed: Tensor?       // FF output (batch, H)
-        init(_ b: any Backend, batch: Int, block: ResidualBlock, width: Int) {
+        init(_ b: any Backend, batch: Int, block: ResidualBlock, width: Int, fused fuse: Bool) {
             normed = b.empty([batch, width]); mean = b.empty([batch]); rstd = b.empty([batch]); out = b.empty([batch, width])
             switch block.mixer {
             case .mamba(let m):
-                mamba = m.makeStepState(batch: batch); s4d = nil; hidden = nil; mixed = nil
+                let st = m.makeStepState(batch: batch)
+                mamba = st; s4d = nil; hidden = nil; mixed = nil
+                fused = fuse ? m.residualStep(normWeight: block.norm.weight.value, normBias: block.norm.bias.value, state: st) : nil
             case .s4d(let l):
-                mamba = nil; s4d = l.makeStepState(batch: batch); hidden = nil; mixed = nil
+                mamba = nil; fused = nil; s4d = l.makeStepState(batch: batch); hidden = nil; mixed = nil
             case .feedForward(let f):
-                mamba = nil; s4d = nil; hidden = b.empty([batch, f.fc1.weight.shape[0]]); mixed = b.empty([batch, width])
+                mamba = nil; fused = nil; s4d = nil; hidden = b.empty([batch, f.fc1.weight.shape[0]]); mixed = b.empty([batch, width])
             }
         }
     }
 
-    init(model: SaShiMi, batch: Int) {
+    init(model: SaShiMi, batch: Int, fusedBlocks: Bool) {
         let b = model.store.backend, c = model.config
         self.batch = batch
+        // Fused block steps need a backend that has them.
+        let fuse = fusedBlocks && (b as? any StepGraphBackend).map { $0.fusedBlockSteps && batch >= $0.fusedStepMinimumBatch } == true
         period = c.pool.reduce(1, *)
         token = b.empty([batch], dtype: .int32)
         x0 = b.empty([batch, c.dModel])
         downs = model.down.map { DownState(b, batch: batch, pool: $0) }
         var width = c.dModel * Int(pow(Double(c.expand), Double(c.pool.count)))
-        center = model.center.map { BlockState(b, batch: batch, block: $0, width: width) }
+        center = model.center.map { BlockState(b, batch: batch, block: $0, width: width, fused: fuse) }
         centerOut = b.empty([batch, width])
         var ups: [(UpState, [BlockState], Tensor, Tensor)] = []
         for stage in model.up {
             width /= c.expand
-            ups.append((UpState(b, batch: batch, pool: stage.pool), stage.blocks.map { BlockState(b, batch: batch, block: $0, width: width) },
+            ups.append((UpState(b, batch: batch, pool: stage.pool), stage.blocks.map { BlockState(b, batch: batch, block: $0, width: width, fused: fuse) },
                         b.empty([batch, width]), b.empty([batch, width])))
         }
         self.ups = ups
@@ -111,7 +117,17 @@ public final class SaShiMiStepState {
 }
 
 extension SaShiMi {
-    public func makeStepState(batch: Int) -> SaShiMiStepState { SaShiMiStepState(model: self, batch: batch) }
+    /// With `fusedBlocks`, on a backend whose `fusedBlockSteps` is on (CUDA), each residual
+    /// Mamba block steps as one launch over transposed copies of its weights, made now: a
+    /// snapshot, so make a new state after the parameters change.
+    public func makeStepState(batch: Int, fusedBlocks: Bool = false) -> SaShiMiStepState {
+        SaShiMiStepState(model: self, batch: batch, fusedBlocks: fusedBlocks)
+    }
+
+    /// Whether `state`'s residual Mamba blocks step as single launches.
+    public func usesFusedBlocks(_ state: SaShiMiStepState) -> Bool {
+        (state.center + state.ups.flatMap(\.blocks)).contains { $0.fused != nil }
+    }
 
     /// Feeds one token per stream (Int32 classes) and returns the logits for the next sample
     /// (`state.logits`, (batch, classes)). Equal to the parallel forward at the same position.
@@ -208,6 +224,10 @@ extension SaShiMi {
 
     private func stepBlock(_ block: ResidualBlock, _ x: Tensor, _ st: SaShiMiStepState.BlockState) -> Tensor {
         let b = store.backend
+        if let f = st.fused, let fb = b as? any StepGraphBackend {
+            fb.residualMambaStep(f, x: x, out: st.out)
+            return st.out
+        }
         b.layerNorm(x: x, weight: block.norm.weight.value, bias: block.norm.bias.value, y: st.normed, mean: st.mean, rstd: st.rstd)
         let y: Tensor
         switch block.mixer {

@@ -2,8 +2,9 @@
 # Runs on the GPU host from the repository root, with .carry/gpu carried over by
 # benchmarks/gpu/prepare.sh (as .carry/gpu.tar.gz): device list, the GPU-vs-CPU self-test, then
 # the benchmarks. Everything is also written under $OUT (when set) for the record.
-# Usage: run-on-device.sh [STEP ...]   steps: info selftest graphs scan train train-gpu generate
-# (default: info selftest graphs scan train generate; train-gpu skips the CPU baseline rows)
+# Usage: run-on-device.sh [STEP ...]   steps: info selftest graphs scan train train-gpu train-bf16
+# generate generate-gpu generate-streams generate-small (default: info selftest graphs scan train generate; train-gpu and
+# generate-gpu skip the CPU baseline rows, train-bf16 is train-gpu with --precision bf16)
 # Each step has its own time limit (WAVEMAMBA_STEP_TIMEOUT, default 240 s) so that one hang
 # does not cost the others.
 set -uo pipefail
@@ -47,7 +48,12 @@ for step in "${steps[@]}"; do
         scan) run bench scan --device cuda ;;
         train) run bench train --device cuda ;;
         train-gpu) run bench train --device cuda --no-cpu-baseline ;;
+        train-bf16) run bench train --device cuda --no-cpu-baseline --precision bf16 ;;
         generate) run bench generate --device cuda ;;
+        generate-gpu) run bench generate --device cuda --no-cpu-baseline ;;
+        generate-streams)   # the fused block step's streams per thread block, forced
+            for n in 1 2 4 8; do WAVEMAMBA_FUSED_STEP_STREAMS=$n run bench generate --device cuda --fast-only --batches 16,256 --samples 800; done ;;
+        generate-small) WAVEMAMBA_FUSED_STEP_MIN_BATCH=1 run bench generate --device cuda --no-cpu-baseline --batches 2,4,8 --samples 800 ;;   # where fusing starts to pay
         *) echo "unknown step $step" >&2; status=2 ;;
     esac
 done

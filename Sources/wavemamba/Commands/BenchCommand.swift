@@ -137,6 +137,9 @@ struct BenchCommand: ParsableCommand {
         @Flag(help: "Skip the Backend-generic baseline (the fast path only, e.g. to profile it).")
         var fastOnly = false
 
+        @Flag(help: "With --device cuda: skip the CPU rows (the GPU's own baselines stay).")
+        var noCpuBaseline = false
+
         func run() throws {
             let kindList = try kinds.split(separator: ",").map { k in
                 guard let kind = BlockKind(rawValue: String(k)) else { throw ValidationError("--kinds: unknown block kind '\(k)'; use mamba-complex, mamba or s4d") }
@@ -147,7 +150,7 @@ struct BenchCommand: ParsableCommand {
                     guard let n = Int(b), n > 0 else { throw ValidationError("--batches: '\(b)' is not a positive batch size") }
                     return n
                 }
-                let cpu: [(String, any Backend)] = fastOnly ? [] : [("cpu", CPUBackend(threads: options.threads))]
+                let cpu: [(String, any Backend)] = fastOnly || noCpuBaseline ? [] : [("cpu", CPUBackend(threads: options.threads))]
                 let report = GPUBench.generate([("\(gpu.device)", gpu)] + cpu, kinds: kindList.filter { $0 != .s4d }, batches: batchList,
                                                samples: options.quick ? 64 : samples, baseline: !fastOnly, quick: options.quick)
                 try options.emit(report, columns: GPUBench.modelColumns)

@@ -40,8 +40,8 @@ struct DeviceOptions: ParsableArguments {
                                valueName: "auto|cpu|cuda[:N]"))
     var device: DeviceChoice = .auto
 
-    @Option(help: ArgumentHelp("GEMM precision on a GPU: fp32, or tf32 (tensor cores, fp32 accumulation; parameters, activations and the scan state stay fp32).",
-                               valueName: "fp32|tf32"))
+    @Option(help: ArgumentHelp("GEMM precision on a GPU: fp32, tf32 or bf16 (tensor cores, inputs rounded inside the GEMM, fp32 accumulation; parameters, optimizer state, activations and the scan state stay fp32).",
+                               valueName: "fp32|tf32|bf16"))
     var precision: MatmulPrecision = .fp32
 
     /// The backend for the choice. `auto` without a usable GPU takes the CPU with a one-line

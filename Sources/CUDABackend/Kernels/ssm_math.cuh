@@ -1,0 +1,44 @@
+// Arithmetic shared by the selective scan (scan.cu) and the fused Mamba block step
+// (mamba_step.cu): SFU softplus, sigmoid and sincos, complex pairs, the per-step decay.
+// Prepended to both sources when they are compiled (KernelFamily.source).
+
+// softplus and sigmoid through the SFU (__expf, __logf): log1p(e) by its series below
+// e = 0.03 (relative error ≤ e³/4 ≈ 7e-6·e … 2e-7), by __logf(1 + e) above (absolute error
+// ≈ 4e-7 on a value ≥ 0.03: ≤ 1.3e-5 relative). libm's log1pf(expf(x)) was a fifth of the
+// forward's instructions.
+__device__ __forceinline__ float wm_softplus_s(float x) {
+    if (x > 20.0f) return x;
+    float e = __expf(x);
+    return e < 0.03f ? e * (1.0f - e * (0.5f - e * (1.0f / 3.0f))) : __logf(1.0f + e);
+}
+__device__ __forceinline__ float wm_sigmoid_s(float x) { return __fdividef(1.0f, 1.0f + __expf(-x)); }
+
+// sin and cos of x through the SFU after a two-constant reduction to [−π, π]
+// (|error| ≈ 1e-6 for |x| up to thousands; sincosf's slow path is never needed here).
+__device__ __forceinline__ void wm_sincos(float x, float* s, float* c) {
+    float q = rintf(x * 0.15915494309189535f);
+    float r = fmaf(-q, 6.28318548202514648f, x);
+    r = fmaf(-q, -1.7484555e-7f, r);
+    __sincosf(r, s, c);
+}
+
+// Complex numbers as (re, im) pairs.
+struct WmC { float r, i; };
+__device__ __forceinline__ WmC wm_mul(WmC a, WmC b) { return {a.r * b.r - a.i * b.i, a.r * b.i + a.i * b.r}; }
+__device__ __forceinline__ WmC wm_fma(WmC a, WmC b, WmC c) { return {fmaf(a.r, b.r, fmaf(-a.i, b.i, c.r)), fmaf(a.r, b.i, fmaf(a.i, b.r, c.i))}; }
+__device__ __forceinline__ WmC wm_conj(WmC a) { return {a.r, -a.i}; }
+__device__ __forceinline__ float wm_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Decay a = exp(Δ·A) of one step (A2 = A·log2 e).
+template <bool CX>
+__device__ __forceinline__ WmC wm_decay(float sdt, float A2, float Ai) {
+    float e;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(sdt * A2));   // 2 ulp; exp2f adds range handling we don't need
+    if (!CX) return {e, 0.0f};
+    float s, c; wm_sincos(sdt * Ai, &s, &c);
+    return {e * c, e * s};
+}
+
