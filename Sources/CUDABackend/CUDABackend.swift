@@ -41,8 +41,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// WAVEMAMBA_CUDA_FUSED_STEP=0, and switched by the benchmark to time both paths.
     public var fusedBlockSteps: Bool
     /// Measured on an H100 (SaShiMi-small): at batch 1 the fused step was slower (one thread
-    /// block per block-step, RTF 0.25–0.28 against 0.34 unfused), at 16 faster (3.2–3.8 against
-    /// 2.2). WAVEMAMBA_FUSED_STEP_MIN_BATCH overrides it.
+    /// block per block-step, RTF 0.25–0.28 against 0.34 unfused), from batch 2 on faster (2: 0.55
+    /// against 0.46, 8: 1.94 against 1.08). WAVEMAMBA_FUSED_STEP_MIN_BATCH overrides it.
     public var fusedStepMinimumBatch: Int
     /// 1, 2, 4 or 8 fixes the streams per thread block of the fused block step (see
     /// `fusedStepStreams`); from WAVEMAMBA_FUSED_STEP_STREAMS, and set by the checks to cover
@@ -73,7 +73,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         scanItemsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_ITEMS"].flatMap(Int.init).flatMap { [4, 8].contains($0) ? $0 : nil }
         stepGraphsEnabled = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_GRAPHS"] != "0"
         fusedBlockSteps = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_FUSED_STEP"] != "0"
-        fusedStepMinimumBatch = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_MIN_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 8
+        fusedStepMinimumBatch = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_MIN_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 2
         fusedStepStreamsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_STREAMS"].flatMap(Int.init).flatMap { [1, 2, 4, 8].contains($0) ? $0 : nil }
         allocator = CUDACachingAllocator(driver: cu, context: ctx, stream: s, ordinal: ordinal)
         kernels = KernelLoader(driver: cu, architecture: info.architecture, driverVersion: driverVersion, cache: cache)
