@@ -20,7 +20,7 @@ extension CUDABackend {
     /// to 99 KiB, sm_80 to 163, sm_90 to 227).
     static let fusedStepSharedLimit = 96 << 10
 
-    /// Shared memory of one block in bytes (mamba_step.cu's wm_step_smem_floats).
+    /// Shared memory of one block in bytes: mamba_step.cu's u, xz, dbl and dl for `s` streams, then `part`.
     static func fusedStepSharedBytes(streams s: Int, _ p: ResidualMambaStep) -> Int {
         4 * (s * (p.dModel + 3 * p.dInner + p.xProjColumns) + fusedStepPartFloats)
     }

@@ -50,8 +50,6 @@ public final class Sampler {
     /// Step graphs and on-device sampling (`generate`; `prime` stays on the generic step).
     let graphs: StepGraphs?
     public var usesStepGraphs: Bool { graphs != nil }
-    /// Whether each residual Mamba block steps as one fused launch (the graph path on CUDA).
-    public var usesFusedBlocks: Bool { state.map { model.usesFusedBlocks($0) } ?? false }
     /// Node counts of the step graphs captured so far (one graph per pooling phase).
     public var stepGraphNodeCounts: [Int] { graphs?.capturedNodeCounts ?? [] }
     private let classes: Int

@@ -228,11 +228,6 @@ __device__ void wm_mamba_step(const MambaStepArgs& a) {
     });
 }
 
-// Shared memory the kernel needs, in floats (the host computes the same).
-__host__ __device__ __forceinline__ int wm_step_smem_floats(int S, int H, int D, int P) {
-    return S * (H + 3 * D + P) + WM_STEP_PART;
-}
-
 #define WM_MAMBA_STEP(S) \
 extern "C" __global__ void __launch_bounds__(WM_STEP_THREADS) wm_mamba_step_real_s##S(MambaStepArgs a) { wm_mamba_step<S, false>(a); } \
 extern "C" __global__ void __launch_bounds__(WM_STEP_THREADS) wm_mamba_step_complex_s##S(MambaStepArgs a) { wm_mamba_step<S, true>(a); }
