@@ -6,13 +6,17 @@ extension CUDABackend {
     static let fusedStepThreads = 256
     static let fusedStepPartFloats = 8192
 
-    /// Streams per thread block: the fewest (1, 2, 4, 8) that fit the blocks in one wave,
-    /// since each block reads every weight once whatever its stream count: fewer streams per
-    /// block spread the work over more SMs, more streams per block reread the weights less.
+    /// Streams per thread block: the fewest (1, 2, 4, 8) whose blocks are all resident at once,
+    /// two to an SM (the kernel's 128 registers a thread allow two). Each block reads every
+    /// weight once whatever its stream count; fewer streams per block spread the work over more
+    /// warps, which this latency-bound kernel needs more than it needs the weights reread less.
+    /// Measured on an H100 at batch 256 (RTF complex / real): 1 stream 36.8 / 48.4, 2 34.1 / 46.4,
+    /// 4 26.5 / 37.9, 8 16.6 / 25.3 (with the weights streamed through shared memory; one
+    /// stream was also best with them read into registers, 39.8 / 44.1 against 34.6 / 41.8 for 2).
     public func fusedStepStreams(batch: Int) -> Int {
         if let v = fusedStepStreamsOverride { return v }
-        let sms = max(1, info.multiprocessors)
-        for s in [1, 2, 4] where (batch + s - 1) / s <= sms { return s }
+        let slots = 2 * max(1, info.multiprocessors)
+        for s in [1, 2, 4] where (batch + s - 1) / s <= slots { return s }
         return 8
     }
 
@@ -32,10 +36,13 @@ extension CUDABackend {
         precondition(p.convState.isContiguous && p.ssmState.isContiguous && p.dConv >= 1, "residualMambaStep: states must be contiguous")
         var s = fusedStepStreams(batch: batch)
         precondition([1, 2, 4, 8].contains(s), "fused Mamba step: \(s) streams per block (1, 2, 4 or 8)")
-        while s > 1 && Self.fusedStepSharedBytes(streams: s, p) > Self.fusedStepSharedLimit { s /= 2 }
+        // Every GEMM's results for the block's streams pass through `part`, and everything must fit the shared memory.
+        let widest = max(2 * p.dInner, p.dModel, p.xProjColumns)
+        while s > 1 && (s * widest > Self.fusedStepPartFloats || Self.fusedStepSharedBytes(streams: s, p) > Self.fusedStepSharedLimit) { s /= 2 }
         let shared = Self.fusedStepSharedBytes(streams: s, p)
-        precondition(shared <= Self.fusedStepSharedLimit, "fused Mamba step: \(shared) bytes of shared memory for dModel \(p.dModel), "
-                     + "dInner \(p.dInner) exceed \(Self.fusedStepSharedLimit) (switch it off with WAVEMAMBA_CUDA_FUSED_STEP=0)")
+        precondition(shared <= Self.fusedStepSharedLimit && widest <= Self.fusedStepPartFloats,
+                     "fused Mamba step: \(shared) bytes of shared memory for dModel \(p.dModel), dInner \(p.dInner) exceed "
+                     + "\(Self.fusedStepSharedLimit), or 2·dInner exceeds \(Self.fusedStepPartFloats) (switch it off with WAVEMAMBA_CUDA_FUSED_STEP=0)")
         var b = StructBuilder()
         b.pointer(ptr(x)); b.pointer(ptr(out)); b.int64(batch)
         b.pointer(ptr(p.normWeight)); b.pointer(ptr(p.normBias))

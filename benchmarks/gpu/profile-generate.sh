@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Per-kernel GPU time of step-mode generation (graph path) under Nsight Compute, summed by
-# kernel name: where a generated sample's time goes. Run on the GPU host after
-# run-on-device.sh has unpacked .carry/gpu. Usage: profile-generate.sh [BATCH] [KIND]
+# kernel name: where a generated sample's time goes. Caches are not flushed between kernels
+# (--cache-control none), so the times are those of a warm replay, less the gaps between
+# launches. Run on the GPU host after run-on-device.sh has unpacked .carry/gpu.
+# Usage: profile-generate.sh [BATCH] [KIND]
 set -uo pipefail
 carry=.carry/gpu
 export LD_LIBRARY_PATH="$PWD/$carry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export WAVEMAMBA_CUDA_KERNELS="$PWD/$carry/kernels"
 out="${OUT:-/tmp}"
 batch="${1:-256}" kind="${2:-mamba-complex}"
-timeout 240 ncu --metrics gpu__time_duration.sum --csv --launch-skip 2000 --launch-count 1500 \
+timeout 240 ncu --metrics gpu__time_duration.sum --cache-control none --csv --launch-skip 2000 --launch-count 1500 \
     "$carry/wavemamba" bench generate --device cuda --kinds "$kind" --batches "$batch" --samples 160 --fast-only \
-    > "$out/ncu-generate.csv" 2> "$out/ncu-generate.err"
-python3 - "$out/ncu-generate.csv" <<'PY'
+    > "$out/ncu-generate-$batch.csv" 2> "$out/ncu-generate-$batch.err"
+python3 - "$out/ncu-generate-$batch.csv" <<'PY'
 import csv, sys, collections
 rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
 head = rows[0]; rows = rows[1:]
@@ -23,7 +25,8 @@ for r in rows:
     k = r[name].split("(")[0]
     tot[k] += v; cnt[k] += 1
 all_ = sum(tot.values())
-print(f"{len(rows)} kernels, {all_/1e3:.1f} us in all")
+steps = cnt.get("wm_sample_tokens", 0) or 1   # one draw per generated sample
+print(f"{len(rows)} kernels, {all_/1e3:.1f} us in all, {steps} samples: {all_/1e3/steps:.1f} us of kernels per sample")
 for k, v in sorted(tot.items(), key=lambda kv: -kv[1])[:25]:
-    print(f"{v/all_*100:5.1f}%  {v/cnt[k]/1e3:8.2f} us avg  x{cnt[k]:5d}  {k[:90]}")
+    print(f"{v/all_*100:5.1f}%  {v/cnt[k]/1e3:8.2f} us avg  {cnt[k]/steps:6.2f}/sample  {k[:90]}")
 PY

@@ -4,20 +4,23 @@
 // (six of them small GEMMs); at batch 256 the block's arithmetic is a few microseconds, so
 // launches and round trips through global memory were most of a generated sample's time.
 //
-// A thread block (256 threads) owns S consecutive streams (S = 1, 2, 4 or 8, chosen on the host
-// so that the blocks fit in one wave). Every intermediate of its streams stays in shared
-// memory; global memory sees the input row, the weights, the conv and SSM states and the
-// output row. The weights are read in their transposed layouts (inT: (H, 2D), xT: (D, P'),
-// dtT: (R, D), outT: (D, H), made once when the step state is; P' = R + 2W rounded up to a
-// multiple of 4 with zero columns), so that a warp's lanes read consecutive 16-byte column
-// vectors of one input row: coalesced, and each weight is loaded once per block and used for
-// its S streams from registers. The states keep the layouts of the unfused step (conv
-// (batch, D, K − 1), SSM (batch, D, W)), so both paths share a state, and the arithmetic is
-// the step kernels' (ssm_math.cuh, compiled in front of this file).
+// A thread block (256 threads) owns S consecutive streams (S = 1, 2, 4 or 8, chosen on the
+// host: the fewest that keep every block resident, two to an SM). Every intermediate of its
+// streams stays in shared memory; global memory sees the input row, the weights, the conv and
+// SSM states and the output row. The weights are read in their transposed layouts (inT:
+// (H, 2D), xT: (D, P'), dtT: (R, D), outT: (D, H), made once when the step state is; P' =
+// R + 2W rounded up to a multiple of 4 with zero columns), so that a warp's lanes read
+// consecutive 16-byte column vectors of one input row: coalesced, and each weight is loaded
+// once per block and used for its S streams from registers. The states keep the layouts of
+// the unfused step (conv (batch, D, K − 1), SSM (batch, D, W)), so both paths share a state,
+// and the arithmetic is the step kernels' (ssm_math.cuh, compiled in front of this file). The
+// block's states are prefetched into L2 when it starts.
 //
 // The GEMMs load 16-byte column vectors, 8 k-steps unrolled, so that a thread has 16 loads in
-// flight; the epilogues are inlined into them. (A version with one out-of-line GEMM body and
-// separate epilogue loops, half the code, measured 1.4× slower at batch 256.)
+// flight. Tried and measured on an H100 at batch 256, slower: one out-of-line GEMM body with
+// separate epilogue loops (1.4×), and the weights streamed through a ring of shared-memory
+// buffers by cp.async, three chunks ahead of the GEMM (RTF 36.8 against 39.8 at one stream
+// per block, complex; slower at batch 16 too: a barrier per chunk).
 
 struct MambaStepArgs {
     const float* x; float* out; long long batch;
@@ -86,26 +89,22 @@ __device__ __forceinline__ void wm_block_gemm(const float* in, int ldi, const fl
         }
 #pragma unroll
         for (int t = 0; t < WM_STEP_JQ; ++t) {
+            const int g = g0 + t * cols;
+            if (g >= Q) continue;
 #pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int j = (g0 + t * cols) * 4 + e;
-                if (j >= P) continue;
-#pragma unroll
-                for (int s = 0; s < S; ++s) {
-                    if (slices == 1) epi(s, j, acc[t][e][s]);
-                    else part[(q * S + s) * P + j] = acc[t][e][s];
-                }
-            }
+            for (int s = 0; s < S; ++s)
+                reinterpret_cast<float4*>(part + (q * S + s) * P)[g] = make_float4(acc[t][0][s], acc[t][1][s], acc[t][2][s], acc[t][3][s]);
         }
     }
-    if (slices > 1) {
-        __syncthreads();
-        for (int i = threadIdx.x; i < S * P; i += T) {
-            const int s = i / P, j = i % P;
-            float v = 0.0f;
-            for (int g = 0; g < slices; ++g) v += part[(g * S + s) * P + j];
-            epi(s, j, v);
-        }
+    // One call site of the epilogue (inlined once, not once per accumulator as before: the
+    // kernel's code shrank from 141–207 KB to 80–90 KB, closer to what the instruction cache
+    // holds while a generation step runs the same kernel layer after layer).
+    __syncthreads();
+    for (int i = threadIdx.x; i < S * P; i += T) {
+        const int s = i / P, j = i - s * P;
+        float v = part[s * P + j];
+        for (int g = 1; g < slices; ++g) v += part[(g * S + s) * P + j];
+        epi(s, j, v);
     }
     __syncthreads();
 }
@@ -129,22 +128,33 @@ __device__ __forceinline__ float wm_step_state_cx(float sdt, float du, float A, 
 
 template <int S, bool CX>
 __device__ void wm_mamba_step(const MambaStepArgs& a) {
-    extern __shared__ float smem[];
+    extern __shared__ float4 smem4[];
+    float* smem = reinterpret_cast<float*>(smem4);
     const int H = a.H, D = a.D, R = a.R, N = a.N, K = a.K, W = CX ? 2 * N : N, P = a.P;
     float* u = smem;            // (S, H) normed input
     float* xz = u + S * H;      // (S, 2D): in_proj's x half (→ conv output → gated y) and z half
     float* dbl = xz + S * 2 * D; // (S, P) x_proj: dt part, B, C (and zero padding)
     float* dl = dbl + S * P;    // (S, D) dt_proj output (before bias and softplus)
-    float* part = dl + S * D;   // wm_block_gemm's partial sums
+    float* part = dl + S * D;   // the GEMMs' partial sums
     const long long b0 = (long long)blockIdx.x * S;
     const int rows = (int)min((long long)S, a.batch - b0);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int KS = K - 1;
+
+    // 0. The block's states into L2 (read in steps 2 and 5), while the LayerNorm and in_proj run.
+    {
+        const char* h = reinterpret_cast<const char*>(a.ssmState + b0 * D * W);
+        const long long hb = (long long)rows * D * W * 4, cb = (long long)rows * D * KS * 4;
+        for (long long o = threadIdx.x * 128ll; o < hb; o += WM_STEP_THREADS * 128ll) asm volatile("prefetch.global.L2 [%0];" :: "l"(h + o));
+        const char* cs = reinterpret_cast<const char*>(a.convState + b0 * D * KS);
+        for (long long o = threadIdx.x * 128ll; o < cb; o += WM_STEP_THREADS * 128ll) asm volatile("prefetch.global.L2 [%0];" :: "l"(cs + o));
+    }
 
     // 1. LayerNorm, one warp per stream (the rows past the batch are zeros).
-    if (warp < S) {
-        float* ur = u + warp * H;
-        if (warp < rows) {
-            const float* xr = a.x + (b0 + warp) * H;
+    for (int sw = warp; sw < S; sw += WM_STEP_THREADS / 32) {
+        float* ur = u + sw * H;
+        if (sw < rows) {
+            const float* xr = a.x + (b0 + sw) * H;
             float s = 0.0f;
             for (int c = lane; c < H; c += 32) s += xr[c];
             float mu = wm_warp_sum(s) / H;
@@ -159,7 +169,6 @@ __device__ void wm_mamba_step(const MambaStepArgs& a) {
     __syncthreads();
 
     // 2. in_proj; the x half goes straight through the conv step (its state shifts by one) and SiLU.
-    const int KS = K - 1;
     wm_block_gemm<S>(u, H, a.inT, H, 2 * D, part, [&](int s, int j, float v) {
         if (j >= D) { xz[s * 2 * D + j] = v; return; }
         float r = 0.0f;
@@ -180,13 +189,17 @@ __device__ void wm_mamba_step(const MambaStepArgs& a) {
     wm_block_gemm<S>(xz, 2 * D, a.xT, D, P, part, [&](int s, int j, float v) { dbl[s * P + j] = v; });
     wm_block_gemm<S>(dbl, P, a.dtT, R, D, part, [&](int s, int j, float v) { dl[s * D + j] = v; });
 
-    // 5. Scan step and gate, a thread per (stream, channel): y = C·h (2·Re for complex) + D·u,
-    // times SiLU(z), over the x half in place.
-    for (int i = threadIdx.x; i < S * D; i += WM_STEP_THREADS) {
-        const int s = i / D, d = i % D;
+    // 5. Scan step and gate: y = C·h (2·Re for complex) + D·u, times SiLU(z), over the x half in
+    // place. G threads per (stream, channel), each owning every G-th state, when the pairs leave
+    // threads idle (the outer stage at one stream per block: 128 pairs); their y meet by shuffles.
+    int G = 1;
+    if ((S * D) % 32 == 0)
+        while (G < 4 && S * D * G * 2 <= WM_STEP_THREADS && N % (G * 2) == 0) G *= 2;
+    for (int i = threadIdx.x; i < S * D * G; i += WM_STEP_THREADS) {
+        const int pi = i / G, sub = i - pi * G, s = pi / D, d = pi - s * D;
+        const bool live = s < rows;
         float* xv = xz + s * 2 * D + d;
-        if (s >= rows) { *xv = 0.0f; continue; }
-        const float sdt = wm_softplus_s(dl[i] + (a.dtB ? a.dtB[d] : 0.0f));
+        const float sdt = wm_softplus_s(dl[pi] + (a.dtB ? a.dtB[d] : 0.0f));
         const float uu = *xv, du = sdt * uu;
         const float* Bv = dbl + s * P + R;
         const float* Cv = Bv + W;
@@ -199,26 +212,59 @@ __device__ void wm_mamba_step(const MambaStepArgs& a) {
             if (N <= WM_STEP_NMAX) {
                 float2 hv[WM_STEP_NMAX]; float ar[WM_STEP_NMAX], ai[WM_STEP_NMAX];
 #pragma unroll
-                for (int n = 0; n < WM_STEP_NMAX; ++n) if (n < N) { hv[n] = h2[n]; ar[n] = Ad[n]; ai[n] = Aid[n]; }
+                for (int m = 0; m < WM_STEP_NMAX; ++m) {
+                    const int n = sub + m * G;
+                    if (n < N) { hv[m] = live ? h2[n] : make_float2(0.0f, 0.0f); ar[m] = Ad[n]; ai[m] = Aid[n]; }
+                }
 #pragma unroll
-                for (int n = 0; n < WM_STEP_NMAX; ++n) if (n < N) y += wm_step_state_cx(sdt, du, ar[n], ai[n], Bv + 2 * n, Cv + 2 * n, hv[n], h2 + n);
+                for (int m = 0; m < WM_STEP_NMAX; ++m) {
+                    const int n = sub + m * G;
+                    if (n < N) {
+                        float2 nh;
+                        y += wm_step_state_cx(sdt, du, ar[m], ai[m], Bv + 2 * n, Cv + 2 * n, hv[m], &nh);
+                        if (live) h2[n] = nh;
+                    }
+                }
             } else {
-                for (int n = 0; n < N; ++n) y += wm_step_state_cx(sdt, du, Ad[n], Aid[n], Bv + 2 * n, Cv + 2 * n, h2[n], h2 + n);
+                for (int n = sub; n < N; n += G) {
+                    float2 nh;
+                    y += wm_step_state_cx(sdt, du, Ad[n], Aid[n], Bv + 2 * n, Cv + 2 * n, live ? h2[n] : make_float2(0.0f, 0.0f), &nh);
+                    if (live) h2[n] = nh;
+                }
             }
         } else {
             if (N <= WM_STEP_NMAX) {
                 float hv[WM_STEP_NMAX], ar[WM_STEP_NMAX];
 #pragma unroll
-                for (int n = 0; n < WM_STEP_NMAX; ++n) if (n < N) { hv[n] = h[n]; ar[n] = Ad[n]; }
+                for (int m = 0; m < WM_STEP_NMAX; ++m) {
+                    const int n = sub + m * G;
+                    if (n < N) { hv[m] = live ? h[n] : 0.0f; ar[m] = Ad[n]; }
+                }
 #pragma unroll
-                for (int n = 0; n < WM_STEP_NMAX; ++n) if (n < N) y += wm_step_state_re(sdt, du, ar[n], Bv[n], Cv[n], hv[n], h + n);
+                for (int m = 0; m < WM_STEP_NMAX; ++m) {
+                    const int n = sub + m * G;
+                    if (n < N) {
+                        float nh;
+                        y += wm_step_state_re(sdt, du, ar[m], Bv[n], Cv[n], hv[m], &nh);
+                        if (live) h[n] = nh;
+                    }
+                }
             } else {
-                for (int n = 0; n < N; ++n) y += wm_step_state_re(sdt, du, Ad[n], Bv[n], Cv[n], h[n], h + n);
+                for (int n = sub; n < N; n += G) {
+                    float nh;
+                    y += wm_step_state_re(sdt, du, Ad[n], Bv[n], Cv[n], live ? h[n] : 0.0f, &nh);
+                    if (live) h[n] = nh;
+                }
             }
         }
-        y += a.Dskip[d] * uu;
-        const float zz = xv[D];
-        *xv = y * (zz * wm_sigmoid_s(zz));
+        // Groups of G consecutive lanes; every lane of a warp is here (S·D·G ≤ threads when G > 1,
+        // and S·D a multiple of 32).
+        for (int o = 1; o < G; o <<= 1) y += __shfl_xor_sync(0xffffffffu, y, o);
+        if (sub == 0) {
+            y += a.Dskip[d] * uu;
+            const float zz = xv[D];
+            *xv = live ? y * (zz * wm_sigmoid_s(zz)) : 0.0f;
+        }
     }
     __syncthreads();
 
@@ -229,8 +275,8 @@ __device__ void wm_mamba_step(const MambaStepArgs& a) {
 }
 
 #define WM_MAMBA_STEP(S) \
-extern "C" __global__ void __launch_bounds__(WM_STEP_THREADS) wm_mamba_step_real_s##S(MambaStepArgs a) { wm_mamba_step<S, false>(a); } \
-extern "C" __global__ void __launch_bounds__(WM_STEP_THREADS) wm_mamba_step_complex_s##S(MambaStepArgs a) { wm_mamba_step<S, true>(a); }
+extern "C" __global__ void __launch_bounds__(WM_STEP_THREADS, 2) wm_mamba_step_real_s##S(MambaStepArgs a) { wm_mamba_step<S, false>(a); } \
+extern "C" __global__ void __launch_bounds__(WM_STEP_THREADS, 2) wm_mamba_step_complex_s##S(MambaStepArgs a) { wm_mamba_step<S, true>(a); }
 
 WM_MAMBA_STEP(1)
 WM_MAMBA_STEP(2)

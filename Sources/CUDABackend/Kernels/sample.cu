@@ -31,7 +31,8 @@ __device__ __forceinline__ unsigned long long wm_splitmix64_word(unsigned long l
 // that the sequential sums read consecutive addresses. Block: 256 threads (≥ 32).
 extern "C" __global__ void wm_sample_tokens(const float* logits, int V, float temperature, float topP, unsigned long long seed,
                                             unsigned long long* counters, int* tokens, int* history, long long capacity) {
-    extern __shared__ float wm_sample_shared[];
+    extern __shared__ float4 wm_sample_shared4[];   // float4: 16-byte aligned for the vector loads
+    float* wm_sample_shared = reinterpret_cast<float*>(wm_sample_shared4);
     float* p = wm_sample_shared;
     float* sorted = wm_sample_shared + V;
     int* order = (int*)(wm_sample_shared + 2 * V);
@@ -66,22 +67,50 @@ extern "C" __global__ void wm_sample_tokens(const float* logits, int V, float te
         }
         __syncthreads();
     }
-    if (threadIdx.x != 0) return;
     unsigned long long k = counters[s];
     unsigned long long z = wm_splitmix64_word(seed + (unsigned long long)s * 0x9E3779B97F4A7C15ull, k);
     float u = (float)(z >> 40) / 16777216.0f;
     int c;
     if (topP >= 1.0f) {
-        float total = 0.0f;
-        for (int j = 0; j < V; j++) total += p[j];
-        float target = u * total;
-        float acc = 0.0f;
-        c = V - 1;
-        for (int j = 0; j < V; j++) {
-            acc += p[j];
-            if (acc > target) { c = j; break; }
+        // The host's sums, in its order, by one thread: prefix[j] = p[0] + … + p[j] (in `sorted`,
+        // unused on this path); total = prefix[V − 1]. The host returns the first j with
+        // prefix[j] > u·total; prefixes of non-negative terms never decrease, so that j is the
+        // number of prefixes ≤ u·total, which all threads count (V − 1 when none exceeds it).
+        // (The host's two loops, run by one thread, took 19 µs a step on an H100 under ncu.)
+        __shared__ int below;
+        if (threadIdx.x == 0) {
+            // 32 values at a time through registers: the loads and stores of a group issue
+            // together, and only the additions wait on each other.
+            float acc = 0.0f;
+            int j = 0;
+            if ((V & 3) == 0) {
+                for (; j + 32 <= V; j += 32) {
+                    float4 q[8];
+#pragma unroll
+                    for (int t = 0; t < 8; ++t) q[t] = reinterpret_cast<const float4*>(p + j)[t];
+#pragma unroll
+                    for (int t = 0; t < 8; ++t) {
+                        acc += q[t].x; q[t].x = acc; acc += q[t].y; q[t].y = acc;
+                        acc += q[t].z; q[t].z = acc; acc += q[t].w; q[t].w = acc;
+                    }
+#pragma unroll
+                    for (int t = 0; t < 8; ++t) reinterpret_cast<float4*>(sorted + j)[t] = q[t];
+                }
+            }
+            for (; j < V; j++) { acc += p[j]; sorted[j] = acc; }
+            below = 0;
         }
+        __syncthreads();
+        const float target = u * sorted[V - 1];
+        int n = 0;
+        for (int j = threadIdx.x; j < V; j += blockDim.x) n += sorted[j] <= target;
+        for (int o = 16; o > 0; o >>= 1) n += __shfl_xor_sync(0xffffffffu, n, o);
+        if ((threadIdx.x & 31) == 0 && n > 0) atomicAdd(&below, n);
+        __syncthreads();
+        if (threadIdx.x != 0) return;
+        c = target != target ? V - 1 : below;   // NaN: the host's loop never stops early
     } else {
+        if (threadIdx.x != 0) return;
         int kept = 0;
         float mass = 0.0f;
         while (kept < V) {
