@@ -2,48 +2,26 @@ import Engine
 import Foundation
 import Kernels
 
-// The selective scan on the GPU (scan.cu describes the kernels). A block runs 8 (or 4) channels of
+// The selective scan on the GPU (scan.cu describes the kernels). A block runs 8 channels of
 // one batch item through the whole sequence in tiles of 32 × `scanItems` steps; this
 // backend's checkpoints are the start states of every tile, layout (batch, tiles, D, W).
 // The `chunk` argument of the protocol is the CPU's checkpoint interval and is not used here
 // (the count reported by `selectiveScanCheckpointCount` is this layout's).
 extension CUDABackend {
-    /// The largest state width (scan.cu's WM_MAX_W).
+    /// Channels per thread block (scan.cu's WM_CPB) and the largest state width (WM_MAX_W).
+    static let scanChannelsPerBlock = 8
     static let scanMaxWidth = 128
-
-    /// Channels per thread block (scan.cu's CPB): 8, or 4 where blocks of 8 fill more than one
-    /// SM's share but leave the last round unbalanced and blocks of 4 balance it (at
-    /// (1, 1536, 65536): 192 blocks of 8 on 132 SMs, 1.45 per SM against a maximum of 2, 73 %;
-    /// 384 of 4: 2.91 against 3, 97 %). Blocks of 4 stage B and C for half as many channels.
-    func scanChannelsPerBlock(_ s: SelectiveScanShape) -> Int {
-        if let v = scanChannelsOverride { return v }
-        let sms = Double(max(1, info.multiprocessors))
-        func balance(_ cpb: Int) -> Double {
-            let perSM = Double((s.channels + cpb - 1) / cpb * s.batch) / sms
-            return perSM / perSM.rounded(.up)
-        }
-        let blocks8 = Double((s.channels + 7) / 8 * s.batch)
-        return blocks8 > sms && blocks8 <= 4 * sms && balance(4) > balance(8) + 0.1 ? 4 : 8
-    }
 
     /// Steps each lane of a scan warp owns: a tile, and this backend's checkpoint interval, is
     /// 32 × this many steps. 8 when the blocks fit in one wave at one per SM (measured on an
     /// H100 at (4, 256, 16384, 16), 128 blocks: 0.80 ms forward against 1.05 with 4 — half the
     /// shuffle rounds per step, and occupancy is set by the problem there), else 4 (two to
     /// three blocks per SM fit; at (16, 1024, 16384, 16) 8 was 1.2× slower forward + backward).
-    /// Always 4 with blocks of 4 channels (there are more blocks than SMs then). A function of
-    /// the shape, so the forward and backward of one scan agree.
+    /// A function of the shape, so the forward and backward of one scan agree.
     func scanItems(_ s: SelectiveScanShape) -> Int {
-        let cpb = scanChannelsPerBlock(s)
-        if cpb == 4 { return 4 }
         if let v = scanItemsOverride { return v }
-        let blocks = (s.channels + cpb - 1) / cpb * s.batch
+        let blocks = (s.channels + Self.scanChannelsPerBlock - 1) / Self.scanChannelsPerBlock * s.batch
         return blocks <= max(1, info.multiprocessors) ? 8 : 4
-    }
-
-    /// The tile kernel's name: scan.cu's wm_scan_{fwd,bwd}_{real,complex}_i{I}_c{CPB}.
-    func scanKernel(_ pass: String, _ s: SelectiveScanShape) -> String {
-        "wm_scan_\(pass)_\(s.isComplex ? "complex" : "real")_i\(scanItems(s))_c\(scanChannelsPerBlock(s))"
     }
 
     func scanTile(_ s: SelectiveScanShape) -> Int { 32 * scanItems(s) }
@@ -71,11 +49,8 @@ extension CUDABackend {
     }
 
     private func scanGrid(_ s: SelectiveScanShape) -> (Int, Int, Int) {
-        ((s.channels + scanChannelsPerBlock(s) - 1) / scanChannelsPerBlock(s), s.batch, 1)
+        ((s.channels + Self.scanChannelsPerBlock - 1) / Self.scanChannelsPerBlock, s.batch, 1)
     }
-
-    /// A warp per channel.
-    private func scanBlock(_ s: SelectiveScanShape) -> (Int, Int, Int) { (32 * scanChannelsPerBlock(s), 1, 1) }
 
     /// B / C columns staged at once (scan.cu's wm_group): the next power of two ≥ W, in 2…32.
     static func scanGroup(_ width: Int) -> Int {
@@ -87,11 +62,11 @@ extension CUDABackend {
     /// Dynamic shared memory of the tile kernels in bytes (scan.cu's layout: two buffers, then
     /// the carried values).
     private func forwardSharedBytes(_ s: SelectiveScanShape) -> Int {
-        let T = scanTile(s), cpb = scanChannelsPerBlock(s), W = s.stateWidth, G = Self.scanGroup(W)
+        let T = scanTile(s), cpb = Self.scanChannelsPerBlock, W = s.stateWidth, G = Self.scanGroup(W)
         return 4 * (2 * (3 * (cpb + 1) * T + 2 * (G + 1) * T) + cpb * W)
     }
     private func backwardSharedBytes(_ s: SelectiveScanShape) -> Int {
-        let T = scanTile(s), cpb = scanChannelsPerBlock(s), W = s.stateWidth, G = Self.scanGroup(W)
+        let T = scanTile(s), cpb = Self.scanChannelsPerBlock, W = s.stateWidth, G = Self.scanGroup(W)
         return 4 * (2 * (4 * (cpb + 1) * T + cpb * W) + 2 * (G + 1) * T + (s.isComplex ? 4 : 2) * cpb * T + 2 * cpb * W)
     }
 
@@ -113,7 +88,7 @@ extension CUDABackend {
     /// WAVEMAMBA_SCAN_SEGMENTS overrides, for experiments.
     func scanSegments(_ s: SelectiveScanShape) -> (segments: Int, tilesPerSegment: Int) {
         let tiles = scanTiles(s)
-        let blocks = max(1, (s.channels + scanChannelsPerBlock(s) - 1) / scanChannelsPerBlock(s) * s.batch)
+        let blocks = max(1, (s.channels + Self.scanChannelsPerBlock - 1) / Self.scanChannelsPerBlock * s.batch)
         let sms = max(1, info.multiprocessors)
         var want = 2 * blocks <= sms ? sms / blocks : 1
         if let v = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_SEGMENTS"].flatMap(Int.init) { want = v }
@@ -145,21 +120,21 @@ extension CUDABackend {
     private func forward(_ x: SelectiveScanTensors, out: Tensor?, checkpoints: Tensor?, lastState: Tensor?) {
         let s = x.shape
         let (segments, perSegment) = scanSegments(s)
-        let name = scanKernel("fwd", s)
+        let name = "wm_scan_fwd_\(s.isComplex ? "complex" : "real")_i\(scanItems(s))"
         let (cb, batch, _) = scanGrid(s)
         var starts: Tensor? = nil
         if segments > 1 {
             // Each segment but the last from a zero state: its end state and Σ softplus(Δ); then
             // every segment's true start state.
             let end = scratch(s.batch * segments * s.channels * s.stateWidth), sum = scratch(s.batch * segments * s.channels)
-            launch(.scan, name, grid: (cb, batch, segments - 1), block: scanBlock(s), shared: forwardSharedBytes(s),
+            launch(.scan, name, grid: (cb, batch, segments - 1), block: (256, 1, 1), shared: forwardSharedBytes(s),
                    [scanArgs(x, length: s.length), .pointer(0), .int64(0), .pointer(0), .pointer(0),
                     segArgs(initial: nil, end: end, sum: sum, tilesPerSegment: perSegment, segments: segments, base: 0)])
             let st = scratch(s.batch * segments * s.channels * s.stateWidth)
             combine(x, sum: sum, end: end, into: st, segments: segments, reverse: false)
             starts = st
         }
-        launch(.scan, name, grid: (cb, batch, segments), block: scanBlock(s), shared: forwardSharedBytes(s),
+        launch(.scan, name, grid: (cb, batch, segments), block: (256, 1, 1), shared: forwardSharedBytes(s),
                [scanArgs(x, length: s.length), .pointer(ptr(out)), .int64(out?.rowStride ?? 0), .pointer(ptr(checkpoints)),
                 .pointer(ptr(lastState)),
                 segArgs(initial: starts, end: nil, sum: nil, tilesPerSegment: perSegment, segments: segments, base: 0)])
@@ -204,7 +179,7 @@ extension CUDABackend {
         gb.pointer(ptr(g.dB)); gb.int64(g.dB.rowStride)
         gb.pointer(ptr(g.dC)); gb.int64(g.dC.rowStride)
         gb.pointer(ptr(g.dA)); gb.pointer(ptr(g.dAImag)); gb.pointer(ptr(g.dD)); gb.pointer(ptr(g.dDeltaBias))
-        let name = scanKernel("bwd", s)
+        let name = "wm_scan_bwd_\(s.isComplex ? "complex" : "real")_i\(scanItems(s))"
         let (segments, perSegment) = scanSegments(s)
         let (cb, batch, _) = scanGrid(s)
         var incoming: Tensor? = nil
@@ -212,14 +187,14 @@ extension CUDABackend {
             // Each segment but the first from a zero adjoint at its end: the adjoint leaving its
             // start and Σ softplus(Δ); then the adjoint entering every segment's end.
             let end = scratch(s.batch * segments * s.channels * s.stateWidth), sum = scratch(s.batch * segments * s.channels)
-            launch(.scan, name, grid: (cb, batch, segments - 1), block: scanBlock(s), shared: backwardSharedBytes(s),
+            launch(.scan, name, grid: (cb, batch, segments - 1), block: (256, 1, 1), shared: backwardSharedBytes(s),
                    [scanArgs(x, length: s.length), .pointer(ptr(starts)), .pointer(ptr(dOut)), .int64(dOut.rowStride), .bytes(gb.finished),
                     segArgs(initial: nil, end: end, sum: sum, tilesPerSegment: perSegment, segments: segments, base: 1)])
             let inc = scratch(s.batch * segments * s.channels * s.stateWidth)
             combine(x, sum: sum, end: end, into: inc, segments: segments, reverse: true)
             incoming = inc
         }
-        launch(.scan, name, grid: (cb, batch, segments), block: scanBlock(s), shared: backwardSharedBytes(s),
+        launch(.scan, name, grid: (cb, batch, segments), block: (256, 1, 1), shared: backwardSharedBytes(s),
                [scanArgs(x, length: s.length), .pointer(ptr(starts)), .pointer(ptr(dOut)), .int64(dOut.rowStride), .bytes(gb.finished),
                 segArgs(initial: incoming, end: nil, sum: nil, tilesPerSegment: perSegment, segments: segments, base: 0)])
     }

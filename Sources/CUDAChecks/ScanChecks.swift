@@ -101,18 +101,15 @@ public struct ScanChecks {
     public func all() -> [CheckOutcome] {
         let k = KernelChecks(gpu: gpu, cpu: cpu)
         var out: [CheckOutcome] = []
-        // The CUDA scan has three tile kernels (4 or 8 steps per lane with 8 channels per block, 4
-        // steps with 4 channels; chosen by shape): all of them.
+        // The CUDA scan has two tile kernels (4 and 8 steps per lane, chosen by shape): both.
         let cuda = gpu as? CUDABackend
-        let saved = (cuda?.scanItemsOverride, cuda?.scanChannelsOverride)
-        defer { cuda?.scanItemsOverride = saved.0; cuda?.scanChannelsOverride = saved.1 }
-        for variant in cuda == nil ? [nil] : [(4, 8), (8, 8), (4, 4)] as [(items: Int, channels: Int)?] {
-            cuda?.scanItemsOverride = variant?.items
-            cuda?.scanChannelsOverride = variant?.channels
+        let saved = cuda?.scanItemsOverride
+        defer { cuda?.scanItemsOverride = saved }
+        for items in cuda == nil ? [nil] : [4, 8] as [Int?] {
+            cuda?.scanItemsOverride = items
             for c in Self.cases {
                 let name = "selective scan fwd + bwd (batch \(c.batch), L \(c.length), D \(c.channels), N \(c.dState)\(c.complex ? ", complex" : "")"
-                    + "\(c.gate ? ", z" : "")\(c.skip ? ", D" : "")\(c.bias ? ", bias" : ""))"
-                    + "\(variant.map { ", \($0.items) steps per lane, \($0.channels) channels per block" } ?? "")"
+                    + "\(c.gate ? ", z" : "")\(c.skip ? ", D" : "")\(c.bias ? ", bias" : ""))\(items.map { ", \($0) steps per lane" } ?? "")"
                 out.append(k.check(name) { run($0, c) })
             }
         }

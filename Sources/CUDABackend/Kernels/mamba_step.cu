@@ -60,6 +60,11 @@ __device__ __forceinline__ void wm_block_gemm(const float* in, int ldi, const fl
     const int cols = T / slices;
     const int c = threadIdx.x % cols, q = threadIdx.x / cols;
     const int k0 = K * q / slices, k1 = K * (q + 1) / slices;
+    // Each block walks its k slice from its own starting row (5·block mod the slice's length),
+    // wrapping round: blocks that run together then read different rows of the weights, not
+    // all the same few L2 lines at once (the middle and centre stages' kernels read L2 at about
+    // 2 TB/s all starting from row 0, every block of the grid requesting the same lines).
+    const int rot = k1 > k0 ? (int)((blockIdx.x * 5u) % (unsigned)(k1 - k0)) : 0;
     const float4* w4 = reinterpret_cast<const float4*>(WT);
     for (int g0 = c; g0 < Q; g0 += cols * WM_STEP_JQ) {
         float acc[WM_STEP_JQ][4][S];
@@ -69,8 +74,9 @@ __device__ __forceinline__ void wm_block_gemm(const float* in, int ldi, const fl
             for (int e = 0; e < 4; ++e)
 #pragma unroll
                 for (int s = 0; s < S; ++s) acc[t][e][s] = 0.0f;
+        int k = k0 + rot;
 #pragma unroll 8
-        for (int k = k0; k < k1; ++k) {
+        for (int it = k0; it < k1; ++it) {
             float w[WM_STEP_JQ][4];
 #pragma unroll
             for (int t = 0; t < WM_STEP_JQ; ++t) {
@@ -86,6 +92,7 @@ __device__ __forceinline__ void wm_block_gemm(const float* in, int ldi, const fl
 #pragma unroll
                     for (int e = 0; e < 4; ++e) acc[t][e][s] = fmaf(x, w[t][e], acc[t][e][s]);
             }
+            k = k + 1 == k1 ? k0 : k + 1;
         }
 #pragma unroll
         for (int t = 0; t < WM_STEP_JQ; ++t) {

@@ -2,7 +2,7 @@
 // token-major layout of Kernels/SelectiveScan.swift (u, delta, z, out: (batch, L, D) rows
 // with strides; B, C: (batch, L, W) rows, W = N or 2N interleaved re/im; A, AImag: (D, N)).
 //
-// Work split (forward and backward). A thread block owns CPB = 8 (or 4) channels of one batch
+// Work split (forward and backward). A thread block owns WM_CPB = 8 channels of one batch
 // item and walks the whole sequence in tiles of T = 32·I steps: one warp per channel, and
 // lane k of a warp owns the I consecutive steps k·I … k·I + I − 1 of the tile. For each state
 // n a lane composes its I steps (h ← a·h + b) into one pair (Π a, local h), a warp-wide
@@ -28,9 +28,7 @@
 // Complex A costs one exp2 and one sincos per state update; a lane owns whole complex states.
 // The SFU math, complex pairs and the decay are in ssm_math.cuh, compiled in front of this file.
 
-// CPB, the channels (warps) per block, is 8, or 4 where 8 would leave the last wave of blocks
-// unbalanced (chosen on the host: at batch 1 × 1536 channels, 192 blocks of 8 put two on 60
-// SMs and one on 72; 384 of 4 put three on nearly every SM).
+#define WM_CPB 8          // channels (warps) per block
 #define WM_MAX_W 128      // W ≤ 128 (N ≤ 64 complex, ≤ 128 real)
 
 struct ScanArgs {
@@ -96,17 +94,17 @@ __device__ __forceinline__ void wm_stage(float* dst, const float* src, long long
     }
 }
 
-// Stores the channel columns of a staged tile (wm_slot layout, stride CPB + 1) to rows
+// Stores the channel columns of a staged tile (wm_slot layout, stride WM_CPB + 1) to rows
 // [t0, t0 + T) of a (batch, L, ·) matrix.
-template <int I, int CPB>
+template <int I>
 __device__ __forceinline__ void wm_unstage(float* dstg, long long stride, const float* src, long long rowBase, long long t0,
                                            long long L, int c0, int width) {
-    const int T = 32 * I, C = CPB;
+    const int T = 32 * I, C = WM_CPB;
     const int c = threadIdx.x % C, step = blockDim.x / C;
     if (c0 + c >= width) return;
     for (int r = threadIdx.x / C; r < T; r += step) {
         long long t = t0 + r;
-        if (t < L) dstg[(rowBase + t) * stride + c0 + c] = src[wm_slot<I>(r, c, CPB + 1)];
+        if (t < L) dstg[(rowBase + t) * stride + c0 + c] = src[wm_slot<I>(r, c, WM_CPB + 1)];
     }
 }
 
@@ -178,24 +176,24 @@ __host__ __device__ __forceinline__ int wm_group(int W) { int g = 2; while (g < 
 // tile's start states CPB × W), one of B, C (the backward needs the space for two blocks per
 // SM more than it needs B / C early), the per-channel dB / dC values of one state
 // (2 or 4 × CPB × T), the carried adjoint and the dA sums (CPB × W each).
-__host__ __device__ __forceinline__ int wm_fwd_buffer_floats(int T, int G, int CPB) { return 3 * (CPB + 1) * T + 2 * (G + 1) * T; }
-__host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int W, int CPB) { return 4 * (CPB + 1) * T + CPB * W; }
+__host__ __device__ __forceinline__ int wm_fwd_buffer_floats(int T, int G) { return 3 * (WM_CPB + 1) * T + 2 * (G + 1) * T; }
+__host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int W) { return 4 * (WM_CPB + 1) * T + WM_CPB * W; }
 
 // Forward: out (may be null), the start state of every tile into ckpt (batch, tiles, D, W)
 // (may be null), the final state into lastState (batch, D, W) (may be null).
 // Real scans WM_NJ = 2 states at once (their chains interleave); complex one (the register
 // cost of two complex chains outweighs it: measured 1.3× slower).
-template <bool CX, int I, int CPB>
+template <bool CX, int I>
 __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt, float* lastState, SegArgs sg) {
     extern __shared__ float smem[];
-    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = CPB + 1, GS = G + 1;
-    const int bufFloats = wm_fwd_buffer_floats(T, G, CPB);
+    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = WM_CPB + 1, GS = G + 1;
+    const int bufFloats = wm_fwd_buffer_floats(T, G);
     float* sH = smem + 2 * bufFloats;            // (CPB, W) carried state
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int bcb[I];   // this lane's row of step i in a B / C tile
     #pragma unroll
     for (int i = 0; i < I; ++i) bcb[i] = (i * 32 + lane) * GS;
-    const long long b = blockIdx.y, d0 = (long long)blockIdx.x * CPB, d = d0 + warp;
+    const long long b = blockIdx.y, d0 = (long long)blockIdx.x * WM_CPB, d = d0 + warp;
     const bool valid = d < a.D;
     const long long rowBase = b * a.L, tiles = (a.L + T - 1) / T;
     const float bias = (valid && a.deltaBias) ? a.deltaBias[d] : 0.0f;
@@ -216,9 +214,9 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
         float* base = smem + buf * bufFloats;
         const long long t0 = tile * T;
         if (rows) {
-            wm_stage<I>(base, a.u, a.su, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-            wm_stage<I>(base + CS * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-            if (a.z) wm_stage<I>(base + 2 * CS * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+            wm_stage<I>(base, a.u, a.su, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+            wm_stage<I>(base + CS * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+            if (a.z) wm_stage<I>(base + 2 * CS * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
         }
     };
     auto issueBC = [&](long long tile, int buf, int g0) {
@@ -318,7 +316,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                 sDelta[s] = v;
             }
             __syncthreads();
-            wm_unstage<I, CPB>(out, sOut, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
+            wm_unstage<I>(out, sOut, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
         }
         __syncthreads();   // this buffer is refilled by the next iteration's copies
     }
@@ -336,25 +334,25 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
 // Backward from the forward's tile checkpoints (batch, tiles, D, W; null = one tile from a
 // zero state). dB, dC, dA, dAImag, dD, dDeltaBias must be zero on entry (atomic sums); du,
 // dDelta, dz are written.
-template <bool CX, int I, int CPB>
+template <bool CX, int I>
 __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) {
     extern __shared__ float smem[];
-    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = CPB + 1, GS = G + 1;
-    const int bufFloats = wm_bwd_buffer_floats(T, W, CPB);
+    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = WM_CPB + 1, GS = G + 1;
+    const int bufFloats = wm_bwd_buffer_floats(T, W);
     float* sB = smem + 2 * bufFloats;
     float* sC = sB + GS * T;
     float* sRed = sC + GS * T;                         // (2 or 4, CPB, T): dB re, [dB im,] dC re, [dC im] per channel
-    float* sAdj = sRed + (CX ? 4 : 2) * CPB * T;   // (CPB, W) carried adjoint
-    float* sAccA = sAdj + CPB * W;                 // (CPB, W) dA (re, im interleaved for complex)
+    float* sAdj = sRed + (CX ? 4 : 2) * WM_CPB * T;   // (CPB, W) carried adjoint
+    float* sAccA = sAdj + WM_CPB * W;                 // (CPB, W) dA (re, im interleaved for complex)
     const int redC = CX ? 2 : 1;                      // offset of the dC components in sRed
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int bcb[I];   // this lane's row of step i in a B / C tile
     #pragma unroll
     for (int i = 0; i < I; ++i) bcb[i] = (i * 32 + lane) * GS;
-    const long long b = blockIdx.y, d0 = (long long)blockIdx.x * CPB, d = d0 + warp;
+    const long long b = blockIdx.y, d0 = (long long)blockIdx.x * WM_CPB, d = d0 + warp;
     const bool valid = d < a.D;
     const long long rowBase = b * a.L, tiles = (a.L + T - 1) / T;
-    const int nc = (int)min((long long)CPB, a.D - d0);
+    const int nc = (int)min((long long)WM_CPB, a.D - d0);
     const float bias = (valid && a.deltaBias) ? a.deltaBias[d] : 0.0f;
     const float Dd = (valid && a.Dskip) ? a.Dskip[d] : 0.0f;
     const long long seg = blockIdx.z + sg.segBase;
@@ -371,10 +369,10 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     auto issue = [&](long long tile, int buf) {
         float* base = smem + buf * bufFloats;
         const long long t0 = tile * T;
-        wm_stage<I>(base, a.u, a.su, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-        wm_stage<I>(base + CS * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-        if (a.z) wm_stage<I>(base + 2 * CS * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-        wm_stage<I>(base + 3 * CS * T, dOut, sdOut, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+        wm_stage<I>(base, a.u, a.su, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+        wm_stage<I>(base + CS * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+        if (a.z) wm_stage<I>(base + 2 * CS * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+        wm_stage<I>(base + 3 * CS * T, dOut, sdOut, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
         float* h0 = base + 4 * CS * T;
         for (int w = lane; w < W; w += 32) {
             bool ok = ckpt && valid;
@@ -488,10 +486,10 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                         float bi = sB[bcb[i] + cr + 1];
                         WmC gh = {gcar.r + 2.0f * gy[i] * c_r, gcar.i - 2.0f * gy[i] * c_i};
                         y[i] += 2.0f * (c_r * hv[i].r - c_i * hv[i].i);
-                        sRed[(0 * CPB + warp) * T + slot] = gh.r * du[i];
-                        sRed[(1 * CPB + warp) * T + slot] = gh.i * du[i];
-                        sRed[(2 * CPB + warp) * T + slot] = 2.0f * gy[i] * hv[i].r;
-                        sRed[(3 * CPB + warp) * T + slot] = -2.0f * gy[i] * hv[i].i;
+                        sRed[(0 * WM_CPB + warp) * T + slot] = gh.r * du[i];
+                        sRed[(1 * WM_CPB + warp) * T + slot] = gh.i * du[i];
+                        sRed[(2 * WM_CPB + warp) * T + slot] = 2.0f * gy[i] * hv[i].r;
+                        sRed[(3 * WM_CPB + warp) * T + slot] = -2.0f * gy[i] * hv[i].i;
                         X[i] += gh.r * br + gh.i * bi;
                         WmC ga = {gh.r * hp.r + gh.i * hp.i, gh.i * hp.r - gh.r * hp.i};       // ĝ·conj(h_{t−1})
                         WmC gv = {ga.r * av[i].r + ga.i * av[i].i, ga.i * av[i].r - ga.r * av[i].i};  // ·conj(a_t)
@@ -501,8 +499,8 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     } else {
                         float gh = gcar.r + gy[i] * c_r;
                         y[i] = fmaf(c_r, hv[i].r, y[i]);
-                        sRed[(0 * CPB + warp) * T + slot] = gh * du[i];
-                        sRed[(1 * CPB + warp) * T + slot] = gy[i] * hv[i].r;
+                        sRed[(0 * WM_CPB + warp) * T + slot] = gh * du[i];
+                        sRed[(1 * WM_CPB + warp) * T + slot] = gy[i] * hv[i].r;
                         X[i] += gh * br;
                         float gv = gh * hp.r * av[i].r;
                         accAr += gv * sdt[i];
@@ -531,8 +529,8 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     if (t >= a.L) continue;
                     float v0 = 0.0f, v1 = 0.0f, v2 = 0.0f, v3 = 0.0f;
                     for (int w = 0; w < nc; ++w) {
-                        v0 += sRed[(0 * CPB + w) * T + p]; v2 += sRed[(redC * CPB + w) * T + p];
-                        if (CX) { v1 += sRed[(1 * CPB + w) * T + p]; v3 += sRed[(3 * CPB + w) * T + p]; }
+                        v0 += sRed[(0 * WM_CPB + w) * T + p]; v2 += sRed[(redC * WM_CPB + w) * T + p];
+                        if (CX) { v1 += sRed[(1 * WM_CPB + w) * T + p]; v3 += sRed[(3 * WM_CPB + w) * T + p]; }
                     }
                     long long row = rowBase + t;
                     if (CX) {
@@ -562,9 +560,9 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
             sG[s] = dz;
         }
         __syncthreads();
-        wm_unstage<I, CPB>(g.du, g.sdu, sU, rowBase, t0, a.L, (int)d0, (int)a.D);
-        wm_unstage<I, CPB>(g.dDelta, g.sdDelta, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
-        if (a.z && g.dz) wm_unstage<I, CPB>(g.dz, g.sdz, sG, rowBase, t0, a.L, (int)d0, (int)a.D);
+        wm_unstage<I>(g.du, g.sdu, sU, rowBase, t0, a.L, (int)d0, (int)a.D);
+        wm_unstage<I>(g.dDelta, g.sdDelta, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
+        if (a.z && g.dz) wm_unstage<I>(g.dz, g.sdz, sG, rowBase, t0, a.L, (int)d0, (int)a.D);
         }
         __syncthreads();   // this buffer is refilled by the next iteration's copies
     }
@@ -589,21 +587,20 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     }
 }
 
-// Launch bounds: the real backward keeps three blocks of 8 warps per SM at I = 4 (its shared
-// memory allows them; unbounded, ptxas spends 106 registers and only two fit): 85 registers.
-#define WM_SCAN_KERNELS(I, CPB) \
-extern "C" __global__ void __launch_bounds__(32 * CPB) wm_scan_fwd_real_i##I##_c##CPB(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg) { \
-    wm_scan_fwd<false, I, CPB>(a, out, sOut, ckpt, last, sg); } \
-extern "C" __global__ void __launch_bounds__(32 * CPB) wm_scan_fwd_complex_i##I##_c##CPB(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg) { \
-    wm_scan_fwd<true, I, CPB>(a, out, sOut, ckpt, last, sg); } \
-extern "C" __global__ void __launch_bounds__(32 * CPB, (12 / I) * (8 / CPB)) wm_scan_bwd_real_i##I##_c##CPB(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
-    wm_scan_bwd<false, I, CPB>(a, ckpt, dOut, sdOut, g, sg); } \
-extern "C" __global__ void __launch_bounds__(32 * CPB) wm_scan_bwd_complex_i##I##_c##CPB(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
-    wm_scan_bwd<true, I, CPB>(a, ckpt, dOut, sdOut, g, sg); }
+// Launch bounds: the real backward keeps three blocks per SM at I = 4 (its shared memory allows
+// them; unbounded, ptxas spends 106 registers and only two fit).
+#define WM_SCAN_KERNELS(I) \
+extern "C" __global__ void __launch_bounds__(256) wm_scan_fwd_real_i##I(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg) { \
+    wm_scan_fwd<false, I>(a, out, sOut, ckpt, last, sg); } \
+extern "C" __global__ void __launch_bounds__(256) wm_scan_fwd_complex_i##I(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg) { \
+    wm_scan_fwd<true, I>(a, out, sOut, ckpt, last, sg); } \
+extern "C" __global__ void __launch_bounds__(256, 12 / I) wm_scan_bwd_real_i##I(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
+    wm_scan_bwd<false, I>(a, ckpt, dOut, sdOut, g, sg); } \
+extern "C" __global__ void __launch_bounds__(256) wm_scan_bwd_complex_i##I(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
+    wm_scan_bwd<true, I>(a, ckpt, dOut, sdOut, g, sg); }
 
-WM_SCAN_KERNELS(4, 8)
-WM_SCAN_KERNELS(8, 8)
-WM_SCAN_KERNELS(4, 4)
+WM_SCAN_KERNELS(4)
+WM_SCAN_KERNELS(8)
 
 // Carried values across segments, per (b, d, n), in segment order: forward (reverse = 0)
 // starts[g] = P_{g−1}·starts[g−1] + end[g−1] with starts[0] = 0; backward (reverse = 1)
