@@ -2,20 +2,25 @@ import Engine
 
 // The fused generation step of a residual Mamba block (mamba_step.cu describes the kernel).
 extension CUDABackend {
-    /// mamba_step.cu's WM_STEP_THREADS and WM_STEP_PART.
-    static let fusedStepThreads = 256
+    /// mamba_step.cu's WM_STEP_PART.
     static let fusedStepPartFloats = 8192
 
-    /// Streams per thread block: the fewest (1, 2, 4, 8) whose blocks are all resident at once,
-    /// two to an SM (the kernel's 128 registers a thread allow two). Each block reads every
-    /// weight once whatever its stream count; fewer streams per block spread the work over more
-    /// warps, which this latency-bound kernel needs more than it needs the weights reread less.
-    /// Measured on an H100 at batch 256 (RTF complex / real): 1 stream 36.8 / 48.4, 2 34.1 / 46.4,
-    /// 4 26.5 / 37.9, 8 16.6 / 25.3 (with the weights streamed through shared memory; one
-    /// stream was also best with them read into registers, 39.8 / 44.1 against 34.6 / 41.8 for 2).
+    /// Threads per block of the fused step: 512 (one block an SM: the kernel's 128 registers a
+    /// thread fill the register file), or 256 (two) with WAVEMAMBA_FUSED_STEP_THREADS=256.
+    /// Measured on an H100 (RTF complex / real, 512 against 256 threads): batch 1 0.352 / 0.381
+    /// against 0.330 / 0.369, 16 4.79 / 5.22 against 4.41 / 5.01, 256 48.0 / 58.5 against
+    /// 46.4 / 59.1: more warps for one block's latency-bound chain of phases.
+    var fusedStepThreads: Int { fusedStepThreadsOverride ?? 512 }
+
+    /// Streams per thread block: the fewest (1, 2, 4, 8) whose blocks are all resident at once
+    /// (one 512-thread or two 256-thread blocks an SM). Each block reads every weight once
+    /// whatever its stream count; fewer streams per block spread the work over more warps,
+    /// which this latency-bound kernel needs more than it needs the weights reread less.
+    /// Measured on an H100 at batch 256 (RTF complex / real): 512 threads, 2 streams 48.0 / 58.5,
+    /// 1 stream (two waves) 40.4 / 47.7; 256 threads, 1 stream 46.1 / 57.4, 2 streams 40.0 / 49.5.
     public func fusedStepStreams(batch: Int) -> Int {
         if let v = fusedStepStreamsOverride { return v }
-        let slots = 2 * max(1, info.multiprocessors)
+        let slots = (fusedStepThreads == 512 ? 1 : 2) * max(1, info.multiprocessors)
         for s in [1, 2, 4] where (batch + s - 1) / s <= slots { return s }
         return 8
     }
@@ -57,6 +62,6 @@ extension CUDABackend {
         b.int32(p.dModel); b.int32(p.dInner); b.int32(p.dtRank); b.int32(p.dState); b.int32(p.dConv); b.int32(p.xProjColumns)
         b.float(Self.normEps)
         launch(.mambaStep, "wm_mamba_step_\(p.isComplex ? "complex" : "real")_s\(s)", grid: ((batch + s - 1) / s, 1, 1),
-               block: (Self.fusedStepThreads, 1, 1), shared: shared, [.bytes(b.finished)])
+               block: (fusedStepThreads, 1, 1), shared: shared, [.bytes(b.finished)])
     }
 }

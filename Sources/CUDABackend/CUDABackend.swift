@@ -40,14 +40,18 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// Generation runs each residual Mamba block as one fused launch (mamba_step.cu); off with
     /// WAVEMAMBA_CUDA_FUSED_STEP=0, and switched by the benchmark to time both paths.
     public var fusedBlockSteps: Bool
-    /// Measured on an H100 (SaShiMi-small): at batch 1 the fused step was slower (one thread
-    /// block per block-step, RTF 0.25–0.28 against 0.34 unfused), from batch 2 on faster (2: 0.55
-    /// against 0.46, 8: 1.94 against 1.08). WAVEMAMBA_FUSED_STEP_MIN_BATCH overrides it.
+    /// The smallest batch that takes the fused block step: 1. Measured on an H100 (SaShiMi-small,
+    /// RTF complex / real): batch 1 fused 0.352 / 0.381 against 0.349 / 0.358 unfused, 2 0.69 /
+    /// 0.75 against 0.46 / 0.48. (With 256-thread blocks the fused step was slower at batch 1,
+    /// and this was 2.) WAVEMAMBA_FUSED_STEP_MIN_BATCH overrides it.
     public var fusedStepMinimumBatch: Int
     /// 1, 2, 4 or 8 fixes the streams per thread block of the fused block step (see
     /// `fusedStepStreams`); from WAVEMAMBA_FUSED_STEP_STREAMS, and set by the checks to cover
     /// every kernel.
     public var fusedStepStreamsOverride: Int?
+    /// 256 or 512 fixes the fused block step's threads per block (see `fusedStepThreads`); from
+    /// WAVEMAMBA_FUSED_STEP_THREADS.
+    public var fusedStepThreadsOverride: Int?
 
     /// Opens GPU `ordinal`: its primary context, one stream, cuBLAS when it loads.
     public init(ordinal: Int = 0, cache: KernelCache = .fromEnvironment()) throws {
@@ -73,8 +77,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         scanItemsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_ITEMS"].flatMap(Int.init).flatMap { [4, 8].contains($0) ? $0 : nil }
         stepGraphsEnabled = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_GRAPHS"] != "0"
         fusedBlockSteps = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_FUSED_STEP"] != "0"
-        fusedStepMinimumBatch = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_MIN_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 2
+        fusedStepMinimumBatch = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_MIN_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 1
         fusedStepStreamsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_STREAMS"].flatMap(Int.init).flatMap { [1, 2, 4, 8].contains($0) ? $0 : nil }
+        fusedStepThreadsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_THREADS"].flatMap(Int.init).flatMap { [256, 512].contains($0) ? $0 : nil }
         allocator = CUDACachingAllocator(driver: cu, context: ctx, stream: s, ordinal: ordinal)
         kernels = KernelLoader(driver: cu, architecture: info.architecture, driverVersion: driverVersion, cache: cache)
         do {

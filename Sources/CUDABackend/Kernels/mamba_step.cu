@@ -38,13 +38,13 @@ struct MambaStepArgs {
     int H, D, R, N, K, P; float eps;       // P: xT's columns, R + 2W rounded up to a multiple of 4
 };
 
-#define WM_STEP_THREADS 256
+#define WM_STEP_MAX_THREADS 512   // a block is 256 or 512 threads (blockDim.x, chosen on the host)
 #define WM_STEP_JQ 2          // column vectors per thread and pass in wm_block_gemm
 #define WM_STEP_PART 8192     // floats of shared memory for wm_block_gemm's partial sums
 
 // For the S streams of the block: out(s, j) = Σ_k in[s·ldi + k]·WT[k·P + j], j < P (P a
 // multiple of 4, WT 16-byte aligned), handed to epi(s, j, value) once each. A thread owns JQ
-// vectors of 4 consecutive columns and a slice of the k range; the slices (a power of two ≤ 8,
+// vectors of 4 consecutive columns and a slice of the k range; the slices (a power of two ≤ 16,
 // as many as the columns leave threads for and `part` holds) meet in `part`, summed by one
 // pass. The weights are the traffic: short k slices keep a thread's loads independent and in
 // flight together. in is shared memory (a warp reads one address: a broadcast). Ends with a
@@ -52,19 +52,14 @@ struct MambaStepArgs {
 template <int S, typename Epi>
 __device__ __forceinline__ void wm_block_gemm(const float* in, int ldi, const float* __restrict__ WT, int K, int P,
                                               float* part, Epi epi) {
-    const int T = WM_STEP_THREADS;
+    const int T = blockDim.x;
     const int Q = P / 4;                                                 // column vectors
     const int need = ((Q + WM_STEP_JQ - 1) / WM_STEP_JQ + 31) / 32 * 32; // threads that cover them at JQ each
     int slices = 1;
-    while (slices < 8 && need * slices * 2 <= T && (slices * 2) * S * P <= WM_STEP_PART) slices *= 2;
+    while (slices < 16 && need * slices * 2 <= T && (slices * 2) * S * P <= WM_STEP_PART) slices *= 2;
     const int cols = T / slices;
     const int c = threadIdx.x % cols, q = threadIdx.x / cols;
     const int k0 = K * q / slices, k1 = K * (q + 1) / slices;
-    // Each block walks its k slice from its own starting row (5·block mod the slice's length),
-    // wrapping round: blocks that run together then read different rows of the weights, not
-    // all the same few L2 lines at once (the middle and centre stages' kernels read L2 at about
-    // 2 TB/s all starting from row 0, every block of the grid requesting the same lines).
-    const int rot = k1 > k0 ? (int)((blockIdx.x * 5u) % (unsigned)(k1 - k0)) : 0;
     const float4* w4 = reinterpret_cast<const float4*>(WT);
     for (int g0 = c; g0 < Q; g0 += cols * WM_STEP_JQ) {
         float acc[WM_STEP_JQ][4][S];
@@ -74,9 +69,8 @@ __device__ __forceinline__ void wm_block_gemm(const float* in, int ldi, const fl
             for (int e = 0; e < 4; ++e)
 #pragma unroll
                 for (int s = 0; s < S; ++s) acc[t][e][s] = 0.0f;
-        int k = k0 + rot;
 #pragma unroll 8
-        for (int it = k0; it < k1; ++it) {
+        for (int k = k0; k < k1; ++k) {
             float w[WM_STEP_JQ][4];
 #pragma unroll
             for (int t = 0; t < WM_STEP_JQ; ++t) {
@@ -92,7 +86,6 @@ __device__ __forceinline__ void wm_block_gemm(const float* in, int ldi, const fl
 #pragma unroll
                     for (int e = 0; e < 4; ++e) acc[t][e][s] = fmaf(x, w[t][e], acc[t][e][s]);
             }
-            k = k + 1 == k1 ? k0 : k + 1;
         }
 #pragma unroll
         for (int t = 0; t < WM_STEP_JQ; ++t) {
@@ -152,13 +145,13 @@ __device__ void wm_mamba_step(const MambaStepArgs& a) {
     {
         const char* h = reinterpret_cast<const char*>(a.ssmState + b0 * D * W);
         const long long hb = (long long)rows * D * W * 4, cb = (long long)rows * D * KS * 4;
-        for (long long o = threadIdx.x * 128ll; o < hb; o += WM_STEP_THREADS * 128ll) asm volatile("prefetch.global.L2 [%0];" :: "l"(h + o));
+        for (long long o = threadIdx.x * 128ll; o < hb; o += blockDim.x * 128ll) asm volatile("prefetch.global.L2 [%0];" :: "l"(h + o));
         const char* cs = reinterpret_cast<const char*>(a.convState + b0 * D * KS);
-        for (long long o = threadIdx.x * 128ll; o < cb; o += WM_STEP_THREADS * 128ll) asm volatile("prefetch.global.L2 [%0];" :: "l"(cs + o));
+        for (long long o = threadIdx.x * 128ll; o < cb; o += blockDim.x * 128ll) asm volatile("prefetch.global.L2 [%0];" :: "l"(cs + o));
     }
 
     // 1. LayerNorm, one warp per stream (the rows past the batch are zeros).
-    for (int sw = warp; sw < S; sw += WM_STEP_THREADS / 32) {
+    for (int sw = warp; sw < S; sw += blockDim.x / 32) {
         float* ur = u + sw * H;
         if (sw < rows) {
             const float* xr = a.x + (b0 + sw) * H;
@@ -201,8 +194,8 @@ __device__ void wm_mamba_step(const MambaStepArgs& a) {
     // threads idle (the outer stage at one stream per block: 128 pairs); their y meet by shuffles.
     int G = 1;
     if ((S * D) % 32 == 0)
-        while (G < 4 && S * D * G * 2 <= WM_STEP_THREADS && N % (G * 2) == 0) G *= 2;
-    for (int i = threadIdx.x; i < S * D * G; i += WM_STEP_THREADS) {
+        while (G < 4 && S * D * G * 2 <= (int)blockDim.x && N % (G * 2) == 0) G *= 2;
+    for (int i = threadIdx.x; i < S * D * G; i += blockDim.x) {
         const int pi = i / G, sub = i - pi * G, s = pi / D, d = pi - s * D;
         const bool live = s < rows;
         float* xv = xz + s * 2 * D + d;
@@ -282,8 +275,8 @@ __device__ void wm_mamba_step(const MambaStepArgs& a) {
 }
 
 #define WM_MAMBA_STEP(S) \
-extern "C" __global__ void __launch_bounds__(WM_STEP_THREADS, 2) wm_mamba_step_real_s##S(MambaStepArgs a) { wm_mamba_step<S, false>(a); } \
-extern "C" __global__ void __launch_bounds__(WM_STEP_THREADS, 2) wm_mamba_step_complex_s##S(MambaStepArgs a) { wm_mamba_step<S, true>(a); }
+extern "C" __global__ void __launch_bounds__(WM_STEP_MAX_THREADS, 1) wm_mamba_step_real_s##S(MambaStepArgs a) { wm_mamba_step<S, false>(a); } \
+extern "C" __global__ void __launch_bounds__(WM_STEP_MAX_THREADS, 1) wm_mamba_step_complex_s##S(MambaStepArgs a) { wm_mamba_step<S, true>(a); }
 
 WM_MAMBA_STEP(1)
 WM_MAMBA_STEP(2)
