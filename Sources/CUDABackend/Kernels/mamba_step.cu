@@ -4,8 +4,8 @@
 // (six of them small GEMMs); at batch 256 the block's arithmetic is a few microseconds, so
 // launches and round trips through global memory were most of a generated sample's time.
 //
-// A thread block (256 threads) owns S consecutive streams (S = 1, 2, 4 or 8, chosen on the
-// host: the fewest that keep every block resident, two to an SM). Every intermediate of its
+// A thread block (512 threads, or 256: blockDim.x, chosen on the host) owns S consecutive
+// streams (S = 1, 2, 4 or 8: the fewest that keep every block resident). Every intermediate of its
 // streams stays in shared memory; global memory sees the input row, the weights, the conv and
 // SSM states and the output row. The weights are read in their transposed layouts (inT:
 // (H, 2D), xT: (D, P'), dtT: (R, D), outT: (D, H), made once when the step state is; P' =
@@ -97,8 +97,8 @@ __device__ __forceinline__ void wm_block_gemm(const float* in, int ldi, const fl
         }
     }
     // One call site of the epilogue (inlined once, not once per accumulator as before: the
-    // kernel's code shrank from 141–207 KB to 80–90 KB, closer to what the instruction cache
-    // holds while a generation step runs the same kernel layer after layer).
+    // kernels' code shrank from 135–207 KB to 84–101 KB at 1 and 2 streams, closer to what the
+    // instruction cache holds while a generation step runs the same kernel layer after layer).
     __syncthreads();
     for (int i = threadIdx.x; i < S * P; i += T) {
         const int s = i / P, j = i - s * P;
