@@ -6,14 +6,21 @@ public enum KernelFamily: String, CaseIterable, Sendable {
     /// The file name in Sources/CUDABackend/Kernels.
     public var fileName: String { "\(rawValue).cu" }
 
-    /// The CUDA C source text: the file, behind ssm_math.cuh for the families that share its
-    /// arithmetic (a #line directive keeps compiler messages pointing into the file).
+    /// The CUDA C source text: the file, behind the header of device functions it shares with
+    /// other families (a #line directive keeps compiler messages pointing into the file).
     public var source: String {
+        guard let header = sharedHeader else { return fileText }
+        return String(decoding: header, as: UTF8.self) + "\n#line 1 \"\(fileName)\"\n" + fileText
+    }
+
+    /// ssm_math.cuh for the selective scan and the fused block step (SFU math, the decay, the
+    /// step update); softmax.cuh for the loss kernels and the on-device draw (warp reductions,
+    /// the row softmax).
+    private var sharedHeader: [UInt8]? {
         switch self {
-        case .scan, .mambaStep:
-            return String(decoding: PackageResources.ssm_math_cuh, as: UTF8.self) + "\n#line 1 \"\(fileName)\"\n" + fileText
-        default:
-            return fileText
+        case .scan, .mambaStep: return PackageResources.ssm_math_cuh
+        case .loss, .sample: return PackageResources.softmax_cuh
+        default: return nil
         }
     }
 

@@ -1,14 +1,6 @@
 // Fused softmax cross-entropy (max-shifted log-sum-exp) and temperature softmax, one warp
-// per row. The forward writes each row's loss; reduce.cu sums them deterministically.
-
-__device__ __forceinline__ float wm_warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-__device__ __forceinline__ float wm_warp_add(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
+// per row. The forward writes each row's loss; reduce.cu sums them deterministically. The warp
+// reductions and the row softmax are softmax.cuh's, compiled in front of this file.
 
 // loss[r] = lse_r − logits[r, t_r] (0 for a negative target); logSumExp[r] = lse_r.
 extern "C" __global__ void wm_cross_entropy_forward(const float* logits, long long ld, const int* targets,
@@ -49,14 +41,5 @@ extern "C" __global__ void wm_softmax(const float* logits, float* probs, long lo
     long long r = (long long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
     if (r >= rows) return;
-    const float* x = logits + r * V;
-    float inv = 1.0f / temperature;
-    float m = -__int_as_float(0x7f800000);
-    for (int j = lane; j < V; j += 32) m = fmaxf(m, x[j] * inv);
-    m = wm_warp_max(m);
-    float s = 0.0f;
-    for (int j = lane; j < V; j += 32) s += expf(x[j] * inv - m);
-    s = wm_warp_add(s);
-    float* p = probs + r * V;
-    for (int j = lane; j < V; j += 32) p[j] = expf(x[j] * inv - m) / s;
+    wm_softmax_row(logits + r * V, probs + r * V, V, temperature, lane);
 }

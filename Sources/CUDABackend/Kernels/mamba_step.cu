@@ -111,21 +111,6 @@ __device__ __forceinline__ void wm_block_gemm(const float* in, int ldi, const fl
 
 #define WM_STEP_NMAX 16   // states a thread holds in registers in the scan step
 
-// One state's update h ← exp(Δ·A)·h + Δ·u·B, stored to *out; returns its share of y (C·h, or
-// 2·Re(C·h) for complex): the arithmetic of scan.cu's step kernel.
-__device__ __forceinline__ float wm_step_state_re(float sdt, float du, float A, float B, float C, float h, float* out) {
-    WmC av = wm_decay<false>(sdt, A * 1.4426950408889634f, 0.0f);
-    float nh = av.r * h + du * B;
-    *out = nh;
-    return C * nh;
-}
-__device__ __forceinline__ float wm_step_state_cx(float sdt, float du, float A, float Ai, const float* B, const float* C, float2 h, float2* out) {
-    WmC av = wm_decay<true>(sdt, A * 1.4426950408889634f, Ai);
-    float nr = av.r * h.x - av.i * h.y + du * B[0], ni = av.r * h.y + av.i * h.x + du * B[1];
-    *out = make_float2(nr, ni);
-    return 2.0f * (C[0] * nr - C[1] * ni);
-}
-
 template <int S, bool CX>
 __device__ void wm_mamba_step(const MambaStepArgs& a) {
     extern __shared__ float4 smem4[];

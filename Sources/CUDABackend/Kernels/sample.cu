@@ -1,18 +1,9 @@
 // On-device sampling for generation: softmax with temperature, nucleus (top-p) filtering and
 // a categorical draw, one block per stream, so that a generated sample needs no host round
 // trip. It mirrors the host sampler (Sampler.draw) operation for operation: the softmax is
-// wm_softmax's (loss.cu: one warp, the same reduction order), the sums over classes run in
+// wm_softmax's (softmax.cuh, compiled in front of this file and of loss.cu), the sums over classes run in
 // one thread in the host's order, and the uniform is the host's SplitMix64 word. Given the
 // same probabilities it therefore draws the same token.
-
-__device__ __forceinline__ float wm_sample_warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-__device__ __forceinline__ float wm_sample_warp_add(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
 
 // Word k (0-based) of SplitMix64 seeded with `seed` (Steele, Lea & Flood 2014): the state
 // after k + 1 increments, mixed. A pure function of (seed, k), equal to the host generator's
@@ -38,18 +29,7 @@ extern "C" __global__ void wm_sample_tokens(const float* logits, int V, float te
     int* order = (int*)(wm_sample_shared + 2 * V);
     int s = blockIdx.x;
     const float* x = logits + (long long)s * V;
-    if (threadIdx.x < 32) {
-        // Exactly wm_softmax for one row.
-        int lane = threadIdx.x;
-        float inv = 1.0f / temperature;
-        float m = -__int_as_float(0x7f800000);
-        for (int j = lane; j < V; j += 32) m = fmaxf(m, x[j] * inv);
-        m = wm_sample_warp_max(m);
-        float sum = 0.0f;
-        for (int j = lane; j < V; j += 32) sum += expf(x[j] * inv - m);
-        sum = wm_sample_warp_add(sum);
-        for (int j = lane; j < V; j += 32) p[j] = expf(x[j] * inv - m) / sum;
-    }
+    if (threadIdx.x < 32) wm_softmax_row(x, p, V, temperature, threadIdx.x);   // wm_softmax's row (softmax.cuh)
     __syncthreads();
     if (topP < 1.0f) {
         // Rank of class j in a stable sort by descending probability (ties keep class order, as

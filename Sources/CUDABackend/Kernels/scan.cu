@@ -661,16 +661,11 @@ __device__ void wm_scan_step(ScanArgs a, float* state, float* out, long long sOu
         const float* Cr = a.C + b * a.sC;
         float* h = state + (b * a.D + d) * W;
         for (int n = j; n < N; n += P) {
-            WmC av = wm_decay<CX>(sdt, a.A[d * N + n] * 1.4426950408889634f, CX ? a.AImag[d * N + n] : 0.0f);
             if (CX) {
-                float hr = h[2 * n], hi = h[2 * n + 1];
-                float nr = av.r * hr - av.i * hi + du * Br[2 * n], ni = av.r * hi + av.i * hr + du * Br[2 * n + 1];
-                h[2 * n] = nr; h[2 * n + 1] = ni;
-                y += 2.0f * (Cr[2 * n] * nr - Cr[2 * n + 1] * ni);
+                float2* h2 = reinterpret_cast<float2*>(h) + n;
+                y += wm_step_state_cx(sdt, du, a.A[d * N + n], a.AImag[d * N + n], Br + 2 * n, Cr + 2 * n, *h2, h2);
             } else {
-                float nh = av.r * h[n] + du * Br[n];
-                h[n] = nh;
-                y += Cr[n] * nh;
+                y += wm_step_state_re(sdt, du, a.A[d * N + n], Br[n], Cr[n], h[n], h + n);
             }
         }
     }

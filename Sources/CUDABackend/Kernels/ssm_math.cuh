@@ -1,5 +1,6 @@
 // Arithmetic shared by the selective scan (scan.cu) and the fused Mamba block step
-// (mamba_step.cu): SFU softplus, sigmoid and sincos, complex pairs, the per-step decay.
+// (mamba_step.cu): SFU softplus, sigmoid and sincos, complex pairs, the per-step decay, the
+// step-mode state update.
 // Prepended to both sources when they are compiled (KernelFamily.source).
 
 // softplus and sigmoid through the SFU (__expf, __logf): log1p(e) by its series below
@@ -42,3 +43,18 @@ __device__ __forceinline__ WmC wm_decay(float sdt, float A2, float Ai) {
     return {e * c, e * s};
 }
 
+// One state's update in step mode, h ← exp(Δ·A)·h + Δ·u·B (sdt = Δ, du = Δ·u), stored to *out;
+// returns its share of y: C·h, or 2·Re(C·h) for complex (B, C: re/im pairs). The step kernels'
+// arithmetic: scan.cu's wm_scan_step and mamba_step.cu's fused block step.
+__device__ __forceinline__ float wm_step_state_re(float sdt, float du, float A, float B, float C, float h, float* out) {
+    WmC av = wm_decay<false>(sdt, A * 1.4426950408889634f, 0.0f);
+    float nh = av.r * h + du * B;
+    *out = nh;
+    return C * nh;
+}
+__device__ __forceinline__ float wm_step_state_cx(float sdt, float du, float A, float Ai, const float* B, const float* C, float2 h, float2* out) {
+    WmC av = wm_decay<true>(sdt, A * 1.4426950408889634f, Ai);
+    float nr = av.r * h.x - av.i * h.y + du * B[0], ni = av.r * h.y + av.i * h.x + du * B[1];
+    *out = make_float2(nr, ni);
+    return 2.0f * (C[0] * nr - C[1] * ni);
+}
