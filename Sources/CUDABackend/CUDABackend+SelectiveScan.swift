@@ -20,9 +20,11 @@ extension CUDABackend {
     /// A function of the shape, so the forward and backward of one scan agree.
     func scanItems(_ s: SelectiveScanShape) -> Int {
         if let v = scanItemsOverride { return v }
-        let blocks = (s.channels + Self.scanChannelsPerBlock - 1) / Self.scanChannelsPerBlock * s.batch
-        return blocks <= max(1, info.multiprocessors) ? 8 : 4
+        return scanBlocks(s) <= max(1, info.multiprocessors) ? 8 : 4
     }
+
+    /// Thread blocks of a tile kernel before any sequence segments: 8 channels of one batch item each.
+    func scanBlocks(_ s: SelectiveScanShape) -> Int { scanGrid(s).0 * s.batch }
 
     func scanTile(_ s: SelectiveScanShape) -> Int { 32 * scanItems(s) }
 
@@ -88,7 +90,7 @@ extension CUDABackend {
     /// WAVEMAMBA_SCAN_SEGMENTS overrides, for experiments.
     func scanSegments(_ s: SelectiveScanShape) -> (segments: Int, tilesPerSegment: Int) {
         let tiles = scanTiles(s)
-        let blocks = max(1, (s.channels + Self.scanChannelsPerBlock - 1) / Self.scanChannelsPerBlock * s.batch)
+        let blocks = max(1, scanBlocks(s))
         let sms = max(1, info.multiprocessors)
         var want = 2 * blocks <= sms ? sms / blocks : 1
         if let v = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_SEGMENTS"].flatMap(Int.init) { want = v }

@@ -29,8 +29,8 @@ public protocol StepGraphBackend: Backend {
     /// (`residualMambaStep`); false when switched off (CUDA: WAVEMAMBA_CUDA_FUSED_STEP=0), and
     /// settable so that a benchmark can time both paths in one run.
     var fusedBlockSteps: Bool { get set }
-    /// The smallest batch that takes the fused block steps (below it one thread block per
-    /// block-step leaves the GPU idle and the unfused GEMMs, spread over SMs, are faster).
+    /// The smallest batch that takes the fused block steps (where fewer streams would leave the
+    /// GPU so idle that the unfused GEMMs, spread over SMs, are faster; 1 on CUDA, measured).
     var fusedStepMinimumBatch: Int { get set }
     /// out = x + Mamba(LayerNorm(x)) for one step of every stream (x, out: (batch, dModel)
     /// contiguous; out may be x), updating `step`'s conv and SSM states: what LayerNorm,

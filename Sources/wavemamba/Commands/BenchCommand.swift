@@ -145,20 +145,17 @@ struct BenchCommand: ParsableCommand {
                 guard let kind = BlockKind(rawValue: String(k)) else { throw ValidationError("--kinds: unknown block kind '\(k)'; use mamba-complex, mamba or s4d") }
                 return kind
             }
-            if let gpu = try options.gpu() {
-                let batchList = try (batches ?? "1,16,256").split(separator: ",").map { b in
-                    guard let n = Int(b), n > 0 else { throw ValidationError("--batches: '\(b)' is not a positive batch size") }
-                    return n
-                }
+            let gpu = try options.gpu()
+            let batchList = try (batches ?? (gpu == nil ? "1,16" : "1,16,256")).split(separator: ",").map { b in
+                guard let n = Int(b), n > 0 else { throw ValidationError("--batches: '\(b)' is not a positive batch size") }
+                return n
+            }
+            if let gpu {
                 let cpu: [(String, any Backend)] = fastOnly || noCpuBaseline ? [] : [("cpu", CPUBackend(threads: options.threads))]
                 let report = GPUBench.generate([("\(gpu.device)", gpu)] + cpu, kinds: kindList.filter { $0 != .s4d }, batches: batchList,
                                                samples: options.quick ? 64 : samples, baseline: !fastOnly, quick: options.quick)
                 try options.emit(report, columns: GPUBench.modelColumns)
                 return
-            }
-            let batchList = try (batches ?? "1,16").split(separator: ",").map { b in
-                guard let n = Int(b), n > 0 else { throw ValidationError("--batches: '\(b)' is not a positive batch size") }
-                return n
             }
             let bench = ModelBench(backend: CPUBackend(threads: options.threads), quick: options.quick)
             let report = bench.generate(kinds: kindList, batches: batchList, samples: options.quick ? 64 : samples, baseline: !fastOnly)
