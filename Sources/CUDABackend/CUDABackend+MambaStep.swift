@@ -4,23 +4,31 @@ import Engine
 extension CUDABackend {
     /// mamba_step.cu's WM_STEP_PART.
     static let fusedStepPartFloats = 8192
+    /// mamba_step.cu's WM_STACK_MAX: blocks in one launch's parameters.
+    static let fusedStackMaximum = 16
 
     /// Threads per block of the fused step: 512 (one block an SM: the kernel's 128 registers a
-    /// thread fill the register file), or 256 (two) with WAVEMAMBA_FUSED_STEP_THREADS=256.
-    /// Measured on an H100 (RTF complex / real, 512 against 256 threads): batch 1 0.352 / 0.381
-    /// against 0.330 / 0.369, 16 4.79 / 5.22 against 4.41 / 5.01, 256 48.0 / 58.5 against
-    /// 46.4 / 59.1: more warps for one block's latency-bound chain of phases.
-    var fusedStepThreads: Int { fusedStepThreadsOverride ?? 512 }
+    /// thread fill the register file) while one stream per block fills at most every SM, else
+    /// 256 (two blocks an SM, one stream each: while one block waits on a barrier or a load the
+    /// other issues). WAVEMAMBA_FUSED_STEP_THREADS fixes it. Measured on an H100 (RTF complex /
+    /// real, SaShiMi-small, stage kernels after the instruction diet): batch 16, 512 threads
+    /// 4.97 / 5.55 against 256 threads 4.70 / 5.47; batch 256, 512 threads × 2 streams 51.7 /
+    /// 66.3 against 256 × 1 57.5 / 70.5 (and 256 × 2 42.8 / 59.6).
+    public func fusedStepThreads(batch: Int) -> Int {
+        if let v = fusedStepThreadsOverride { return v }
+        return batch > max(1, info.multiprocessors) ? 256 : 512
+    }
 
     /// Streams per thread block: the fewest (1, 2, 4, 8) whose blocks are all resident at once
     /// (one 512-thread or two 256-thread blocks an SM). Each block reads every weight once
     /// whatever its stream count; fewer streams per block spread the work over more warps,
     /// which this latency-bound kernel needs more than it needs the weights reread less.
-    /// Measured on an H100 at batch 256 (RTF complex / real): 512 threads, 2 streams 48.0 / 58.5,
-    /// 1 stream (two waves) 40.4 / 47.7; 256 threads, 1 stream 46.1 / 57.4, 2 streams 40.0 / 49.5.
+    /// Measured on an H100 at batch 256 (ncu, µs per outer / middle / centre stage launch of
+    /// 8 blocks, complex, 512 threads): 1 stream (two waves) 281 / 525 / 1581, 2 streams 194 /
+    /// 415 / 914, 4 streams 334 / 647 / —.
     public func fusedStepStreams(batch: Int) -> Int {
         if let v = fusedStepStreamsOverride { return v }
-        let slots = (fusedStepThreads == 512 ? 1 : 2) * max(1, info.multiprocessors)
+        let slots = (fusedStepThreads(batch: batch) == 512 ? 1 : 2) * max(1, info.multiprocessors)
         for s in [1, 2, 4] where (batch + s - 1) / s <= slots { return s }
         return 8
     }
@@ -29,16 +37,29 @@ extension CUDABackend {
     /// to 99 KiB, sm_80 to 163, sm_90 to 227).
     static let fusedStepSharedLimit = 96 << 10
 
-    /// Shared memory of one block in bytes: mamba_step.cu's u, xz, dbl and dl for `s` streams, then `part`.
+    /// Shared memory of one block in bytes: mamba_step.cu's xs, u, xz, dbl and dl for `s` streams, then `part`.
     static func fusedStepSharedBytes(streams s: Int, _ p: ResidualMambaStep) -> Int {
-        4 * (s * (p.dModel + 3 * p.dInner + p.xProjColumns) + fusedStepPartFloats)
+        4 * (s * (2 * p.dModel + 3 * p.dInner + p.xProjColumns) + fusedStepPartFloats)
     }
 
-    public func residualMambaStep(_ p: ResidualMambaStep, x: Tensor, out: Tensor) {
+    /// The fused step while its thread blocks together read at most `fusedStepMaxTraffic` bytes
+    /// of weights a block-step (each reads all of them); past that the unfused step's GEMMs,
+    /// which read each weight about once, are faster.
+    public func fusedStepPays(_ step: ResidualMambaStep) -> Bool {
+        step.projectionBytes * ((step.batch + fusedStepStreams(batch: step.batch) - 1) / fusedStepStreams(batch: step.batch)) <= fusedStepMaxTraffic
+    }
+
+    public func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, out: Tensor) {
+        guard let p = steps.first else { copy2D(from: x, to: out, accumulate: false); return }
         let batch = p.batch
         precondition(x.isContiguous && out.isContiguous && x.shape == [batch, p.dModel] && out.shape == x.shape,
-                     "residualMambaStep: x \(x.shape) and out \(out.shape) must be contiguous (batch \(batch), dModel \(p.dModel))")
-        precondition(p.convState.isContiguous && p.ssmState.isContiguous && p.dConv >= 1, "residualMambaStep: states must be contiguous")
+                     "residualMambaSteps: x \(x.shape) and out \(out.shape) must be contiguous (batch \(batch), dModel \(p.dModel))")
+        for q in steps {
+            precondition(q.dModel == p.dModel && q.dInner == p.dInner && q.dtRank == p.dtRank && q.dState == p.dState && q.dConv == p.dConv
+                          && q.isComplex == p.isComplex && q.batch == batch && q.xProjColumns == p.xProjColumns,
+                          "residualMambaSteps: the blocks of one launch must share their widths, kind and batch")
+            precondition(q.convState.isContiguous && q.ssmState.isContiguous && q.dConv >= 1, "residualMambaSteps: states must be contiguous")
+        }
         var s = fusedStepStreams(batch: batch)
         precondition([1, 2, 4, 8].contains(s), "fused Mamba step: \(s) streams per block (1, 2, 4 or 8)")
         // Every GEMM's results for the block's streams pass through `part`, and everything must fit the shared memory.
@@ -48,20 +69,30 @@ extension CUDABackend {
         precondition(shared <= Self.fusedStepSharedLimit && widest <= Self.fusedStepPartFloats,
                      "fused Mamba step: \(shared) bytes of shared memory for dModel \(p.dModel), dInner \(p.dInner) exceed "
                      + "\(Self.fusedStepSharedLimit), or 2·dInner exceeds \(Self.fusedStepPartFloats) (switch it off with WAVEMAMBA_CUDA_FUSED_STEP=0)")
-        var b = StructBuilder()
-        b.pointer(ptr(x)); b.pointer(ptr(out)); b.int64(batch)
-        b.pointer(ptr(p.normWeight)); b.pointer(ptr(p.normBias))
-        b.pointer(ptr(p.inProjT))
-        b.pointer(ptr(p.convWeight)); b.pointer(ptr(p.convBias))
-        b.pointer(ptr(p.xProjT))
-        b.pointer(ptr(p.dtProjT)); b.pointer(ptr(p.dtBias))
-        b.pointer(ptr(p.A)); b.pointer(ptr(p.AImag))
-        b.pointer(ptr(p.D))
-        b.pointer(ptr(p.outProjT))
-        b.pointer(ptr(p.convState)); b.pointer(ptr(p.ssmState))
-        b.int32(p.dModel); b.int32(p.dInner); b.int32(p.dtRank); b.int32(p.dState); b.int32(p.dConv); b.int32(p.xProjColumns)
-        b.float(Self.normEps)
-        launch(.mambaStep, "wm_mamba_step_\(p.isComplex ? "complex" : "real")_s\(s)", grid: ((batch + s - 1) / s, 1, 1),
-               block: (fusedStepThreads, 1, 1), shared: shared, [.bytes(b.finished)])
+        let perLaunch = min(max(1, fusedStackLayers), Self.fusedStackMaximum)
+        let grid = (batch + s - 1) / s
+        var first = steps.startIndex
+        var input = x
+        while first < steps.endIndex {
+            let run = steps[first..<min(first + perLaunch, steps.endIndex)]
+            var b = StructBuilder()
+            b.pointer(ptr(input)); b.pointer(ptr(out)); b.int64(batch)
+            b.int32(run.count)
+            b.int32(p.dModel); b.int32(p.dInner); b.int32(p.dtRank); b.int32(p.dState); b.int32(p.dConv); b.int32(p.xProjColumns)
+            b.float(Self.normEps)
+            // One thread block (batch 1) prefetching a whole block's weights alone was slower.
+            b.int32((fusedStepPrefetchWeights && grid > 1 ? 1 : 0) | (fusedStepStreamStates ? 2 : 0))
+            // All WM_STACK_MAX layer slots are passed; those past the run stay zero.
+            for i in 0..<Self.fusedStackMaximum {
+                let q: ResidualMambaStep? = i < run.count ? run[run.startIndex + i] : nil
+                let tensors: [Tensor?] = [q?.normWeight, q?.normBias, q?.inProjT, q?.convWeight, q?.convBias, q?.xProjT, q?.dtProjT,
+                                          q?.dtBias, q?.A, q?.AImag, q?.D, q?.outProjT, q?.convState, q?.ssmState]
+                for t in tensors { b.pointer(ptr(t)) }
+            }
+            launch(.mambaStep, "wm_mamba_step_\(p.isComplex ? "complex" : "real")_s\(s)", grid: (grid, 1, 1),
+                   block: (fusedStepThreads(batch: batch), 1, 1), shared: shared, [.bytes(b.finished)])
+            input = out
+            first = run.endIndex
+        }
     }
 }

@@ -49,6 +49,17 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// `fusedStepStreams`); from WAVEMAMBA_FUSED_STEP_STREAMS, and set by the checks to cover
     /// every kernel.
     public var fusedStepStreamsOverride: Int?
+    /// The most consecutive blocks one fused launch steps (16, mamba_step.cu's WM_STACK_MAX;
+    /// WAVEMAMBA_FUSED_STACK overrides it, 1 for a launch per block).
+    public var fusedStackLayers: Int
+    /// Bytes of weights the fused step's thread blocks may read in all per block-step
+    /// (`fusedStepPays`); WAVEMAMBA_FUSED_MAX_MB overrides it.
+    public var fusedStepMaxTraffic: Int
+    /// Whether the fused block step prefetches the next block's weights into L2 (each thread
+    /// block its share), and stores the SSM states evict-first (WAVEMAMBA_FUSED_PREFETCH,
+    /// WAVEMAMBA_FUSED_STCS = 0 or 1).
+    public var fusedStepPrefetchWeights: Bool
+    public var fusedStepStreamStates: Bool
     /// 256 or 512 fixes the fused block step's threads per block (see `fusedStepThreads`); from
     /// WAVEMAMBA_FUSED_STEP_THREADS.
     public var fusedStepThreadsOverride: Int?
@@ -79,6 +90,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         fusedBlockSteps = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_FUSED_STEP"] != "0"
         fusedStepMinimumBatch = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_MIN_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 1
         fusedStepStreamsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_STREAMS"].flatMap(Int.init).flatMap { [1, 2, 4, 8].contains($0) ? $0 : nil }
+        fusedStackLayers = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STACK"].flatMap(Int.init).map { min(max(1, $0), 16) } ?? 16
+        fusedStepMaxTraffic = (ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_MAX_MB"].flatMap(Int.init) ?? 200) << 20
+        fusedStepPrefetchWeights = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_PREFETCH"].map { $0 == "1" } ?? true
+        fusedStepStreamStates = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STCS"].map { $0 == "1" } ?? true
         fusedStepThreadsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_THREADS"].flatMap(Int.init).flatMap { [256, 512].contains($0) ? $0 : nil }
         allocator = CUDACachingAllocator(driver: cu, context: ctx, stream: s, ordinal: ordinal)
         kernels = KernelLoader(driver: cu, architecture: info.architecture, driverVersion: driverVersion, cache: cache)

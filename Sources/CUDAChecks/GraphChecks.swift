@@ -183,27 +183,36 @@ public struct GraphChecks {
                             detail: distinct ? "" : "a tensor allocated after the capture got the graph's temporary block")
     }
 
-    /// The fused residual Mamba block step (one launch per block) against the unfused one
-    /// (LayerNorm, `MambaBlock.step`, add: eight launches) on the same weights and tokens,
-    /// teacher-forced over more than two pooling periods (every stage runs, and the coarse
-    /// stages' states carry over): logits ≤ 1e-4 relative at every step, for each forced
-    /// number of streams per thread block (nil: the backend's choice), at a batch that leaves
-    /// the last block partly empty.
-    public func fusedBlockStep(_ kind: BlockKind, config: SaShiMiConfig, label: String, batch: Int, streams: [Int?]) -> CheckOutcome {
+    /// The fused residual Mamba block steps (a stage's blocks in one launch) against the unfused
+    /// ones (LayerNorm, `MambaBlock.step`, add: eight launches a block) on the same weights and
+    /// tokens, teacher-forced over more than two pooling periods (every stage runs, and the
+    /// coarse stages' states carry over): logits ≤ 1e-4 relative at every step, for each
+    /// variant: a forced number of streams per thread block (nil: the backend's choice) and
+    /// the most blocks a launch takes (fewer than a stage's: the run splits over launches), at
+    /// a batch that leaves the last thread block partly empty.
+    public func fusedBlockStep(_ kind: BlockKind, config: SaShiMiConfig, label: String, batch: Int,
+                               variants: [(streams: Int?, stack: Int, threads: Int?, maxMB: Int?)]) -> CheckOutcome {
         let name = "graphs: fused residual Mamba step = unfused step (\(kind.rawValue), \(label))"
         var c = config
         c.outer = kind; c.center = kind
         let model = SaShiMi(config: c, backend: gpu, seed: 9)
         let saved = gpu.fusedStepStreamsOverride, savedOn = gpu.fusedBlockSteps, savedMinimum = gpu.fusedStepMinimumBatch
-        defer { gpu.fusedStepStreamsOverride = saved; gpu.fusedBlockSteps = savedOn; gpu.fusedStepMinimumBatch = savedMinimum }
+        let savedStack = gpu.fusedStackLayers, savedThreads = gpu.fusedStepThreadsOverride, savedTraffic = gpu.fusedStepMaxTraffic
+        defer {
+            gpu.fusedStepStreamsOverride = saved; gpu.fusedBlockSteps = savedOn; gpu.fusedStepMinimumBatch = savedMinimum
+            gpu.fusedStackLayers = savedStack; gpu.fusedStepThreadsOverride = savedThreads; gpu.fusedStepMaxTraffic = savedTraffic
+        }
         gpu.fusedBlockSteps = true
         gpu.fusedStepMinimumBatch = 1
         let steps = 2 * c.totalPool + 5
         let tokens = ModelChecks.tokens(batch * steps, seed: 77)
         var worst = 0.0
         var notes: [String] = []
-        for forced in streams {
+        for (forced, stack, threads, maxMB) in variants {
             gpu.fusedStepStreamsOverride = forced
+            gpu.fusedStackLayers = stack
+            gpu.fusedStepThreadsOverride = threads
+            gpu.fusedStepMaxTraffic = maxMB.map { $0 << 20 } ?? savedTraffic
             let fused = model.makeStepState(batch: batch, fusedBlocks: true), plain = model.makeStepState(batch: batch)
             guard model.usesFusedBlocks(fused) && !model.usesFusedBlocks(plain) else {
                 return CheckOutcome(name: name, error: .infinity, tolerance: 1e-4, detail: "the fused state has no fused blocks")
@@ -215,7 +224,9 @@ public struct GraphChecks {
                 err = max(err, relativeError(a, b))
             }
             worst = max(worst, err)
-            notes.append("\(forced.map { "\($0)" } ?? "auto (\(gpu.fusedStepStreams(batch: batch)))") streams/block: \(String(format: "%.1e", err))")
+            notes.append("\(forced.map { "\($0)" } ?? "auto (\(gpu.fusedStepStreams(batch: batch)))") streams/block, "
+                         + "≤ \(stack) blocks/launch, \(gpu.fusedStepThreads(batch: batch)) threads"
+                         + (maxMB.map { ", stages over \($0) MB unfused" } ?? "") + ": \(String(format: "%.1e", err))")
         }
         return CheckOutcome(name: name, error: worst, tolerance: 1e-4, detail: "batch \(batch), \(steps) steps; " + notes.joined(separator: ", "))
     }
@@ -227,8 +238,11 @@ public struct GraphChecks {
         defer { gpu.fusedStepMinimumBatch = minimum }
         var out = [deviceSampling(), graphMemoryPool()]
         for kind in [BlockKind.mambaComplex, .mamba] {
-            out.append(fusedBlockStep(kind, config: ModelChecks.config(kind), label: "small", batch: 5, streams: [1, 2, 4, 8]))
-            out.append(fusedBlockStep(kind, config: SaShiMiConfig(), label: "SC09-small size", batch: 3, streams: [nil, 2]))
+            out.append(fusedBlockStep(kind, config: ModelChecks.config(kind), label: "small", batch: 5,
+                                      variants: [(1, 16, nil, nil), (2, 16, nil, nil), (4, 16, nil, nil), (8, 16, nil, nil), (2, 1, nil, nil),
+                                                 (1, 16, 256, nil)]))
+            out.append(fusedBlockStep(kind, config: SaShiMiConfig(), label: "SC09-small size", batch: 3,
+                                      variants: [(nil, 16, nil, nil), (2, 3, nil, nil), (1, 16, 256, nil), (nil, 16, nil, 2)]))
             out.append(graphReplay(kind))
             out.append(graphGeneration(kind))
         }

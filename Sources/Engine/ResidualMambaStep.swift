@@ -54,6 +54,9 @@ public struct ResidualMambaStep {
     /// Whether a block of this size can take the fused step (its rows are whole 16-byte vectors).
     public static func supports(dModel: Int, dInner: Int) -> Bool { dModel % 4 == 0 && dInner % 4 == 0 }
 
+    /// Bytes of the four projections (what each thread block of a fused step reads).
+    public var projectionBytes: Int { 4 * (inProjT.count + xProjT.count + dtProjT.count + outProjT.count) }
+
     /// Streams (rows of the states).
     public var batch: Int { ssmState.shape[0] }
 }

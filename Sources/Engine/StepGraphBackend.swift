@@ -32,8 +32,18 @@ public protocol StepGraphBackend: Backend {
     /// The smallest batch that takes the fused block steps (where fewer streams would leave the
     /// GPU so idle that the unfused GEMMs, spread over SMs, are faster; 1 on CUDA, measured).
     var fusedStepMinimumBatch: Int { get set }
-    /// out = x + Mamba(LayerNorm(x)) for one step of every stream (x, out: (batch, dModel)
-    /// contiguous; out may be x), updating `step`'s conv and SSM states: what LayerNorm,
-    /// `MambaBlock.step` and the residual add do in eight launches, in one.
-    func residualMambaStep(_ step: ResidualMambaStep, x: Tensor, out: Tensor)
+    /// Whether `step`'s block at its batch takes the fused step rather than the unfused one (the
+    /// fused step's thread blocks each read all of the block's weights: wide blocks at large
+    /// batches read more than the unfused GEMMs do).
+    func fusedStepPays(_ step: ResidualMambaStep) -> Bool
+    /// The most consecutive blocks one fused launch steps (`residualMambaSteps`; longer runs
+    /// take several launches). Settable so that a benchmark can time one launch per block
+    /// against one per run (CUDA: 16, WAVEMAMBA_FUSED_STACK overrides it).
+    var fusedStackLayers: Int { get set }
+    /// For one step of every stream, out = the last of `steps` applied in order, each
+    /// x ← x + Mamba(LayerNorm(x)) (x, out: (batch, dModel) contiguous; out may be x), updating
+    /// each step's conv and SSM states: what LayerNorm, `MambaBlock.step` and the residual add do
+    /// in eight launches a block, in one launch for up to `fusedStackLayers` blocks. The steps
+    /// share their widths, their kind (real or complex) and their batch.
+    func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, out: Tensor)
 }

@@ -17,8 +17,12 @@ public final class SaShiMiStepState {
     let x0: Tensor               // (batch, H) embedded input
     let downs: [DownState]
     let center: [BlockState]
+    /// The center's fused block steps when every block has one: the stage is one launch.
+    let centerRun: ArraySlice<ResidualMambaStep>?
     let centerOut: Tensor
     let ups: [(pool: UpState, blocks: [BlockState], joined: Tensor, out: Tensor)]
+    /// Each up stage's fused block steps, as `centerRun`.
+    let upRuns: [ArraySlice<ResidualMambaStep>?]
     let normMean: Tensor, normRstd: Tensor
     let normed: Tensor
     /// (batch, classes): the logits of the latest step.
@@ -81,7 +85,8 @@ public final class SaShiMiStepState {
             case .mamba(let m):
                 let st = m.makeStepState(batch: batch)
                 mamba = st; s4d = nil; hidden = nil; mixed = nil
-                fused = fuse ? m.residualStep(normWeight: block.norm.weight.value, normBias: block.norm.bias.value, state: st) : nil
+                let step = fuse ? m.residualStep(normWeight: block.norm.weight.value, normBias: block.norm.bias.value, state: st) : nil
+                fused = step.flatMap { (b as? any StepGraphBackend)?.fusedStepPays($0) == true ? $0 : nil }
             case .s4d(let l):
                 mamba = nil; fused = nil; s4d = l.makeStepState(batch: batch); hidden = nil; mixed = nil
             case .feedForward(let f):
@@ -109,6 +114,13 @@ public final class SaShiMiStepState {
                         b.empty([batch, width]), b.empty([batch, width])))
         }
         self.ups = ups
+        /// A stage whose blocks all step fused steps in one launch (stages are of one width: all or none).
+        func run(_ blocks: [BlockState]) -> ArraySlice<ResidualMambaStep>? {
+            let steps = blocks.compactMap(\.fused)
+            return !steps.isEmpty && steps.count == blocks.count ? steps[...] : nil
+        }
+        centerRun = run(center)
+        upRuns = ups.map { run($0.1) }
         normMean = b.empty([batch]); normRstd = b.empty([batch])
         normed = b.empty([batch, c.dModel])
         logits = b.empty([batch, c.classes])
@@ -164,7 +176,7 @@ extension SaShiMi {
         let firstUp: Int
         if let xc = x {
             var h = xc
-            for (block, st) in zip(center, s.center) { h = stepBlock(block, h, st) }
+            h = stepBlocks(center, s.center, run: s.centerRun, h)
             b.add(h, s.outputs.removeLast(), out: s.centerOut)
             x = s.centerOut
             firstUp = 0
@@ -176,7 +188,7 @@ extension SaShiMi {
             let y = stepUpPool(stage.pool, x, st.pool)
             b.add(y, s.outputs.removeLast(), out: st.joined)
             var h = st.joined
-            for (block, bs) in zip(stage.blocks, st.blocks) { h = stepBlock(block, h, bs) }
+            h = stepBlocks(stage.blocks, st.blocks, run: s.upRuns[i], h)
             b.add(h, st.joined, out: st.out)
             x = st.out
         }
@@ -222,10 +234,22 @@ extension SaShiMi {
         return st.out
     }
 
+    /// A stage's blocks in order; a stage of fused Mamba steps as one launch (`residualMambaSteps`).
+    private func stepBlocks(_ blocks: [ResidualBlock], _ states: [SaShiMiStepState.BlockState], run: ArraySlice<ResidualMambaStep>?,
+                            _ x: Tensor) -> Tensor {
+        if let run, let fb = store.backend as? any StepGraphBackend, let last = states.last {
+            fb.residualMambaSteps(run, x: x, out: last.out)
+            return last.out
+        }
+        var h = x
+        for (block, st) in zip(blocks, states) { h = stepBlock(block, h, st) }
+        return h
+    }
+
     private func stepBlock(_ block: ResidualBlock, _ x: Tensor, _ st: SaShiMiStepState.BlockState) -> Tensor {
         let b = store.backend
         if let f = st.fused, let fb = b as? any StepGraphBackend {
-            fb.residualMambaStep(f, x: x, out: st.out)
+            fb.residualMambaSteps([f][...], x: x, out: st.out)
             return st.out
         }
         b.layerNorm(x: x, weight: block.norm.weight.value, bias: block.norm.bias.value, y: st.normed, mean: st.mean, rstd: st.rstd)

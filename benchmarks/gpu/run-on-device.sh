@@ -2,8 +2,8 @@
 # Runs on the GPU host from the repository root, with .carry/gpu carried over by
 # benchmarks/gpu/prepare.sh (as .carry/gpu.tar.gz): device list, the GPU-vs-CPU self-test, then
 # the benchmarks. Everything is also written under $OUT (when set) for the record.
-# Usage: run-on-device.sh [STEP ...]   steps: info selftest graphs scan train train-gpu train-bf16
-# generate generate-gpu generate-streams generate-small (default: info selftest graphs scan train generate; train-gpu and
+# Usage: run-on-device.sh [STEP ...]   steps: info selftest graphs scan scan-segments train train-gpu train-bf16
+# generate generate-gpu generate-streams generate-threads generate-prefetch generate-traffic generate-small (default: info selftest graphs scan train generate; train-gpu and
 # generate-gpu skip the CPU baseline rows, train-bf16 is train-gpu with --precision bf16)
 # Each step has its own time limit (WAVEMAMBA_STEP_TIMEOUT, default 240 s) so that one hang
 # does not cost the others.
@@ -46,6 +46,8 @@ for step in "${steps[@]}"; do
         selftest) WAVEMAMBA_CUDA_SYNC=1 run selftest --device cuda ;;
         graphs) run selftest --device cuda --filter graphs: ;;   # the asynchronous graph path, without SYNC
         scan) run bench scan --device cuda ;;
+        scan-segments)   # the scan's sequence segments forced (every shape), against the default choice in the scan step
+            for n in 2 3; do WAVEMAMBA_SCAN_SEGMENTS=$n run bench scan --device cuda; done ;;
         train) run bench train --device cuda ;;
         train-gpu) run bench train --device cuda --no-cpu-baseline ;;
         train-bf16) run bench train --device cuda --no-cpu-baseline --precision bf16 ;;
@@ -53,6 +55,13 @@ for step in "${steps[@]}"; do
         generate-gpu) run bench generate --device cuda --no-cpu-baseline ;;
         generate-streams)   # the fused block step's streams per thread block, forced
             for n in 1 2 4 8; do WAVEMAMBA_FUSED_STEP_STREAMS=$n run bench generate --device cuda --fast-only --batches 16,256 --samples 800; done ;;
+        generate-threads)   # 256-thread blocks (two an SM) against the default 512, one and two streams per block
+            for n in 1 2; do WAVEMAMBA_FUSED_STEP_THREADS=256 WAVEMAMBA_FUSED_STEP_STREAMS=$n run bench generate --device cuda --fast-only --batches 16,256 --samples 800; done
+            run bench generate --device cuda --fast-only --batches 16,256 --samples 800 ;;
+        generate-prefetch)   # the fused step's weight prefetch and evict-first state stores, each combination
+            for pf in 1 0; do for cs in 1 0; do WAVEMAMBA_FUSED_PREFETCH=$pf WAVEMAMBA_FUSED_STCS=$cs run bench generate --device cuda --fast-only --batches 1,16,256 --samples 800; done; done ;;
+        generate-traffic)   # the fused step's weight-traffic limit (MB a block-step) past which a stage takes the unfused step
+            for mb in 1000000 200 100 30; do WAVEMAMBA_FUSED_MAX_MB=$mb run bench generate --device cuda --fast-only --batches 16,256 --samples 800; done ;;
         generate-small) WAVEMAMBA_FUSED_STEP_MIN_BATCH=1 run bench generate --device cuda --no-cpu-baseline --batches 2,4,8 --samples 800 ;;   # where fusing starts to pay
         *) echo "unknown step $step" >&2; status=2 ;;
     esac
