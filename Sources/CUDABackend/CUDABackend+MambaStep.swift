@@ -37,9 +37,10 @@ extension CUDABackend {
     /// to 99 KiB, sm_80 to 163, sm_90 to 227).
     static let fusedStepSharedLimit = 96 << 10
 
-    /// Shared memory of one block in bytes: mamba_step.cu's xs, u, xz, dbl and dl for `s` streams, then `part`.
+    /// Shared memory of one block in bytes: mamba_step.cu's xs, u, xz, dbl and dl for `s` streams,
+    /// then `part`, then x0 (the stage's input, for the stage residual).
     static func fusedStepSharedBytes(streams s: Int, _ p: ResidualMambaStep) -> Int {
-        4 * (s * (2 * p.dModel + 3 * p.dInner + p.xProjColumns) + fusedStepPartFloats)
+        4 * (s * (3 * p.dModel + 3 * p.dInner + p.xProjColumns) + fusedStepPartFloats)
     }
 
     /// The fused step while its thread blocks together read at most `fusedStepMaxTraffic` bytes
@@ -49,11 +50,16 @@ extension CUDABackend {
         step.projectionBytes * ((step.batch + fusedStepStreams(batch: step.batch) - 1) / fusedStepStreams(batch: step.batch)) <= fusedStepMaxTraffic
     }
 
-    public func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, out: Tensor) {
-        guard let p = steps.first else { copy2D(from: x, to: out, accumulate: false); return }
+    public func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, addend: Tensor?, out: Tensor, stageResidual: Bool) {
+        guard let p = steps.first else {
+            precondition(addend == nil && !stageResidual, "residualMambaSteps: no blocks")
+            copy2D(from: x, to: out, accumulate: false)
+            return
+        }
         let batch = p.batch
-        precondition(x.isContiguous && out.isContiguous && x.shape == [batch, p.dModel] && out.shape == x.shape,
-                     "residualMambaSteps: x \(x.shape) and out \(out.shape) must be contiguous (batch \(batch), dModel \(p.dModel))")
+        precondition(x.isContiguous && out.isContiguous && x.shape == [batch, p.dModel] && out.shape == x.shape
+                     && addend.map { $0.isContiguous && $0.shape == x.shape } != false,
+                     "residualMambaSteps: x \(x.shape), addend \(addend?.shape ?? []) and out \(out.shape) must be contiguous (batch \(batch), dModel \(p.dModel))")
         for q in steps {
             precondition(q.dModel == p.dModel && q.dInner == p.dInner && q.dtRank == p.dtRank && q.dState == p.dState && q.dConv == p.dConv
                           && q.isComplex == p.isComplex && q.batch == batch && q.xProjColumns == p.xProjColumns,
@@ -70,18 +76,20 @@ extension CUDABackend {
                      "fused Mamba step: \(shared) bytes of shared memory for dModel \(p.dModel), dInner \(p.dInner) exceed "
                      + "\(Self.fusedStepSharedLimit), or 2·dInner exceeds \(Self.fusedStepPartFloats) (switch it off with WAVEMAMBA_CUDA_FUSED_STEP=0)")
         let perLaunch = min(max(1, fusedStackLayers), Self.fusedStackMaximum)
+        precondition((addend == nil && !stageResidual) || steps.count <= perLaunch,
+                     "residualMambaSteps: an addend or the stage residual needs the run in one launch (\(steps.count) blocks, \(perLaunch) a launch)")
         let grid = (batch + s - 1) / s
         var first = steps.startIndex
         var input = x
         while first < steps.endIndex {
             let run = steps[first..<min(first + perLaunch, steps.endIndex)]
             var b = StructBuilder()
-            b.pointer(ptr(input)); b.pointer(ptr(out)); b.int64(batch)
+            b.pointer(ptr(input)); b.pointer(ptr(addend)); b.pointer(ptr(out)); b.int64(batch)
             b.int32(run.count)
             b.int32(p.dModel); b.int32(p.dInner); b.int32(p.dtRank); b.int32(p.dState); b.int32(p.dConv); b.int32(p.xProjColumns)
             b.float(Self.normEps)
             // One thread block (batch 1) prefetching a whole block's weights alone was slower.
-            b.int32((fusedStepPrefetchWeights && grid > 1 ? 1 : 0) | (fusedStepStreamStates ? 2 : 0))
+            b.int32((fusedStepPrefetchWeights && grid > 1 ? 1 : 0) | (fusedStepStreamStates ? 2 : 0) | (stageResidual ? 4 : 0))
             // All WM_STACK_MAX layer slots are passed; those past the run stay zero.
             for i in 0..<Self.fusedStackMaximum {
                 let q: ResidualMambaStep? = i < run.count ? run[run.startIndex + i] : nil

@@ -44,6 +44,14 @@ public protocol StepGraphBackend: Backend {
     /// x ← x + Mamba(LayerNorm(x)) (x, out: (batch, dModel) contiguous; out may be x), updating
     /// each step's conv and SSM states: what LayerNorm, `MambaBlock.step` and the residual add do
     /// in eight launches a block, in one launch for up to `fusedStackLayers` blocks. The steps
-    /// share their widths, their kind (real or complex) and their batch.
-    func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, out: Tensor)
+    /// share their widths, their kind (real or complex) and their batch. With `addend` the input
+    /// is x + addend; with `stageResidual` out is the last block's output plus that input
+    /// (SaShiMi's residual around a stage): both only for runs of at most `fusedStackLayers`.
+    func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, addend: Tensor?, out: Tensor, stageResidual: Bool)
+}
+
+extension StepGraphBackend {
+    public func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, out: Tensor) {
+        residualMambaSteps(steps, x: x, addend: nil, out: out, stageResidual: false)
+    }
 }

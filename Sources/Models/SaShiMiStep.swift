@@ -175,9 +175,15 @@ extension SaShiMi {
         }
         let firstUp: Int
         if let xc = x {
-            var h = xc
-            h = stepBlocks(center, s.center, run: s.centerRun, h)
-            b.add(h, s.outputs.removeLast(), out: s.centerOut)
+            // The stage residual: the last skip is the center's input (the last DownPool's output).
+            let skip = s.outputs.removeLast()
+            if let run = s.centerRun, let fb = b as? any StepGraphBackend, run.count <= fb.fusedStackLayers,
+               skip.storage === xc.storage && skip.offset == xc.offset {
+                fb.residualMambaSteps(run, x: xc, addend: nil, out: s.centerOut, stageResidual: true)
+            } else {
+                let h = stepBlocks(center, s.center, run: s.centerRun, xc)
+                b.add(h, skip, out: s.centerOut)
+            }
             x = s.centerOut
             firstUp = 0
         } else {
@@ -186,10 +192,15 @@ extension SaShiMi {
         for i in firstUp..<up.count {
             let stage = up[i], st = s.ups[i]
             let y = stepUpPool(stage.pool, x, st.pool)
-            b.add(y, s.outputs.removeLast(), out: st.joined)
-            var h = st.joined
-            h = stepBlocks(stage.blocks, st.blocks, run: s.upRuns[i], h)
-            b.add(h, st.joined, out: st.out)
+            let skip = s.outputs.removeLast()
+            if let run = s.upRuns[i], let fb = b as? any StepGraphBackend, run.count <= fb.fusedStackLayers {
+                // joined = y + skip, the blocks, and out = their output + joined: one launch.
+                fb.residualMambaSteps(run, x: y, addend: skip, out: st.out, stageResidual: true)
+            } else {
+                b.add(y, skip, out: st.joined)
+                let h = stepBlocks(stage.blocks, st.blocks, run: s.upRuns[i], st.joined)
+                b.add(h, st.joined, out: st.out)
+            }
             x = st.out
         }
         b.layerNorm(x: x!, weight: norm.weight.value, bias: norm.bias.value, y: s.normed, mean: s.normMean, rstd: s.normRstd)

@@ -7,8 +7,8 @@
 // block to block in shared memory, and prefetches the next block's states and its share of
 // the next block's weights into L2 while the current one runs.
 //
-// A thread block (512 threads, or 256: blockDim.x, chosen on the host) owns S consecutive
-// streams (S = 1, 2, 4 or 8: the fewest that keep every block resident). Every intermediate of its
+// A thread block (512 threads, or 256 past one stream per SM: blockDim.x, chosen on the host)
+// owns S consecutive streams (S = 1, 2, 4 or 8: the fewest that keep every block resident). Every intermediate of its
 // streams stays in shared memory; global memory sees the input row, the weights, the conv and
 // SSM states and the output row. The weights are read in their transposed layouts (inT:
 // (H, 2D), xT: (D, P'), dtT: (R, D), outT: (D, H), made once when the step state is; P' =
@@ -18,11 +18,16 @@
 // the unfused step (conv (batch, D, K − 1), SSM (batch, D, W)), so both paths share a state,
 // and the arithmetic is the step kernels' (ssm_math.cuh, compiled in front of this file).
 //
-// The GEMMs load 16-byte column vectors, 8 k-steps unrolled, so that a thread has 16 loads in
-// flight. Tried and measured on an H100 at batch 256, slower: one out-of-line GEMM body with
-// separate epilogue loops (1.4×), and the weights streamed through a ring of shared-memory
-// buffers by cp.async, three chunks ahead of the GEMM (RTF 36.8 against 39.8 at one stream
-// per block, complex; slower at batch 16 too: a barrier per chunk).
+// The kernel is latency- and issue-bound, not bandwidth-bound (Nsight Compute, batch 256: a
+// quarter of the issue slots used, most stalls on global loads and barriers), so what paid was
+// fewer instructions a warp (per-instruction counts from benchmarks/gpu/profile-sass.sh):
+// GEMM loads at 32-bit offsets stepped by the row length, no accumulator over zero columns, the
+// scan step over contiguous 16-byte runs of states: 25.9k → 18.4k warp instructions per stream
+// and block at the outer stage (with 256-thread blocks). The GEMMs load 16-byte column vectors, 8 k-steps unrolled, so that
+// a thread has 16 loads in flight. Tried and measured on an H100 at batch 256, slower: one
+// out-of-line GEMM body with separate epilogue loops (1.4×), and the weights streamed through
+// a ring of shared-memory buffers by cp.async, three chunks ahead of the GEMM (RTF 36.8
+// against 39.8 at one stream per block, complex; slower at batch 16 too: a barrier per chunk).
 
 // One residual Mamba block's weights and states.
 struct MambaLayerArgs {
@@ -41,16 +46,18 @@ struct MambaLayerArgs {
 
 #define WM_STACK_MAX 16              // blocks one launch runs (the host splits longer runs)
 #define WM_STEP_PREFETCH_WEIGHTS 1   // flags: prefetch the next block's weights into L2,
-#define WM_STEP_STREAM_STATES 2      //        store the SSM states evict-first (st.global.cs)
+#define WM_STEP_STREAM_STATES 2      //        store the SSM states evict-first (st.global.cs),
+#define WM_STEP_STAGE_RESIDUAL 4     //        out = the last block's output + the input (SaShiMi's stage residual)
 
 // A run of consecutive blocks of one width, all stepped by one launch: out = the last block's
 // output for input x. Passed by value (1.9 KB of kernel parameters) as a __grid_constant__, so
 // that a layer's pointers are read from the constant bank, not copied to local memory.
 struct MambaStackArgs {
-    const float* x; float* out; long long batch;
+    const float* x; const float* x2;      // the input rows: x, plus x2 when not null
+    float* out; long long batch;
     int layers;
     int H, D, R, N, K, P; float eps;      // P: xT's columns, R + 2W rounded up to a multiple of 4
-    int flags;                            // WM_STEP_PREFETCH_WEIGHTS | WM_STEP_STREAM_STATES
+    int flags;                            // WM_STEP_PREFETCH_WEIGHTS | WM_STEP_STREAM_STATES | WM_STEP_STAGE_RESIDUAL
     MambaLayerArgs l[WM_STACK_MAX];
 };
 
@@ -279,7 +286,16 @@ __device__ void wm_mamba_stack(const MambaStackArgs& a) {
     // runs. The input rows into shared memory (zeros past the batch).
     const bool pw = a.flags & WM_STEP_PREFETCH_WEIGHTS, cs = a.flags & WM_STEP_STREAM_STATES;
     wm_prefetch_layer(a.l[0], b0, rows, H, D, W, KS, R, P, pw);
-    for (int i = threadIdx.x; i < S * H; i += blockDim.x) xs[i] = i < rows * H ? a.x[b0 * H + i] : 0.0f;
+    // With x2, the input is x + x2, and with the stage residual it is kept (x0, after `part`) to
+    // be added to the last block's output: the two adds around a SaShiMi stage, in this launch.
+    const bool stage = a.flags & WM_STEP_STAGE_RESIDUAL;
+    float* x0 = part + WM_STEP_PART;
+    for (int i = threadIdx.x; i < S * H; i += blockDim.x) {
+        float v = 0.0f;
+        if (i < rows * H) { v = a.x[b0 * H + i]; if (a.x2) v += a.x2[b0 * H + i]; }
+        xs[i] = v;
+        if (stage) x0[i] = v;
+    }
     __syncthreads();
 
     for (int layer = 0; layer < a.layers; ++layer) {
@@ -368,7 +384,7 @@ __device__ void wm_mamba_stack(const MambaStackArgs& a) {
         });
     }
 
-    for (int i = threadIdx.x; i < rows * H; i += blockDim.x) a.out[b0 * H + i] = xs[i];
+    for (int i = threadIdx.x; i < rows * H; i += blockDim.x) a.out[b0 * H + i] = stage ? xs[i] + x0[i] : xs[i];
 }
 
 #define WM_MAMBA_STEP(S) \
