@@ -4,15 +4,9 @@
 # stages' fused launches apart), then the warp-state and memory sections of the fused launches
 # of each stage. Run on the GPU host after run-on-device.sh has unpacked .carry/gpu.
 # Usage: profile-fused.sh [BATCH] [KIND]   (PROFILE_SECTIONS=0: the times only)
-set -uo pipefail
-carry=.carry/gpu
-export LD_LIBRARY_PATH="$PWD/$carry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-export WAVEMAMBA_CUDA_KERNELS="$PWD/$carry/kernels"
-out="${OUT:-/tmp}"
-batch="${1:-256}" kind="${2:-mamba-complex}"
-gen=("$carry/wavemamba" bench generate --device cuda --kinds "$kind" --batches "$batch" --samples 64 --fast-only)
+source "$(dirname "$0")/profile-common.sh" "$@"
 timeout 200 ncu --metrics gpu__time_duration.sum,launch__shared_mem_per_block_dynamic,launch__grid_size --cache-control none --csv \
-    --launch-skip 600 --launch-count 300 "${gen[@]}" > "$out/ncu-times-$batch.csv" 2> "$out/ncu-times-$batch.err"
+    --launch-skip 600 --launch-count 300 "${gen[@]}" --samples 64 > "$out/ncu-times-$batch.csv" 2> "$out/ncu-times-$batch.err"
 python3 - "$out/ncu-times-$batch.csv" <<'PY'
 import csv, sys, collections
 rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
@@ -34,5 +28,5 @@ PY
 [[ "${PROFILE_SECTIONS:-1}" == 0 ]] && exit 0
 timeout 240 ncu --kernel-name regex:wm_mamba_step --launch-skip 60 --launch-count 22 --cache-control none \
     --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats --section Occupancy \
-    --section InstructionStats --section SchedulerStats --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio" "${gen[@]}" > "$out/ncu-fused-$batch.txt" 2>&1
+    --section InstructionStats --section SchedulerStats --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio" "${gen[@]}" --samples 64 > "$out/ncu-fused-$batch.txt" 2>&1
 grep -E "wm_mamba_step|Duration|Dynamic Shared|Warp Cycles Per Issued|Issue Slots Busy|No Eligible|Active Warps Per|Eligible Warps|Memory Throughput|L1/TEX Hit|L2 Hit|DRAM Throughput|Executed Ipc A|Registers Per|Stall|Instructions|Mem Busy|Max Bandwidth|stalled" "$out/ncu-fused-$batch.txt" | awk '!/stalled/ || $NF+0 >= 0.3' > "$out/ncu-fused-$batch-summary.txt"; head -c 6000 "$out/ncu-fused-$batch-summary.txt"

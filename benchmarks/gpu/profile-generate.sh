@@ -4,14 +4,9 @@
 # (--cache-control none), so the times are those of a warm replay, less the gaps between
 # launches. Run on the GPU host after run-on-device.sh has unpacked .carry/gpu.
 # Usage: profile-generate.sh [BATCH] [KIND]
-set -uo pipefail
-carry=.carry/gpu
-export LD_LIBRARY_PATH="$PWD/$carry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-export WAVEMAMBA_CUDA_KERNELS="$PWD/$carry/kernels"
-out="${OUT:-/tmp}"
-batch="${1:-256}" kind="${2:-mamba-complex}"
-timeout 240 ncu --metrics gpu__time_duration.sum --cache-control none --csv --launch-skip 2000 --launch-count 1500 \
-    "$carry/wavemamba" bench generate --device cuda --kinds "$kind" --batches "$batch" --samples 160 --fast-only \
+source "$(dirname "$0")/profile-common.sh" "$@"
+timeout 240 ncu --metrics gpu__time_duration.sum --cache-control none --csv --launch-skip 1000 --launch-count 1000 \
+    "${gen[@]}" --samples 160 \
     > "$out/ncu-generate-$batch.csv" 2> "$out/ncu-generate-$batch.err"
 python3 - "$out/ncu-generate-$batch.csv" <<'PY'
 import csv, sys, collections

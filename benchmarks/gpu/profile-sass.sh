@@ -4,15 +4,9 @@
 # spends the instructions and the stalls. Run on the GPU host after run-on-device.sh has
 # unpacked .carry/gpu. Writes $OUT/ncu-sass-*.csv.
 # Usage: profile-sass.sh [BATCH] [KIND]
-set -uo pipefail
-carry=.carry/gpu
-export LD_LIBRARY_PATH="$PWD/$carry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-export WAVEMAMBA_CUDA_KERNELS="$PWD/$carry/kernels"
-out="${OUT:-/tmp}"
-batch="${1:-256}" kind="${2:-mamba-complex}"
-gen=("$carry/wavemamba" bench generate --device cuda --kinds "$kind" --batches "$batch" --samples 64 --fast-only)
+source "$(dirname "$0")/profile-common.sh" "$@"
 timeout 240 ncu --kernel-name regex:wm_mamba_step --launch-skip 62 --launch-count 3 --cache-control none \
-    --section SourceCounters --section WarpStateStats --export "$out/ncu-sass-$batch" "${gen[@]}" > "$out/ncu-sass-$batch.log" 2>&1
+    --section SourceCounters --section WarpStateStats --export "$out/ncu-sass-$batch" "${gen[@]}" --samples 64 > "$out/ncu-sass-$batch.log" 2>&1
 ncu --import "$out/ncu-sass-$batch.ncu-rep" --page source --print-source sass --csv > "$out/ncu-sass-$batch.csv" 2>> "$out/ncu-sass-$batch.log"
 ncu --import "$out/ncu-sass-$batch.ncu-rep" --page details --print-details all > "$out/ncu-sass-$batch-details.txt" 2>> "$out/ncu-sass-$batch.log"
 gzip -f "$out/ncu-sass-$batch.csv"
