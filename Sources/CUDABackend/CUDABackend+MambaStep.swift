@@ -75,7 +75,7 @@ extension CUDABackend {
         precondition(shared <= Self.fusedStepSharedLimit && widest <= Self.fusedStepPartFloats,
                      "fused Mamba step: \(shared) bytes of shared memory for dModel \(p.dModel), dInner \(p.dInner) exceed "
                      + "\(Self.fusedStepSharedLimit), or 2·dInner exceeds \(Self.fusedStepPartFloats) (switch it off with WAVEMAMBA_CUDA_FUSED_STEP=0)")
-        let perLaunch = min(max(1, fusedStackLayers), Self.fusedStackMaximum)
+        let perLaunch = fusedStackLayers
         precondition((addend == nil && !stageResidual) || steps.count <= perLaunch,
                      "residualMambaSteps: an addend or the stage residual needs the run in one launch (\(steps.count) blocks, \(perLaunch) a launch)")
         let grid = (batch + s - 1) / s

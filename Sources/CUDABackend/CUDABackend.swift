@@ -50,8 +50,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// every kernel.
     public var fusedStepStreamsOverride: Int?
     /// The most consecutive blocks one fused launch steps (16, mamba_step.cu's WM_STACK_MAX;
-    /// WAVEMAMBA_FUSED_STACK overrides it, 1 for a launch per block).
-    public var fusedStackLayers: Int
+    /// WAVEMAMBA_FUSED_STACK overrides it, 1 for a launch per block). Kept within 1…16.
+    public var fusedStackLayers: Int {
+        didSet { fusedStackLayers = min(max(1, fusedStackLayers), Self.fusedStackMaximum) }
+    }
     /// Bytes of weights the fused step's thread blocks may read in all per block-step
     /// (`fusedStepPays`); WAVEMAMBA_FUSED_MAX_MB overrides it.
     public var fusedStepMaxTraffic: Int
@@ -90,7 +92,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         fusedBlockSteps = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_FUSED_STEP"] != "0"
         fusedStepMinimumBatch = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_MIN_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 1
         fusedStepStreamsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_STREAMS"].flatMap(Int.init).flatMap { [1, 2, 4, 8].contains($0) ? $0 : nil }
-        fusedStackLayers = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STACK"].flatMap(Int.init).map { min(max(1, $0), 16) } ?? 16
+        fusedStackLayers = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STACK"].flatMap(Int.init).map { min(max(1, $0), Self.fusedStackMaximum) } ?? Self.fusedStackMaximum
         fusedStepMaxTraffic = (ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_MAX_MB"].flatMap(Int.init) ?? 200) << 20
         fusedStepPrefetchWeights = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_PREFETCH"].map { $0 == "1" } ?? true
         fusedStepStreamStates = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STCS"].map { $0 == "1" } ?? true
