@@ -211,6 +211,7 @@ extension CUDABackend {
         var lanes = 1
         while lanes < min(s.dState, 32) { lanes <<= 1 }
         let n = s.batch * s.channels * lanes
+        precondition(n < Int(Int32.max), "selective scan step: batch·D·lanes \(n) must stay below 2³¹ (32-bit indices)")
         launch(.scan, "wm_scan_step_\(s.isComplex ? "complex" : "real")", grid: ((n + 127) / 128, 1, 1), block: (128, 1, 1),
                [scanArgs(x, length: 1), .pointer(ptr(state)), .pointer(ptr(out)), .int64(out.rowStride), .int32(Int32(lanes))])
     }

@@ -1,5 +1,5 @@
 /// Everything one fused generation step of a pre-norm residual Mamba block reads and updates
-/// (`StepGraphBackend.residualMambaStep`): out = x + Mamba(LayerNorm(x)) for every stream.
+/// (`StepGraphBackend.residualMambaSteps`): out = x + Mamba(LayerNorm(x)) for every stream.
 /// The projections are held transposed, (in, out), the layout a fused kernel reads coalesced;
 /// they are copies made when the step state is (a snapshot: make a new state after the
 /// parameters change). The states are the unfused step's (`MambaStepState`), so either path

