@@ -75,7 +75,7 @@ let package = Package(
             .embedInCode("Kernels/scan.cu"), .embedInCode("Kernels/optimizer.cu"), .embedInCode("Kernels/random.cu"),
             .embedInCode("Kernels/gemm.cu"), .embedInCode("Kernels/sample.cu"), .embedInCode("Kernels/s4d.cu"),
             .embedInCode("Kernels/mamba_step.cu"), .embedInCode("Kernels/ssm_math.cuh"),
-            .embedInCode("Kernels/softmax.cuh"),
+            .embedInCode("Kernels/softmax.cuh"), .embedInCode("Kernels/warp.cuh"),
         ]),
 
         // GPU-vs-CPU checks of a backend (kernels, scan, golden files, whole-model steps, step graphs),

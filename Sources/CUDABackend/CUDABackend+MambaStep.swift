@@ -47,7 +47,8 @@ extension CUDABackend {
     /// of weights a block-step (each reads all of them); past that the unfused step's GEMMs,
     /// which read each weight about once, are faster.
     public func fusedStepPays(_ step: ResidualMambaStep) -> Bool {
-        step.projectionBytes * ((step.batch + fusedStepStreams(batch: step.batch) - 1) / fusedStepStreams(batch: step.batch)) <= fusedStepMaxTraffic
+        let streams = fusedStepStreams(batch: step.batch)
+        return step.projectionBytes * ((step.batch + streams - 1) / streams) <= fusedStepMaxTraffic
     }
 
     public func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, addend: Tensor?, out: Tensor, stageResidual: Bool) {

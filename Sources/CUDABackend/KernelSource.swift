@@ -6,21 +6,24 @@ public enum KernelFamily: String, CaseIterable, Sendable {
     /// The file name in Sources/CUDABackend/Kernels.
     public var fileName: String { "\(rawValue).cu" }
 
-    /// The CUDA C source text: the file, behind the header of device functions it shares with
+    /// The CUDA C source text: the file, behind the headers of device functions it shares with
     /// other families (a #line directive keeps compiler messages pointing into the file).
     public var source: String {
-        guard let header = sharedHeader else { return fileText }
-        return String(decoding: header, as: UTF8.self) + "\n#line 1 \"\(fileName)\"\n" + fileText
+        let headers = sharedHeaders
+        guard !headers.isEmpty else { return fileText }
+        return headers.map { String(decoding: $0, as: UTF8.self) + "\n" }.joined() + "#line 1 \"\(fileName)\"\n" + fileText
     }
 
-    /// ssm_math.cuh for the selective scan and the fused block step (SFU math, the decay, the
-    /// step update); softmax.cuh for the loss kernels and the on-device draw (warp reductions,
-    /// the row softmax).
-    private var sharedHeader: [UInt8]? {
+    /// warp.cuh (warp reductions, the row LayerNorm) for every family that reduces across a
+    /// warp; then ssm_math.cuh for the selective scan and the fused block step (SFU math, the
+    /// decay, the step update), softmax.cuh for the loss kernels and the on-device draw (the row
+    /// softmax).
+    private var sharedHeaders: [[UInt8]] {
         switch self {
-        case .scan, .mambaStep: return PackageResources.ssm_math_cuh
-        case .loss, .sample: return PackageResources.softmax_cuh
-        default: return nil
+        case .norms: return [PackageResources.warp_cuh]
+        case .scan, .mambaStep: return [PackageResources.warp_cuh, PackageResources.ssm_math_cuh]
+        case .loss, .sample: return [PackageResources.warp_cuh, PackageResources.softmax_cuh]
+        default: return []
         }
     }
 

@@ -26,8 +26,8 @@ public protocol StepGraphBackend: Backend {
     /// as `Sampler.draw` on the host.
     func sampleTokens(logits: Tensor, temperature: Float, topP: Float, seed: UInt64, counters: Tensor, tokens: Tensor, history: Tensor)
     /// Whether generation steps run residual Mamba blocks through the fused kernel
-    /// (`residualMambaSteps`: a stage's blocks in one launch); false when switched off (CUDA: WAVEMAMBA_CUDA_FUSED_STEP=0), and
-    /// settable so that a benchmark can time both paths in one run.
+    /// (`residualMambaSteps`: a stage's blocks in one launch); false when switched off (CUDA:
+    /// WAVEMAMBA_CUDA_FUSED_STEP=0), and settable so that a benchmark can time both paths in one run.
     var fusedBlockSteps: Bool { get set }
     /// The smallest batch that takes the fused block steps (where fewer streams would leave the
     /// GPU so idle that the unfused GEMMs, spread over SMs, are faster; 1 on CUDA, measured).

@@ -74,7 +74,8 @@ public final class SaShiMiStepState {
     final class BlockState {
         let normed: Tensor, mean: Tensor, rstd: Tensor, out: Tensor
         let mamba: MambaStepState?
-        /// The whole residual Mamba block as one launch (`fusedBlocks`), over `mamba`'s states.
+        /// The block's fused step (`fusedBlocks`), over `mamba`'s states; a stage steps its blocks'
+        /// fused steps together (`centerRun`, `upRuns`) when every block has one.
         let fused: ResidualMambaStep?
         let s4d: S4D.StepState?
         let hidden: Tensor?      // FF hidden (batch, ff·H)
@@ -177,13 +178,8 @@ extension SaShiMi {
         if let xc = x {
             // The stage residual: the last skip is the center's input (the last DownPool's output).
             let skip = s.outputs.removeLast()
-            if let run = s.centerRun, let fb = b as? any StepGraphBackend, run.count <= fb.fusedStackLayers,
-               skip.storage === xc.storage && skip.offset == xc.offset {
-                fb.residualMambaSteps(run, x: xc, addend: nil, out: s.centerOut, stageResidual: true)
-            } else {
-                let h = stepBlocks(center, s.center, run: s.centerRun, xc)
-                b.add(h, skip, out: s.centerOut)
-            }
+            precondition(skip.storage === xc.storage && skip.offset == xc.offset, "SaShiMi step: the center's skip is not its input")
+            stepStage(center, s.center, run: s.centerRun, x: xc, addend: nil, joined: nil, out: s.centerOut)
             x = s.centerOut
             firstUp = 0
         } else {
@@ -192,15 +188,7 @@ extension SaShiMi {
         for i in firstUp..<up.count {
             let stage = up[i], st = s.ups[i]
             let y = stepUpPool(stage.pool, x, st.pool)
-            let skip = s.outputs.removeLast()
-            if let run = s.upRuns[i], let fb = b as? any StepGraphBackend, run.count <= fb.fusedStackLayers {
-                // joined = y + skip, the blocks, and out = their output + joined: one launch.
-                fb.residualMambaSteps(run, x: y, addend: skip, out: st.out, stageResidual: true)
-            } else {
-                b.add(y, skip, out: st.joined)
-                let h = stepBlocks(stage.blocks, st.blocks, run: s.upRuns[i], st.joined)
-                b.add(h, st.joined, out: st.out)
-            }
+            stepStage(stage.blocks, st.blocks, run: s.upRuns[i], x: y, addend: s.outputs.removeLast(), joined: st.joined, out: st.out)
             x = st.out
         }
         b.layerNorm(x: x!, weight: norm.weight.value, bias: norm.bias.value, y: s.normed, mean: s.normMean, rstd: s.normRstd)
@@ -245,24 +233,35 @@ extension SaShiMi {
         return st.out
     }
 
-    /// A stage's blocks in order; a stage of fused Mamba steps as one launch (`residualMambaSteps`).
-    private func stepBlocks(_ blocks: [ResidualBlock], _ states: [SaShiMiStepState.BlockState], run: ArraySlice<ResidualMambaStep>?,
-                            _ x: Tensor) -> Tensor {
-        if let run, let fb = store.backend as? any StepGraphBackend, let last = states.last {
-            fb.residualMambaSteps(run, x: x, out: last.out)
-            return last.out
+    /// A stage with SaShiMi's residual around it: out = blocks(x + addend) + (x + addend), the
+    /// sum kept in `joined` (needed with an addend). A stage of fused Mamba steps is one launch,
+    /// adds included (`residualMambaSteps`); a run longer than a launch takes still steps fused.
+    private func stepStage(_ blocks: [ResidualBlock], _ states: [SaShiMiStepState.BlockState], run: ArraySlice<ResidualMambaStep>?,
+                           x: Tensor, addend: Tensor?, joined: Tensor?, out: Tensor) {
+        let b = store.backend
+        let fb = run == nil ? nil : b as? any StepGraphBackend
+        if let run, let fb, run.count <= fb.fusedStackLayers {
+            fb.residualMambaSteps(run, x: x, addend: addend, out: out, stageResidual: true)
+            return
         }
-        var h = x
-        for (block, st) in zip(blocks, states) { h = stepBlock(block, h, st) }
-        return h
+        var input = x
+        if let addend {
+            guard let joined else { preconditionFailure("SaShiMi step: a stage with an addend needs `joined`") }
+            b.add(x, addend, out: joined)
+            input = joined
+        }
+        var h = input
+        if let run, let fb, let last = states.last {
+            fb.residualMambaSteps(run, x: input, out: last.out)
+            h = last.out
+        } else {
+            for (block, st) in zip(blocks, states) { h = stepBlock(block, h, st) }
+        }
+        b.add(h, input, out: out)
     }
 
     private func stepBlock(_ block: ResidualBlock, _ x: Tensor, _ st: SaShiMiStepState.BlockState) -> Tensor {
         let b = store.backend
-        if let f = st.fused, let fb = b as? any StepGraphBackend {
-            fb.residualMambaSteps([f][...], x: x, out: st.out)
-            return st.out
-        }
         b.layerNorm(x: x, weight: block.norm.weight.value, bias: block.norm.bias.value, y: st.normed, mean: st.mean, rstd: st.rstd)
         let y: Tensor
         switch block.mixer {

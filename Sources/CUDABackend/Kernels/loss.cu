@@ -1,6 +1,6 @@
 // Fused softmax cross-entropy (max-shifted log-sum-exp) and temperature softmax, one warp
 // per row. The forward writes each row's loss; reduce.cu sums them deterministically. The warp
-// reductions and the row softmax are softmax.cuh's, compiled in front of this file.
+// reductions are warp.cuh's and the row softmax softmax.cuh's, compiled in front of this file.
 
 // loss[r] = lse_r − logits[r, t_r] (0 for a negative target); logSumExp[r] = lse_r.
 extern "C" __global__ void wm_cross_entropy_forward(const float* logits, long long ld, const int* targets,
@@ -14,7 +14,7 @@ extern "C" __global__ void wm_cross_entropy_forward(const float* logits, long lo
     m = wm_warp_max(m);
     float s = 0.0f;
     for (int j = lane; j < V; j += 32) s += expf(x[j] - m);
-    float lse = m + logf(wm_warp_add(s));
+    float lse = m + logf(wm_warp_sum(s));
     if (lane == 0) {
         int t = targets[r];
         logSumExp[r] = lse;

@@ -8,26 +8,28 @@
 // the next block's weights into L2 while the current one runs.
 //
 // A thread block (512 threads, or 256 past one stream per SM: blockDim.x, chosen on the host)
-// owns S consecutive streams (S = 1, 2, 4 or 8: the fewest that keep every block resident). Every intermediate of its
-// streams stays in shared memory; global memory sees the input row, the weights, the conv and
-// SSM states and the output row. The weights are read in their transposed layouts (inT:
-// (H, 2D), xT: (D, P'), dtT: (R, D), outT: (D, H), made once when the step state is; P' =
-// R + 2W rounded up to a multiple of 4 with zero columns), so that a warp's lanes read
-// consecutive 16-byte column vectors of one input row: coalesced, and each weight is loaded
-// once per thread block and used for its S streams from registers. The states keep the layouts of
-// the unfused step (conv (batch, D, K − 1), SSM (batch, D, W)), so both paths share a state,
-// and the arithmetic is the step kernels' (ssm_math.cuh, compiled in front of this file).
+// owns S consecutive streams (S = 1, 2, 4 or 8: the fewest that keep every block resident).
+// Every intermediate of its streams stays in shared memory; global memory sees the input row,
+// the weights, the conv and SSM states and the output row. The weights are read in their
+// transposed layouts (inT: (H, 2D), xT: (D, P'), dtT: (R, D), outT: (D, H), made once when the
+// step state is; P' = R + 2W rounded up to a multiple of 4 with zero columns), so that a
+// warp's lanes read consecutive 16-byte column vectors of one input row: coalesced, and each
+// weight is loaded once per thread block and used for its S streams from registers. The
+// states keep the layouts of the unfused step (conv (batch, D, K − 1), SSM (batch, D, W)), so
+// both paths share a state, and the arithmetic is the step kernels' (ssm_math.cuh) and the
+// LayerNorm norms.cu's (warp.cuh), both compiled in front of this file.
 //
 // The kernel is latency- and issue-bound, not bandwidth-bound (Nsight Compute, batch 256: a
 // quarter of the issue slots used, most stalls on global loads and barriers), so what paid was
 // fewer instructions a warp (per-instruction counts from benchmarks/gpu/profile-sass.sh):
 // GEMM loads at 32-bit offsets stepped by the row length, no accumulator over zero columns, the
 // scan step over contiguous 16-byte runs of states: 25.9k → 18.4k warp instructions per stream
-// and block at the outer stage (with 256-thread blocks). The GEMMs load 16-byte column vectors, 8 k-steps unrolled, so that
-// a thread has 16 loads in flight. Tried and measured on an H100 at batch 256, slower: one
-// out-of-line GEMM body with separate epilogue loops (1.4×), and the weights streamed through
-// a ring of shared-memory buffers by cp.async, three chunks ahead of the GEMM (RTF 36.8
-// against 39.8 at one stream per block, complex; slower at batch 16 too: a barrier per chunk).
+// and block at the outer stage (with 256-thread blocks). The GEMMs load 16-byte column
+// vectors, 8 k-steps unrolled, so that a thread has 16 loads in flight. Tried and measured on
+// an H100 at batch 256, slower: one out-of-line GEMM body with separate epilogue loops (1.4×),
+// and the weights streamed through a ring of shared-memory buffers by cp.async, three chunks
+// ahead of the GEMM (RTF 36.8 against 39.8 at one stream per block, complex; slower at batch
+// 16 too: a barrier per chunk).
 
 // One residual Mamba block's weights and states.
 struct MambaLayerArgs {
@@ -164,7 +166,7 @@ __device__ __forceinline__ void wm_block_gemm(const float* in, int ldi, const fl
 // owning fewer than WM_STEP_NMAX states skips the rest instead of issuing them predicated off.
 // (Every G-th state per thread with a 64-bit address and a branch per state was a quarter of
 // the outer stage's instructions.)
-__device__ __forceinline__ void wm_store4(float4* p, float4 v, bool cs) { if (cs) __stcs(p, v); else *p = v; }
+template <typename T> __device__ __forceinline__ void wm_store(T* p, T v, bool cs) { if (cs) __stcs(p, v); else *p = v; }
 
 template <bool CX>
 __device__ __forceinline__ float wm_scan_run(float* __restrict__ h, const float* __restrict__ Ad, const float* __restrict__ Aid,
@@ -196,8 +198,8 @@ __device__ __forceinline__ float wm_scan_run(float* __restrict__ h, const float*
 #pragma unroll
             for (int m = 0; m < 4; ++m) y += wm_step_state_cx(sdt, du, are[m], aim[m], B + 2 * m, C + 2 * m, hin[m], &nh[m]);
             if (live) {
-                wm_store4(h4 + 2 * c, make_float4(nh[0].x, nh[0].y, nh[1].x, nh[1].y), cs);
-                wm_store4(h4 + 2 * c + 1, make_float4(nh[2].x, nh[2].y, nh[3].x, nh[3].y), cs);
+                wm_store(h4 + 2 * c, make_float4(nh[0].x, nh[0].y, nh[1].x, nh[1].y), cs);
+                wm_store(h4 + 2 * c + 1, make_float4(nh[2].x, nh[2].y, nh[3].x, nh[3].y), cs);
             }
         }
     } else {
@@ -218,7 +220,7 @@ __device__ __forceinline__ float wm_scan_run(float* __restrict__ h, const float*
             float nh[4];
 #pragma unroll
             for (int m = 0; m < 4; ++m) y += wm_step_state_re(sdt, du, a[m], B[m], C[m], hin[m], &nh[m]);
-            if (live) wm_store4(h4 + c, make_float4(nh[0], nh[1], nh[2], nh[3]), cs);
+            if (live) wm_store(h4 + c, make_float4(nh[0], nh[1], nh[2], nh[3]), cs);
         }
     }
     return y;
@@ -235,11 +237,11 @@ __device__ float wm_scan_states_any(float* __restrict__ h, const float* __restri
             float2* __restrict__ h2 = reinterpret_cast<float2*>(h);
             float2 nh;
             y += wm_step_state_cx(sdt, du, Ad[n], Aid[n], Bv + 2 * n, Cv + 2 * n, live ? h2[n] : make_float2(0.0f, 0.0f), &nh);
-            if (live) { if (cs) __stcs(h2 + n, nh); else h2[n] = nh; }
+            if (live) wm_store(h2 + n, nh, cs);
         } else {
             float nh;
             y += wm_step_state_re(sdt, du, Ad[n], Bv[n], Cv[n], live ? h[n] : 0.0f, &nh);
-            if (live) { if (cs) __stcs(h + n, nh); else h[n] = nh; }
+            if (live) wm_store(h + n, nh, cs);
         }
     }
     return y;
@@ -306,14 +308,7 @@ __device__ void wm_mamba_stack(const MambaStackArgs& a) {
         for (int sw = warp; sw < S; sw += blockDim.x / 32) {
             float* ur = u + sw * H;
             if (sw < rows) {
-                const float* xr = xs + sw * H;
-                float s = 0.0f;
-                for (int c = lane; c < H; c += 32) s += xr[c];
-                float mu = wm_warp_sum(s) / H;
-                float v = 0.0f;
-                for (int c = lane; c < H; c += 32) { float d = xr[c] - mu; v += d * d; }
-                float rs = rsqrtf(wm_warp_sum(v) / H + a.eps);
-                for (int c = lane; c < H; c += 32) ur[c] = (xr[c] - mu) * rs * L.normW[c] + L.normB[c];
+                wm_layernorm_row(xs + sw * H, L.normW, L.normB, ur, H, a.eps, lane);
             } else {
                 for (int c = lane; c < H; c += 32) ur[c] = 0.0f;
             }

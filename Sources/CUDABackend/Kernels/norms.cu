@@ -1,11 +1,7 @@
 // LayerNorm and RMSNorm over the last dimension (eps 1e-5), one warp per row. Weight and
 // bias gradients go through per-row-chunk partials (reduce.cu's wm_column_finish adds them),
-// so they are deterministic.
-
-__device__ __forceinline__ float wm_warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
+// so they are deterministic. The warp reductions and the row LayerNorm are warp.cuh's, compiled
+// in front of this file.
 
 #define ROW_PER_WARP \
     long long row = (long long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; \
@@ -16,19 +12,8 @@ __device__ __forceinline__ float wm_warp_sum(float v) {
 extern "C" __global__ void wm_layernorm_forward(const float* x, const float* w, const float* b, float* y,
                                                 float* mean, float* rstd, long long rows, int C, float eps) {
     ROW_PER_WARP
-    const float* xr = x + row * C;
-    float s = 0.0f;
-    for (int c = lane; c < C; c += 32) s += xr[c];
-    float mu = wm_warp_sum(s) / C;
-    float v = 0.0f;
-    for (int c = lane; c < C; c += 32) { float d = xr[c] - mu; v += d * d; }
-    float rs = rsqrtf(wm_warp_sum(v) / C + eps);
-    float* yr = y + row * C;
-    for (int c = lane; c < C; c += 32) {
-        float h = (xr[c] - mu) * rs;
-        yr[c] = h * (w ? w[c] : 1.0f) + (b ? b[c] : 0.0f);
-    }
-    if (lane == 0) { mean[row] = mu; rstd[row] = rs; }
+    const float2 m = wm_layernorm_row(x + row * C, w, b, y + row * C, C, eps, lane);
+    if (lane == 0) { mean[row] = m.x; rstd[row] = m.y; }
 }
 
 // dx += rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·w.

@@ -1,16 +1,6 @@
 // The row softmax shared by the temperature softmax (loss.cu) and the on-device draw
-// (sample.cu), so that the draw sees the very probabilities the host sampler is given, and the
-// warp reductions of loss.cu's cross-entropy. Prepended to both sources when they are compiled
-// (KernelFamily.source).
-
-__device__ __forceinline__ float wm_warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-__device__ __forceinline__ float wm_warp_add(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
+// (sample.cu), so that the draw sees the very probabilities the host sampler is given.
+// Prepended to both sources, after warp.cuh, when they are compiled (KernelFamily.source).
 
 // p[0, V) = softmax(x[0, V) / temperature), by the 32 lanes of one warp (`lane`: this thread's).
 __device__ __forceinline__ void wm_softmax_row(const float* x, float* p, int V, float temperature, int lane) {
@@ -20,6 +10,6 @@ __device__ __forceinline__ void wm_softmax_row(const float* x, float* p, int V, 
     m = wm_warp_max(m);
     float s = 0.0f;
     for (int j = lane; j < V; j += 32) s += expf(x[j] * inv - m);
-    s = wm_warp_add(s);
+    s = wm_warp_sum(s);
     for (int j = lane; j < V; j += 32) p[j] = expf(x[j] * inv - m) / s;
 }

@@ -1,7 +1,7 @@
 // Arithmetic shared by the selective scan (scan.cu) and the fused Mamba block step
 // (mamba_step.cu): SFU softplus, sigmoid and sincos, complex pairs, the per-step decay, the
 // step-mode state update.
-// Prepended to both sources when they are compiled (KernelFamily.source).
+// Prepended to both sources, after warp.cuh, when they are compiled (KernelFamily.source).
 
 // softplus and sigmoid through the SFU (__expf, __logf): log1p(e) by its series below
 // e = 0.03 (relative error ≤ e³/4 ≈ 7e-6·e … 2e-7), by __logf(1 + e) above (absolute error
@@ -28,10 +28,6 @@ struct WmC { float r, i; };
 __device__ __forceinline__ WmC wm_mul(WmC a, WmC b) { return {a.r * b.r - a.i * b.i, a.r * b.i + a.i * b.r}; }
 __device__ __forceinline__ WmC wm_fma(WmC a, WmC b, WmC c) { return {fmaf(a.r, b.r, fmaf(-a.i, b.i, c.r)), fmaf(a.r, b.i, fmaf(a.i, b.r, c.i))}; }
 __device__ __forceinline__ WmC wm_conj(WmC a) { return {a.r, -a.i}; }
-__device__ __forceinline__ float wm_warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
 
 // Decay a = exp(Δ·A) of one step (A2 = A·log2 e).
 template <bool CX>
