@@ -2,15 +2,31 @@ import Engine
 import Foundation
 import Kernels
 
-// The selective scan on the GPU (scan.cu describes the kernels). A block runs 8 channels of
-// one batch item through the whole sequence in tiles of 32 × `scanItems` steps; this
+// The selective scan on the GPU (scan.cu describes the kernels). A block runs 8 (or 12)
+// channels of one batch item through the whole sequence in tiles of 32 × `scanItems` steps; this
 // backend's checkpoints are the start states of every tile, layout (batch, tiles, D, W).
 // The `chunk` argument of the protocol is the CPU's checkpoint interval and is not used here
 // (the count reported by `selectiveScanCheckpointCount` is this layout's).
 extension CUDABackend {
-    /// Channels per thread block (scan.cu's WM_CPB) and the largest state width (WM_MAX_W).
-    static let scanChannelsPerBlock = 8
+    /// The largest state width (scan.cu's WM_MAX_W).
     static let scanMaxWidth = 128
+
+    /// Channels per thread block (scan.cu's CPB, one warp each): 8, or 12 where blocks of 12
+    /// load the SMs more evenly. An SM's time goes with its channels whether it holds one block
+    /// of 8 or two (measured on an H100 at L 65536: 132 blocks of 8, 4.7e11 state updates/s
+    /// real; 264 blocks, 4.7e11), so the slowest SM's share is ⌈blocks / SMs⌉ × channels: at
+    /// (1, 1536, 65536) on 132 SMs, 192 blocks of 8 give 16 channels, 128 blocks of 12 give 12.
+    /// (Blocks of 4 were slower still there: 5.0 / 12.2 ms forward against 4.7 / 8.7, the B / C
+    /// staging shared by half the warps.) 8 where 12 would need more shared memory than the
+    /// device gives a block. A function of the shape, as `scanItems`.
+    /// WAVEMAMBA_SCAN_CHANNELS (8 or 12) overrides, as does `scanChannelsOverride`.
+    func scanChannels(_ s: SelectiveScanShape) -> Int {
+        if let v = scanChannelsOverride { return v }
+        let sms = max(1, info.multiprocessors)
+        func slowest(_ c: Int) -> Int { (s.batch * ((s.channels + c - 1) / c) + sms - 1) / sms * c }
+        let fits = max(forwardSharedBytes(s, items: 4, channels: 12), backwardSharedBytes(s, items: 4, channels: 12)) <= info.sharedMemoryPerBlock
+        return fits && slowest(12) < slowest(8) ? 12 : 8
+    }
 
     /// Steps each lane of a scan warp owns: a tile, and this backend's checkpoint interval, is
     /// 32 × this many steps. 8 when the blocks fit in one wave at one per SM (measured on an
@@ -18,12 +34,16 @@ extension CUDABackend {
     /// shuffle rounds per step, and occupancy is set by the problem there), else 4 (two to
     /// three blocks per SM fit; at (16, 1024, 16384, 16) 8 was 1.2× slower forward + backward).
     /// A function of the shape, so the forward and backward of one scan agree.
+    /// Always 4 with 12 channels per block (scan.cu has no 12-channel kernel at 8), and where
+    /// a tile of 8 would need more shared memory than the device gives a block (the complex
+    /// backward at 8 takes 211 KiB: an H100 has 227, an A100 163).
     func scanItems(_ s: SelectiveScanShape) -> Int {
-        if let v = scanItemsOverride { return v }
-        return scanBlocks(s) <= max(1, info.multiprocessors) ? 8 : 4
+        if scanChannels(s) == 12 { return 4 }
+        let want = scanItemsOverride ?? (scanBlocks(s) <= max(1, info.multiprocessors) ? 8 : 4)
+        return want == 8 && max(forwardSharedBytes(s, items: 8), backwardSharedBytes(s, items: 8)) > info.sharedMemoryPerBlock ? 4 : want
     }
 
-    /// Thread blocks of a tile kernel before any sequence segments: 8 channels of one batch item each.
+    /// Thread blocks of a tile kernel before any sequence segments: `scanChannels` channels of one batch item each.
     func scanBlocks(_ s: SelectiveScanShape) -> Int { scanGrid(s).0 * s.batch }
 
     func scanTile(_ s: SelectiveScanShape) -> Int { 32 * scanItems(s) }
@@ -51,7 +71,12 @@ extension CUDABackend {
     }
 
     private func scanGrid(_ s: SelectiveScanShape) -> (Int, Int, Int) {
-        ((s.channels + Self.scanChannelsPerBlock - 1) / Self.scanChannelsPerBlock, s.batch, 1)
+        ((s.channels + scanChannels(s) - 1) / scanChannels(s), s.batch, 1)
+    }
+
+    /// A tile kernel's name (scan.cu's WM_SCAN_KERNELS) and its thread block.
+    private func tileKernel(_ pass: String, _ s: SelectiveScanShape) -> (name: String, block: (Int, Int, Int)) {
+        ("wm_scan_\(pass)_\(s.isComplex ? "complex" : "real")_i\(scanItems(s))_c\(scanChannels(s))", (32 * scanChannels(s), 1, 1))
     }
 
     /// B / C columns staged at once (scan.cu's wm_group): the next power of two ≥ W, in 2…32.
@@ -63,13 +88,14 @@ extension CUDABackend {
 
     /// Dynamic shared memory of the tile kernels in bytes (scan.cu's layout: two buffers, then
     /// the carried values).
-    private func forwardSharedBytes(_ s: SelectiveScanShape) -> Int {
-        let T = scanTile(s), cpb = Self.scanChannelsPerBlock, W = s.stateWidth, G = Self.scanGroup(W)
-        return 4 * (2 * (3 * (cpb + 1) * T + 2 * (G + 1) * T) + cpb * W)
+    private func forwardSharedBytes(_ s: SelectiveScanShape, items: Int? = nil, channels: Int? = nil) -> Int {
+        let T = 32 * (items ?? scanItems(s)), cpb = channels ?? scanChannels(s), W = s.stateWidth, G = Self.scanGroup(W)
+        return 4 * (2 * (3 * (cpb + 1) * T + 2 * (G + 1) * T) + 2 * cpb * W)
     }
-    private func backwardSharedBytes(_ s: SelectiveScanShape) -> Int {
-        let T = scanTile(s), cpb = Self.scanChannelsPerBlock, W = s.stateWidth, G = Self.scanGroup(W)
-        return 4 * (2 * (4 * (cpb + 1) * T + cpb * W) + 2 * (G + 1) * T + (s.isComplex ? 4 : 2) * cpb * T + 2 * cpb * W)
+    private func backwardSharedBytes(_ s: SelectiveScanShape, items: Int? = nil, channels: Int? = nil) -> Int {
+        let T = 32 * (items ?? scanItems(s)), cpb = channels ?? scanChannels(s), W = s.stateWidth, G = Self.scanGroup(W)
+        let reduceStates = !s.isComplex && cpb == 12 ? 4 : 2   // scan.cu's wm_bwd_reduce_states
+        return 4 * (2 * (4 * (cpb + 1) * T + cpb * W) + 2 * (G + 1) * T + reduceStates * (s.isComplex ? 4 : 2) * cpb * T + 3 * cpb * W)
     }
 
     private func validate(_ x: SelectiveScanTensors) {
@@ -122,21 +148,21 @@ extension CUDABackend {
     private func forward(_ x: SelectiveScanTensors, out: Tensor?, checkpoints: Tensor?, lastState: Tensor?) {
         let s = x.shape
         let (segments, perSegment) = scanSegments(s)
-        let name = "wm_scan_fwd_\(s.isComplex ? "complex" : "real")_i\(scanItems(s))"
+        let (name, block) = tileKernel("fwd", s)
         let (cb, batch, _) = scanGrid(s)
         var starts: Tensor? = nil
         if segments > 1 {
             // Each segment but the last from a zero state: its end state and Σ softplus(Δ); then
             // every segment's true start state.
             let end = scratch(s.batch * segments * s.channels * s.stateWidth), sum = scratch(s.batch * segments * s.channels)
-            launch(.scan, name, grid: (cb, batch, segments - 1), block: (256, 1, 1), shared: forwardSharedBytes(s),
+            launch(.scan, name, grid: (cb, batch, segments - 1), block: block, shared: forwardSharedBytes(s),
                    [scanArgs(x, length: s.length), .pointer(0), .int64(0), .pointer(0), .pointer(0),
                     segArgs(initial: nil, end: end, sum: sum, tilesPerSegment: perSegment, segments: segments, base: 0)])
             let st = scratch(s.batch * segments * s.channels * s.stateWidth)
             combine(x, sum: sum, end: end, into: st, segments: segments, reverse: false)
             starts = st
         }
-        launch(.scan, name, grid: (cb, batch, segments), block: (256, 1, 1), shared: forwardSharedBytes(s),
+        launch(.scan, name, grid: (cb, batch, segments), block: block, shared: forwardSharedBytes(s),
                [scanArgs(x, length: s.length), .pointer(ptr(out)), .int64(out?.rowStride ?? 0), .pointer(ptr(checkpoints)),
                 .pointer(ptr(lastState)),
                 segArgs(initial: starts, end: nil, sum: nil, tilesPerSegment: perSegment, segments: segments, base: 0)])
@@ -181,7 +207,7 @@ extension CUDABackend {
         gb.pointer(ptr(g.dB)); gb.int64(g.dB.rowStride)
         gb.pointer(ptr(g.dC)); gb.int64(g.dC.rowStride)
         gb.pointer(ptr(g.dA)); gb.pointer(ptr(g.dAImag)); gb.pointer(ptr(g.dD)); gb.pointer(ptr(g.dDeltaBias))
-        let name = "wm_scan_bwd_\(s.isComplex ? "complex" : "real")_i\(scanItems(s))"
+        let (name, block) = tileKernel("bwd", s)
         let (segments, perSegment) = scanSegments(s)
         let (cb, batch, _) = scanGrid(s)
         var incoming: Tensor? = nil
@@ -189,14 +215,14 @@ extension CUDABackend {
             // Each segment but the first from a zero adjoint at its end: the adjoint leaving its
             // start and Σ softplus(Δ); then the adjoint entering every segment's end.
             let end = scratch(s.batch * segments * s.channels * s.stateWidth), sum = scratch(s.batch * segments * s.channels)
-            launch(.scan, name, grid: (cb, batch, segments - 1), block: (256, 1, 1), shared: backwardSharedBytes(s),
+            launch(.scan, name, grid: (cb, batch, segments - 1), block: block, shared: backwardSharedBytes(s),
                    [scanArgs(x, length: s.length), .pointer(ptr(starts)), .pointer(ptr(dOut)), .int64(dOut.rowStride), .bytes(gb.finished),
                     segArgs(initial: nil, end: end, sum: sum, tilesPerSegment: perSegment, segments: segments, base: 1)])
             let inc = scratch(s.batch * segments * s.channels * s.stateWidth)
             combine(x, sum: sum, end: end, into: inc, segments: segments, reverse: true)
             incoming = inc
         }
-        launch(.scan, name, grid: (cb, batch, segments), block: (256, 1, 1), shared: backwardSharedBytes(s),
+        launch(.scan, name, grid: (cb, batch, segments), block: block, shared: backwardSharedBytes(s),
                [scanArgs(x, length: s.length), .pointer(ptr(starts)), .pointer(ptr(dOut)), .int64(dOut.rowStride), .bytes(gb.finished),
                 segArgs(initial: incoming, end: nil, sum: nil, tilesPerSegment: perSegment, segments: segments, base: 0)])
     }

@@ -37,6 +37,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// 4 or 8 fixes the scan's steps per lane (see `scanItems(_:)`); from WAVEMAMBA_SCAN_ITEMS,
     /// and set by the checks to cover both kernels.
     public var scanItemsOverride: Int?
+    /// 8 or 12 fixes the scan's channels per thread block (see `scanChannels(_:)`); from
+    /// WAVEMAMBA_SCAN_CHANNELS, and set by the checks to cover both.
+    public var scanChannelsOverride: Int?
     /// Generation runs each residual Mamba block as one fused launch (mamba_step.cu); off with
     /// WAVEMAMBA_CUDA_FUSED_STEP=0, and switched by the benchmark to time both paths.
     public var fusedBlockSteps: Bool
@@ -88,6 +91,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         device = .cuda(ordinal)
         synchronizeEveryLaunch = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_SYNC"] == "1"
         scanItemsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_ITEMS"].flatMap(Int.init).flatMap { [4, 8].contains($0) ? $0 : nil }
+        scanChannelsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_CHANNELS"].flatMap(Int.init).flatMap { [8, 12].contains($0) ? $0 : nil }
         stepGraphsEnabled = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_GRAPHS"] != "0"
         fusedBlockSteps = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_FUSED_STEP"] != "0"
         fusedStepMinimumBatch = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_MIN_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 1

@@ -7,6 +7,9 @@ public struct CUDADeviceInfo: Sendable, Equatable {
     public var totalMemory: Int
     public var computeCapability: (major: Int, minor: Int)
     public var multiprocessors: Int
+    /// The most dynamic shared memory one thread block may ask for (bytes; 227 KiB on an H100,
+    /// 163 KiB on an A100).
+    public var sharedMemoryPerBlock: Int = 227 << 10
 
     /// "sm_90" for compute capability 9.0: the NVRTC target of this device.
     public var architecture: String { "sm_\(computeCapability.major)\(computeCapability.minor)" }
@@ -78,7 +81,8 @@ public enum CUDADevices {
         return CUDADeviceInfo(ordinal: ordinal, name: String(cString: name), totalMemory: bytes,
                               computeCapability: (try cu.attribute(.computeCapabilityMajor, device: dev),
                                                   try cu.attribute(.computeCapabilityMinor, device: dev)),
-                              multiprocessors: try cu.attribute(.multiprocessorCount, device: dev))
+                              multiprocessors: try cu.attribute(.multiprocessorCount, device: dev),
+                              sharedMemoryPerBlock: try cu.attribute(.sharedMemoryPerBlockOptin, device: dev))
     }
 
     /// The `info --devices` text: the CPU line, then one line per GPU or the reason none is usable.

@@ -50,6 +50,7 @@ public final class CUDADriver: @unchecked Sendable {
         case multiprocessorCount = 16
         case computeCapabilityMajor = 75
         case computeCapabilityMinor = 76
+        case sharedMemoryPerBlockOptin = 97
     }
 
     /// Where libcuda is looked for besides the loader's path: WAVEMAMBA_CUDA_DRIVER_PATH

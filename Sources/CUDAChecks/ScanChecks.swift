@@ -101,15 +101,19 @@ public struct ScanChecks {
     public func all() -> [CheckOutcome] {
         let k = KernelChecks(gpu: gpu, cpu: cpu)
         var out: [CheckOutcome] = []
-        // The CUDA scan has two tile kernels (4 and 8 steps per lane, chosen by shape): both.
+        // The CUDA scan has three tile kernels (4 or 8 steps per lane with 8 channels per block,
+        // 4 with 12; chosen by shape): every case through each.
         let cuda = gpu as? CUDABackend
-        let saved = cuda?.scanItemsOverride
-        defer { cuda?.scanItemsOverride = saved }
-        for items in cuda == nil ? [nil] : [4, 8] as [Int?] {
-            cuda?.scanItemsOverride = items
+        let saved = (cuda?.scanItemsOverride, cuda?.scanChannelsOverride)
+        defer { cuda?.scanItemsOverride = saved.0; cuda?.scanChannelsOverride = saved.1 }
+        let variants: [(Int, Int)?] = cuda == nil ? [nil] : [(4, 8), (8, 8), (4, 12)]
+        for v in variants {
+            cuda?.scanItemsOverride = v?.0
+            cuda?.scanChannelsOverride = v?.1
             for c in Self.cases {
                 let name = "selective scan fwd + bwd (batch \(c.batch), L \(c.length), D \(c.channels), N \(c.dState)\(c.complex ? ", complex" : "")"
-                    + "\(c.gate ? ", z" : "")\(c.skip ? ", D" : "")\(c.bias ? ", bias" : ""))\(items.map { ", \($0) steps per lane" } ?? "")"
+                    + "\(c.gate ? ", z" : "")\(c.skip ? ", D" : "")\(c.bias ? ", bias" : ""))"
+                    + "\(v.map { ", \($0.0) steps per lane, \($0.1) channels per block" } ?? "")"
                 out.append(k.check(name) { run($0, c) })
             }
         }

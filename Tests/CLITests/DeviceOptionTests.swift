@@ -40,6 +40,18 @@ final class DeviceOptionTests: XCTestCase {
         XCTAssertTrue(auto.stderr.hasPrefix("device: cpu (no usable GPU: "), auto.stderr)
     }
 
+    func testBenchScanRunsTheShapesAndKindsAsked() throws {
+        let r = try CLI.run(["bench", "scan", "--device", "cpu", "--threads", "1", "--no-reference", "--shapes", "1x16x300x4,2x8x100x2", "--kinds", "complex"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("complex (1, 16, 300, 4)") && r.stdout.contains("complex (2, 8, 100, 2)"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("real ("), r.stdout)
+        for (option, bad) in [("--shapes", "1x16x300"), ("--shapes", "1x0x300x4"), ("--kinds", "quaternion")] {
+            let e = try CLI.run(["bench", "scan", "--device", "cpu", option, bad])
+            XCTAssertNotEqual(e.status, 0, bad)
+            XCTAssertTrue(e.stderr.contains(option) && e.stderr.contains(bad), "\(bad): \(e.stderr)")
+        }
+    }
+
     func testTF32OnTheCPUIsAClearError() throws {
         guard !FileManager.default.fileExists(atPath: "/dev/nvidiactl") else { print("skipped: a GPU host"); return }
         let r = try CLI.run(["bench", "scan", "--quick", "--device", "cpu", "--precision", "tf32"])

@@ -2,7 +2,7 @@
 // token-major layout of Kernels/SelectiveScan.swift (u, delta, z, out: (batch, L, D) rows
 // with strides; B, C: (batch, L, W) rows, W = N or 2N interleaved re/im; A, AImag: (D, N)).
 //
-// Work split (forward and backward). A thread block owns WM_CPB = 8 channels of one batch
+// Work split (forward and backward). A thread block owns CPB = 8 (or 12) channels of one batch
 // item and walks the whole sequence in tiles of T = 32·I steps: one warp per channel, and
 // lane k of a warp owns the I consecutive steps k·I … k·I + I − 1 of the tile. For each state
 // n a lane composes its I steps (h ← a·h + b) into one pair (Π a, local h), a warp-wide
@@ -28,7 +28,9 @@
 // Complex A costs one exp2 and one sincos per state update; a lane owns whole complex states.
 // The SFU math, complex pairs and the decay are in ssm_math.cuh, compiled in front of this file.
 
-#define WM_CPB 8          // channels (warps) per block
+// Channels (warps) per block, CPB, is a template parameter: 8, or 12 where blocks of 8 would
+// load the SMs unevenly (the host's scanChannels: at (1, 1536, 65536), 192 blocks of 8 on 132
+// SMs put 16 channels on some SMs and 8 on the others; 128 blocks of 12 put 12 on each).
 #define WM_MAX_W 128      // W ≤ 128 (N ≤ 64 complex, ≤ 128 real)
 
 struct ScanArgs {
@@ -76,13 +78,13 @@ __device__ __forceinline__ void wm_cp_commit() { asm volatile("cp.async.commit_g
 template <int n> __device__ __forceinline__ void wm_cp_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(n)); }
 
 // Queues copies of rows [t0, t0 + T) of columns [c0, c0 + C) of a (batch, L, ·) matrix into
-// `dst` (wm_slot layout with stride C + 1; C a power of two dividing the block); rows past L
+// `dst` (wm_slot layout with stride C + 1; C divides the block); rows past L
 // or columns past `width` become 0. Completes at the next wm_cp_wait after a commit.
 template <int I>
 __device__ __forceinline__ void wm_stage(float* dst, const float* src, long long stride, long long rowBase, long long t0,
                                          long long L, int c0, int C, int width) {
     const int T = 32 * I;
-    const int c = threadIdx.x & (C - 1), step = blockDim.x / C;
+    const int c = threadIdx.x % C, step = blockDim.x / C;
     const bool colOK = c0 + c < width;
     int r = threadIdx.x / C;
     // One 64-bit multiply per call; the rows advance by a constant stride.
@@ -94,17 +96,17 @@ __device__ __forceinline__ void wm_stage(float* dst, const float* src, long long
     }
 }
 
-// Stores the channel columns of a staged tile (wm_slot layout, stride WM_CPB + 1) to rows
+// Stores the channel columns of a staged tile (wm_slot layout, stride CPB + 1) to rows
 // [t0, t0 + T) of a (batch, L, ·) matrix.
-template <int I>
+template <int I, int CPB>
 __device__ __forceinline__ void wm_unstage(float* dstg, long long stride, const float* src, long long rowBase, long long t0,
                                            long long L, int c0, int width) {
-    const int T = 32 * I, C = WM_CPB;
+    const int T = 32 * I, C = CPB;
     const int c = threadIdx.x % C, step = blockDim.x / C;
     if (c0 + c >= width) return;
     for (int r = threadIdx.x / C; r < T; r += step) {
         long long t = t0 + r;
-        if (t < L) dstg[(rowBase + t) * stride + c0 + c] = src[wm_slot<I>(r, c, WM_CPB + 1)];
+        if (t < L) dstg[(rowBase + t) * stride + c0 + c] = src[wm_slot<I>(r, c, CPB + 1)];
     }
 }
 
@@ -172,28 +174,32 @@ __device__ __forceinline__ void wm_scan_down(WmC (&P)[NJ], WmC (&S)[NJ], int lan
 __host__ __device__ __forceinline__ int wm_group(int W) { int g = 2; while (g < W && g < 32) g <<= 1; return g; }
 
 // Shared memory (floats). Forward: two buffers of (u, delta, z: (CPB + 1) × T each; B, C:
-// (G + 1) × T each), then the carried state (CPB × W). Backward: two buffers of (u, delta, z, dOut; the
+// (G + 1) × T each), then the carried state and A (CPB × W each). Backward: two buffers of (u, delta, z, dOut; the
 // tile's start states CPB × W), one of B, C (the backward needs the space for two blocks per
-// SM more than it needs B / C early), the per-channel dB / dC values of one state
-// (2 or 4 × CPB × T), the carried adjoint and the dA sums (CPB × W each).
-__host__ __device__ __forceinline__ int wm_fwd_buffer_floats(int T, int G) { return 3 * (WM_CPB + 1) * T + 2 * (G + 1) * T; }
-__host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int W) { return 4 * (WM_CPB + 1) * T + WM_CPB * W; }
+// SM more than it needs B / C early), the per-channel dB / dC values
+// of RG states (RG × (2 or 4) × CPB × T), the carried adjoint, the dA sums and A (CPB × W each).
+// RG, the states whose dB / dC are summed at one barrier: 2, and 4 for the real backward with 12
+// channels (its one block an SM has the room; with 8, four would cost the third block an SM).
+__host__ __device__ constexpr int wm_bwd_reduce_states(bool complex, int CPB) { return !complex && CPB == 12 ? 4 : 2; }
+__host__ __device__ __forceinline__ int wm_fwd_buffer_floats(int T, int G, int CPB) { return 3 * (CPB + 1) * T + 2 * (G + 1) * T; }
+__host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int W, int CPB) { return 4 * (CPB + 1) * T + CPB * W; }
 
 // Forward: out (may be null), the start state of every tile into ckpt (batch, tiles, D, W)
 // (may be null), the final state into lastState (batch, D, W) (may be null).
 // Real scans WM_NJ = 2 states at once (their chains interleave); complex one (the register
 // cost of two complex chains outweighs it: measured 1.3× slower).
-template <bool CX, int I>
+template <bool CX, int I, int CPB>
 __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt, float* lastState, SegArgs sg) {
     extern __shared__ float smem[];
-    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = WM_CPB + 1, GS = G + 1;
-    const int bufFloats = wm_fwd_buffer_floats(T, G);
+    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = CPB + 1, GS = G + 1;
+    const int bufFloats = wm_fwd_buffer_floats(T, G, CPB);
     float* sH = smem + 2 * bufFloats;            // (CPB, W) carried state
+    float* sA = sH + CPB * W;                    // (CPB, W) A·log2 e [, AImag] per state, read once, not per tile
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int bcb[I];   // this lane's row of step i in a B / C tile
     #pragma unroll
     for (int i = 0; i < I; ++i) bcb[i] = (i * 32 + lane) * GS;
-    const long long b = blockIdx.y, d0 = (long long)blockIdx.x * WM_CPB, d = d0 + warp;
+    const long long b = blockIdx.y, d0 = (long long)blockIdx.x * CPB, d = d0 + warp;
     const bool valid = d < a.D;
     const long long rowBase = b * a.L, tiles = (a.L + T - 1) / T;
     const float bias = (valid && a.deltaBias) ? a.deltaBias[d] : 0.0f;
@@ -205,8 +211,10 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
     const bool endOnly = sg.end != nullptr;
     if (endOnly) { out = nullptr; ckpt = nullptr; lastState = nullptr; }
     if (seg != sg.segments - 1) lastState = nullptr;
-    for (int w = lane; w < W; w += 32)
+    for (int w = lane; w < W; w += 32) {
         sH[warp * W + w] = (sg.init && valid) ? sg.init[((b * sg.segments + seg) * a.D + d) * W + w] : 0.0f;
+        sA[warp * W + w] = !valid ? 0.0f : (CX && (w & 1)) ? a.AImag[d * N + w / 2] : a.A[d * N + (CX ? w / 2 : w)] * 1.4426950408889634f;
+    }
     float sumS = 0.0f;
 
     // Queues the copies of a tile's u, delta, z and B / C columns [g0, g0 + G) into buffer `buf`.
@@ -214,9 +222,9 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
         float* base = smem + buf * bufFloats;
         const long long t0 = tile * T;
         if (rows) {
-            wm_stage<I>(base, a.u, a.su, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
-            wm_stage<I>(base + CS * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
-            if (a.z) wm_stage<I>(base + 2 * CS * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+            wm_stage<I>(base, a.u, a.su, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+            wm_stage<I>(base + CS * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+            if (a.z) wm_stage<I>(base + 2 * CS * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
         }
     };
     auto issueBC = [&](long long tile, int buf, int g0) {
@@ -249,7 +257,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
             float uu = sU[s];
             sdt[i] = in ? wm_softplus_s(sDelta[s] + bias) : 0.0f;
             du[i] = sdt[i] * uu;
-            y[i] = Dd * uu;
+            y[i] = (CX ? 0.5f : 1.0f) * Dd * uu;   // complex: half of y, doubled after the states (y = 2 Re(C·h) + D·u)
             sumS += sdt[i];
         }
         for (int g0 = 0; g0 < W; g0 += G) {
@@ -268,16 +276,18 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                     on[j] = n + j < n1;
                     cr[j] = CX ? 2 * (n + j - n0) : n + j - n0;
                     const int nj = on[j] ? n + j : n;   // past the last state: B, C columns are zeros
-                    const float A2 = valid ? a.A[d * N + nj] * 1.4426950408889634f : 0.0f;
-                    const float Ai = (CX && valid) ? a.AImag[d * N + nj] : 0.0f;
-                    P[j] = {1.0f, 0.0f}; S[j] = {0.0f, 0.0f};
+                    const float A2 = sA[warp * W + (CX ? 2 * nj : nj)];
+                    const float Ai = CX ? sA[warp * W + 2 * nj + 1] : 0.0f;
                     #pragma unroll
                     for (int i = 0; i < I; ++i) {
                         av[j][i] = wm_decay<CX>(sdt[i], A2, Ai);
                         float br = sB[bcb[i] + cr[j]];
                         float bi = CX ? sB[bcb[i] + cr[j] + 1] : 0.0f;
                         bv[j][i] = {du[i] * br, du[i] * bi};
-                        if (CX) { S[j] = wm_fma(av[j][i], S[j], bv[j][i]); P[j] = wm_mul(av[j][i], P[j]); }
+                        // The first step's pair as it is: composing it with (1, 0) costs
+                        // multiplications by 0 the compiler may not drop.
+                        if (i == 0) { P[j] = av[j][0]; S[j] = bv[j][0]; }
+                        else if (CX) { S[j] = wm_fma(av[j][i], S[j], bv[j][i]); P[j] = wm_mul(av[j][i], P[j]); }
                         else { S[j].r = fmaf(av[j][i].r, S[j].r, bv[j][i].r); P[j].r *= av[j][i].r; }
                     }
                 }
@@ -292,7 +302,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                         if (CX) h = wm_fma(av[j][i], h, bv[j][i]); else h.r = fmaf(av[j][i].r, h.r, bv[j][i].r);
                         if (!endOnly) {
                             float c_r = sC[bcb[i] + cr[j]];
-                            if (CX) { float c_i = sC[bcb[i] + cr[j] + 1]; y[i] += 2.0f * (c_r * h.r - c_i * h.i); }
+                            if (CX) { float c_i = sC[bcb[i] + cr[j] + 1]; y[i] = fmaf(c_r, h.r, fmaf(-c_i, h.i, y[i])); }
                             else y[i] = fmaf(c_r, h.r, y[i]);
                         }
                     }
@@ -311,12 +321,12 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
             #pragma unroll
             for (int i = 0; i < I; ++i) {
                 int s = (i * 32 + lane) * CS + warp;
-                float v = y[i];
+                float v = CX ? 2.0f * y[i] : y[i];
                 if (a.z) { float zz = sZ[s]; v *= zz * wm_sigmoid_s(zz); }
                 sDelta[s] = v;
             }
             __syncthreads();
-            wm_unstage<I>(out, sOut, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
+            wm_unstage<I, CPB>(out, sOut, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
         }
         __syncthreads();   // this buffer is refilled by the next iteration's copies
     }
@@ -334,25 +344,28 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
 // Backward from the forward's tile checkpoints (batch, tiles, D, W; null = one tile from a
 // zero state). dB, dC, dA, dAImag, dD, dDeltaBias must be zero on entry (atomic sums); du,
 // dDelta, dz are written.
-template <bool CX, int I>
+template <bool CX, int I, int CPB>
 __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) {
     extern __shared__ float smem[];
-    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = WM_CPB + 1, GS = G + 1;
-    const int bufFloats = wm_bwd_buffer_floats(T, W);
+    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = CPB + 1, GS = G + 1;
+    const int bufFloats = wm_bwd_buffer_floats(T, W, CPB);
     float* sB = smem + 2 * bufFloats;
     float* sC = sB + GS * T;
-    float* sRed = sC + GS * T;                         // (2 or 4, CPB, T): dB re, [dB im,] dC re, [dC im] per channel
-    float* sAdj = sRed + (CX ? 4 : 2) * WM_CPB * T;   // (CPB, W) carried adjoint
-    float* sAccA = sAdj + WM_CPB * W;                 // (CPB, W) dA (re, im interleaved for complex)
+    constexpr int RG = wm_bwd_reduce_states(CX, CPB);
+    float* sRed = sC + GS * T;                         // (RG, 2 or 4, CPB, T): dB re, [dB im,] dC re, [dC im] per channel, of RG states
+    float* sAdj = sRed + RG * (CX ? 4 : 2) * CPB * T;  // (CPB, W) carried adjoint
+    float* sAccA = sAdj + CPB * W;                 // (CPB, W) dA (re, im interleaved for complex)
+    float* sA = sAccA + CPB * W;                    // (CPB, W) A [, AImag] per state, read once, not per tile
     const int redC = CX ? 2 : 1;                      // offset of the dC components in sRed
+    const int R = 2 * redC;                           // components in sRed
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int bcb[I];   // this lane's row of step i in a B / C tile
     #pragma unroll
     for (int i = 0; i < I; ++i) bcb[i] = (i * 32 + lane) * GS;
-    const long long b = blockIdx.y, d0 = (long long)blockIdx.x * WM_CPB, d = d0 + warp;
+    const long long b = blockIdx.y, d0 = (long long)blockIdx.x * CPB, d = d0 + warp;
     const bool valid = d < a.D;
     const long long rowBase = b * a.L, tiles = (a.L + T - 1) / T;
-    const int nc = (int)min((long long)WM_CPB, a.D - d0);
+    const int nc = (int)min((long long)CPB, a.D - d0);
     const float bias = (valid && a.deltaBias) ? a.deltaBias[d] : 0.0f;
     const float Dd = (valid && a.Dskip) ? a.Dskip[d] : 0.0f;
     const long long seg = blockIdx.z + sg.segBase;
@@ -361,6 +374,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     for (int w = lane; w < W; w += 32) {
         sAdj[warp * W + w] = (sg.init && valid) ? sg.init[((b * sg.segments + seg) * a.D + d) * W + w] : 0.0f;
         sAccA[warp * W + w] = 0.0f;
+        sA[warp * W + w] = !valid ? 0.0f : (CX && (w & 1)) ? a.AImag[d * N + w / 2] : a.A[d * N + (CX ? w / 2 : w)];
     }
     float accD = 0.0f, accBias = 0.0f, sumS = 0.0f;
     if (tBegin >= tEnd) return;
@@ -369,10 +383,10 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     auto issue = [&](long long tile, int buf) {
         float* base = smem + buf * bufFloats;
         const long long t0 = tile * T;
-        wm_stage<I>(base, a.u, a.su, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
-        wm_stage<I>(base + CS * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
-        if (a.z) wm_stage<I>(base + 2 * CS * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
-        wm_stage<I>(base + 3 * CS * T, dOut, sdOut, rowBase, t0, a.L, (int)d0, WM_CPB, (int)a.D);
+        wm_stage<I>(base, a.u, a.su, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+        wm_stage<I>(base + CS * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+        if (a.z) wm_stage<I>(base + 2 * CS * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+        wm_stage<I>(base + 3 * CS * T, dOut, sdOut, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
         float* h0 = base + 4 * CS * T;
         for (int w = lane; w < W; w += 32) {
             bool ok = ckpt && valid;
@@ -421,11 +435,12 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
             const int n0 = CX ? g0 / 2 : g0, n1 = min(N, n0 + statesPerGroup);
             for (int n = n0; n < n1; ++n) {
                 const int cr = CX ? 2 * (n - n0) : n - n0;
-                const float Ar = valid ? a.A[d * N + n] : 0.0f, A2 = Ar * 1.4426950408889634f;
-                const float Ai = (CX && valid) ? a.AImag[d * N + n] : 0.0f;
+                const int jp = (n - n0) % RG;   // this state's part of sRed
+                const float Ar = sA[warp * W + (CX ? 2 * n : n)], A2 = Ar * 1.4426950408889634f;
+                const float Ai = CX ? sA[warp * W + 2 * n + 1] : 0.0f;
                 // 1. The tile's states from its checkpoint (as the forward).
                 WmC av[I], bv[I], hv[I];
-                WmC P[1] = {{1.0f, 0.0f}}, S[1] = {{0.0f, 0.0f}};
+                WmC P[1], S[1];
                 #pragma unroll
                 for (int i = 0; i < I; ++i) av[i] = wm_decay<CX>(sdt[i], A2, Ai);
                 WmC hprev0 = {0.0f, 0.0f};   // state before the lane's steps
@@ -435,7 +450,8 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                         float br = sB[bcb[i] + cr];
                         float bi = CX ? sB[bcb[i] + cr + 1] : 0.0f;
                         bv[i] = {du[i] * br, du[i] * bi};
-                        if (CX) { S[0] = wm_fma(av[i], S[0], bv[i]); P[0] = wm_mul(av[i], P[0]); }
+                        if (i == 0) { P[0] = av[0]; S[0] = bv[0]; }   // (as the forward)
+                        else if (CX) { S[0] = wm_fma(av[i], S[0], bv[i]); P[0] = wm_mul(av[i], P[0]); }
                         else { S[0].r = fmaf(av[i].r, S[0].r, bv[i].r); P[0].r *= av[i].r; }
                     }
                     wm_scan_up<CX, 1>(P, S, lane);
@@ -449,17 +465,19 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     }
                 }
                 // 2. Adjoint: g_{t−1} = conj(a_t)·(g_t + c_t), lanes in reverse, carried from the next tile.
-                P[0] = {1.0f, 0.0f}; S[0] = {0.0f, 0.0f};
                 #pragma unroll
                 for (int i = I - 1; i >= 0; --i) {
                     float c_r = sC[bcb[i] + cr];
                     WmC al = wm_conj(av[i]);
+                    const bool last = i == I - 1;   // the lane's last step starts the pair (no (1, 0) to compose with)
                     if (CX) {
                         float c_i = sC[bcb[i] + cr + 1];
                         WmC c = {2.0f * gy[i] * c_r, -2.0f * gy[i] * c_i};
-                        S[0] = wm_mul(al, WmC{S[0].r + c.r, S[0].i + c.i}); P[0] = wm_mul(al, P[0]);
+                        S[0] = last ? wm_mul(al, c) : wm_mul(al, WmC{S[0].r + c.r, S[0].i + c.i});
+                        P[0] = last ? al : wm_mul(al, P[0]);
                     } else {
-                        S[0].r = al.r * (S[0].r + gy[i] * c_r); P[0].r *= al.r;
+                        S[0].r = last ? al.r * (gy[i] * c_r) : al.r * (S[0].r + gy[i] * c_r);
+                        P[0].r = last ? al.r : P[0].r * al.r;
                     }
                 }
                 wm_scan_down<CX, 1>(P, S, lane);
@@ -477,7 +495,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 } else {
                 #pragma unroll
                 for (int i = I - 1; i >= 0; --i) {
-                    int slot = i * 32 + lane;   // this step in the (CPB, T) reduction arrays (item-major)
+                    int slot = jp * R * CPB * T + i * 32 + lane;   // this step in the (CPB, T) reduction arrays (item-major)
                     float c_r = sC[bcb[i] + cr];
                     float br = sB[bcb[i] + cr];
                     WmC hp = i > 0 ? hv[i - 1] : hprev0;
@@ -486,10 +504,10 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                         float bi = sB[bcb[i] + cr + 1];
                         WmC gh = {gcar.r + 2.0f * gy[i] * c_r, gcar.i - 2.0f * gy[i] * c_i};
                         y[i] += 2.0f * (c_r * hv[i].r - c_i * hv[i].i);
-                        sRed[(0 * WM_CPB + warp) * T + slot] = gh.r * du[i];
-                        sRed[(1 * WM_CPB + warp) * T + slot] = gh.i * du[i];
-                        sRed[(2 * WM_CPB + warp) * T + slot] = 2.0f * gy[i] * hv[i].r;
-                        sRed[(3 * WM_CPB + warp) * T + slot] = -2.0f * gy[i] * hv[i].i;
+                        sRed[(0 * CPB + warp) * T + slot] = gh.r * du[i];
+                        sRed[(1 * CPB + warp) * T + slot] = gh.i * du[i];
+                        sRed[(2 * CPB + warp) * T + slot] = 2.0f * gy[i] * hv[i].r;
+                        sRed[(3 * CPB + warp) * T + slot] = -2.0f * gy[i] * hv[i].i;
                         X[i] += gh.r * br + gh.i * bi;
                         WmC ga = {gh.r * hp.r + gh.i * hp.i, gh.i * hp.r - gh.r * hp.i};       // ĝ·conj(h_{t−1})
                         WmC gv = {ga.r * av[i].r + ga.i * av[i].i, ga.i * av[i].r - ga.r * av[i].i};  // ·conj(a_t)
@@ -499,8 +517,8 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     } else {
                         float gh = gcar.r + gy[i] * c_r;
                         y[i] = fmaf(c_r, hv[i].r, y[i]);
-                        sRed[(0 * WM_CPB + warp) * T + slot] = gh * du[i];
-                        sRed[(1 * WM_CPB + warp) * T + slot] = gy[i] * hv[i].r;
+                        sRed[(0 * CPB + warp) * T + slot] = gh * du[i];
+                        sRed[(1 * CPB + warp) * T + slot] = gy[i] * hv[i].r;
                         X[i] += gh * br;
                         float gv = gh * hp.r * av[i].r;
                         accAr += gv * sdt[i];
@@ -521,24 +539,28 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     if (CX) sAccA[warp * W + 2 * n + 1] += accAi;
                 }
                 if (adjOnly) continue;
-                // 3. dB, dC of this state: the block's channels summed, one atomic per step and column.
+                // 3. dB, dC: the block's channels summed, one atomic per step and column, for RG
+                // states at once (a pair of barriers per RG states, not per state).
+                if (jp < RG - 1 && n + 1 < n1) continue;
                 __syncthreads();
-                for (int p = threadIdx.x; p < T; p += blockDim.x) {
-                    int i = p / 32, k = p % 32;
-                    long long t = t0 + k * I + i;
+                for (int p = threadIdx.x; p < (jp + 1) * T; p += blockDim.x) {
+                    const int j = p / T, q = p - j * T, nj = n - jp + j;
+                    const int i = q / 32, k = q % 32;
+                    const long long t = t0 + k * I + i;
                     if (t >= a.L) continue;
+                    const float* red = sRed + j * R * CPB * T;
                     float v0 = 0.0f, v1 = 0.0f, v2 = 0.0f, v3 = 0.0f;
                     for (int w = 0; w < nc; ++w) {
-                        v0 += sRed[(0 * WM_CPB + w) * T + p]; v2 += sRed[(redC * WM_CPB + w) * T + p];
-                        if (CX) { v1 += sRed[(1 * WM_CPB + w) * T + p]; v3 += sRed[(3 * WM_CPB + w) * T + p]; }
+                        v0 += red[(0 * CPB + w) * T + q]; v2 += red[(redC * CPB + w) * T + q];
+                        if (CX) { v1 += red[(1 * CPB + w) * T + q]; v3 += red[(3 * CPB + w) * T + q]; }
                     }
-                    long long row = rowBase + t;
+                    const long long row = rowBase + t;
                     if (CX) {
-                        atomicAdd(g.dB + row * g.sdB + 2 * n, v0); atomicAdd(g.dB + row * g.sdB + 2 * n + 1, v1);
-                        atomicAdd(g.dC + row * g.sdC + 2 * n, v2); atomicAdd(g.dC + row * g.sdC + 2 * n + 1, v3);
+                        atomicAdd(g.dB + row * g.sdB + 2 * nj, v0); atomicAdd(g.dB + row * g.sdB + 2 * nj + 1, v1);
+                        atomicAdd(g.dC + row * g.sdC + 2 * nj, v2); atomicAdd(g.dC + row * g.sdC + 2 * nj + 1, v3);
                     } else {
-                        atomicAdd(g.dB + row * g.sdB + n, v0);
-                        atomicAdd(g.dC + row * g.sdC + n, v2);
+                        atomicAdd(g.dB + row * g.sdB + nj, v0);
+                        atomicAdd(g.dC + row * g.sdC + nj, v2);
                     }
                 }
                 __syncthreads();
@@ -560,9 +582,9 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
             sG[s] = dz;
         }
         __syncthreads();
-        wm_unstage<I>(g.du, g.sdu, sU, rowBase, t0, a.L, (int)d0, (int)a.D);
-        wm_unstage<I>(g.dDelta, g.sdDelta, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
-        if (a.z && g.dz) wm_unstage<I>(g.dz, g.sdz, sG, rowBase, t0, a.L, (int)d0, (int)a.D);
+        wm_unstage<I, CPB>(g.du, g.sdu, sU, rowBase, t0, a.L, (int)d0, (int)a.D);
+        wm_unstage<I, CPB>(g.dDelta, g.sdDelta, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
+        if (a.z && g.dz) wm_unstage<I, CPB>(g.dz, g.sdz, sG, rowBase, t0, a.L, (int)d0, (int)a.D);
         }
         __syncthreads();   // this buffer is refilled by the next iteration's copies
     }
@@ -587,20 +609,24 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     }
 }
 
-// Launch bounds: the real backward keeps three blocks per SM at I = 4 (its shared memory allows
-// them; unbounded, ptxas spends 106 registers and only two fit).
-#define WM_SCAN_KERNELS(I) \
-extern "C" __global__ void __launch_bounds__(256) wm_scan_fwd_real_i##I(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg) { \
-    wm_scan_fwd<false, I>(a, out, sOut, ckpt, last, sg); } \
-extern "C" __global__ void __launch_bounds__(256) wm_scan_fwd_complex_i##I(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg) { \
-    wm_scan_fwd<true, I>(a, out, sOut, ckpt, last, sg); } \
-extern "C" __global__ void __launch_bounds__(256, 12 / I) wm_scan_bwd_real_i##I(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
-    wm_scan_bwd<false, I>(a, ckpt, dOut, sdOut, g, sg); } \
-extern "C" __global__ void __launch_bounds__(256) wm_scan_bwd_complex_i##I(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
-    wm_scan_bwd<true, I>(a, ckpt, dOut, sdOut, g, sg); }
+// Launch bounds: the real backward keeps three blocks of 8 warps per SM at I = 4 (its shared
+// memory allows them; unbounded, ptxas spends 106 registers and only two fit); blocks of 12
+// run one an SM (the host picks them only where they are at most as many as SMs). 12 channels only
+// with I = 4: the complex backward at I = 8 needs 194 registers, over the 170 that 384
+// threads may have.
+#define WM_SCAN_KERNELS(I, CPB) \
+extern "C" __global__ void __launch_bounds__(32 * CPB) wm_scan_fwd_real_i##I##_c##CPB(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg) { \
+    wm_scan_fwd<false, I, CPB>(a, out, sOut, ckpt, last, sg); } \
+extern "C" __global__ void __launch_bounds__(32 * CPB) wm_scan_fwd_complex_i##I##_c##CPB(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg) { \
+    wm_scan_fwd<true, I, CPB>(a, out, sOut, ckpt, last, sg); } \
+extern "C" __global__ void __launch_bounds__(32 * CPB, CPB == 12 ? 1 : 96 / (I * CPB)) wm_scan_bwd_real_i##I##_c##CPB(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
+    wm_scan_bwd<false, I, CPB>(a, ckpt, dOut, sdOut, g, sg); } \
+extern "C" __global__ void __launch_bounds__(32 * CPB) wm_scan_bwd_complex_i##I##_c##CPB(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
+    wm_scan_bwd<true, I, CPB>(a, ckpt, dOut, sdOut, g, sg); }
 
-WM_SCAN_KERNELS(4)
-WM_SCAN_KERNELS(8)
+WM_SCAN_KERNELS(4, 8)
+WM_SCAN_KERNELS(8, 8)
+WM_SCAN_KERNELS(4, 12)
 
 // Carried values across segments, per (b, d, n), in segment order: forward (reverse = 0)
 // starts[g] = P_{g−1}·starts[g−1] + end[g−1] with starts[0] = 0; backward (reverse = 1)

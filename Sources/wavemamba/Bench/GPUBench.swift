@@ -40,13 +40,13 @@ struct GPUBench {
         return Double(2 * n * 4) / t
     }
 
-    func scan() -> BenchReport {
+    func scan(shapes: [(Int, Int, Int, Int)], complexities: [Bool] = [false, true]) -> BenchReport {
         var report = BenchReport(title: "wavemamba bench scan --device \(gpu.device) (\(gpu.info.name))", threads: 1)
         let copy = copyBandwidth()
         report.notes.append(String(format: "device memcpy: %.0f GB/s (read + write); roofline = the time that bandwidth needs for the bytes the scan must read and write", copy / 1e9))
         let repeats = quick ? 1 : 3
-        for (batch, D, L, N) in scanShapes {
-            for complex in [false, true] {
+        for (batch, D, L, N) in shapes {
+            for complex in complexities {
                 let s = SelectiveScanShape(batch: batch, length: L, channels: D, dState: N, isComplex: complex)
                 let rows = batch * L, W = s.stateWidth
                 func t(_ shape: [Int], _ seed: UInt64, _ lo: Float, _ hi: Float) -> Tensor {

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Kernels
 
@@ -13,12 +14,38 @@ struct ScanBench {
         var complex: Bool
     }
 
-    var cases: [Case] {
-        let shapes = quick ? [(1, 64, 2048, 16), (2, 128, 4096, 16)] : [(1, 64, 4096, 16), (4, 256, 16384, 16)]
-        return shapes.flatMap { s in [false, true].map { Case(batch: s.0, channels: s.1, length: s.2, dState: s.3, complex: $0) } }
+    /// (batch, D, L, N) of the default run.
+    var defaultShapes: [(Int, Int, Int, Int)] {
+        quick ? [(1, 64, 2048, 16), (2, 128, 4096, 16)] : [(1, 64, 4096, 16), (4, 256, 16384, 16)]
     }
 
-    func run(chunk: Int = SelectiveScan.defaultChunk, reference: Bool = true) -> BenchReport {
+    static func cases(_ shapes: [(Int, Int, Int, Int)], _ complexities: [Bool]) -> [Case] {
+        shapes.flatMap { s in complexities.map { Case(batch: s.0, channels: s.1, length: s.2, dState: s.3, complex: $0) } }
+    }
+
+    /// `--shapes 1x1536x65536x16,4x256x16384x16`: (batch, D, L, N) each.
+    static func parseShapes(_ text: String) throws -> [(Int, Int, Int, Int)] {
+        try text.split(separator: ",").map { item in
+            let v = item.split(separator: "x").compactMap { Int($0) }
+            guard v.count == 4, v.allSatisfy({ $0 > 0 }) else {
+                throw ValidationError("--shapes: '\(item)' is not BATCHxDxLENGTHxN with four positive integers (e.g. 4x256x16384x16)")
+            }
+            return (v[0], v[1], v[2], v[3])
+        }
+    }
+
+    /// `--kinds real,complex`: which scans (false = real, true = complex), in that order.
+    static func parseKinds(_ text: String) throws -> [Bool] {
+        try text.split(separator: ",").map { k in
+            switch k {
+            case "real": return false
+            case "complex": return true
+            default: throw ValidationError("--kinds: unknown scan '\(k)'; use real or complex")
+            }
+        }
+    }
+
+    func run(cases: [Case], chunk: Int = SelectiveScan.defaultChunk, reference: Bool = true) -> BenchReport {
         var report = BenchReport(title: "wavemamba bench scan (fused selective scan vs the per-time-step loop)", threads: pool.threads)
         for c in cases {
             let shape = SelectiveScanShape(batch: c.batch, length: c.length, channels: c.channels, dState: c.dState, isComplex: c.complex)

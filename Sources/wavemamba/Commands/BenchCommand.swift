@@ -61,12 +61,22 @@ struct BenchCommand: ParsableCommand {
         @Flag(help: "Skip the (slow) reference loop.")
         var noReference = false
 
+        @Option(help: "Shapes to run instead of the defaults, comma-separated BATCHxDxLENGTHxN (e.g. 1x1536x65536x16).")
+        var shapes: String?
+
+        @Option(help: "Which scans to run, comma-separated: real, complex.")
+        var kinds = "real,complex"
+
         func run() throws {
+            let shapeList = try shapes.map(ScanBench.parseShapes)
+            let complexities = try ScanBench.parseKinds(kinds)
             if let gpu = try options.gpu() {
-                try options.emit(GPUBench(gpu: gpu, quick: options.quick).scan(), columns: GPUBench.scanColumns)
+                let bench = GPUBench(gpu: gpu, quick: options.quick)
+                try options.emit(bench.scan(shapes: shapeList ?? bench.scanShapes, complexities: complexities), columns: GPUBench.scanColumns)
                 return
             }
-            let report = ScanBench(pool: ThreadPool(threads: options.threads), quick: options.quick).run(chunk: chunk, reference: !noReference)
+            let bench = ScanBench(pool: ThreadPool(threads: options.threads), quick: options.quick)
+            let report = bench.run(cases: ScanBench.cases(shapeList ?? bench.defaultShapes, complexities), chunk: chunk, reference: !noReference)
             try options.emit(report, columns: ScanBench.columns)
         }
     }
