@@ -22,8 +22,8 @@
 // checkpoint (the same scan), then runs the adjoint recurrence g_{t−1} = conj(a_t)·(g_t + c_t)
 // (c_t = gy_t·C_t, or gy_t·2·conj(C_t) for complex, since y = 2 Re(C·h)) with a reversed warp
 // scan, and forms every gradient from (ĝ_t, h_t, h_{t−1}). dB and dC sum over channels: the
-// block's 8 channels are summed in shared memory, then one atomicAdd per (t, column) and
-// block. dA, dD, dDeltaBias: per-warp sums, one atomicAdd per block.
+// block's channels are summed in shared memory, two or four states per barrier, then one
+// atomicAdd per (t, column) and block. dA, dD, dDeltaBias: per-warp sums, one atomicAdd per block.
 //
 // Complex A costs one exp2 and one sincos per state update; a lane owns whole complex states.
 // The SFU math, complex pairs and the decay are in ssm_math.cuh, compiled in front of this file.
@@ -184,6 +184,15 @@ __host__ __device__ constexpr int wm_bwd_reduce_states(bool complex, int CPB) { 
 __host__ __device__ __forceinline__ int wm_fwd_buffer_floats(int T, int G, int CPB) { return 3 * (CPB + 1) * T + 2 * (G + 1) * T; }
 __host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int W, int CPB) { return 4 * (CPB + 1) * T + CPB * W; }
 
+// Entry w of channel d's row of A laid out as its states (A·scale, or re/im pairs (A·scale,
+// AImag) for complex; 0 past the last channel): what the tile kernels keep in shared memory,
+// read once per block, not per tile.
+template <bool CX>
+__device__ __forceinline__ float wm_A_entry(const ScanArgs& a, long long d, int w, bool valid, float scale) {
+    const int N = a.N;
+    return !valid ? 0.0f : (CX && (w & 1)) ? a.AImag[d * N + w / 2] : a.A[d * N + (CX ? w / 2 : w)] * scale;
+}
+
 // Forward: out (may be null), the start state of every tile into ckpt (batch, tiles, D, W)
 // (may be null), the final state into lastState (batch, D, W) (may be null).
 // Real scans WM_NJ = 2 states at once (their chains interleave); complex one (the register
@@ -213,7 +222,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
     if (seg != sg.segments - 1) lastState = nullptr;
     for (int w = lane; w < W; w += 32) {
         sH[warp * W + w] = (sg.init && valid) ? sg.init[((b * sg.segments + seg) * a.D + d) * W + w] : 0.0f;
-        sA[warp * W + w] = !valid ? 0.0f : (CX && (w & 1)) ? a.AImag[d * N + w / 2] : a.A[d * N + (CX ? w / 2 : w)] * 1.4426950408889634f;
+        sA[warp * W + w] = wm_A_entry<CX>(a, d, w, valid, 1.4426950408889634f);
     }
     float sumS = 0.0f;
 
@@ -374,7 +383,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     for (int w = lane; w < W; w += 32) {
         sAdj[warp * W + w] = (sg.init && valid) ? sg.init[((b * sg.segments + seg) * a.D + d) * W + w] : 0.0f;
         sAccA[warp * W + w] = 0.0f;
-        sA[warp * W + w] = !valid ? 0.0f : (CX && (w & 1)) ? a.AImag[d * N + w / 2] : a.A[d * N + (CX ? w / 2 : w)];
+        sA[warp * W + w] = wm_A_entry<CX>(a, d, w, valid, 1.0f);
     }
     float accD = 0.0f, accBias = 0.0f, sumS = 0.0f;
     if (tBegin >= tEnd) return;
@@ -495,7 +504,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 } else {
                 #pragma unroll
                 for (int i = I - 1; i >= 0; --i) {
-                    int slot = jp * R * CPB * T + i * 32 + lane;   // this step in the (CPB, T) reduction arrays (item-major)
+                    int slot = jp * R * CPB * T + i * 32 + lane;   // this step in this state's (R, CPB, T) part of sRed (item-major)
                     float c_r = sC[bcb[i] + cr];
                     float br = sB[bcb[i] + cr];
                     WmC hp = i > 0 ? hv[i - 1] : hprev0;
