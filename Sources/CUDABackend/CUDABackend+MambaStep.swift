@@ -43,11 +43,67 @@ extension CUDABackend {
         4 * (s * (3 * p.dModel + 3 * p.dInner + p.xProjColumns) + fusedStepPartFloats)
     }
 
-    /// The fused step while its thread blocks together read at most `fusedStepMaxTraffic` bytes
-    /// of weights a block-step (each reads all of them); past that the unfused step's GEMMs,
-    /// which read each weight about once, are faster.
+    /// mamba_step_cluster.cu's WM_CL_PART.
+    static let clusterPartFloats = 8192
+
+    /// The cluster step's shape: thread blocks a cluster (4 or 8; each owns dInner / blocks
+    /// channels) and streams a cluster (1, 2, 4, 8 or 16).
+    public struct ClusterShape: Equatable, Sendable {
+        public var blocks: Int
+        public var streams: Int
+    }
+
+    /// The cluster step's shape for `p` (mamba_step_cluster.cu), or nil where a block takes the
+    /// one-block step (mamba_step.cu): on sm_90 and later, for blocks whose dInner splits into
+    /// slices of whole 16-byte vectors, the first of (8 blocks, 1, 2 or 4 streams) whose
+    /// clusters are all resident at once (one thread block an SM), fewer streams while the shared
+    /// memory would not fit. Past that batch (4 streams × SMs / 8: 66 on an H100 or H200) every
+    /// SM already has a stream of its own, and the one-block step, which needs no cluster
+    /// barriers, is faster. Measured on an H200 (summed RTF, complex / real), cluster against
+    /// one-block step: batch 1 0.549 / 0.570 against 0.414 / 0.486, 16 6.81 / 7.20 against
+    /// 5.39 / 6.35, 64 27.5 / 30.0 against 23.5 / 27.8; at 128 and 256 no cluster shape
+    /// (4 or 8 blocks × 2–16 streams) came within 0.8× of the one-block step (best: 4 × 4 at
+    /// 128, 43.7 / 53.0 against 43.1 / 50.2; 4 × 8 at 256, 57.8 / 80.9 against 70.3 / 91.0).
+    /// `fusedStepClusterStreamsOverride` and `fusedStepClusterBlocksOverride`
+    /// (WAVEMAMBA_CLUSTER_STREAMS, WAVEMAMBA_CLUSTER_BLOCKS) fix them, at any batch; 0 streams is
+    /// the one-block step.
+    public func fusedStepClusterShape(_ p: ResidualMambaStep) -> ClusterShape? {
+        guard info.computeCapability.major >= 9, fusedStepClusterStreamsOverride != 0, p.dModel % 4 == 0 else { return nil }
+        let sms = max(8, info.multiprocessors)
+        let candidates = [(8, 1), (8, 2), (8, 4), (4, 2), (4, 4), (4, 8)].map { ClusterShape(blocks: $0.0, streams: $0.1) }
+            .filter { p.dInner % (4 * $0.blocks) == 0 }
+        func resident(_ c: ClusterShape) -> Bool { (p.batch + c.streams - 1) / c.streams * c.blocks <= (c.blocks == 8 ? 1 : 2) * sms }
+        var shape: ClusterShape
+        switch (fusedStepClusterBlocksOverride, fusedStepClusterStreamsOverride) {
+        case let (b?, s?): shape = ClusterShape(blocks: b, streams: s)
+        case let (b?, nil):
+            guard let c = candidates.first(where: { $0.blocks == b && resident($0) }) ?? candidates.last(where: { $0.blocks == b }) else { return nil }
+            shape = c
+        case let (nil, s?): shape = ClusterShape(blocks: 8, streams: s)
+        case (nil, nil):
+            guard let c = candidates.first(where: { $0.blocks == 8 && resident($0) }) else { return nil }
+            shape = c
+        }
+        guard p.dInner % (4 * shape.blocks) == 0 else { return nil }
+        let widest = max(2 * p.dInner / shape.blocks, p.dModel, p.xProjColumns)
+        func fits(_ c: ClusterShape) -> Bool {
+            c.streams * widest <= Self.clusterPartFloats && Self.clusterSharedBytes(c, p) <= info.sharedMemoryPerBlock
+        }
+        while shape.streams > 1 && !fits(shape) { shape.streams /= 2 }
+        return fits(shape) ? shape : nil
+    }
+
+    /// Shared memory of one thread block of the cluster step: xs, u, outPart, x0, xz, xpPart and
+    /// dbl for its streams, then the GEMMs' partial sums.
+    static func clusterSharedBytes(_ c: ClusterShape, _ p: ResidualMambaStep) -> Int {
+        4 * (c.streams * (4 * p.dModel + 2 * p.dInner / c.blocks + 2 * p.xProjColumns) + clusterPartFloats)
+    }
+
+    /// The fused step while its thread blocks (or clusters) together read at most
+    /// `fusedStepMaxTraffic` bytes of weights a block-step (each reads all of them); past that the
+    /// unfused step's GEMMs, which read each weight about once, are faster.
     public func fusedStepPays(_ step: ResidualMambaStep) -> Bool {
-        let streams = fusedStepStreams(batch: step.batch)
+        let streams = fusedStepClusterShape(step)?.streams ?? fusedStepStreams(batch: step.batch)
         return step.projectionBytes * ((step.batch + streams - 1) / streams) <= fusedStepMaxTraffic
     }
 
@@ -67,6 +123,20 @@ extension CUDABackend {
                           "residualMambaSteps: the blocks of one launch must share their widths, kind and batch")
             precondition(q.convState.isContiguous && q.ssmState.isContiguous && q.dConv >= 1, "residualMambaSteps: states must be contiguous")
         }
+        let perLaunch = fusedStackLayers
+        precondition((addend == nil && !stageResidual) || steps.count <= perLaunch,
+                     "residualMambaSteps: an addend or the stage residual needs the run in one launch (\(steps.count) blocks, \(perLaunch) a launch)")
+        let flags = (fusedStepStreamStates ? 2 : 0) | (stageResidual ? 4 : 0)
+        if let c = fusedStepClusterShape(p) {
+            precondition([4, 8].contains(c.blocks) && [1, 2, 4, 8, 16].contains(c.streams),
+                         "cluster Mamba step: \(c.blocks) blocks (4 or 8) and \(c.streams) streams (1, 2, 4, 8 or 16) a cluster")
+            let grid = (batch + c.streams - 1) / c.streams * c.blocks
+            launchStacks(steps, x: x, addend: addend, out: out, flags: flags | (fusedStepPrefetchWeights ? 1 : 0)) { args in
+                launch(.mambaStepCluster, "wm_mamba_cluster\(c.blocks)_\(p.isComplex ? "complex" : "real")_s\(c.streams)", grid: (grid, 1, 1),
+                       block: (fusedStepThreadsOverride ?? 256, 1, 1), shared: Self.clusterSharedBytes(c, p), [.bytes(args)])
+            }
+            return
+        }
         var s = fusedStepStreams(batch: batch)
         precondition([1, 2, 4, 8].contains(s), "fused Mamba step: \(s) streams per block (1, 2, 4 or 8)")
         // Every GEMM's results for the block's streams pass through `part`, and everything must fit the shared memory.
@@ -76,21 +146,29 @@ extension CUDABackend {
         precondition(shared <= Self.fusedStepSharedLimit && widest <= Self.fusedStepPartFloats,
                      "fused Mamba step: \(shared) bytes of shared memory for dModel \(p.dModel), dInner \(p.dInner) exceed "
                      + "\(Self.fusedStepSharedLimit), or 2·dInner exceeds \(Self.fusedStepPartFloats) (switch it off with WAVEMAMBA_CUDA_FUSED_STEP=0)")
-        let perLaunch = fusedStackLayers
-        precondition((addend == nil && !stageResidual) || steps.count <= perLaunch,
-                     "residualMambaSteps: an addend or the stage residual needs the run in one launch (\(steps.count) blocks, \(perLaunch) a launch)")
         let grid = (batch + s - 1) / s
+        // One thread block (batch 1) prefetching a whole block's weights alone was slower.
+        launchStacks(steps, x: x, addend: addend, out: out, flags: flags | (fusedStepPrefetchWeights && grid > 1 ? 1 : 0)) { args in
+            launch(.mambaStep, "wm_mamba_step_\(p.isComplex ? "complex" : "real")_s\(s)", grid: (grid, 1, 1),
+                   block: (fusedStepThreads(batch: batch), 1, 1), shared: shared, [.bytes(args)])
+        }
+    }
+
+    /// Calls `launch` with the MambaStackArgs (mamba_step.cuh) of each run of at most
+    /// `fusedStackLayers` consecutive blocks: the first run reads x (+ addend), the later ones out.
+    private func launchStacks(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, addend: Tensor?, out: Tensor, flags: Int,
+                              _ launch: ([UInt8]) -> Void) {
+        let p = steps.first!
         var first = steps.startIndex
         var input = x
         while first < steps.endIndex {
-            let run = steps[first..<min(first + perLaunch, steps.endIndex)]
+            let run = steps[first..<min(first + fusedStackLayers, steps.endIndex)]
             var b = StructBuilder()
-            b.pointer(ptr(input)); b.pointer(ptr(addend)); b.pointer(ptr(out)); b.int64(batch)
+            b.pointer(ptr(input)); b.pointer(ptr(addend)); b.pointer(ptr(out)); b.int64(p.batch)
             b.int32(run.count)
             b.int32(p.dModel); b.int32(p.dInner); b.int32(p.dtRank); b.int32(p.dState); b.int32(p.dConv); b.int32(p.xProjColumns)
             b.float(Self.normEps)
-            // One thread block (batch 1) prefetching a whole block's weights alone was slower.
-            b.int32((fusedStepPrefetchWeights && grid > 1 ? 1 : 0) | (fusedStepStreamStates ? 2 : 0) | (stageResidual ? 4 : 0))
+            b.int32(flags)
             // All WM_STACK_MAX layer slots are passed; those past the run stay zero.
             for i in 0..<Self.fusedStackMaximum {
                 let q: ResidualMambaStep? = i < run.count ? run[run.startIndex + i] : nil
@@ -98,10 +176,9 @@ extension CUDABackend {
                                           q?.dtBias, q?.A, q?.AImag, q?.D, q?.outProjT, q?.convState, q?.ssmState]
                 for t in tensors { b.pointer(ptr(t)) }
             }
-            launch(.mambaStep, "wm_mamba_step_\(p.isComplex ? "complex" : "real")_s\(s)", grid: (grid, 1, 1),
-                   block: (fusedStepThreads(batch: batch), 1, 1), shared: shared, [.bytes(b.finished)])
-            input = out
+            launch(b.finished)
             first = run.endIndex
+            input = out
         }
     }
 }

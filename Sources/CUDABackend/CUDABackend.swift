@@ -65,9 +65,15 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// WAVEMAMBA_FUSED_STCS = 0 or 1).
     public var fusedStepPrefetchWeights: Bool
     public var fusedStepStreamStates: Bool
-    /// 256 or 512 fixes the fused block step's threads per block (see `fusedStepThreads`); from
-    /// WAVEMAMBA_FUSED_STEP_THREADS.
+    /// 256 or 512 fixes the fused block step's threads per block (see `fusedStepThreads`; the
+    /// cluster step takes 256 unless fixed); from WAVEMAMBA_FUSED_STEP_THREADS.
     public var fusedStepThreadsOverride: Int?
+    /// 1, 2, 4, 8 or 16 fixes the cluster step's streams per cluster, 0 switches the cluster step
+    /// off; 4 or 8 fixes its thread blocks per cluster (see `fusedStepClusterShape`); from
+    /// WAVEMAMBA_CLUSTER_STREAMS and WAVEMAMBA_CLUSTER_BLOCKS, and set by the checks to cover
+    /// every kernel of both fused steps.
+    public var fusedStepClusterStreamsOverride: Int?
+    public var fusedStepClusterBlocksOverride: Int?
 
     /// Opens GPU `ordinal`: its primary context, one stream, cuBLAS when it loads.
     public init(ordinal: Int = 0, cache: KernelCache = .fromEnvironment()) throws {
@@ -101,6 +107,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         fusedStepPrefetchWeights = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_PREFETCH"].map { $0 == "1" } ?? true
         fusedStepStreamStates = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STCS"].map { $0 == "1" } ?? true
         fusedStepThreadsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_THREADS"].flatMap(Int.init).flatMap { [256, 512].contains($0) ? $0 : nil }
+        fusedStepClusterStreamsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_CLUSTER_STREAMS"].flatMap(Int.init)
+            .flatMap { [0, 1, 2, 4, 8, 16].contains($0) ? $0 : nil }
+        fusedStepClusterBlocksOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_CLUSTER_BLOCKS"].flatMap(Int.init).flatMap { [4, 8].contains($0) ? $0 : nil }
         allocator = CUDACachingAllocator(driver: cu, context: ctx, stream: s, ordinal: ordinal)
         kernels = KernelLoader(driver: cu, architecture: info.architecture, driverVersion: driverVersion, cache: cache)
         do {

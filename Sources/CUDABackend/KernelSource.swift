@@ -2,6 +2,8 @@
 public enum KernelFamily: String, CaseIterable, Sendable {
     case elementwise, layout, reduce, norms, loss, conv, scan, optimizer, random, gemm, sample, s4d
     case mambaStep = "mamba_step"
+    /// The fused block step by clusters of thread blocks; its kernels exist for sm_90 and later only.
+    case mambaStepCluster = "mamba_step_cluster"
 
     /// The file name in Sources/CUDABackend/Kernels.
     public var fileName: String { "\(rawValue).cu" }
@@ -17,11 +19,13 @@ public enum KernelFamily: String, CaseIterable, Sendable {
     /// warp.cuh (warp reductions, the row LayerNorm) for every family that reduces across a
     /// warp; then ssm_math.cuh for the selective scan and the fused block step (SFU math, the
     /// decay, the step update), softmax.cuh for the loss kernels and the on-device draw (the row
-    /// softmax).
+    /// softmax), mamba_step.cuh (the launch's arguments, the scan step and gate) for both fused
+    /// block steps.
     private var sharedHeaders: [[UInt8]] {
         switch self {
         case .norms: return [PackageResources.warp_cuh]
-        case .scan, .mambaStep: return [PackageResources.warp_cuh, PackageResources.ssm_math_cuh]
+        case .scan: return [PackageResources.warp_cuh, PackageResources.ssm_math_cuh]
+        case .mambaStep, .mambaStepCluster: return [PackageResources.warp_cuh, PackageResources.ssm_math_cuh, PackageResources.mamba_step_cuh]
         case .loss, .sample: return [PackageResources.warp_cuh, PackageResources.softmax_cuh]
         default: return []
         }
@@ -43,6 +47,7 @@ public enum KernelFamily: String, CaseIterable, Sendable {
         case .sample: bytes = PackageResources.sample_cu
         case .s4d: bytes = PackageResources.s4d_cu
         case .mambaStep: bytes = PackageResources.mamba_step_cu
+        case .mambaStepCluster: bytes = PackageResources.mamba_step_cluster_cu
         }
         return String(decoding: bytes, as: UTF8.self)
     }

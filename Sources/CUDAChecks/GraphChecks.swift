@@ -189,18 +189,22 @@ public struct GraphChecks {
     /// coarse stages' states carry over): logits ≤ 1e-4 relative at every step, for each
     /// variant: a forced number of streams per thread block (nil: the backend's choice) and
     /// the most blocks a launch takes (fewer than a stage's: the run splits over launches), at
-    /// a batch that leaves the last thread block partly empty.
+    /// a batch that leaves the last thread block partly empty; `cluster` forces the cluster
+    /// step's thread blocks and streams per cluster (nil each: the backend's choice; streams 0:
+    /// the one-block step).
     public func fusedBlockStep(_ kind: BlockKind, config: SaShiMiConfig, label: String, batch: Int,
-                               variants: [(streams: Int?, stack: Int, threads: Int?, maxMB: Int?)]) -> CheckOutcome {
+                               variants: [(streams: Int?, stack: Int, threads: Int?, maxMB: Int?, cluster: (blocks: Int?, streams: Int?))]) -> CheckOutcome {
         let name = "graphs: fused residual Mamba step = unfused step (\(kind.rawValue), \(label))"
         var c = config
         c.outer = kind; c.center = kind
         let model = SaShiMi(config: c, backend: gpu, seed: 9)
         let saved = gpu.fusedStepStreamsOverride, savedOn = gpu.fusedBlockSteps, savedMinimum = gpu.fusedStepMinimumBatch
         let savedStack = gpu.fusedStackLayers, savedThreads = gpu.fusedStepThreadsOverride, savedTraffic = gpu.fusedStepMaxTraffic
+        let savedCluster = (gpu.fusedStepClusterBlocksOverride, gpu.fusedStepClusterStreamsOverride)
         defer {
             gpu.fusedStepStreamsOverride = saved; gpu.fusedBlockSteps = savedOn; gpu.fusedStepMinimumBatch = savedMinimum
             gpu.fusedStackLayers = savedStack; gpu.fusedStepThreadsOverride = savedThreads; gpu.fusedStepMaxTraffic = savedTraffic
+            (gpu.fusedStepClusterBlocksOverride, gpu.fusedStepClusterStreamsOverride) = savedCluster
         }
         gpu.fusedBlockSteps = true
         gpu.fusedStepMinimumBatch = 1
@@ -208,7 +212,8 @@ public struct GraphChecks {
         let tokens = ModelChecks.tokens(batch * steps, seed: 77)
         var worst = 0.0
         var notes: [String] = []
-        for (forced, stack, threads, maxMB) in variants {
+        for (forced, stack, threads, maxMB, cluster) in variants {
+            (gpu.fusedStepClusterBlocksOverride, gpu.fusedStepClusterStreamsOverride) = cluster
             gpu.fusedStepStreamsOverride = forced
             gpu.fusedStackLayers = stack
             gpu.fusedStepThreadsOverride = threads
@@ -224,11 +229,23 @@ public struct GraphChecks {
                 err = max(err, relativeError(a, b))
             }
             worst = max(worst, err)
-            notes.append("\(forced.map { "\($0)" } ?? "auto (\(gpu.fusedStepStreams(batch: batch)))") streams/block, "
-                         + "≤ \(stack) blocks/launch, \(gpu.fusedStepThreads(batch: batch)) threads"
+            // The streams per cluster of each stage's width (nil: the one-block step).
+            let widths = Dictionary(model.fusedSteps(fused).map { ($0.dModel, gpu.fusedStepClusterShape($0)) }, uniquingKeysWith: { a, _ in a })
+            let clustered = widths.values.contains { $0 != nil }
+                ? widths.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.map { "\($0.blocks)×\($0.streams)" } ?? "one-block")" }
+                    .joined(separator: ", ") : nil
+            notes.append((clustered.map { "clusters (width: blocks×streams) \($0)" }
+                          ?? "\(forced.map { "\($0)" } ?? "auto (\(gpu.fusedStepStreams(batch: batch)))") streams/block")
+                         + ", ≤ \(stack) blocks/launch, \(clustered == nil ? gpu.fusedStepThreads(batch: batch) : gpu.fusedStepThreadsOverride ?? 256) threads"
                          + (maxMB.map { ", stages over \($0) MB unfused" } ?? "") + ": \(String(format: "%.1e", err))")
         }
         return CheckOutcome(name: name, error: worst, tolerance: 1e-4, detail: "batch \(batch), \(steps) steps; " + notes.joined(separator: ", "))
+    }
+
+    /// The cluster step's variants (thread blocks and streams per cluster, blocks per launch,
+    /// threads), where the device has it (sm_90 and later).
+    func clusterVariants(_ v: [(Int?, Int?, Int, Int?)]) -> [(streams: Int?, stack: Int, threads: Int?, maxMB: Int?, cluster: (blocks: Int?, streams: Int?))] {
+        gpu.info.computeCapability.major >= 9 ? v.map { (nil, $0.2, $0.3, nil, ($0.0, $0.1)) } : []
     }
 
     public func all() -> [CheckOutcome] {
@@ -239,10 +256,18 @@ public struct GraphChecks {
         var out = [deviceSampling(), graphMemoryPool()]
         for kind in [BlockKind.mambaComplex, .mamba] {
             out.append(fusedBlockStep(kind, config: ModelChecks.config(kind), label: "small", batch: 5,
-                                      variants: [(1, 16, nil, nil), (2, 16, nil, nil), (4, 16, nil, nil), (8, 16, nil, nil), (2, 1, nil, nil),
-                                                 (1, 16, 256, nil)]))
+                                      variants: [(1, 16, nil, nil, (nil, 0)), (2, 16, nil, nil, (nil, 0)), (4, 16, nil, nil, (nil, 0)),
+                                                 (8, 16, nil, nil, (nil, 0)), (2, 1, nil, nil, (nil, 0)), (1, 16, 256, nil, (nil, 0))]
+                                        + clusterVariants([(8, 1, 16, nil), (8, 2, 16, nil), (8, 4, 16, nil), (8, 8, 16, nil), (8, 16, 16, nil),
+                                                           (4, 1, 16, nil), (4, 2, 16, nil), (4, 4, 16, nil), (4, 8, 16, nil), (4, 16, 16, nil),
+                                                           (8, 2, 1, nil), (4, 4, 16, 512)])))
             out.append(fusedBlockStep(kind, config: SaShiMiConfig(), label: "SC09-small size", batch: 3,
-                                      variants: [(nil, 16, nil, nil), (2, 3, nil, nil), (1, 16, 256, nil), (nil, 16, nil, 2)]))
+                                      variants: [(nil, 16, nil, nil, (nil, 0)), (2, 3, nil, nil, (nil, 0)), (1, 16, 256, nil, (nil, 0)),
+                                                 (nil, 16, nil, 2, (nil, 0))]
+                                        + clusterVariants([(nil, nil, 16, nil), (8, 2, 3, nil), (4, 2, 3, nil), (8, 4, 16, 512)])))
+            out.append(fusedBlockStep(kind, config: SaShiMiConfig(), label: "SC09-small size, batch 37", batch: 37,
+                                      variants: [(nil, 16, nil, nil, (nil, 0))]
+                                        + clusterVariants([(nil, nil, 16, nil), (8, 16, 16, nil), (4, 8, 16, nil), (4, 16, 16, nil)])))
             out.append(graphReplay(kind))
             out.append(graphGeneration(kind))
         }

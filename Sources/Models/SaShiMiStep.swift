@@ -138,8 +138,11 @@ extension SaShiMi {
     }
 
     /// Whether `state`'s residual Mamba blocks step as single launches.
-    public func usesFusedBlocks(_ state: SaShiMiStepState) -> Bool {
-        (state.center + state.ups.flatMap(\.blocks)).contains { $0.fused != nil }
+    public func usesFusedBlocks(_ state: SaShiMiStepState) -> Bool { !fusedSteps(state).isEmpty }
+
+    /// `state`'s fused block steps, center first, then the up stages'.
+    public func fusedSteps(_ state: SaShiMiStepState) -> [ResidualMambaStep] {
+        (state.center + state.ups.flatMap(\.blocks)).compactMap(\.fused)
     }
 
     /// Feeds one token per stream (Int32 classes) and returns the logits for the next sample

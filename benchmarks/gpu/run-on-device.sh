@@ -3,7 +3,7 @@
 # benchmarks/gpu/prepare.sh (as .carry/gpu.tar.gz): device list, the GPU-vs-CPU self-test, then
 # the benchmarks. Everything is also written under $OUT (when set) for the record.
 # Usage: run-on-device.sh [STEP ...]   steps: info selftest selftest-scan graphs scan scan-variants scan-segments train train-gpu train-bf16
-# generate generate-gpu generate-streams generate-threads generate-prefetch generate-traffic generate-small (default: info selftest graphs scan train generate; train-gpu and
+# generate generate-gpu generate-streams generate-threads generate-prefetch generate-traffic generate-small generate-cluster (default: info selftest graphs scan train generate; train-gpu and
 # generate-gpu skip the CPU baseline rows, train-bf16 is train-gpu with --precision bf16)
 # Each step has its own time limit (WAVEMAMBA_STEP_TIMEOUT, default 240 s) so that one hang
 # does not cost the others.
@@ -66,6 +66,12 @@ for step in "${steps[@]}"; do
             for pf in 1 0; do for cs in 1 0; do WAVEMAMBA_FUSED_PREFETCH=$pf WAVEMAMBA_FUSED_STCS=$cs run bench generate --device cuda --fast-only --batches 1,16,256 --samples 800; done; done ;;
         generate-traffic)   # the fused step's weight-traffic limit (MB a block-step) past which a stage takes the unfused step
             for mb in 1000000 200 100 30; do WAVEMAMBA_FUSED_MAX_MB=$mb run bench generate --device cuda --fast-only --batches 16,256 --samples 800; done ;;
+        generate-cluster)   # the cluster step (sm_90) against the one-block step, then forced cluster shapes (blocks × streams) at 128 and 256
+            run bench generate --device cuda --fast-only --batches 1,16,64,128,256 --samples 800
+            WAVEMAMBA_CLUSTER_STREAMS=0 run bench generate --device cuda --fast-only --batches 1,16,64,128,256 --samples 800
+            for shape in 4x2 4x4 4x8 8x8 8x16; do
+                WAVEMAMBA_CLUSTER_BLOCKS=${shape%x*} WAVEMAMBA_CLUSTER_STREAMS=${shape#*x} run bench generate --device cuda --fast-only --batches 128,256 --samples 800
+            done ;;
         generate-small) WAVEMAMBA_FUSED_STEP_MIN_BATCH=1 run bench generate --device cuda --no-cpu-baseline --batches 2,4,8 --samples 800 ;;   # where fusing starts to pay
         *) echo "unknown step $step" >&2; status=2 ;;
     esac

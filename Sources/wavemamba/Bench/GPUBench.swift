@@ -152,7 +152,8 @@ struct GPUBench {
         }
         report.notes += graphNotes
         report.notes.append("RTF = seconds of 16 kHz audio produced, summed over streams, per wall-clock second; generic and CPU rows are the baselines")
-        report.notes.append("graphs: one graph launch per sample, each stage's residual Mamba blocks one fused launch (mamba_step.cu); "
+        report.notes.append("graphs: one graph launch per sample, each stage's residual Mamba blocks one fused launch (mamba_step.cu, "
+                            + "or on sm_90 up to 4 streams a cluster of 8 thread blocks, mamba_step_cluster.cu); "
                             + "a launch per block: the same kernel one block at a time; "
                             + "unfused blocks: the same graphs with LayerNorm, each block's eight launches and the add")
         return report
