@@ -68,7 +68,8 @@ extension CUDABackend {
     /// (WAVEMAMBA_CLUSTER_STREAMS, WAVEMAMBA_CLUSTER_BLOCKS) fix them, at any batch; 0 streams is
     /// the one-block step.
     public func fusedStepClusterShape(_ p: ResidualMambaStep) -> ClusterShape? {
-        guard info.computeCapability.major >= 9, fusedStepClusterStreamsOverride != 0, p.dModel % 4 == 0 else { return nil }
+        guard info.computeCapability.major >= 9, fusedStepClusterStreamsOverride != 0, p.dModel % 4 == 0,
+              fusedStepSpecialised || fusedStepClusterStreamsOverride != nil || fusedStepClusterBlocksOverride != nil else { return nil }
         let sms = max(8, info.multiprocessors)
         let candidates = [(8, 1), (8, 2), (8, 4), (4, 2), (4, 4), (4, 8)].map { ClusterShape(blocks: $0.0, streams: $0.1) }
             .filter { p.dInner % (4 * $0.blocks) == 0 }
@@ -97,6 +98,19 @@ extension CUDABackend {
     /// dbl for its streams, then the GEMMs' partial sums.
     static func clusterSharedBytes(_ c: ClusterShape, _ p: ResidualMambaStep) -> Int {
         4 * (c.streams * (4 * p.dModel + 2 * p.dInner / c.blocks + 2 * p.xProjColumns) + clusterPartFloats)
+    }
+
+    /// The stage widths mamba_step.cu has one-stream kernels compiled for (WM_MAMBA_STEP_FIXED).
+    static let fixedStepWidths: Set<Int> = [64, 128, 256]
+
+    /// `p`'s width when a block of `threads` threads with `streams` streams takes the one-block
+    /// kernel compiled for it: SaShiMi's stage shape (dInner = 2·dModel, dState 16, dtRank
+    /// ⌈dModel/16⌉, dConv 4) at a width in `fixedStepWidths`, one stream a block; nil for the
+    /// generic kernel (any shape, widths read at run time).
+    public func fusedStepFixedWidth(_ p: ResidualMambaStep, streams: Int, threads: Int) -> Int? {
+        guard fusedStepSpecialised, streams == 1, [256, 512].contains(threads), Self.fixedStepWidths.contains(p.dModel),
+              p.dInner == 2 * p.dModel, p.dState == 16, p.dtRank == (p.dModel + 15) / 16, p.dConv == 4 else { return nil }
+        return p.dModel
     }
 
     /// The fused step while its thread blocks (or clusters) together read at most
@@ -146,11 +160,12 @@ extension CUDABackend {
         precondition(shared <= Self.fusedStepSharedLimit && widest <= Self.fusedStepPartFloats,
                      "fused Mamba step: \(shared) bytes of shared memory for dModel \(p.dModel), dInner \(p.dInner) exceed "
                      + "\(Self.fusedStepSharedLimit), or 2·dInner exceeds \(Self.fusedStepPartFloats) (switch it off with WAVEMAMBA_CUDA_FUSED_STEP=0)")
-        let grid = (batch + s - 1) / s
+        let grid = (batch + s - 1) / s, threads = fusedStepThreads(batch: batch)
+        let name = "wm_mamba_step_\(p.isComplex ? "complex" : "real")_s\(s)"
+            + (fusedStepFixedWidth(p, streams: s, threads: threads).map { "_h\($0)_t\(threads)" } ?? "")
         // One thread block (batch 1) prefetching a whole block's weights alone was slower.
         launchStacks(steps, x: x, addend: addend, out: out, flags: flags | (fusedStepPrefetchWeights && grid > 1 ? 1 : 0)) { args in
-            launch(.mambaStep, "wm_mamba_step_\(p.isComplex ? "complex" : "real")_s\(s)", grid: (grid, 1, 1),
-                   block: (fusedStepThreads(batch: batch), 1, 1), shared: shared, [.bytes(args)])
+            launch(.mambaStep, name, grid: (grid, 1, 1), block: (threads, 1, 1), shared: shared, [.bytes(args)])
         }
     }
 

@@ -72,6 +72,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// off; 4 or 8 fixes its thread blocks per cluster (see `fusedStepClusterShape`); from
     /// WAVEMAMBA_CLUSTER_STREAMS and WAVEMAMBA_CLUSTER_BLOCKS, and set by the checks to cover
     /// every kernel of both fused steps.
+    /// `StepGraphBackend.fusedStepSpecialised`: the cluster step (`fusedStepClusterShape`) and
+    /// the one-block kernels compiled for fixed stage widths (`fusedStepFixedWidth`); from
+    /// WAVEMAMBA_FUSED_SPECIALISED (0 switches both off).
+    public var fusedStepSpecialised: Bool
     public var fusedStepClusterStreamsOverride: Int?
     public var fusedStepClusterBlocksOverride: Int?
 
@@ -107,6 +111,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         fusedStepPrefetchWeights = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_PREFETCH"].map { $0 == "1" } ?? true
         fusedStepStreamStates = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STCS"].map { $0 == "1" } ?? true
         fusedStepThreadsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_THREADS"].flatMap(Int.init).flatMap { [256, 512].contains($0) ? $0 : nil }
+        fusedStepSpecialised = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_SPECIALISED"] != "0"
         fusedStepClusterStreamsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_CLUSTER_STREAMS"].flatMap(Int.init)
             .flatMap { [0, 1, 2, 4, 8, 16].contains($0) ? $0 : nil }
         fusedStepClusterBlocksOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_CLUSTER_BLOCKS"].flatMap(Int.init).flatMap { [4, 8].contains($0) ? $0 : nil }

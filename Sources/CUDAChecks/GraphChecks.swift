@@ -200,11 +200,12 @@ public struct GraphChecks {
         let model = SaShiMi(config: c, backend: gpu, seed: 9)
         let saved = gpu.fusedStepStreamsOverride, savedOn = gpu.fusedBlockSteps, savedMinimum = gpu.fusedStepMinimumBatch
         let savedStack = gpu.fusedStackLayers, savedThreads = gpu.fusedStepThreadsOverride, savedTraffic = gpu.fusedStepMaxTraffic
-        let savedCluster = (gpu.fusedStepClusterBlocksOverride, gpu.fusedStepClusterStreamsOverride)
+        let savedCluster = (gpu.fusedStepClusterBlocksOverride, gpu.fusedStepClusterStreamsOverride), savedSpecialised = gpu.fusedStepSpecialised
         defer {
             gpu.fusedStepStreamsOverride = saved; gpu.fusedBlockSteps = savedOn; gpu.fusedStepMinimumBatch = savedMinimum
             gpu.fusedStackLayers = savedStack; gpu.fusedStepThreadsOverride = savedThreads; gpu.fusedStepMaxTraffic = savedTraffic
             (gpu.fusedStepClusterBlocksOverride, gpu.fusedStepClusterStreamsOverride) = savedCluster
+            gpu.fusedStepSpecialised = savedSpecialised
         }
         gpu.fusedBlockSteps = true
         gpu.fusedStepMinimumBatch = 1
@@ -234,9 +235,12 @@ public struct GraphChecks {
             let clustered = widths.values.contains { $0 != nil }
                 ? widths.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.map { "\($0.blocks)×\($0.streams)" } ?? "one-block")" }
                     .joined(separator: ", ") : nil
+            let threads = clustered == nil ? gpu.fusedStepThreads(batch: batch) : gpu.fusedStepThreadsOverride ?? 256
+            let fixed = model.fusedSteps(fused).compactMap { gpu.fusedStepFixedWidth($0, streams: forced ?? gpu.fusedStepStreams(batch: batch), threads: threads) }
             notes.append((clustered.map { "clusters (width: blocks×streams) \($0)" }
                           ?? "\(forced.map { "\($0)" } ?? "auto (\(gpu.fusedStepStreams(batch: batch)))") streams/block")
-                         + ", ≤ \(stack) blocks/launch, \(clustered == nil ? gpu.fusedStepThreads(batch: batch) : gpu.fusedStepThreadsOverride ?? 256) threads"
+                         + ", ≤ \(stack) blocks/launch, \(threads) threads"
+                         + (clustered == nil && !fixed.isEmpty ? ", fixed-width kernels \(Set(fixed).sorted())" : "")
                          + (maxMB.map { ", stages over \($0) MB unfused" } ?? "") + ": \(String(format: "%.1e", err))")
         }
         return CheckOutcome(name: name, error: worst, tolerance: 1e-4, detail: "batch \(batch), \(steps) steps; " + notes.joined(separator: ", "))
@@ -265,6 +269,12 @@ public struct GraphChecks {
                                       variants: [(nil, 16, nil, nil, (nil, 0)), (2, 3, nil, nil, (nil, 0)), (1, 16, 256, nil, (nil, 0)),
                                                  (nil, 16, nil, 2, (nil, 0))]
                                         + clusterVariants([(nil, nil, 16, nil), (8, 2, 3, nil), (4, 2, 3, nil), (8, 4, 16, 512)])))
+            // The same widths through the generic one-block kernel (the fixed-width ones above).
+            let specialised = gpu.fusedStepSpecialised
+            gpu.fusedStepSpecialised = false
+            out.append(fusedBlockStep(kind, config: SaShiMiConfig(), label: "SC09-small size, generic kernel", batch: 3,
+                                      variants: [(nil, 16, nil, nil, (nil, nil)), (1, 16, 256, nil, (nil, nil))]))
+            gpu.fusedStepSpecialised = specialised
             out.append(fusedBlockStep(kind, config: SaShiMiConfig(), label: "SC09-small size, batch 37", batch: 37,
                                       variants: [(nil, 16, nil, nil, (nil, 0))]
                                         + clusterVariants([(nil, nil, 16, nil), (8, 16, 16, nil), (4, 8, 16, nil), (4, 16, 16, nil)])))

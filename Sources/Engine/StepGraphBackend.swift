@@ -40,6 +40,11 @@ public protocol StepGraphBackend: Backend {
     /// take several launches). Settable so that a benchmark can time one launch per block
     /// against one per run (CUDA: 16, WAVEMAMBA_FUSED_STACK overrides it).
     var fusedStackLayers: Int { get set }
+    /// Whether the fused step may take its specialised kernels (CUDA: thread block clusters at
+    /// small batches, kernels compiled for SaShiMi's stage widths) rather than the generic
+    /// one-block kernel; settable so that a benchmark times both in one run (CUDA:
+    /// WAVEMAMBA_FUSED_SPECIALISED=0 switches them off).
+    var fusedStepSpecialised: Bool { get set }
     /// For one step of every stream, out = the last of `steps` applied in order, each
     /// x ← x + Mamba(LayerNorm(x)) (x, out: (batch, dModel) contiguous; out may be x), updating
     /// each step's conv and SSM states: what LayerNorm, `MambaBlock.step` and the residual add do

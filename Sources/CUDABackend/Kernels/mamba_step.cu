@@ -46,8 +46,7 @@
 // shared memory (a warp reads one address: a broadcast). Ends with a barrier.
 template <int S, typename Epi>
 __device__ __forceinline__ void wm_block_gemm(const float* in, int ldi, const float* __restrict__ WT, int K, int P,
-                                              float* part, Epi epi) {
-    const int T = blockDim.x;
+                                              float* part, int T, Epi epi) {
     const int Q = P / 4;                                 // column vectors
     const int need = ((Q + 1) / 2 + 31) / 32 * 32;       // threads that cover them at two each
     int slices = 1;
@@ -130,22 +129,29 @@ __device__ __forceinline__ void wm_block_gemm(const float* in, int ldi, const fl
 // at batch 256) has evicted since this layer's last step. The states are stored back
 // evict-first (__stcs in the scan step) so that they displace the weights less.
 __device__ __forceinline__ void wm_prefetch_layer(const MambaLayerArgs& L, long long b0, int rows, int H, int D, int W, int KS, int R, int P,
-                                                  bool weights) {
-    wm_prefetch_lines(L.ssmState + b0 * D * W, (long long)rows * D * W * 4, threadIdx.x, blockDim.x);
-    wm_prefetch_lines(L.convState + b0 * D * KS, (long long)rows * D * KS * 4, threadIdx.x, blockDim.x);
+                                                  int T, bool weights) {
+    wm_prefetch_lines(L.ssmState + b0 * D * W, (long long)rows * D * W * 4, threadIdx.x, T);
+    wm_prefetch_lines(L.convState + b0 * D * KS, (long long)rows * D * KS * 4, threadIdx.x, T);
     if (!weights) return;
-    const long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
+    const long long first = (long long)blockIdx.x * T + threadIdx.x, stride = (long long)gridDim.x * T;
     wm_prefetch_lines(L.inT, (long long)H * 2 * D * 4, first, stride);
     wm_prefetch_lines(L.xT, (long long)D * P * 4, first, stride);
     wm_prefetch_lines(L.dtT, (long long)R * D * 4, first, stride);
     wm_prefetch_lines(L.outT, (long long)D * H * 4, first, stride);
 }
 
-template <int S, bool CX>
+// TC > 0 fixes the threads per block, HC > 0 the stage's shape (SaShiMi's: dModel HC, dInner
+// 2·HC, dState 16, dtRank ⌈HC/16⌉, dConv 4) at compile time: every GEMM's slices, trip counts
+// and offsets become constants (no integer divisions, no remainder loops, no predicates for
+// columns past the end), about half the instructions of the generic kernel at the outer stage.
+template <int S, bool CX, int TC = 0, int HC = 0>
 __device__ void wm_mamba_stack(const MambaStackArgs& a) {
     extern __shared__ float4 smem4[];
     float* smem = reinterpret_cast<float*>(smem4);
-    const int H = a.H, D = a.D, R = a.R, N = a.N, K = a.K, W = CX ? 2 * N : N, P = a.P;
+    constexpr bool FIX = HC > 0;
+    const int T = TC > 0 ? TC : (int)blockDim.x;
+    const int H = FIX ? HC : a.H, D = FIX ? 2 * HC : a.D, R = FIX ? (HC + 15) / 16 : a.R, N = FIX ? 16 : a.N, K = FIX ? 4 : a.K;
+    const int W = CX ? 2 * N : N, P = FIX ? (R + 2 * W + 3) / 4 * 4 : a.P;
     float* xs = smem;           // (S, H) the residual stream, carried from block to block
     float* u = xs + S * H;      // (S, H) normed input
     float* xz = u + S * H;      // (S, 2D): in_proj's x half (→ conv output → gated y) and z half
@@ -159,12 +165,12 @@ __device__ void wm_mamba_stack(const MambaStackArgs& a) {
     // Layer 0's states and weights into L2; each layer then prefetches the next one's while it
     // runs. The input rows into shared memory (zeros past the batch).
     const bool pw = a.flags & WM_STEP_PREFETCH_WEIGHTS, cs = a.flags & WM_STEP_STREAM_STATES;
-    wm_prefetch_layer(a.l[0], b0, rows, H, D, W, KS, R, P, pw);
+    wm_prefetch_layer(a.l[0], b0, rows, H, D, W, KS, R, P, T, pw);
     // With x2, the input is x + x2, and with the stage residual it is kept (x0, after `part`) to
     // be added to the last block's output: the two adds around a SaShiMi stage, in this launch.
     const bool stage = a.flags & WM_STEP_STAGE_RESIDUAL;
     float* x0 = part + WM_STEP_PART;
-    for (int i = threadIdx.x; i < S * H; i += blockDim.x) {
+    for (int i = threadIdx.x; i < S * H; i += T) {
         float v = 0.0f;
         if (i < rows * H) { v = a.x[b0 * H + i]; if (a.x2) v += a.x2[b0 * H + i]; }
         xs[i] = v;
@@ -174,30 +180,30 @@ __device__ void wm_mamba_stack(const MambaStackArgs& a) {
 
     for (int layer = 0; layer < a.layers; ++layer) {
         const MambaLayerArgs& L = a.l[layer];
-        if (layer + 1 < a.layers) wm_prefetch_layer(a.l[layer + 1], b0, rows, H, D, W, KS, R, P, pw);
+        if (layer + 1 < a.layers) wm_prefetch_layer(a.l[layer + 1], b0, rows, H, D, W, KS, R, P, T, pw);
 
         // 1. LayerNorm.
-        wm_layernorm_rows<S>(xs, L, u, H, a.eps, rows);
+        wm_layernorm_rows<S>(xs, L, u, H, a.eps, rows, T);
 
         // 2. in_proj; the x half goes straight through the conv step (its state shifts by one) and SiLU.
-        wm_block_gemm<S>(u, H, L.inT, H, 2 * D, part, [&](int s, int j, float v) {
+        wm_block_gemm<S>(u, H, L.inT, H, 2 * D, part, T, [&](int s, int j, float v) {
             xz[s * 2 * D + j] = j >= D ? v : wm_conv_silu(L, b0 + s, j, D, K, v, s < rows);
         });
 
         // 3. x_proj → (dt, B, C); 4. dt_proj.
-        wm_block_gemm<S>(xz, 2 * D, L.xT, D, P, part, [&](int s, int j, float v) { dbl[s * P + j] = v; });
-        wm_block_gemm<S>(dbl, P, L.dtT, R, D, part, [&](int s, int j, float v) { dl[s * D + j] = v; });
+        wm_block_gemm<S>(xz, 2 * D, L.xT, D, P, part, T, [&](int s, int j, float v) { dbl[s * P + j] = v; });
+        wm_block_gemm<S>(dbl, P, L.dtT, R, D, part, T, [&](int s, int j, float v) { dl[s * D + j] = v; });
 
         // 5. Scan step and gate over the x half in place.
-        wm_scan_gate<S, CX>(L, xz, dbl, P, R, D, N, b0, rows, 0, D, cs, [&](int s, int c) { return dl[s * D + c]; });
+        wm_scan_gate<S, CX>(L, xz, dbl, P, R, D, N, b0, rows, 0, D, cs, T, [&](int s, int c) { return dl[s * D + c]; });
 
         // 6. out_proj and the residual, into the stream in shared memory (the GEMM ends with a barrier).
-        wm_block_gemm<S>(xz, 2 * D, L.outT, D, H, part, [&](int s, int j, float v) {
+        wm_block_gemm<S>(xz, 2 * D, L.outT, D, H, part, T, [&](int s, int j, float v) {
             if (s < rows) xs[s * H + j] += v;
         });
     }
 
-    for (int i = threadIdx.x; i < rows * H; i += blockDim.x) a.out[b0 * H + i] = stage ? xs[i] + x0[i] : xs[i];
+    for (int i = threadIdx.x; i < rows * H; i += T) a.out[b0 * H + i] = stage ? xs[i] + x0[i] : xs[i];
 }
 
 #define WM_MAMBA_STEP(S) \
@@ -208,3 +214,16 @@ WM_MAMBA_STEP(1)
 WM_MAMBA_STEP(2)
 WM_MAMBA_STEP(4)
 WM_MAMBA_STEP(8)
+
+// One stream a block at SaShiMi's stage widths (64, 128, 256: SC09-small and YouTubeMix), for
+// both thread counts the host chooses (at most 128 registers: 256-thread blocks run two an SM).
+#define WM_MAMBA_STEP_FIXED(H, T) \
+extern "C" __global__ void __launch_bounds__(T, 512 / T) wm_mamba_step_real_s1_h##H##_t##T(const __grid_constant__ MambaStackArgs a) { wm_mamba_stack<1, false, T, H>(a); } \
+extern "C" __global__ void __launch_bounds__(T, 512 / T) wm_mamba_step_complex_s1_h##H##_t##T(const __grid_constant__ MambaStackArgs a) { wm_mamba_stack<1, true, T, H>(a); }
+
+WM_MAMBA_STEP_FIXED(64, 256)
+WM_MAMBA_STEP_FIXED(64, 512)
+WM_MAMBA_STEP_FIXED(128, 256)
+WM_MAMBA_STEP_FIXED(128, 512)
+WM_MAMBA_STEP_FIXED(256, 256)
+WM_MAMBA_STEP_FIXED(256, 512)

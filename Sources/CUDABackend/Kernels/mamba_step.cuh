@@ -157,16 +157,16 @@ __device__ __forceinline__ float wm_conv_silu(const MambaLayerArgs& L, long long
 // 128 or 256 pairs); their y meet by shuffles. Ends with a barrier.
 template <int S, bool CX, typename Dt>
 __device__ __forceinline__ void wm_scan_gate(const MambaLayerArgs& L, float* xz, const float* dbl, int P, int R, int D, int N,
-                                             long long b0, int rows, int d0, int Dl, bool cs, Dt rawDt) {
+                                             long long b0, int rows, int d0, int Dl, bool cs, int T, Dt rawDt) {
     const int W = CX ? 2 * N : N;
     int G = 1, lg = 0;
     if ((S * Dl) % 32 == 0)
-        while (G < 4 && S * Dl * G * 2 <= (int)blockDim.x && N % (G * 2) == 0) { G *= 2; ++lg; }
+        while (G < 4 && S * Dl * G * 2 <= T && N % (G * 2) == 0) { G *= 2; ++lg; }
     const int per = N / G;
     const bool runs = per % 4 == 0 && per <= WM_STEP_NMAX
         && ((reinterpret_cast<unsigned long long>(L.A) | reinterpret_cast<unsigned long long>(L.AImag)
              | reinterpret_cast<unsigned long long>(L.ssmState)) & 15) == 0;
-    for (int i = threadIdx.x; i < S * Dl * G; i += blockDim.x) {
+    for (int i = threadIdx.x; i < S * Dl * G; i += T) {
         const int pi = i >> lg, sub = i & (G - 1);
         int s = 0, c = pi;
 #pragma unroll
@@ -198,9 +198,9 @@ __device__ __forceinline__ void wm_scan_gate(const MambaLayerArgs& L, float* xz,
 // LayerNorm of the S residual rows xs (H wide) into u, one warp a row; the rows past the batch
 // are zeros. Ends with a barrier.
 template <int S>
-__device__ __forceinline__ void wm_layernorm_rows(const float* xs, const MambaLayerArgs& L, float* u, int H, float eps, int rows) {
+__device__ __forceinline__ void wm_layernorm_rows(const float* xs, const MambaLayerArgs& L, float* u, int H, float eps, int rows, int T) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    for (int sw = warp; sw < S; sw += blockDim.x / 32) {
+    for (int sw = warp; sw < S; sw += T / 32) {
         float* ur = u + sw * H;
         if (sw < rows) {
             wm_layernorm_row(xs + sw * H, L.normW, L.normB, ur, H, eps, lane);

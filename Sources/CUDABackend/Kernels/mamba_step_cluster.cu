@@ -184,7 +184,7 @@ __device__ void wm_mamba_cluster(const MambaStackArgs& a) {
         const MambaLayerArgs& L = a.l[layer];
         if (layer + 1 < a.layers) wm_cluster_prefetch(a.l[layer + 1], b0, rows, H, D, W, KS, P, d0, Dc, pw);
 
-        wm_layernorm_rows<S>(xs, L, u, H, a.eps, rows);
+        wm_layernorm_rows<S>(xs, L, u, H, a.eps, rows, blockDim.x);
 
         // in_proj: vectors v < Dc/4 are the x columns d0 + 4v, the rest the z columns D + d0 + 4(v − Dc/4).
         wm_cluster_gemm<S>(u, H, L.inT, 2 * D, H, 2 * Dc, [&](int v) { return v < Dc4 ? d0 + 4 * v : D + d0 + 4 * (v - Dc4); }, part,
@@ -197,7 +197,7 @@ __device__ void wm_mamba_cluster(const MambaStackArgs& a) {
         wm_cluster_sum<CL, false>(dbl, xpPart, S * P / 4);
         __syncthreads();
 
-        wm_scan_gate<S, CX>(L, xz, dbl, P, R, D, N, b0, rows, d0, Dc, cs, [&](int s, int c) {
+        wm_scan_gate<S, CX>(L, xz, dbl, P, R, D, N, b0, rows, d0, Dc, cs, blockDim.x, [&](int s, int c) {
             const float* dt = dbl + s * P;
             const float* wt = L.dtT + d0 + c;
             float r = 0.0f;

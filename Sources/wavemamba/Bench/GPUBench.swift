@@ -120,20 +120,24 @@ struct GPUBench {
                 let graphsBackend = (backend as? any StepGraphBackend).flatMap { $0.stepGraphsEnabled ? $0 : nil }
                 let fusedDefault = graphsBackend?.fusedBlockSteps ?? false
                 let stackDefault = graphsBackend?.fusedStackLayers ?? 1
-                // (path, fused blocks, most blocks a fused launch takes, row name)
-                let paths: [(Sampler.Path, Bool, Int, String)] = graphsBackend != nil
-                    ? [(.automatic, fusedDefault, stackDefault, "\(label) graphs\(fusedDefault ? "" : ", unfused blocks")")]
-                        + (baseline && fusedDefault && stackDefault > 1 ? [(.automatic, true, 1, "\(label) graphs, a launch per block")] : [])
-                        + (baseline && fusedDefault ? [(.automatic, false, stackDefault, "\(label) graphs, unfused blocks")] : [])
-                        + (baseline ? [(.generic, false, stackDefault, "\(label) generic")] : [])
-                    : [(.automatic, false, 1, label)]
+                let specialisedDefault = graphsBackend?.fusedStepSpecialised ?? false
+                // (path, fused blocks, most blocks a fused launch takes, specialised kernels, row name)
+                let paths: [(Sampler.Path, Bool, Int, Bool, String)] = graphsBackend != nil
+                    ? [(.automatic, fusedDefault, stackDefault, specialisedDefault, "\(label) graphs\(fusedDefault ? "" : ", unfused blocks")")]
+                        + (baseline && fusedDefault && specialisedDefault ? [(.automatic, true, stackDefault, false, "\(label) graphs, generic kernel")] : [])
+                        + (baseline && fusedDefault && stackDefault > 1 ? [(.automatic, true, 1, false, "\(label) graphs, a launch per block")] : [])
+                        + (baseline && fusedDefault ? [(.automatic, false, stackDefault, false, "\(label) graphs, unfused blocks")] : [])
+                        + (baseline ? [(.generic, false, stackDefault, false, "\(label) generic")] : [])
+                    : [(.automatic, false, 1, false, label)]
                 // Warm-up: the graph path runs each pooling phase once eagerly, then captures it.
                 let warmUp = 2 * config.pool.reduce(1, *) + 16
                 // The CPU baseline stops at batch 16 (256 CPU streams would take minutes per kind).
                 for b in batches where backend.device != .cpu || b <= 16 {
-                    for (path, fused, stack, name) in paths {
-                        if let g = graphsBackend { g.fusedBlockSteps = fused; g.fusedStackLayers = stack }
-                        defer { if let g = graphsBackend { g.fusedBlockSteps = fusedDefault; g.fusedStackLayers = stackDefault } }
+                    for (path, fused, stack, specialised, name) in paths {
+                        if let g = graphsBackend { g.fusedBlockSteps = fused; g.fusedStackLayers = stack; g.fusedStepSpecialised = specialised }
+                        defer {
+                            if let g = graphsBackend { g.fusedBlockSteps = fusedDefault; g.fusedStackLayers = stackDefault; g.fusedStepSpecialised = specialisedDefault }
+                        }
                         let sampler = Sampler(model: model, batch: b, settings: .init(seed: 1), path: path)
                         var out = [[UInt8]](repeating: [], count: b)
                         sampler.generate(count: warmUp, into: &out)
@@ -153,8 +157,9 @@ struct GPUBench {
         report.notes += graphNotes
         report.notes.append("RTF = seconds of 16 kHz audio produced, summed over streams, per wall-clock second; generic and CPU rows are the baselines")
         report.notes.append("graphs: one graph launch per sample, each stage's residual Mamba blocks one fused launch (mamba_step.cu, "
-                            + "or on sm_90 up to 4 streams a cluster of 8 thread blocks, mamba_step_cluster.cu); "
-                            + "a launch per block: the same kernel one block at a time; "
+                            + "or on sm_90 up to 4 streams a cluster of 8 thread blocks, mamba_step_cluster.cu; one-stream blocks "
+                            + "at SaShiMi's widths take kernels compiled for them); generic kernel: the one-block kernel for any shape; "
+                            + "a launch per block: the generic kernel one block at a time; "
                             + "unfused blocks: the same graphs with LayerNorm, each block's eight launches and the add")
         return report
     }
