@@ -55,18 +55,19 @@ extension CUDABackend {
 
     /// The cluster step's shape for `p` (mamba_step_cluster.cu), or nil where a block takes the
     /// one-block step (mamba_step.cu): on sm_90 and later, for blocks whose dInner splits into
-    /// slices of whole 16-byte vectors, the first of (8 blocks, 1, 2 or 4 streams) whose
-    /// clusters are all resident at once (one thread block an SM), fewer streams while the shared
-    /// memory would not fit. Past that batch (4 streams × SMs / 8: 66 on an H100 or H200) every
-    /// SM already has a stream of its own, and the one-block step, which needs no cluster
-    /// barriers, is faster. Measured on an H200 (summed RTF, complex / real), cluster against
-    /// one-block step: batch 1 0.549 / 0.570 against 0.414 / 0.486, 16 6.81 / 7.20 against
-    /// 5.39 / 6.35, 64 27.5 / 30.0 against 23.5 / 27.8; at 128 and 256 no cluster shape
-    /// (4 or 8 blocks × 2–16 streams) came within 0.8× of the one-block step (best: 4 × 4 at
-    /// 128, 43.7 / 53.0 against 43.1 / 50.2; 4 × 8 at 256, 57.8 / 80.9 against 70.3 / 91.0).
-    /// `fusedStepClusterStreamsOverride` and `fusedStepClusterBlocksOverride`
-    /// (WAVEMAMBA_CLUSTER_STREAMS, WAVEMAMBA_CLUSTER_BLOCKS) fix them, at any batch; 0 streams is
-    /// the one-block step.
+    /// slices of whole 16-byte vectors and which have no one-block kernel compiled for their
+    /// width (`fusedStepFixedWidth`), the first of (8 blocks, 1, 2 or 4 streams) whose clusters
+    /// are all resident at once (one thread block an SM), fewer streams while the shared memory
+    /// would not fit. Past that batch (4 streams × SMs / 8: 66 on an H100 or H200) every SM
+    /// already has a stream of its own, and the one-block step, which needs no cluster barriers,
+    /// is faster. Measured on an H200 (summed RTF, complex / real, SaShiMi-small): against the
+    /// generic one-block kernel the cluster step wins at batch 1 (0.554 / 0.588 against 0.428 /
+    /// 0.491), 16 (6.82 / 7.36 against 5.56 / 6.46) and 64 (27.9 / 30.9 against 24.5 / 28.6);
+    /// against the fixed-width one-block kernels it loses everywhere (0.690 / 0.758, 8.34 / 9.11,
+    /// 38.2 / 42.1), and at 128 and 256 no cluster shape (4 or 8 blocks × 2–16 streams) came
+    /// within 0.8× of the one-block step. `fusedStepClusterStreamsOverride` and
+    /// `fusedStepClusterBlocksOverride` (WAVEMAMBA_CLUSTER_STREAMS, WAVEMAMBA_CLUSTER_BLOCKS) fix
+    /// them, at any batch and width; 0 streams is the one-block step.
     public func fusedStepClusterShape(_ p: ResidualMambaStep) -> ClusterShape? {
         guard info.computeCapability.major >= 9, fusedStepClusterStreamsOverride != 0, p.dModel % 4 == 0,
               fusedStepSpecialised || fusedStepClusterStreamsOverride != nil || fusedStepClusterBlocksOverride != nil else { return nil }
@@ -82,7 +83,8 @@ extension CUDABackend {
             shape = c
         case let (nil, s?): shape = ClusterShape(blocks: 8, streams: s)
         case (nil, nil):
-            guard let c = candidates.first(where: { $0.blocks == 8 && resident($0) }) else { return nil }
+            guard fusedStepFixedWidth(p, streams: fusedStepStreams(batch: p.batch), threads: fusedStepThreads(batch: p.batch)) == nil,
+                  let c = candidates.first(where: { $0.blocks == 8 && resident($0) }) else { return nil }
             shape = c
         }
         guard p.dInner % (4 * shape.blocks) == 0 else { return nil }
@@ -122,6 +124,26 @@ extension CUDABackend {
     }
 
     public func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, addend: Tensor?, out: Tensor, stageResidual: Bool) {
+        fusedSteps(steps, x: x, addend: addend, out: out, stageResidual: stageResidual, head: nil)
+    }
+
+    /// The head rides in the stage's launch (WM_STEP_HEAD) when the stage is one launch, with
+    /// classes a multiple of 4 (one-block step) or of 4 × the cluster's blocks (cluster step:
+    /// each block a slice of the classes).
+    public func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, addend: Tensor?, out: Tensor, head: StepHead) -> Bool {
+        guard fusedStepHead, let p = steps.first, steps.count <= fusedStackLayers,
+              head.width == p.dModel, head.logits.isContiguous, head.logits.shape == [p.batch, head.classes] else { return false }
+        if let c = fusedStepClusterShape(p) {
+            guard head.classes % (4 * c.blocks) == 0, c.streams * head.classes / c.blocks <= Self.clusterPartFloats else { return false }
+        } else {
+            guard head.classes % 4 == 0, fusedStepStreams(batch: p.batch) * head.classes <= Self.fusedStepPartFloats else { return false }
+        }
+        fusedSteps(steps, x: x, addend: addend, out: out, stageResidual: true, head: head)
+        return true
+    }
+
+    private func fusedSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, addend: Tensor?, out: Tensor, stageResidual: Bool,
+                            head: StepHead?) {
         guard let p = steps.first else {
             precondition(addend == nil && !stageResidual, "residualMambaSteps: no blocks")
             copy2D(from: x, to: out, accumulate: false)
@@ -140,12 +162,12 @@ extension CUDABackend {
         let perLaunch = fusedStackLayers
         precondition((addend == nil && !stageResidual) || steps.count <= perLaunch,
                      "residualMambaSteps: an addend or the stage residual needs the run in one launch (\(steps.count) blocks, \(perLaunch) a launch)")
-        let flags = (fusedStepStreamStates ? 2 : 0) | (stageResidual ? 4 : 0)
+        let flags = (fusedStepStreamStates ? 2 : 0) | (stageResidual ? 4 : 0) | (head != nil ? 8 : 0)
         if let c = fusedStepClusterShape(p) {
             precondition([4, 8].contains(c.blocks) && [1, 2, 4, 8, 16].contains(c.streams),
                          "cluster Mamba step: \(c.blocks) blocks (4 or 8) and \(c.streams) streams (1, 2, 4, 8 or 16) a cluster")
             let grid = (batch + c.streams - 1) / c.streams * c.blocks
-            launchStacks(steps, x: x, addend: addend, out: out, flags: flags | (fusedStepPrefetchWeights ? 1 : 0)) { args in
+            launchStacks(steps, x: x, addend: addend, out: out, flags: flags | (fusedStepPrefetchWeights ? 1 : 0), head: head) { args in
                 launch(.mambaStepCluster, "wm_mamba_cluster\(c.blocks)_\(p.isComplex ? "complex" : "real")_s\(c.streams)", grid: (grid, 1, 1),
                        block: (fusedStepThreadsOverride ?? 256, 1, 1), shared: Self.clusterSharedBytes(c, p), [.bytes(args)])
             }
@@ -164,15 +186,17 @@ extension CUDABackend {
         let name = "wm_mamba_step_\(p.isComplex ? "complex" : "real")_s\(s)"
             + (fusedStepFixedWidth(p, streams: s, threads: threads).map { "_h\($0)_t\(threads)" } ?? "")
         // One thread block (batch 1) prefetching a whole block's weights alone was slower.
-        launchStacks(steps, x: x, addend: addend, out: out, flags: flags | (fusedStepPrefetchWeights && grid > 1 ? 1 : 0)) { args in
+        launchStacks(steps, x: x, addend: addend, out: out, flags: flags | (fusedStepPrefetchWeights && grid > 1 ? 1 : 0), head: head) { args in
             launch(.mambaStep, name, grid: (grid, 1, 1), block: (threads, 1, 1), shared: shared, [.bytes(args)])
         }
     }
 
     /// Calls `launch` with the MambaStackArgs (mamba_step.cuh) of each run of at most
-    /// `fusedStackLayers` consecutive blocks: the first run reads x (+ addend), the later ones out.
+    /// `fusedStackLayers` consecutive blocks: the first run reads x (+ addend), the later ones out;
+    /// `head` (flag 8) goes with a run of one launch.
     private func launchStacks(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, addend: Tensor?, out: Tensor, flags: Int,
-                              _ launch: ([UInt8]) -> Void) {
+                              head: StepHead?, _ launch: ([UInt8]) -> Void) {
+        precondition(head == nil || steps.count <= fusedStackLayers, "residualMambaSteps: the head needs the run in one launch")
         let p = steps.first!
         var first = steps.startIndex
         var input = x
@@ -184,6 +208,8 @@ extension CUDABackend {
             b.int32(p.dModel); b.int32(p.dInner); b.int32(p.dtRank); b.int32(p.dState); b.int32(p.dConv); b.int32(p.xProjColumns)
             b.float(Self.normEps)
             b.int32(flags)
+            b.pointer(ptr(head?.normWeight)); b.pointer(ptr(head?.normBias)); b.pointer(ptr(head?.weightT)); b.pointer(ptr(head?.bias))
+            b.pointer(ptr(head?.logits)); b.int32(head?.classes ?? 0)
             // All WM_STACK_MAX layer slots are passed; those past the run stay zero.
             for i in 0..<Self.fusedStackMaximum {
                 let q: ResidualMambaStep? = i < run.count ? run[run.startIndex + i] : nil

@@ -76,6 +76,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// the one-block kernels compiled for fixed stage widths (`fusedStepFixedWidth`); from
     /// WAVEMAMBA_FUSED_SPECIALISED (0 switches both off).
     public var fusedStepSpecialised: Bool
+    /// Whether the output head may ride in the last stage's fused launch
+    /// (`residualMambaSteps(_:x:addend:out:head:)`); from WAVEMAMBA_FUSED_HEAD (0: off).
+    public var fusedStepHead: Bool
     public var fusedStepClusterStreamsOverride: Int?
     public var fusedStepClusterBlocksOverride: Int?
 
@@ -111,6 +114,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         fusedStepPrefetchWeights = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_PREFETCH"].map { $0 == "1" } ?? true
         fusedStepStreamStates = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STCS"].map { $0 == "1" } ?? true
         fusedStepThreadsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_THREADS"].flatMap(Int.init).flatMap { [256, 512].contains($0) ? $0 : nil }
+        fusedStepHead = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_HEAD"] != "0"
         fusedStepSpecialised = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_SPECIALISED"] != "0"
         fusedStepClusterStreamsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_CLUSTER_STREAMS"].flatMap(Int.init)
             .flatMap { [0, 1, 2, 4, 8, 16].contains($0) ? $0 : nil }

@@ -53,6 +53,11 @@ public protocol StepGraphBackend: Backend {
     /// is x + addend; with `stageResidual` out is the last block's output plus that input
     /// (SaShiMi's residual around a stage): both only for runs of at most `fusedStackLayers`.
     func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, addend: Tensor?, out: Tensor, stageResidual: Bool)
+    /// `residualMambaSteps` with the stage residual, then `head` on out (head.logits =
+    /// LayerNorm(out)·Wᵀ + bias) in the same launch; false, with nothing queued, where the
+    /// backend does not fuse the head for these steps (the caller then steps the stage and the
+    /// head itself).
+    func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, addend: Tensor?, out: Tensor, head: StepHead) -> Bool
 }
 
 extension StepGraphBackend {

@@ -27,6 +27,9 @@ public final class SaShiMiStepState {
     let normed: Tensor
     /// (batch, classes): the logits of the latest step.
     public let logits: Tensor
+    /// The output head (final LayerNorm and linear layer, its weight transposed) for the last
+    /// stage's fused launch to apply, with fused block steps; it writes `logits`.
+    let fusedHead: StepHead?
 
     /// Stack of skip connections, reused every step (capacity reserved once).
     var outputs: [Tensor] = []
@@ -125,6 +128,15 @@ public final class SaShiMiStepState {
         normMean = b.empty([batch]); normRstd = b.empty([batch])
         normed = b.empty([batch, c.dModel])
         logits = b.empty([batch, c.classes])
+        if fuse, upRuns.last.map({ $0 != nil }) == true {
+            let w = model.head.weight.value, classes = w.shape[0], width = w.shape[1]
+            let t = b.empty([width, classes])
+            b.transpose(w, batch: 1, rows: classes, cols: width, out: t, accumulate: false)
+            fusedHead = StepHead(normWeight: model.norm.weight.value, normBias: model.norm.bias.value, weightT: t,
+                                 bias: model.head.bias?.value, logits: logits)
+        } else {
+            fusedHead = nil
+        }
         outputs.reserveCapacity(c.pool.count + 2)
     }
 }
@@ -182,7 +194,7 @@ extension SaShiMi {
             // The stage residual: the last skip is the center's input (the last DownPool's output).
             let skip = s.outputs.removeLast()
             precondition(skip.storage === xc.storage && skip.offset == xc.offset, "SaShiMi step: the center's skip is not its input")
-            stepStage(center, s.center, run: s.centerRun, x: xc, addend: nil, joined: nil, out: s.centerOut)
+            stepStage(center, s.center, run: s.centerRun, x: xc, addend: nil, joined: nil, out: s.centerOut, head: nil)
             x = s.centerOut
             firstUp = 0
         } else {
@@ -191,7 +203,11 @@ extension SaShiMi {
         for i in firstUp..<up.count {
             let stage = up[i], st = s.ups[i]
             let y = stepUpPool(stage.pool, x, st.pool)
-            stepStage(stage.blocks, st.blocks, run: s.upRuns[i], x: y, addend: s.outputs.removeLast(), joined: st.joined, out: st.out)
+            let head = i == up.count - 1 ? s.fusedHead : nil
+            if stepStage(stage.blocks, st.blocks, run: s.upRuns[i], x: y, addend: s.outputs.removeLast(), joined: st.joined, out: st.out,
+                         head: head) {
+                return s.logits
+            }
             x = st.out
         }
         b.layerNorm(x: x!, weight: norm.weight.value, bias: norm.bias.value, y: s.normed, mean: s.normMean, rstd: s.normRstd)
@@ -239,13 +255,17 @@ extension SaShiMi {
     /// A stage with SaShiMi's residual around it: out = blocks(x + addend) + (x + addend), the
     /// sum kept in `joined` (needed with an addend). A stage of fused Mamba steps is one launch,
     /// adds included (`residualMambaSteps`); a run longer than a launch takes still steps fused.
+    /// With `head`, the launch may apply the output head too: returns whether it did (the
+    /// logits are then in `head.logits`).
+    @discardableResult
     private func stepStage(_ blocks: [ResidualBlock], _ states: [SaShiMiStepState.BlockState], run: ArraySlice<ResidualMambaStep>?,
-                           x: Tensor, addend: Tensor?, joined: Tensor?, out: Tensor) {
+                           x: Tensor, addend: Tensor?, joined: Tensor?, out: Tensor, head: StepHead?) -> Bool {
         let b = store.backend
         let fb = run == nil ? nil : b as? any StepGraphBackend
         if let run, let fb, run.count <= fb.fusedStackLayers {
+            if let head, fb.residualMambaSteps(run, x: x, addend: addend, out: out, head: head) { return true }
             fb.residualMambaSteps(run, x: x, addend: addend, out: out, stageResidual: true)
-            return
+            return false
         }
         var input = x
         if let addend {
@@ -261,6 +281,7 @@ extension SaShiMi {
             for (block, st) in zip(blocks, states) { h = stepBlock(block, h, st) }
         }
         b.add(h, input, out: out)
+        return false
     }
 
     private func stepBlock(_ block: ResidualBlock, _ x: Tensor, _ st: SaShiMiStepState.BlockState) -> Tensor {

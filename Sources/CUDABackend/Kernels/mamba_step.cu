@@ -183,7 +183,7 @@ __device__ void wm_mamba_stack(const MambaStackArgs& a) {
         if (layer + 1 < a.layers) wm_prefetch_layer(a.l[layer + 1], b0, rows, H, D, W, KS, R, P, T, pw);
 
         // 1. LayerNorm.
-        wm_layernorm_rows<S>(xs, L, u, H, a.eps, rows, T);
+        wm_layernorm_rows<S>(xs, L.normW, L.normB, u, H, a.eps, rows, T);
 
         // 2. in_proj; the x half goes straight through the conv step (its state shifts by one) and SiLU.
         wm_block_gemm<S>(u, H, L.inT, H, 2 * D, part, T, [&](int s, int j, float v) {
@@ -203,7 +203,20 @@ __device__ void wm_mamba_stack(const MambaStackArgs& a) {
         });
     }
 
-    for (int i = threadIdx.x; i < rows * H; i += T) a.out[b0 * H + i] = stage ? xs[i] + x0[i] : xs[i];
+    const bool head = a.flags & WM_STEP_HEAD;
+    for (int i = threadIdx.x; i < rows * H; i += T) {
+        const float v = stage ? xs[i] + x0[i] : xs[i];
+        a.out[b0 * H + i] = v;
+        if (head) xs[i] = v;
+    }
+    if (!head) return;
+    // SaShiMi's output head on the stage's output rows, where they already are (three launches
+    // fewer a generated sample): logits = LayerNorm(out)·headᵀ + bias.
+    __syncthreads();
+    wm_layernorm_rows<S>(xs, a.headNormW, a.headNormB, u, H, a.eps, rows, T);
+    wm_block_gemm<S>(u, H, a.headT, H, a.classes, part, T, [&](int s, int j, float v) {
+        if (s < rows) a.logits[(b0 + s) * a.classes + j] = v + (a.headB ? a.headB[j] : 0.0f);
+    });
 }
 
 #define WM_MAMBA_STEP(S) \

@@ -22,7 +22,8 @@ struct MambaLayerArgs {
 #define WM_STACK_MAX 16              // blocks one launch runs (the host splits longer runs)
 #define WM_STEP_PREFETCH_WEIGHTS 1   // flags: prefetch the next block's weights into L2,
 #define WM_STEP_STREAM_STATES 2      //        store the SSM states evict-first (st.global.cs),
-#define WM_STEP_STAGE_RESIDUAL 4     //        out = the last block's output + the input (SaShiMi's stage residual)
+#define WM_STEP_STAGE_RESIDUAL 4     //        out = the last block's output + the input (SaShiMi's stage residual),
+#define WM_STEP_HEAD 8               //        then logits = head(LayerNorm(out))
 
 // A run of consecutive blocks of one width, all stepped by one launch: out = the last block's
 // output for input x. Passed by value (1.9 KB of kernel parameters) as a __grid_constant__, so
@@ -32,7 +33,11 @@ struct MambaStackArgs {
     float* out; long long batch;
     int layers;
     int H, D, R, N, K, P; float eps;      // P: xT's columns, R + 2W rounded up to a multiple of 4
-    int flags;                            // WM_STEP_PREFETCH_WEIGHTS | WM_STEP_STREAM_STATES | WM_STEP_STAGE_RESIDUAL
+    int flags;                            // WM_STEP_PREFETCH_WEIGHTS | WM_STEP_STREAM_STATES | WM_STEP_STAGE_RESIDUAL | WM_STEP_HEAD
+    // SaShiMi's output head, with WM_STEP_HEAD: its LayerNorm (C wide, null: 1 and 0), the
+    // linear layer's weight transposed (C, classes) and bias (null: none), the logits (batch, classes).
+    const float* headNormW; const float* headNormB; const float* headT; const float* headB;
+    float* logits; int classes;
     MambaLayerArgs l[WM_STACK_MAX];
 };
 
@@ -195,15 +200,15 @@ __device__ __forceinline__ void wm_scan_gate(const MambaLayerArgs& L, float* xz,
     __syncthreads();
 }
 
-// LayerNorm of the S residual rows xs (H wide) into u, one warp a row; the rows past the batch
-// are zeros. Ends with a barrier.
+// LayerNorm (weight w, bias b) of the S residual rows xs (H wide) into u, one warp a row; the
+// rows past the batch are zeros. Ends with a barrier.
 template <int S>
-__device__ __forceinline__ void wm_layernorm_rows(const float* xs, const MambaLayerArgs& L, float* u, int H, float eps, int rows, int T) {
+__device__ __forceinline__ void wm_layernorm_rows(const float* xs, const float* w, const float* b, float* u, int H, float eps, int rows, int T) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     for (int sw = warp; sw < S; sw += T / 32) {
         float* ur = u + sw * H;
         if (sw < rows) {
-            wm_layernorm_row(xs + sw * H, L.normW, L.normB, ur, H, eps, lane);
+            wm_layernorm_row(xs + sw * H, w, b, ur, H, eps, lane);
         } else {
             for (int c = lane; c < H; c += 32) ur[c] = 0.0f;
         }

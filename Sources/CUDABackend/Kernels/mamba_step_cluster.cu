@@ -21,6 +21,8 @@
 //   6. out_proj's partial sums over its channels → outPart ◆
 //   7. xs += Σ over the cluster's outPart, summed in rank order by every block alike, so the
 //      cluster's copies of the residual rows stay identical.
+// With WM_STEP_HEAD, after the last block, the output head's LayerNorm in every block and a
+// slice of its classes per block.
 // A block's xpPart is written again only after the second barrier of the block-step, and its
 // outPart after the first barrier of the next: by then the whole cluster has read them. The
 // states, the weights and the arguments are mamba_step.cu's (mamba_step.cuh), so the two paths
@@ -184,7 +186,7 @@ __device__ void wm_mamba_cluster(const MambaStackArgs& a) {
         const MambaLayerArgs& L = a.l[layer];
         if (layer + 1 < a.layers) wm_cluster_prefetch(a.l[layer + 1], b0, rows, H, D, W, KS, P, d0, Dc, pw);
 
-        wm_layernorm_rows<S>(xs, L, u, H, a.eps, rows, blockDim.x);
+        wm_layernorm_rows<S>(xs, L.normW, L.normB, u, H, a.eps, rows, blockDim.x);
 
         // in_proj: vectors v < Dc/4 are the x columns d0 + 4v, the rest the z columns D + d0 + 4(v − Dc/4).
         wm_cluster_gemm<S>(u, H, L.inT, 2 * D, H, 2 * Dc, [&](int v) { return v < Dc4 ? d0 + 4 * v : D + d0 + 4 * (v - Dc4); }, part,
@@ -214,6 +216,16 @@ __device__ void wm_mamba_cluster(const MambaStackArgs& a) {
     wm_cluster_sync();
     const int T = blockDim.x;
     for (int i = rank * T + threadIdx.x; i < rows * H; i += CL * T) a.out[b0 * H + i] = stage ? xs[i] + x0[i] : xs[i];
+    if (!(a.flags & WM_STEP_HEAD)) return;
+    // SaShiMi's output head on the stage's output rows (every block has them): the LayerNorm in
+    // every block, then block r the r-th slice of the classes (classes a multiple of 4·CL).
+    if (stage) for (int i = threadIdx.x; i < S * H; i += T) xs[i] += x0[i];
+    __syncthreads();
+    wm_layernorm_rows<S>(xs, a.headNormW, a.headNormB, u, H, a.eps, rows, T);
+    const int Cc = a.classes / CL, c0 = rank * Cc;
+    wm_cluster_gemm<S>(u, H, a.headT + c0, a.classes, H, Cc, [](int v) { return 4 * v; }, part, [&](int s, int j, float v) {
+        if (s < rows) a.logits[(b0 + s) * a.classes + c0 + j] = v + (a.headB ? a.headB[c0 + j] : 0.0f);
+    });
 }
 
 #define WM_MAMBA_CLUSTER(CL, S) \

@@ -157,8 +157,9 @@ struct GPUBench {
         report.notes += graphNotes
         report.notes.append("RTF = seconds of 16 kHz audio produced, summed over streams, per wall-clock second; generic and CPU rows are the baselines")
         report.notes.append("graphs: one graph launch per sample, each stage's residual Mamba blocks one fused launch (mamba_step.cu, "
-                            + "or on sm_90 up to 4 streams a cluster of 8 thread blocks, mamba_step_cluster.cu; one-stream blocks "
-                            + "at SaShiMi's widths take kernels compiled for them); generic kernel: the one-block kernel for any shape; "
+                            + "one-stream blocks at SaShiMi's widths taking kernels compiled for them, other widths at small batches "
+                            + "on sm_90 clusters of 8 thread blocks, mamba_step_cluster.cu), the output head in the last stage's launch; "
+                            + "generic kernel: the one-block kernel for any shape; "
                             + "a launch per block: the generic kernel one block at a time; "
                             + "unfused blocks: the same graphs with LayerNorm, each block's eight launches and the add")
         return report
