@@ -159,7 +159,8 @@ __device__ __forceinline__ float wm_conv_silu(const MambaLayerArgs& L, long long
 // (x: Dl, z: Dl), dbl as (dt: R, B: W, C: W, padding) of P floats; rawDt(s, c) is channel
 // d0 + c's dt_proj output before its bias and the softplus. G threads per (stream, channel),
 // each owning N / G consecutive states, when the pairs leave threads idle (the outer stage:
-// 128 or 256 pairs); their y meet by shuffles. Ends with a barrier.
+// 128 or 256 pairs); their y meet by shuffles. T is the block's thread count (a constant in the
+// fixed-width kernels, so that G and the loop bounds fold). Ends with a barrier.
 template <int S, bool CX, typename Dt>
 __device__ __forceinline__ void wm_scan_gate(const MambaLayerArgs& L, float* xz, const float* dbl, int P, int R, int D, int N,
                                              long long b0, int rows, int d0, int Dl, bool cs, int T, Dt rawDt) {
