@@ -130,4 +130,16 @@ extension Backend {
     }
 
     public func empty(_ shape: [Int]) -> Tensor { empty(shape, dtype: .float32) }
+
+    /// A new (cols, columns) copy of the matrix w (rows, cols) transposed, with zero columns
+    /// from rows up to `columns`: the (in, out) layouts the fused generation steps read.
+    public func transposed(_ w: Tensor, columns: Int? = nil) -> Tensor {
+        let (rows, cols) = (w.shape[0], w.shape[1])
+        let t = empty([cols, rows])
+        transpose(w, batch: 1, rows: rows, cols: cols, out: t, accumulate: false)
+        guard let columns, columns > rows else { return t }
+        let padded = zeros([cols, columns])
+        copy2D(from: t, to: padded.columns(0..<rows), accumulate: false)
+        return padded
+    }
 }

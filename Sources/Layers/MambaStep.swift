@@ -73,22 +73,12 @@ extension MambaBlock {
     public func residualStep(normWeight: Tensor, normBias: Tensor, state s: MambaStepState) -> ResidualMambaStep? {
         let c = config, b = ALog.backend
         guard ResidualMambaStep.supports(dModel: c.dModel, dInner: c.dInner) else { return nil }
-        /// wᵀ, with zero columns up to `columns`.
-        func transposed(_ w: Tensor, columns: Int? = nil) -> Tensor {
-            let (rows, cols) = (w.shape[0], w.shape[1])
-            let t = b.empty([cols, rows])
-            b.transpose(w, batch: 1, rows: rows, cols: cols, out: t, accumulate: false)
-            guard let columns, columns > rows else { return t }
-            let padded = b.zeros([cols, columns])
-            b.copy2D(from: t, to: padded.columns(0..<rows), accumulate: false)
-            return padded
-        }
         let xColumns = ResidualMambaStep.xProjColumns(dtRank: c.resolvedDtRank, width: c.stateWidth)
         return ResidualMambaStep(
             dModel: c.dModel, dInner: c.dInner, dtRank: c.resolvedDtRank, dState: c.dState, dConv: c.dConv, isComplex: c.isComplex,
-            normWeight: normWeight, normBias: normBias, inProjT: transposed(inProj.weight.value),
-            convWeight: conv1dWeight.value, convBias: conv1dBias.value, xProjT: transposed(xProj.weight.value, columns: xColumns),
-            dtProjT: transposed(dtProj.weight.value), dtBias: dtProj.bias?.value, A: s.A, AImag: AImag?.value, D: D.value,
-            outProjT: transposed(outProj.weight.value), convState: s.convState, ssmState: s.ssmState)
+            normWeight: normWeight, normBias: normBias, inProjT: b.transposed(inProj.weight.value),
+            convWeight: conv1dWeight.value, convBias: conv1dBias.value, xProjT: b.transposed(xProj.weight.value, columns: xColumns),
+            dtProjT: b.transposed(dtProj.weight.value), dtBias: dtProj.bias?.value, A: s.A, AImag: AImag?.value, D: D.value,
+            outProjT: b.transposed(outProj.weight.value), convState: s.convState, ssmState: s.ssmState)
     }
 }

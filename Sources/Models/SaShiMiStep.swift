@@ -129,11 +129,8 @@ public final class SaShiMiStepState {
         normed = b.empty([batch, c.dModel])
         logits = b.empty([batch, c.classes])
         if fuse, upRuns.last.map({ $0 != nil }) == true {
-            let w = model.head.weight.value, classes = w.shape[0], width = w.shape[1]
-            let t = b.empty([width, classes])
-            b.transpose(w, batch: 1, rows: classes, cols: width, out: t, accumulate: false)
-            fusedHead = StepHead(normWeight: model.norm.weight.value, normBias: model.norm.bias.value, weightT: t,
-                                 bias: model.head.bias?.value, logits: logits)
+            fusedHead = StepHead(normWeight: model.norm.weight.value, normBias: model.norm.bias.value,
+                                 weightT: b.transposed(model.head.weight.value), bias: model.head.bias?.value, logits: logits)
         } else {
             fusedHead = nil
         }
