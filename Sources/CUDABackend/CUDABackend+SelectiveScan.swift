@@ -86,16 +86,41 @@ extension CUDABackend {
         return g
     }
 
+    /// Row stride of a staged B / C tile (scan.cu's wm_bc_stride): G + 1, and G + 2 for complex
+    /// (even, so that a state's (re, im) pair is one 64-bit load).
+    static func scanBCStride(_ s: SelectiveScanShape) -> Int { scanGroup(s.stateWidth) + (s.isComplex ? 2 : 1) }
+
     /// Dynamic shared memory of the tile kernels in bytes (scan.cu's layout: two buffers, then
     /// the carried values).
-    private func forwardSharedBytes(_ s: SelectiveScanShape, items: Int? = nil, channels: Int? = nil) -> Int {
-        let T = 32 * (items ?? scanItems(s)), cpb = channels ?? scanChannels(s), W = s.stateWidth, G = Self.scanGroup(W)
-        return 4 * (2 * (3 * (cpb + 1) * T + 2 * (G + 1) * T) + 2 * cpb * W)
+    private func forwardSharedBytes(_ s: SelectiveScanShape, items: Int? = nil, channels: Int? = nil, bcBuffers: Int = 2) -> Int {
+        let T = 32 * (items ?? scanItems(s)), cpb = channels ?? scanChannels(s), W = s.stateWidth, GS = Self.scanBCStride(s)
+        return 4 * (2 * 3 * (cpb + 1) * T + bcBuffers * 2 * GS * T + 2 * cpb * W)
+    }
+
+    /// B / C tile buffers of the forward (scan.cu's bcBuffers): 2, so the next tile's B / C load
+    /// while this one computes; 1 where that lets more blocks share an SM (the driver's occupancy
+    /// for both sizes). Measured on an H200 at (16, 1024, 16384, 16) complex, the one shape of
+    /// the anchor where it changes the count (2 → 3 blocks): see `bench scan`'s one-buffer row.
+    /// WAVEMAMBA_SCAN_BC_BUFFERS (1 or 2) overrides.
+    public func scanBCBuffers(_ s: SelectiveScanShape) -> Int {
+        if let v = scanBCBuffersOverride { return v }
+        let (name, block) = tileKernel("fwd", s)
+        let one = forwardSharedBytes(s, bcBuffers: 1), two = forwardSharedBytes(s, bcBuffers: 2)
+        return blocksPerMultiprocessor(.scan, name, threads: block.0, shared: one) > blocksPerMultiprocessor(.scan, name, threads: block.0, shared: two) ? 1 : 2
     }
     private func backwardSharedBytes(_ s: SelectiveScanShape, items: Int? = nil, channels: Int? = nil) -> Int {
-        let T = 32 * (items ?? scanItems(s)), cpb = channels ?? scanChannels(s), W = s.stateWidth, G = Self.scanGroup(W)
+        let T = 32 * (items ?? scanItems(s)), cpb = channels ?? scanChannels(s), W = s.stateWidth, GS = Self.scanBCStride(s)
         let reduceStates = !s.isComplex && cpb == 12 ? 4 : 2   // scan.cu's wm_bwd_reduce_states
-        return 4 * (2 * (4 * (cpb + 1) * T + cpb * W) + 2 * (G + 1) * T + reduceStates * (s.isComplex ? 4 : 2) * cpb * T + 3 * cpb * W)
+        return 4 * (2 * (4 * (cpb + 1) * T + cpb * W) + 2 * GS * T + reduceStates * (s.isComplex ? 4 : 2) * cpb * T + 3 * cpb * W)
+    }
+
+    /// Whether the backward may add dB / dC by vector atomics of K = RG·(1 or 2) floats (scan.cu's
+    /// wm_red; RG as wm_bwd_reduce_states): both tensors' rows start on 4·K-byte boundaries.
+    /// (Column views of a wider gradient, as x_proj's, can break that; they take scalar atomics.)
+    func vectorAtomics(_ s: SelectiveScanShape, dB: Tensor, dC: Tensor) -> Bool {
+        guard scanVectorAtomics, info.computeCapability.major >= 9 else { return false }
+        let rg = !s.isComplex && scanChannels(s) == 12 ? 4 : 2, k = rg * (s.isComplex ? 2 : 1)
+        return [dB, dC].allSatisfy { ptr($0) % UInt64(4 * k) == 0 && $0.rowStride % k == 0 }
     }
 
     private func validate(_ x: SelectiveScanTensors) {
@@ -150,22 +175,23 @@ extension CUDABackend {
         let (segments, perSegment) = scanSegments(s)
         let (name, block) = tileKernel("fwd", s)
         let (cb, batch, _) = scanGrid(s)
+        let bcBuffers = scanBCBuffers(s)
         var starts: Tensor? = nil
         if segments > 1 {
             // Each segment but the last from a zero state: its end state and Σ softplus(Δ); then
             // every segment's true start state.
             let end = scratch(s.batch * segments * s.channels * s.stateWidth), sum = scratch(s.batch * segments * s.channels)
-            launch(.scan, name, grid: (cb, batch, segments - 1), block: block, shared: forwardSharedBytes(s),
+            launch(.scan, name, grid: (cb, batch, segments - 1), block: block, shared: forwardSharedBytes(s, bcBuffers: bcBuffers),
                    [scanArgs(x, length: s.length), .pointer(0), .int64(0), .pointer(0), .pointer(0),
-                    segArgs(initial: nil, end: end, sum: sum, tilesPerSegment: perSegment, segments: segments, base: 0)])
+                    segArgs(initial: nil, end: end, sum: sum, tilesPerSegment: perSegment, segments: segments, base: 0), .int32(Int32(bcBuffers))])
             let st = scratch(s.batch * segments * s.channels * s.stateWidth)
             combine(x, sum: sum, end: end, into: st, segments: segments, reverse: false)
             starts = st
         }
-        launch(.scan, name, grid: (cb, batch, segments), block: block, shared: forwardSharedBytes(s),
+        launch(.scan, name, grid: (cb, batch, segments), block: block, shared: forwardSharedBytes(s, bcBuffers: bcBuffers),
                [scanArgs(x, length: s.length), .pointer(ptr(out)), .int64(out?.rowStride ?? 0), .pointer(ptr(checkpoints)),
                 .pointer(ptr(lastState)),
-                segArgs(initial: starts, end: nil, sum: nil, tilesPerSegment: perSegment, segments: segments, base: 0)])
+                segArgs(initial: starts, end: nil, sum: nil, tilesPerSegment: perSegment, segments: segments, base: 0), .int32(Int32(bcBuffers))])
     }
 
     public func selectiveScan(_ x: SelectiveScanTensors, out: Tensor, lastState: Tensor?, checkpoints: Tensor?, chunk: Int) {
@@ -207,6 +233,7 @@ extension CUDABackend {
         gb.pointer(ptr(g.dB)); gb.int64(g.dB.rowStride)
         gb.pointer(ptr(g.dC)); gb.int64(g.dC.rowStride)
         gb.pointer(ptr(g.dA)); gb.pointer(ptr(g.dAImag)); gb.pointer(ptr(g.dD)); gb.pointer(ptr(g.dDeltaBias))
+        gb.int32(vectorAtomics(s, dB: g.dB, dC: g.dC) ? 1 : 0)
         let (name, block) = tileKernel("bwd", s)
         let (segments, perSegment) = scanSegments(s)
         let (cb, batch, _) = scanGrid(s)

@@ -40,6 +40,15 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// 8 or 12 fixes the scan's channels per thread block (see `scanChannels(_:)`); from
     /// WAVEMAMBA_SCAN_CHANNELS, and set by the checks to cover both.
     public var scanChannelsOverride: Int?
+    /// The scan backward adds its dB / dC sums by vector atomics (sm_90's red.v2 / v4) where the
+    /// rows are aligned for them; off with WAVEMAMBA_SCAN_VECTOR_RED=0 (scalar atomics: the
+    /// same-run baseline of `bench scan`), and switched by the checks to cover both.
+    public var scanVectorAtomics: Bool
+    /// 1 or 2 fixes the scan forward's B / C tile buffers (see `scanBCBuffers(_:)`); from
+    /// WAVEMAMBA_SCAN_BC_BUFFERS.
+    public var scanBCBuffersOverride: Int?
+    /// `blocksPerMultiprocessor`'s answers.
+    var occupancy: [String: Int] = [:]
     /// Generation runs each residual Mamba block as one fused launch (mamba_step.cu); off with
     /// WAVEMAMBA_CUDA_FUSED_STEP=0, and switched by the benchmark to time both paths.
     public var fusedBlockSteps: Bool
@@ -105,6 +114,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         synchronizeEveryLaunch = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_SYNC"] == "1"
         scanItemsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_ITEMS"].flatMap(Int.init).flatMap { [4, 8].contains($0) ? $0 : nil }
         scanChannelsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_CHANNELS"].flatMap(Int.init).flatMap { [8, 12].contains($0) ? $0 : nil }
+        scanBCBuffersOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_BC_BUFFERS"].flatMap(Int.init).flatMap { [1, 2].contains($0) ? $0 : nil }
+        scanVectorAtomics = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_VECTOR_RED"] != "0"
         stepGraphsEnabled = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_GRAPHS"] != "0"
         fusedBlockSteps = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_FUSED_STEP"] != "0"
         fusedStepMinimumBatch = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_MIN_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 1
@@ -186,6 +197,27 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         if synchronizeEveryLaunch && !capturingGraph {
             cu.must(cu.cuStreamSynchronize(stream), "\(family.fileName): \(name) (grid \(grid), block \(block)) failed while running")
         }
+    }
+
+    /// Thread blocks of a kernel resident on one SM at once, for `threads` threads and `shared`
+    /// bytes of dynamic shared memory (the driver's occupancy calculator: registers, shared
+    /// memory and threads). Remembered per (kernel, threads, bytes).
+    func blocksPerMultiprocessor(_ family: KernelFamily, _ name: String, threads: Int, shared: Int) -> Int {
+        let key = "\(name)/\(threads)/\(shared)"
+        if let n = occupancy[key] { return n }
+        let f: OpaquePointer?
+        do {
+            try current()
+            f = try kernels.function(family, name)
+        } catch {
+            fatalError("CUDA backend: \(error)")
+        }
+        // The calculator counts only the dynamic shared memory the kernel has opted in to.
+        if shared > 48 << 10 { cu.must(cu.cuFuncSetAttribute(f, 8, Int32(shared)), "cuFuncSetAttribute(\(name), \(shared) bytes of shared memory)") }
+        var n: Int32 = 0
+        cu.must(cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(&n, f, Int32(threads), shared), "cuOccupancyMaxActiveBlocksPerMultiprocessor(\(name))")
+        occupancy[key] = Int(n)
+        return Int(n)
     }
 
     /// A grid-stride launch of 256-thread blocks over n elements.

@@ -32,6 +32,7 @@ public final class CUDADriver: @unchecked Sendable {
                                         UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Result
     let cuGetErrorName: @convention(c) (Result, UnsafeMutablePointer<UnsafePointer<CChar>?>) -> Result
     let cuFuncSetAttribute: @convention(c) (OpaquePointer?, Int32, Int32) -> Result
+    let cuOccupancyMaxActiveBlocksPerMultiprocessor: @convention(c) (UnsafeMutablePointer<Int32>, OpaquePointer?, Int32, Int) -> Result
     // Graphs: a stream's launches recorded once (stream capture) and replayed as one launch.
     let cuStreamBeginCapture: @convention(c) (OpaquePointer?, Int32) -> Result
     let cuStreamEndCapture: @convention(c) (OpaquePointer?, UnsafeMutablePointer<OpaquePointer?>) -> Result
@@ -88,6 +89,7 @@ public final class CUDADriver: @unchecked Sendable {
         cuLaunchKernel = try l.function("cuLaunchKernel")
         cuGetErrorName = try l.function("cuGetErrorName")
         cuFuncSetAttribute = try l.function("cuFuncSetAttribute")
+        cuOccupancyMaxActiveBlocksPerMultiprocessor = try l.function("cuOccupancyMaxActiveBlocksPerMultiprocessor")
         cuStreamBeginCapture = try l.function("cuStreamBeginCapture_v2")
         cuStreamEndCapture = try l.function("cuStreamEndCapture")
         cuGraphGetNodes = try l.function("cuGraphGetNodes")

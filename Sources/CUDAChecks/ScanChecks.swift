@@ -56,7 +56,10 @@ public struct ScanChecks {
                                     D: c.skip ? t([D], 106, 0.5, 1.5) : nil, deltaBias: c.bias ? t([D], 107, -1, 0) : nil)
     }
 
-    func run(_ b: any Backend, _ c: Case) -> [Tensor] {
+    /// `alignedGrads`: dB and dC are column views whose rows start on 16-byte boundaries (the CUDA
+    /// backward then adds them by vector atomics); otherwise views of an odd-width matrix
+    /// (scalar atomics).
+    func run(_ b: any Backend, _ c: Case, alignedGrads: Bool) -> [Tensor] {
         let x = tensors(b, c)
         let s = x.shape, rows = s.batch * s.length, W = s.stateWidth
         let chunk = 16
@@ -64,10 +67,11 @@ public struct ScanChecks {
         let ck = b.empty([max(1, b.selectiveScanCheckpointCount(s, chunk: chunk))])
         b.selectiveScan(x, out: out, lastState: last, checkpoints: ck, chunk: chunk)
         let dOut = b.tensor(hostValues(rows * s.channels, seed: 108), shape: [rows, s.channels])
-        let dWide = b.zeros([rows, 2 * W + 1])
+        let cOffset = alignedGrads ? (W + 3) / 4 * 4 + 4 : W + 1   // where dC starts in the wide matrix
+        let dWide = b.zeros([rows, cOffset + W + (alignedGrads ? (4 - W % 4) % 4 : 0)])
         let g = SelectiveScanGradientTensors(du: b.empty([rows, s.channels]), dDelta: b.empty([rows, s.channels]),
                                              dz: c.gate ? b.empty([rows, s.channels]) : nil,
-                                             dB: dWide.columns(0..<W), dC: dWide.columns((W + 1)..<(2 * W + 1)),
+                                             dB: dWide.columns(0..<W), dC: dWide.columns(cOffset..<(cOffset + W)),
                                              dA: b.empty([s.channels, s.dState]), dAImag: c.complex ? b.empty([s.channels, s.dState]) : nil,
                                              dD: b.empty([s.channels]), dDeltaBias: b.empty([s.channels]))
         b.selectiveScanBackward(x, dOut: dOut, checkpoints: ck, chunk: chunk, grads: g)
@@ -102,19 +106,26 @@ public struct ScanChecks {
         let k = KernelChecks(gpu: gpu, cpu: cpu)
         var out: [CheckOutcome] = []
         // The CUDA scan has three tile kernels (4 or 8 steps per lane with 8 channels per block,
-        // 4 with 12; chosen by shape): every case through each.
+        // 4 with 12; chosen by shape): every case through each, with dB / dC rows aligned for
+        // the backward's vector atomics and without.
         let cuda = gpu as? CUDABackend
-        let saved = (cuda?.scanItemsOverride, cuda?.scanChannelsOverride)
-        defer { cuda?.scanItemsOverride = saved.0; cuda?.scanChannelsOverride = saved.1 }
+        // The forward also with one B / C tile buffer and with two (scanBCBuffers).
+        let saved = (cuda?.scanItemsOverride, cuda?.scanChannelsOverride, cuda?.scanBCBuffersOverride)
+        defer { cuda?.scanItemsOverride = saved.0; cuda?.scanChannelsOverride = saved.1; cuda?.scanBCBuffersOverride = saved.2 }
         let variants: [(Int, Int)?] = cuda == nil ? [nil] : [(4, 8), (8, 8), (4, 12)]
+        let layouts: [(aligned: Bool, bcBuffers: Int?)] = cuda == nil ? [(true, nil), (false, nil)] : [(true, 2), (false, 2), (true, 1)]
         for v in variants {
             cuda?.scanItemsOverride = v?.0
             cuda?.scanChannelsOverride = v?.1
             for c in Self.cases {
-                let name = "selective scan fwd + bwd (batch \(c.batch), L \(c.length), D \(c.channels), N \(c.dState)\(c.complex ? ", complex" : "")"
-                    + "\(c.gate ? ", z" : "")\(c.skip ? ", D" : "")\(c.bias ? ", bias" : ""))"
-                    + "\(v.map { ", \($0.0) steps per lane, \($0.1) channels per block" } ?? "")"
-                out.append(k.check(name) { run($0, c) })
+                for (aligned, bc) in layouts {
+                    cuda?.scanBCBuffersOverride = bc
+                    let name = "selective scan fwd + bwd (batch \(c.batch), L \(c.length), D \(c.channels), N \(c.dState)\(c.complex ? ", complex" : "")"
+                        + "\(c.gate ? ", z" : "")\(c.skip ? ", D" : "")\(c.bias ? ", bias" : "")"
+                        + "\(v.map { ", \($0.0) steps per lane, \($0.1) channels per block" } ?? "")\(aligned ? "" : ", odd-stride dB / dC")"
+                        + "\(bc.map { ", \($0) B / C buffer\($0 == 1 ? "" : "s")" } ?? ""))"
+                    out.append(k.check(name) { run($0, c, alignedGrads: aligned) })
+                }
             }
         }
         for c in Self.cases.prefix(2) {

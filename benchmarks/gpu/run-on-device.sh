@@ -2,7 +2,7 @@
 # Runs on the GPU host from the repository root, with .carry/gpu carried over by
 # benchmarks/gpu/prepare.sh (as .carry/gpu.tar.gz): device list, the GPU-vs-CPU self-test, then
 # the benchmarks. Everything is also written under $OUT (when set) for the record.
-# Usage: run-on-device.sh [STEP ...]   steps: info selftest selftest-scan graphs scan scan-variants scan-segments train train-gpu train-bf16
+# Usage: run-on-device.sh [STEP ...]   steps: info selftest selftest-scan golden graphs scan scan-items8 scan-variants scan-segments train train-gpu train-bf16
 # generate generate-gpu generate-streams generate-threads generate-prefetch generate-traffic generate-small generate-cluster (default: info selftest graphs scan train generate; train-gpu and
 # generate-gpu skip the CPU baseline rows, train-bf16 is train-gpu with --precision bf16)
 # Each step has its own time limit (WAVEMAMBA_STEP_TIMEOUT, default 240 s) so that one hang
@@ -47,6 +47,9 @@ for step in "${steps[@]}"; do
         graphs) run selftest --device cuda --filter graphs: ;;   # the asynchronous graph path, without SYNC
         scan) run bench scan --device cuda ;;
         selftest-scan) WAVEMAMBA_CUDA_SYNC=1 run selftest --device cuda --filter "selective scan" ;;
+        golden) WAVEMAMBA_CUDA_SYNC=1 run selftest --device cuda --filter golden ;;   # needs .carry/golden (a copy of ../shared/golden)
+        scan-items8)   # the anchor shapes that take 4 steps per lane by default, at 8 (and 8 channels per block)
+            WAVEMAMBA_SCAN_ITEMS=8 WAVEMAMBA_SCAN_CHANNELS=8 run bench scan --device cuda --shapes 16x1024x16384x16,1x1536x65536x16 ;;
         scan-variants)   # the scan's tile kernels forced (channels per block × steps per lane) at the widest anchor shape, and the same length at 132 and 264 blocks of 8
             for ci in 8:4 8:8 12:4; do WAVEMAMBA_SCAN_CHANNELS=${ci%:*} WAVEMAMBA_SCAN_ITEMS=${ci#*:} run bench scan --device cuda --shapes 1x1536x65536x16; done
             run bench scan --device cuda --shapes 1x1056x65536x16,1x2112x65536x16 ;;

@@ -23,9 +23,12 @@
 // (c_t = gy_t·C_t, or gy_t·2·conj(C_t) for complex, since y = 2 Re(C·h)) with a reversed warp
 // scan, and forms every gradient from (ĝ_t, h_t, h_{t−1}). dB and dC sum over channels: the
 // block's channels are summed in shared memory, two or four states per barrier, then one
-// atomicAdd per (t, column) and block. dA, dD, dDeltaBias: per-warp sums, one atomicAdd per block.
+// atomicAdd per (t, column) and block — on sm_90 one vector atomic (red.v2 / v4) per (t, group of
+// those states) where the rows are aligned for it (ScanGrads.vecRed). dA, dD, dDeltaBias: per-warp sums, one atomicAdd per block.
 //
-// Complex A costs one exp2 and one sincos per state update; a lane owns whole complex states.
+// Complex A costs one exp2 and one sincos per state update; a lane owns whole complex states,
+// and its steps' product Π exp(Δ_i·A) is exp(A·Σ Δ_i): one more decay, not I − 1 complex
+// products. A staged complex B / C row has an even stride, so a (re, im) pair is one 64-bit load.
 // The SFU math, complex pairs and the decay are in ssm_math.cuh, compiled in front of this file.
 
 // Channels (warps) per block, CPB, is a template parameter: 8, or 12 where blocks of 8 would
@@ -51,7 +54,20 @@ struct ScanGrads {
     float* dB; long long sdB;
     float* dC; long long sdC;
     float* dA; float* dAImag; float* dD; float* dDeltaBias;
+    int vecRed;   // 1: dB and dC rows take 8- and 16-byte vector atomics (aligned rows, sm_90)
 };
+
+// dst[0..K) += v[0..K) (K = 1, 2 or 4) in one atomic reduction: sm_90's vector red, one L2
+// operation for K floats (dst aligned to 4·K bytes); scalar atomics before sm_90.
+template <int K>
+__device__ __forceinline__ void wm_red(float* dst, const float (&v)[K]) {
+#if __CUDA_ARCH__ >= 900
+    if constexpr (K == 4) { asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" :: "l"(dst), "f"(v[0]), "f"(v[1]), "f"(v[2]), "f"(v[3]) : "memory"); return; }
+    if constexpr (K == 2) { asm volatile("red.global.add.v2.f32 [%0], {%1, %2};" :: "l"(dst), "f"(v[0]), "f"(v[1]) : "memory"); return; }
+#endif
+    #pragma unroll
+    for (int k = 0; k < K; ++k) atomicAdd(dst + k, v[k]);
+}
 
 // Sequence segments, for more parallelism when batch·D is small: blockIdx.z = segment
 // segBase + z owns tiles [g·tilesPerSeg, (g + 1)·tilesPerSeg). `init` (batch, segments, D, W)
@@ -78,10 +94,10 @@ __device__ __forceinline__ void wm_cp_commit() { asm volatile("cp.async.commit_g
 template <int n> __device__ __forceinline__ void wm_cp_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(n)); }
 
 // Queues copies of rows [t0, t0 + T) of columns [c0, c0 + C) of a (batch, L, ·) matrix into
-// `dst` (wm_slot layout with stride C + 1; C divides the block); rows past L
+// `dst` (wm_slot layout with row stride ds > C; C divides the block); rows past L
 // or columns past `width` become 0. Completes at the next wm_cp_wait after a commit.
 template <int I>
-__device__ __forceinline__ void wm_stage(float* dst, const float* src, long long stride, long long rowBase, long long t0,
+__device__ __forceinline__ void wm_stage(float* dst, int ds, const float* src, long long stride, long long rowBase, long long t0,
                                          long long L, int c0, int C, int width) {
     const int T = 32 * I;
     const int c = threadIdx.x % C, step = blockDim.x / C;
@@ -92,7 +108,7 @@ __device__ __forceinline__ void wm_stage(float* dst, const float* src, long long
     const long long pstep = (long long)step * stride;
     for (; r < T; r += step, p += pstep) {
         bool ok = colOK && t0 + r < L;
-        wm_cp_async(dst + wm_slot<I>(r, c, C + 1), ok ? p : src, ok);
+        wm_cp_async(dst + wm_slot<I>(r, c, ds), ok ? p : src, ok);
     }
 }
 
@@ -172,16 +188,21 @@ __device__ __forceinline__ void wm_scan_down(WmC (&P)[NJ], WmC (&S)[NJ], int lan
 // B / C columns staged at once: the next power of two ≥ W, at least 2 (a real forward reads
 // states in pairs; columns past W are zeros) and at most 32.
 __host__ __device__ __forceinline__ int wm_group(int W) { int g = 2; while (g < W && g < 32) g <<= 1; return g; }
+// Row stride of a staged B / C tile: G + 1 (odd: lane k's rows fall in 32 different banks), and
+// G + 2 for complex, even so that a state's (re, im) pair is one aligned 64-bit load (a
+// half-warp's 16 pairs then cover the 32 banks once).
+__host__ __device__ __forceinline__ int wm_bc_stride(int G, bool complex) { return complex ? G + 2 : G + 1; }
+// A staged (re, im) pair (complex B or C, wm_bc_stride layout).
+__device__ __forceinline__ WmC wm_pair(const float* p) { const float2 v = *reinterpret_cast<const float2*>(p); return {v.x, v.y}; }
 
 // Shared memory (floats). Forward: two buffers of (u, delta, z: (CPB + 1) × T each; B, C:
-// (G + 1) × T each), then the carried state and A (CPB × W each). Backward: two buffers of (u, delta, z, dOut; the
+// wm_bc_stride × T each; or two of the rows and one of B / C), then the carried state and A (CPB × W each). Backward: two buffers of (u, delta, z, dOut; the
 // tile's start states CPB × W), one of B, C (the backward needs the space for two blocks per
 // SM more than it needs B / C early), the per-channel dB / dC values
 // of RG states (RG × (2 or 4) × CPB × T), the carried adjoint, the dA sums and A (CPB × W each).
 // RG, the states whose dB / dC are summed at one barrier: 2, and 4 for the real backward with 12
 // channels (its one block an SM has the room; with 8, four would cost the third block an SM).
 __host__ __device__ constexpr int wm_bwd_reduce_states(bool complex, int CPB) { return !complex && CPB == 12 ? 4 : 2; }
-__host__ __device__ __forceinline__ int wm_fwd_buffer_floats(int T, int G, int CPB) { return 3 * (CPB + 1) * T + 2 * (G + 1) * T; }
 __host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int W, int CPB) { return 4 * (CPB + 1) * T + CPB * W; }
 
 // Entry w of channel d's row of A laid out as its states (A·scale, or re/im pairs (A·scale,
@@ -198,11 +219,15 @@ __device__ __forceinline__ float wm_A_entry(const ScanArgs& a, long long d, int 
 // Real scans WM_NJ = 2 states at once (their chains interleave); complex one (the register
 // cost of two complex chains outweighs it: measured 1.3× slower).
 template <bool CX, int I, int CPB>
-__device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt, float* lastState, SegArgs sg) {
+__device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt, float* lastState, SegArgs sg, int bcBuffers) {
     extern __shared__ float smem[];
-    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = CPB + 1, GS = G + 1;
-    const int bufFloats = wm_fwd_buffer_floats(T, G, CPB);
-    float* sH = smem + 2 * bufFloats;            // (CPB, W) carried state
+    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = CPB + 1, GS = wm_bc_stride(G, CX);
+    // Two buffers of (u, delta, z rows; B / C) — or, with bcBuffers = 1, two of the rows and one of
+    // B / C, refilled once the tile's states are done (less shared memory: more blocks an SM).
+    const bool oneBC = bcBuffers == 1;
+    const int rowFloats = 3 * CS * T, bcFloats = 2 * GS * T, bufFloats = rowFloats + (oneBC ? 0 : bcFloats);
+    float* const sBC0 = oneBC ? smem + 2 * rowFloats : nullptr;
+    float* sH = smem + 2 * rowFloats + (oneBC ? 1 : 2) * bcFloats;   // (CPB, W) carried state
     float* sA = sH + CPB * W;                    // (CPB, W) A·log2 e [, AImag] per state, read once, not per tile
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int bcb[I];   // this lane's row of step i in a B / C tile
@@ -231,16 +256,16 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
         float* base = smem + buf * bufFloats;
         const long long t0 = tile * T;
         if (rows) {
-            wm_stage<I>(base, a.u, a.su, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-            wm_stage<I>(base + CS * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-            if (a.z) wm_stage<I>(base + 2 * CS * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+            wm_stage<I>(base, CS, a.u, a.su, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+            wm_stage<I>(base + CS * T, CS, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+            if (a.z) wm_stage<I>(base + 2 * CS * T, CS, a.z, a.sz, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
         }
     };
     auto issueBC = [&](long long tile, int buf, int g0) {
-        float* base = smem + buf * bufFloats + 3 * CS * T;
+        float* base = oneBC ? sBC0 : smem + buf * bufFloats + rowFloats;
         const long long t0 = tile * T;
-        wm_stage<I>(base, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
-        wm_stage<I>(base + GS * T, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
+        wm_stage<I>(base, GS, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
+        wm_stage<I>(base + GS * T, GS, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
     };
     if (tBegin >= tEnd) return;
     issue(tBegin, (int)(tBegin & 1), true); issueBC(tBegin, (int)(tBegin & 1), 0); wm_cp_commit();
@@ -251,14 +276,16 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
         float* sU = smem + cur * bufFloats;
         float* sDelta = sU + CS * T;
         float* sZ = sDelta + CS * T;
-        float* sB = sZ + CS * T;
+        float* sB = oneBC ? sBC0 : sZ + CS * T;
         float* sC = sB + GS * T;
-        if (tile + 1 < tEnd) { issue(tile + 1, cur ^ 1, true); issueBC(tile + 1, cur ^ 1, 0); wm_cp_commit(); wm_cp_wait<1>(); }
+        // Groups complete in order: with one B / C buffer, this tile's B / C went out after the
+        // previous tile's states (below), before these rows.
+        if (tile + 1 < tEnd) { issue(tile + 1, cur ^ 1, true); if (!oneBC) issueBC(tile + 1, cur ^ 1, 0); wm_cp_commit(); wm_cp_wait<1>(); }
         else wm_cp_wait<0>();
         __syncthreads();
         if (ckpt && valid)
             for (int w = lane; w < W; w += 32) ckpt[((b * tiles + tile) * a.D + d) * W + w] = sH[warp * W + w];
-        float sdt[I], du[I], y[I];
+        float sdt[I], du[I], y[I], sdtLane = 0.0f;   // sdtLane: Σ Δ over the lane's steps
         #pragma unroll
         for (int i = 0; i < I; ++i) {
             int s = (i * 32 + lane) * CS + warp;
@@ -267,8 +294,9 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
             sdt[i] = in ? wm_softplus_s(sDelta[s] + bias) : 0.0f;
             du[i] = sdt[i] * uu;
             y[i] = (CX ? 0.5f : 1.0f) * Dd * uu;   // complex: half of y, doubled after the states (y = 2 Re(C·h) + D·u)
-            sumS += sdt[i];
+            sdtLane += sdt[i];
         }
+        sumS += sdtLane;
         for (int g0 = 0; g0 < W; g0 += G) {
             if (g0 > 0) {   // W > 32: the further column groups of this tile, loaded now
                 __syncthreads();
@@ -290,15 +318,16 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                     #pragma unroll
                     for (int i = 0; i < I; ++i) {
                         av[j][i] = wm_decay<CX>(sdt[i], A2, Ai);
-                        float br = sB[bcb[i] + cr[j]];
-                        float bi = CX ? sB[bcb[i] + cr[j] + 1] : 0.0f;
-                        bv[j][i] = {du[i] * br, du[i] * bi};
+                        const WmC bb = CX ? wm_pair(sB + bcb[i] + cr[j]) : WmC{sB[bcb[i] + cr[j]], 0.0f};
+                        bv[j][i] = {du[i] * bb.r, du[i] * bb.i};
                         // The first step's pair as it is: composing it with (1, 0) costs
                         // multiplications by 0 the compiler may not drop.
                         if (i == 0) { P[j] = av[j][0]; S[j] = bv[j][0]; }
-                        else if (CX) { S[j] = wm_fma(av[j][i], S[j], bv[j][i]); P[j] = wm_mul(av[j][i], P[j]); }
+                        else if (CX) S[j] = wm_fma(av[j][i], S[j], bv[j][i]);
                         else { S[j].r = fmaf(av[j][i].r, S[j].r, bv[j][i].r); P[j].r *= av[j][i].r; }
                     }
+                    // Complex: Π exp(Δ_i·A) = exp(A·Σ Δ_i), one decay in place of I − 1 complex products.
+                    if (CX && I > 1) P[j] = wm_decay<CX>(sdtLane, A2, Ai);
                 }
                 wm_scan_up<CX, WM_NJ>(P, S, lane);
                 #pragma unroll
@@ -310,9 +339,8 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                     for (int i = 0; i < I; ++i) {
                         if (CX) h = wm_fma(av[j][i], h, bv[j][i]); else h.r = fmaf(av[j][i].r, h.r, bv[j][i].r);
                         if (!endOnly) {
-                            float c_r = sC[bcb[i] + cr[j]];
-                            if (CX) { float c_i = sC[bcb[i] + cr[j] + 1]; y[i] = fmaf(c_r, h.r, fmaf(-c_i, h.i, y[i])); }
-                            else y[i] = fmaf(c_r, h.r, y[i]);
+                            if (CX) { const WmC cc = wm_pair(sC + bcb[i] + cr[j]); y[i] = fmaf(cc.r, h.r, fmaf(-cc.i, h.i, y[i])); }
+                            else y[i] = fmaf(sC[bcb[i] + cr[j]], h.r, y[i]);
                         }
                     }
                     h = wm_bcast<CX>(h, 31);
@@ -334,10 +362,12 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                 if (a.z) { float zz = sZ[s]; v *= zz * wm_sigmoid_s(zz); }
                 sDelta[s] = v;
             }
-            __syncthreads();
+            __syncthreads();   // (every warp is past its states: the B / C buffer is free)
+            if (oneBC && tile + 1 < tEnd) { issueBC(tile + 1, 0, 0); wm_cp_commit(); }
             wm_unstage<I, CPB>(out, sOut, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
         }
         __syncthreads();   // this buffer is refilled by the next iteration's copies
+        if (oneBC && !out && tile + 1 < tEnd) { issueBC(tile + 1, 0, 0); wm_cp_commit(); }
     }
     if (lastState && valid)
         for (int w = lane; w < W; w += 32) lastState[(b * a.D + d) * W + w] = sH[warp * W + w];
@@ -356,7 +386,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
 template <bool CX, int I, int CPB>
 __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) {
     extern __shared__ float smem[];
-    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = CPB + 1, GS = G + 1;
+    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = CPB + 1, GS = wm_bc_stride(G, CX);
     const int bufFloats = wm_bwd_buffer_floats(T, W, CPB);
     float* sB = smem + 2 * bufFloats;
     float* sC = sB + GS * T;
@@ -392,10 +422,10 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     auto issue = [&](long long tile, int buf) {
         float* base = smem + buf * bufFloats;
         const long long t0 = tile * T;
-        wm_stage<I>(base, a.u, a.su, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-        wm_stage<I>(base + CS * T, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-        if (a.z) wm_stage<I>(base + 2 * CS * T, a.z, a.sz, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-        wm_stage<I>(base + 3 * CS * T, dOut, sdOut, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+        wm_stage<I>(base, CS, a.u, a.su, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+        wm_stage<I>(base + CS * T, CS, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+        if (a.z) wm_stage<I>(base + 2 * CS * T, CS, a.z, a.sz, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+        wm_stage<I>(base + 3 * CS * T, CS, dOut, sdOut, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
         float* h0 = base + 4 * CS * T;
         for (int w = lane; w < W; w += 32) {
             bool ok = ckpt && valid;
@@ -404,8 +434,8 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     };
     auto issueBC = [&](long long tile, int g0) {
         const long long t0 = tile * T;
-        wm_stage<I>(sB, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
-        wm_stage<I>(sC, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
+        wm_stage<I>(sB, GS, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
+        wm_stage<I>(sC, GS, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
     };
     issue(tEnd - 1, (int)((tEnd - 1) & 1)); wm_cp_commit();
 
@@ -421,7 +451,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         if (tile > tBegin) { issue(tile - 1, cur ^ 1); wm_cp_commit(); wm_cp_wait<1>(); }
         else wm_cp_wait<0>();
         __syncthreads();
-        float sdt[I], du[I], gy[I], y[I], X[I], Y[I];
+        float sdt[I], du[I], gy[I], y[I], X[I], Y[I], sdtLane = 0.0f;   // sdtLane: Σ Δ over the lane's steps
         #pragma unroll
         for (int i = 0; i < I; ++i) {
             int s = (i * 32 + lane) * CS + warp;
@@ -433,8 +463,9 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
             if (a.z) { float zz = sZ[s]; gg *= zz * wm_sigmoid_s(zz); }
             gy[i] = gg;
             y[i] = Dd * uu; X[i] = 0.0f; Y[i] = 0.0f;
-            sumS += sdt[i];
+            sdtLane += sdt[i];
         }
+        sumS += sdtLane;
         for (int g0 = 0; g0 < W; g0 += G) {
             if (g0 > 0) {
                 __syncthreads();
@@ -452,17 +483,20 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 WmC P[1], S[1];
                 #pragma unroll
                 for (int i = 0; i < I; ++i) av[i] = wm_decay<CX>(sdt[i], A2, Ai);
+                // Complex: the lane's product Π a_i = exp(A·Σ Δ_i) in one decay, for the state's
+                // scan and (conjugated) the adjoint's, in place of 2 (I − 1) complex products.
+                const WmC Plane = CX ? wm_decay<CX>(sdtLane, A2, Ai) : WmC{1.0f, 0.0f};
                 WmC hprev0 = {0.0f, 0.0f};   // state before the lane's steps
                 {   // (also in the adjoint-only pass: guarding it moves hv[] to local memory)
                     #pragma unroll
                     for (int i = 0; i < I; ++i) {
-                        float br = sB[bcb[i] + cr];
-                        float bi = CX ? sB[bcb[i] + cr + 1] : 0.0f;
-                        bv[i] = {du[i] * br, du[i] * bi};
+                        const WmC bb = CX ? wm_pair(sB + bcb[i] + cr) : WmC{sB[bcb[i] + cr], 0.0f};
+                        bv[i] = {du[i] * bb.r, du[i] * bb.i};
                         if (i == 0) { P[0] = av[0]; S[0] = bv[0]; }   // (as the forward)
-                        else if (CX) { S[0] = wm_fma(av[i], S[0], bv[i]); P[0] = wm_mul(av[i], P[0]); }
+                        else if (CX) S[0] = wm_fma(av[i], S[0], bv[i]);
                         else { S[0].r = fmaf(av[i].r, S[0].r, bv[i].r); P[0].r *= av[i].r; }
                     }
+                    if (CX) P[0] = Plane;
                     wm_scan_up<CX, 1>(P, S, lane);
                     WmC h0 = {sH0[warp * W + (CX ? 2 * n : n)], CX ? sH0[warp * W + 2 * n + 1] : 0.0f};
                     hprev0 = CX ? wm_fma(P[0], h0, S[0]) : WmC{fmaf(P[0].r, h0.r, S[0].r), 0.0f};
@@ -476,19 +510,19 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 // 2. Adjoint: g_{t−1} = conj(a_t)·(g_t + c_t), lanes in reverse, carried from the next tile.
                 #pragma unroll
                 for (int i = I - 1; i >= 0; --i) {
-                    float c_r = sC[bcb[i] + cr];
+                    const WmC cc = CX ? wm_pair(sC + bcb[i] + cr) : WmC{sC[bcb[i] + cr], 0.0f};
+                    const float c_r = cc.r;
                     WmC al = wm_conj(av[i]);
                     const bool last = i == I - 1;   // the lane's last step starts the pair (no (1, 0) to compose with)
                     if (CX) {
-                        float c_i = sC[bcb[i] + cr + 1];
-                        WmC c = {2.0f * gy[i] * c_r, -2.0f * gy[i] * c_i};
+                        WmC c = {2.0f * gy[i] * c_r, -2.0f * gy[i] * cc.i};
                         S[0] = last ? wm_mul(al, c) : wm_mul(al, WmC{S[0].r + c.r, S[0].i + c.i});
-                        P[0] = last ? al : wm_mul(al, P[0]);
                     } else {
                         S[0].r = last ? al.r * (gy[i] * c_r) : al.r * (S[0].r + gy[i] * c_r);
                         P[0].r = last ? al.r : P[0].r * al.r;
                     }
                 }
+                if (CX) P[0] = wm_conj(Plane);
                 wm_scan_down<CX, 1>(P, S, lane);
                 WmC gin = {sAdj[warp * W + (CX ? 2 * n : n)], CX ? sAdj[warp * W + 2 * n + 1] : 0.0f};
                 WmC gcar = CX ? wm_fma(P[0], gin, S[0]) : WmC{fmaf(P[0].r, gin.r, S[0].r), 0.0f};  // adjoint arriving after the lane's last step
@@ -496,21 +530,21 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 if (adjOnly) {
                     #pragma unroll
                     for (int i = I - 1; i >= 0; --i) {
-                        float c_r = sC[bcb[i] + cr];
-                        WmC gh = CX ? WmC{gcar.r + 2.0f * gy[i] * c_r, gcar.i - 2.0f * gy[i] * sC[bcb[i] + cr + 1]}
-                                    : WmC{gcar.r + gy[i] * c_r, 0.0f};
+                        const WmC cc = CX ? wm_pair(sC + bcb[i] + cr) : WmC{sC[bcb[i] + cr], 0.0f};
+                        WmC gh = CX ? WmC{gcar.r + 2.0f * gy[i] * cc.r, gcar.i - 2.0f * gy[i] * cc.i}
+                                    : WmC{gcar.r + gy[i] * cc.r, 0.0f};
                         gcar = CX ? wm_mul(wm_conj(av[i]), gh) : WmC{gh.r * av[i].r, 0.0f};
                     }
                 } else {
                 #pragma unroll
                 for (int i = I - 1; i >= 0; --i) {
                     int slot = jp * R * CPB * T + i * 32 + lane;   // this step in this state's (R, CPB, T) part of sRed (item-major)
-                    float c_r = sC[bcb[i] + cr];
-                    float br = sB[bcb[i] + cr];
+                    const WmC cc = CX ? wm_pair(sC + bcb[i] + cr) : WmC{sC[bcb[i] + cr], 0.0f};
+                    const WmC bb = CX ? wm_pair(sB + bcb[i] + cr) : WmC{sB[bcb[i] + cr], 0.0f};
+                    const float c_r = cc.r, br = bb.r;
                     WmC hp = i > 0 ? hv[i - 1] : hprev0;
                     if (CX) {
-                        float c_i = sC[bcb[i] + cr + 1];
-                        float bi = sB[bcb[i] + cr + 1];
+                        const float c_i = cc.i, bi = bb.i;
                         WmC gh = {gcar.r + 2.0f * gy[i] * c_r, gcar.i - 2.0f * gy[i] * c_i};
                         y[i] += 2.0f * (c_r * hv[i].r - c_i * hv[i].i);
                         sRed[(0 * CPB + warp) * T + slot] = gh.r * du[i];
@@ -552,6 +586,32 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 // states at once (a pair of barriers per RG states, not per state).
                 if (jp < RG - 1 && n + 1 < n1) continue;
                 __syncthreads();
+                if (g.vecRed && jp == RG - 1) {
+                    // A whole group of RG states (the first even): per step, dB's and dC's RG·(1 or 2)
+                    // adjacent floats summed over the channels and added by one vector atomic
+                    // each (a quarter of the complex backward's atomics, half the real one's).
+                    constexpr int K = RG * (CX ? 2 : 1);
+                    for (int p = threadIdx.x; p < 2 * T; p += blockDim.x) {
+                        const int side = p / T, q = p - side * T;   // side 0: dB, 1: dC
+                        const int i = q / 32, k = q % 32;
+                        const long long t = t0 + k * I + i;
+                        if (t >= a.L) continue;
+                        float v[K];
+                        #pragma unroll
+                        for (int e = 0; e < K; ++e) v[e] = 0.0f;
+                        for (int w = 0; w < nc; ++w) {
+                            #pragma unroll
+                            for (int j = 0; j < RG; ++j) {
+                                const float* red = sRed + j * R * CPB * T + (side * redC * CPB + w) * T + q;
+                                v[j * (CX ? 2 : 1)] += red[0];
+                                if (CX) v[j * 2 + 1] += red[CPB * T];
+                            }
+                        }
+                        const long long row = rowBase + t;
+                        const int col = (CX ? 2 : 1) * (n - jp);
+                        wm_red<K>(side ? g.dC + row * g.sdC + col : g.dB + row * g.sdB + col, v);
+                    }
+                } else
                 for (int p = threadIdx.x; p < (jp + 1) * T; p += blockDim.x) {
                     const int j = p / T, q = p - j * T, nj = n - jp + j;
                     const int i = q / 32, k = q % 32;
@@ -624,10 +684,10 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
 // with I = 4: the complex backward at I = 8 needs 194 registers, over the 170 that 384
 // threads may have.
 #define WM_SCAN_KERNELS(I, CPB) \
-extern "C" __global__ void __launch_bounds__(32 * CPB) wm_scan_fwd_real_i##I##_c##CPB(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg) { \
-    wm_scan_fwd<false, I, CPB>(a, out, sOut, ckpt, last, sg); } \
-extern "C" __global__ void __launch_bounds__(32 * CPB) wm_scan_fwd_complex_i##I##_c##CPB(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg) { \
-    wm_scan_fwd<true, I, CPB>(a, out, sOut, ckpt, last, sg); } \
+extern "C" __global__ void __launch_bounds__(32 * CPB) wm_scan_fwd_real_i##I##_c##CPB(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg, int bcBuffers) { \
+    wm_scan_fwd<false, I, CPB>(a, out, sOut, ckpt, last, sg, bcBuffers); } \
+extern "C" __global__ void __launch_bounds__(32 * CPB) wm_scan_fwd_complex_i##I##_c##CPB(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg, int bcBuffers) { \
+    wm_scan_fwd<true, I, CPB>(a, out, sOut, ckpt, last, sg, bcBuffers); } \
 extern "C" __global__ void __launch_bounds__(32 * CPB, CPB == 12 ? 1 : 96 / (I * CPB)) wm_scan_bwd_real_i##I##_c##CPB(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
     wm_scan_bwd<false, I, CPB>(a, ckpt, dOut, sdOut, g, sg); } \
 extern "C" __global__ void __launch_bounds__(32 * CPB) wm_scan_bwd_complex_i##I##_c##CPB(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \

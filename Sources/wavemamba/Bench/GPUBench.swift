@@ -65,6 +65,21 @@ struct GPUBench {
                     gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64)
                     gpu.selectiveScanBackward(x, dOut: dOut, checkpoints: ck, chunk: 64, grads: g)
                 }
+                // The forward with the other B / C tile buffering (one buffer or two, see
+                // scanBCBuffers): the same-run baseline of the default choice.
+                let chosen = gpu.scanBCBuffers(s), savedBC = gpu.scanBCBuffersOverride
+                gpu.scanBCBuffersOverride = 3 - chosen
+                let fwdOther = time(repeats: repeats) { gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64) }
+                gpu.scanBCBuffersOverride = savedBC
+                // The same with the backward's dB / dC sums added by scalar atomics (what it did
+                // before the vector atomics): their same-run baseline.
+                let vector = gpu.scanVectorAtomics
+                gpu.scanVectorAtomics = false
+                let bothScalar = time(repeats: repeats) {
+                    gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64)
+                    gpu.selectiveScanBackward(x, dOut: dOut, checkpoints: ck, chunk: 64, grads: g)
+                }
+                gpu.scanVectorAtomics = vector
                 // Bytes that must move: forward reads u, delta, z, B, C and writes out; the backward
                 // also reads dOut and writes du, dDelta, dz, dB, dC.
                 let fwdBytes = Double(rows * (4 * D + 2 * W) * 4), bwdBytes = Double(rows * (4 * D + 2 * W) * 4) + fwdBytes
@@ -73,6 +88,10 @@ struct GPUBench {
                                             "roofline fraction": fwdBytes / copy / fwd])
                 report.add("forward + backward", name, ["ms": both * 1e3, "state updates/s": Double(s.stateUpdates) / both,
                                                        "roofline fraction": (fwdBytes + bwdBytes) / copy / both])
+                report.add("forward, the other B / C buffering", name, ["ms": fwdOther * 1e3, "B / C buffers": Double(3 - chosen),
+                                                                         "default speedup": fwdOther / fwd])
+                report.add("forward + backward, scalar atomics", name, ["ms": bothScalar * 1e3, "state updates/s": Double(s.stateUpdates) / bothScalar,
+                                                                       "vector speedup": bothScalar / both])
             }
         }
         report.notes.append("shapes are (batch, D, L, N); state updates = batch·L·D·N per pass")
@@ -82,6 +101,8 @@ struct GPUBench {
     static let scanColumns: [String: [String]] = [
         "forward": ["ms", "state updates/s", "roofline fraction"],
         "forward + backward": ["ms", "state updates/s", "roofline fraction"],
+        "forward, the other B / C buffering": ["ms", "B / C buffers", "default speedup"],
+        "forward + backward, scalar atomics": ["ms", "state updates/s", "vector speedup"],
     ]
 
     /// Generation: the Mamba kinds (S4D's step mode runs on the CPU only).
