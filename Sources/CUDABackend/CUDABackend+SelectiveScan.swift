@@ -5,6 +5,7 @@ import Kernels
 // The selective scan on the GPU (scan.cu describes the kernels). A block runs 8 (or 12)
 // channels of one batch item through the whole sequence in tiles of 32 × `scanItems` steps; this
 // backend's checkpoints are the start states of every tile, layout (batch, tiles, D, W).
+// The forward may run the same tiles with two channels a warp (`scanForwardKernel`).
 // The `chunk` argument of the protocol is the CPU's checkpoint interval and is not used here
 // (the count reported by `selectiveScanCheckpointCount` is this layout's).
 extension CUDABackend {
@@ -79,6 +80,35 @@ extension CUDABackend {
         ("wm_scan_\(pass)_\(s.isComplex ? "complex" : "real")_i\(scanItems(s))_c\(scanChannels(s))", (32 * scanChannels(s), 1, 1))
     }
 
+    /// The forward's tile kernel: steps per lane, channels per block, and lanes per channel's
+    /// chain: 32 (the backward's own layout), or 16 with two channels a warp and 8 steps a lane
+    /// (scan.cu's WM_SCAN_FWD_L16): the same 128-step tiles as the 4-step backward, so only where
+    /// that is the backward's kernel. 16 lanes where their blocks of 16 channels are at least as
+    /// many as SMs; then blocks of 8 channels where those load the SMs more evenly (the slowest
+    /// SM's channels, as `scanChannels`), else 16. Measured on an H200 (`bench scan`'s lanes
+    /// table), against 32 lanes: 1.24 / 1.35× (real / complex) at (16, 1024, 16384, 16),
+    /// 1.27 / 1.38× at (16, 256, 4000, 16), 1.31 / 1.41× at (4, 1024, 16384, 16), blocks of 8
+    /// 1.19 / 1.21× at (2, 1536, 65536, 16); slower where the SMs get fewer warps than that:
+    /// 0.88 / 0.94× at (1, 1536, 65536, 16) (96 blocks of 16, against 128 of 12 channels in 12 warps).
+    /// WAVEMAMBA_SCAN_FWD_LANES (16 or 32) and WAVEMAMBA_SCAN_FWD_CHANNELS (8, 12 or 16) override.
+    public struct ScanForwardKernel: Equatable, Sendable {
+        public var items: Int, channels: Int, lanes: Int
+    }
+    public func scanForwardKernel(_ s: SelectiveScanShape) -> ScanForwardKernel {
+        let own = ScanForwardKernel(items: scanItems(s), channels: scanChannels(s), lanes: 32)
+        guard own.items == 4 else { return own }
+        let sms = max(1, info.multiprocessors)
+        func blocks(_ c: Int) -> Int { s.batch * ((s.channels + c - 1) / c) }
+        func slowest(_ c: Int) -> Int { (blocks(c) + sms - 1) / sms * c }
+        guard (scanForwardLanesOverride ?? (blocks(16) >= sms ? 16 : 32)) == 16 else { return own }
+        let k = ScanForwardKernel(items: 8, channels: scanForwardChannelsOverride ?? (slowest(8) < slowest(16) ? 8 : 16), lanes: 16)
+        return forwardSharedBytes(s, k, bcBuffers: 1) <= info.sharedMemoryPerBlock ? k : own
+    }
+    private func forwardKernel(_ s: SelectiveScanShape) -> (name: String, block: (Int, Int, Int), kernel: ScanForwardKernel) {
+        let k = scanForwardKernel(s)
+        return ("wm_scan_fwd_\(s.isComplex ? "complex" : "real")_i\(k.items)_c\(k.channels)\(k.lanes == 16 ? "_l16" : "")", (k.lanes * k.channels, 1, 1), k)
+    }
+
     /// B / C columns staged at once (scan.cu's wm_group): the next power of two ≥ W, in 2…32.
     static func scanGroup(_ width: Int) -> Int {
         var g = 2
@@ -93,8 +123,12 @@ extension CUDABackend {
     /// Dynamic shared memory of the tile kernels in bytes (scan.cu's layout: two buffers, then
     /// the carried values).
     private func forwardSharedBytes(_ s: SelectiveScanShape, items: Int? = nil, channels: Int? = nil, bcBuffers: Int = 2) -> Int {
-        let T = 32 * (items ?? scanItems(s)), cpb = channels ?? scanChannels(s), W = s.stateWidth, GS = Self.scanBCStride(s)
-        return 4 * (2 * 3 * (cpb + 1) * T + bcBuffers * 2 * GS * T + 2 * cpb * W)
+        forwardSharedBytes(s, ScanForwardKernel(items: items ?? scanItems(s), channels: channels ?? scanChannels(s), lanes: 32), bcBuffers: bcBuffers)
+    }
+    private func forwardSharedBytes(_ s: SelectiveScanShape, _ k: ScanForwardKernel, bcBuffers: Int) -> Int {
+        // Row stride of the u / delta / z tiles: scan.cu's wm_row_stride.
+        let T = k.lanes * k.items, cpb = k.channels, rs = k.lanes == 32 ? cpb + 1 : cpb + 2, W = s.stateWidth, GS = Self.scanBCStride(s)
+        return 4 * (2 * 3 * rs * T + bcBuffers * 2 * GS * T + 2 * cpb * W)
     }
 
     /// B / C tile buffers of the forward (scan.cu's bcBuffers): 2, so the next tile's B / C load
@@ -104,8 +138,9 @@ extension CUDABackend {
     /// WAVEMAMBA_SCAN_BC_BUFFERS (1 or 2) overrides.
     public func scanBCBuffers(_ s: SelectiveScanShape) -> Int {
         if let v = scanBCBuffersOverride { return v }
-        let (name, block) = tileKernel("fwd", s)
-        let one = forwardSharedBytes(s, bcBuffers: 1), two = forwardSharedBytes(s, bcBuffers: 2)
+        let (name, block, k) = forwardKernel(s)
+        let one = forwardSharedBytes(s, k, bcBuffers: 1), two = forwardSharedBytes(s, k, bcBuffers: 2)
+        if two > info.sharedMemoryPerBlock { return 1 }
         return blocksPerMultiprocessor(.scan, name, threads: block.0, shared: one) > blocksPerMultiprocessor(.scan, name, threads: block.0, shared: two) ? 1 : 2
     }
     private func backwardSharedBytes(_ s: SelectiveScanShape, items: Int? = nil, channels: Int? = nil) -> Int {
@@ -173,22 +208,22 @@ extension CUDABackend {
     private func forward(_ x: SelectiveScanTensors, out: Tensor?, checkpoints: Tensor?, lastState: Tensor?) {
         let s = x.shape
         let (segments, perSegment) = scanSegments(s)
-        let (name, block) = tileKernel("fwd", s)
-        let (cb, batch, _) = scanGrid(s)
-        let bcBuffers = scanBCBuffers(s)
+        let (name, block, k) = forwardKernel(s)
+        let cb = (s.channels + k.channels - 1) / k.channels, batch = s.batch
+        let bcBuffers = scanBCBuffers(s), shared = forwardSharedBytes(s, k, bcBuffers: bcBuffers)
         var starts: Tensor? = nil
         if segments > 1 {
             // Each segment but the last from a zero state: its end state and Σ softplus(Δ); then
             // every segment's true start state.
             let end = scratch(s.batch * segments * s.channels * s.stateWidth), sum = scratch(s.batch * segments * s.channels)
-            launch(.scan, name, grid: (cb, batch, segments - 1), block: block, shared: forwardSharedBytes(s, bcBuffers: bcBuffers),
+            launch(.scan, name, grid: (cb, batch, segments - 1), block: block, shared: shared,
                    [scanArgs(x, length: s.length), .pointer(0), .int64(0), .pointer(0), .pointer(0),
                     segArgs(initial: nil, end: end, sum: sum, tilesPerSegment: perSegment, segments: segments, base: 0), .int32(Int32(bcBuffers))])
             let st = scratch(s.batch * segments * s.channels * s.stateWidth)
             combine(x, sum: sum, end: end, into: st, segments: segments, reverse: false)
             starts = st
         }
-        launch(.scan, name, grid: (cb, batch, segments), block: block, shared: forwardSharedBytes(s, bcBuffers: bcBuffers),
+        launch(.scan, name, grid: (cb, batch, segments), block: block, shared: shared,
                [scanArgs(x, length: s.length), .pointer(ptr(out)), .int64(out?.rowStride ?? 0), .pointer(ptr(checkpoints)),
                 .pointer(ptr(lastState)),
                 segArgs(initial: starts, end: nil, sum: nil, tilesPerSegment: perSegment, segments: segments, base: 0), .int32(Int32(bcBuffers))])

@@ -47,6 +47,11 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// 1 or 2 fixes the scan forward's B / C tile buffers (see `scanBCBuffers(_:)`); from
     /// WAVEMAMBA_SCAN_BC_BUFFERS.
     public var scanBCBuffersOverride: Int?
+    /// 16 or 32 fixes the lanes of a scan forward's chain, 8, 12 or 16 its channels per block
+    /// with 16 lanes (see `scanForwardKernel(_:)`); from WAVEMAMBA_SCAN_FWD_LANES and
+    /// WAVEMAMBA_SCAN_FWD_CHANNELS, and set by the checks to cover them.
+    public var scanForwardLanesOverride: Int?
+    public var scanForwardChannelsOverride: Int?
     /// `blocksPerMultiprocessor`'s answers.
     var occupancy: [String: Int] = [:]
     /// Generation runs each residual Mamba block as one fused launch (mamba_step.cu); off with
@@ -116,6 +121,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         scanChannelsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_CHANNELS"].flatMap(Int.init).flatMap { [8, 12].contains($0) ? $0 : nil }
         scanBCBuffersOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_BC_BUFFERS"].flatMap(Int.init).flatMap { [1, 2].contains($0) ? $0 : nil }
         scanVectorAtomics = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_VECTOR_RED"] != "0"
+        scanForwardLanesOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_FWD_LANES"].flatMap(Int.init).flatMap { [16, 32].contains($0) ? $0 : nil }
+        scanForwardChannelsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_FWD_CHANNELS"].flatMap(Int.init).flatMap { [8, 12, 16].contains($0) ? $0 : nil }
         stepGraphsEnabled = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_GRAPHS"] != "0"
         fusedBlockSteps = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_FUSED_STEP"] != "0"
         fusedStepMinimumBatch = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_MIN_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 1

@@ -10,6 +10,10 @@
 // replays its steps to get h_t and y_t += C_t·h_t. The state is carried from tile to tile
 // per (warp, n) in shared memory; it never goes to global memory per step — only the start
 // state of each tile (the checkpoints, (batch, tiles, D, W)) for the backward.
+// The forward also comes with chains of 16 lanes × 8 steps (LC = 16, WM_SCAN_FWD_L16): two
+// channels a warp, the same 128-step tiles as the 4-step kernels, one shuffle round fewer per
+// state and half the rounds per step, and B / C tiles shared by 16 channels (the host takes it
+// where its blocks of 16 or 8 channels fill the SMs: CUDABackend.scanForwardKernel).
 //
 // Each tile's inputs are staged in shared memory by coalesced asynchronous copies
 // (cp.async) of whole rows (8 channels = one 32-byte sector of u, delta, z; B and C in
@@ -81,10 +85,13 @@ struct SegArgs {
 };
 
 // Shared-memory layout of a staged tile: step r = k·I + i (lane k, its step i) of column c at
-// (i·32 + k)·stride + c, with an odd row stride (C + 1): lane k reads its step i of a column
-// at base_i + c, and the 32 lanes of a warp hit 32 different banks.
-template <int I>
-__device__ __forceinline__ int wm_slot(int r, int c, int stride) { return ((r % I) * 32 + r / I) * stride + c; }
+// (i·LC + k)·stride + c, LC the lanes of one channel's chain (32, or 16: two channels a warp),
+// with a row stride that puts the lanes' reads in different banks: odd (C + 1) for 32 lanes;
+// C + 2 for 16 (even: the 16 lanes of a half-warp hit 16 even banks, the other half's channel
+// column, one over, the 16 odd ones).
+template <int I, int LC = 32>
+__device__ __forceinline__ int wm_slot(int r, int c, int stride) { return ((r % I) * LC + r / I) * stride + c; }
+__host__ __device__ constexpr int wm_row_stride(int CPB, int LC) { return LC == 32 ? CPB + 1 : CPB + 2; }
 
 __device__ __forceinline__ void wm_cp_async(float* dst, const float* src, bool valid) {
     unsigned s = (unsigned)__cvta_generic_to_shared(dst);
@@ -96,10 +103,10 @@ template <int n> __device__ __forceinline__ void wm_cp_wait() { asm volatile("cp
 // Queues copies of rows [t0, t0 + T) of columns [c0, c0 + C) of a (batch, L, ·) matrix into
 // `dst` (wm_slot layout with row stride ds > C; C divides the block); rows past L
 // or columns past `width` become 0. Completes at the next wm_cp_wait after a commit.
-template <int I>
+template <int I, int LC = 32>
 __device__ __forceinline__ void wm_stage(float* dst, int ds, const float* src, long long stride, long long rowBase, long long t0,
                                          long long L, int c0, int C, int width) {
-    const int T = 32 * I;
+    const int T = LC * I;
     const int c = threadIdx.x % C, step = blockDim.x / C;
     const bool colOK = c0 + c < width;
     int r = threadIdx.x / C;
@@ -108,33 +115,34 @@ __device__ __forceinline__ void wm_stage(float* dst, int ds, const float* src, l
     const long long pstep = (long long)step * stride;
     for (; r < T; r += step, p += pstep) {
         bool ok = colOK && t0 + r < L;
-        wm_cp_async(dst + wm_slot<I>(r, c, ds), ok ? p : src, ok);
+        wm_cp_async(dst + wm_slot<I, LC>(r, c, ds), ok ? p : src, ok);
     }
 }
 
-// Stores the channel columns of a staged tile (wm_slot layout, stride CPB + 1) to rows
+// Stores the channel columns of a staged tile (wm_slot layout, stride wm_row_stride) to rows
 // [t0, t0 + T) of a (batch, L, ·) matrix.
-template <int I, int CPB>
+template <int I, int CPB, int LC = 32>
 __device__ __forceinline__ void wm_unstage(float* dstg, long long stride, const float* src, long long rowBase, long long t0,
                                            long long L, int c0, int width) {
-    const int T = 32 * I, C = CPB;
+    const int T = LC * I, C = CPB;
     const int c = threadIdx.x % C, step = blockDim.x / C;
     if (c0 + c >= width) return;
     for (int r = threadIdx.x / C; r < T; r += step) {
         long long t = t0 + r;
-        if (t < L) dstg[(rowBase + t) * stride + c0 + c] = src[wm_slot<I>(r, c, CPB + 1)];
+        if (t < L) dstg[(rowBase + t) * stride + c0 + c] = src[wm_slot<I, LC>(r, c, wm_row_stride(CPB, LC))];
     }
 }
 
 // (P, S) composition for the scan: applying (P1, S1) then (P2, S2) gives (P2·P1, P2·S1 + S2).
-template <bool CX> __device__ __forceinline__ WmC wm_up(WmC a, int o) {
-    return {__shfl_up_sync(0xffffffffu, a.r, o), CX ? __shfl_up_sync(0xffffffffu, a.i, o) : 0.0f};
+// (LC: the shuffles' width, lanes of one chain: 32, or 16 for two chains a warp.)
+template <bool CX, int LC = 32> __device__ __forceinline__ WmC wm_up(WmC a, int o) {
+    return {__shfl_up_sync(0xffffffffu, a.r, o, LC), CX ? __shfl_up_sync(0xffffffffu, a.i, o, LC) : 0.0f};
 }
 template <bool CX> __device__ __forceinline__ WmC wm_down(WmC a, int o) {
     return {__shfl_down_sync(0xffffffffu, a.r, o), CX ? __shfl_down_sync(0xffffffffu, a.i, o) : 0.0f};
 }
-template <bool CX> __device__ __forceinline__ WmC wm_bcast(WmC a, int l) {
-    return {__shfl_sync(0xffffffffu, a.r, l), CX ? __shfl_sync(0xffffffffu, a.i, l) : 0.0f};
+template <bool CX, int LC = 32> __device__ __forceinline__ WmC wm_bcast(WmC a, int l) {
+    return {__shfl_sync(0xffffffffu, a.r, l, LC), CX ? __shfl_sync(0xffffffffu, a.i, l, LC) : 0.0f};
 }
 // (P, S) ← (P·Pe, P·Se + S): the earlier pair (Pe, Se) applied first.
 template <bool CX> __device__ __forceinline__ void wm_compose(WmC& P, WmC& S, WmC Pe, WmC Se) {
@@ -144,14 +152,14 @@ template <bool CX> __device__ __forceinline__ void wm_compose(WmC& P, WmC& S, Wm
 
 // Forward scan over the lanes for NJ independent states at once (their shuffles interleave):
 // in: each lane's composed (P, S) of its steps; out: the (P, S) of all steps before the
-// lane's (exclusive), identity (1, 0) for lane 0.
-template <bool CX, int NJ>
+// lane's (exclusive), identity (1, 0) for lane 0. Over chains of LC lanes (lane: in the chain).
+template <bool CX, int NJ, int LC = 32>
 __device__ __forceinline__ void wm_scan_up(WmC (&P)[NJ], WmC (&S)[NJ], int lane) {
     #pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
+    for (int o = 1; o < LC; o <<= 1) {
         WmC Pp[NJ], Sp[NJ];
         #pragma unroll
-        for (int j = 0; j < NJ; ++j) { Pp[j] = wm_up<CX>(P[j], o); Sp[j] = wm_up<CX>(S[j], o); }
+        for (int j = 0; j < NJ; ++j) { Pp[j] = wm_up<CX, LC>(P[j], o); Sp[j] = wm_up<CX, LC>(S[j], o); }
         if (lane >= o) {
             #pragma unroll
             for (int j = 0; j < NJ; ++j) wm_compose<CX>(P[j], S[j], Pp[j], Sp[j]);
@@ -159,7 +167,7 @@ __device__ __forceinline__ void wm_scan_up(WmC (&P)[NJ], WmC (&S)[NJ], int lane)
     }
     #pragma unroll
     for (int j = 0; j < NJ; ++j) {
-        WmC Pe = wm_up<CX>(P[j], 1), Se = wm_up<CX>(S[j], 1);
+        WmC Pe = wm_up<CX, LC>(P[j], 1), Se = wm_up<CX, LC>(S[j], 1);
         if (lane == 0) { Pe = {1.0f, 0.0f}; Se = {0.0f, 0.0f}; }
         P[j] = Pe; S[j] = Se;
     }
@@ -218,10 +226,10 @@ __device__ __forceinline__ float wm_A_entry(const ScanArgs& a, long long d, int 
 // (may be null), the final state into lastState (batch, D, W) (may be null).
 // Real scans WM_NJ = 2 states at once (their chains interleave); complex one (the register
 // cost of two complex chains outweighs it: measured 1.3× slower).
-template <bool CX, int I, int CPB>
+template <bool CX, int I, int CPB, int LC = 32>
 __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt, float* lastState, SegArgs sg, int bcBuffers) {
     extern __shared__ float smem[];
-    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = CPB + 1, GS = wm_bc_stride(G, CX);
+    const int T = LC * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = wm_row_stride(CPB, LC), GS = wm_bc_stride(G, CX);
     // Two buffers of (u, delta, z rows; B / C) — or, with bcBuffers = 1, two of the rows and one of
     // B / C, refilled once the tile's states are done (less shared memory: more blocks an SM).
     const bool oneBC = bcBuffers == 1;
@@ -229,10 +237,12 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
     float* const sBC0 = oneBC ? smem + 2 * rowFloats : nullptr;
     float* sH = smem + 2 * rowFloats + (oneBC ? 1 : 2) * bcFloats;   // (CPB, W) carried state
     float* sA = sH + CPB * W;                    // (CPB, W) A·log2 e [, AImag] per state, read once, not per tile
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    // warp: this thread's channel in the block; lane: its place in the channel's chain of LC
+    // lanes (LC = 16: a warp's two halves are two channels).
+    const int warp = threadIdx.x / LC, lane = threadIdx.x % LC;
     int bcb[I];   // this lane's row of step i in a B / C tile
     #pragma unroll
-    for (int i = 0; i < I; ++i) bcb[i] = (i * 32 + lane) * GS;
+    for (int i = 0; i < I; ++i) bcb[i] = (i * LC + lane) * GS;
     const long long b = blockIdx.y, d0 = (long long)blockIdx.x * CPB, d = d0 + warp;
     const bool valid = d < a.D;
     const long long rowBase = b * a.L, tiles = (a.L + T - 1) / T;
@@ -245,7 +255,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
     const bool endOnly = sg.end != nullptr;
     if (endOnly) { out = nullptr; ckpt = nullptr; lastState = nullptr; }
     if (seg != sg.segments - 1) lastState = nullptr;
-    for (int w = lane; w < W; w += 32) {
+    for (int w = lane; w < W; w += LC) {
         sH[warp * W + w] = (sg.init && valid) ? sg.init[((b * sg.segments + seg) * a.D + d) * W + w] : 0.0f;
         sA[warp * W + w] = wm_A_entry<CX>(a, d, w, valid, 1.4426950408889634f);
     }
@@ -256,16 +266,16 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
         float* base = smem + buf * bufFloats;
         const long long t0 = tile * T;
         if (rows) {
-            wm_stage<I>(base, CS, a.u, a.su, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-            wm_stage<I>(base + CS * T, CS, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-            if (a.z) wm_stage<I>(base + 2 * CS * T, CS, a.z, a.sz, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+            wm_stage<I, LC>(base, CS, a.u, a.su, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+            wm_stage<I, LC>(base + CS * T, CS, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+            if (a.z) wm_stage<I, LC>(base + 2 * CS * T, CS, a.z, a.sz, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
         }
     };
     auto issueBC = [&](long long tile, int buf, int g0) {
         float* base = oneBC ? sBC0 : smem + buf * bufFloats + rowFloats;
         const long long t0 = tile * T;
-        wm_stage<I>(base, GS, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
-        wm_stage<I>(base + GS * T, GS, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
+        wm_stage<I, LC>(base, GS, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
+        wm_stage<I, LC>(base + GS * T, GS, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
     };
     if (tBegin >= tEnd) return;
     issue(tBegin, (int)(tBegin & 1), true); issueBC(tBegin, (int)(tBegin & 1), 0); wm_cp_commit();
@@ -284,11 +294,11 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
         else wm_cp_wait<0>();
         __syncthreads();
         if (ckpt && valid)
-            for (int w = lane; w < W; w += 32) ckpt[((b * tiles + tile) * a.D + d) * W + w] = sH[warp * W + w];
+            for (int w = lane; w < W; w += LC) ckpt[((b * tiles + tile) * a.D + d) * W + w] = sH[warp * W + w];
         float sdt[I], du[I], y[I], sdtLane = 0.0f;   // sdtLane: Σ Δ over the lane's steps
         #pragma unroll
         for (int i = 0; i < I; ++i) {
-            int s = (i * 32 + lane) * CS + warp;
+            int s = (i * LC + lane) * CS + warp;
             bool in = valid && t0 + lane * I + i < a.L;
             float uu = sU[s];
             sdt[i] = in ? wm_softplus_s(sDelta[s] + bias) : 0.0f;
@@ -329,7 +339,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                     // Complex: Π exp(Δ_i·A) = exp(A·Σ Δ_i), one decay in place of I − 1 complex products.
                     if (CX && I > 1) P[j] = wm_decay<CX>(sdtLane, A2, Ai);
                 }
-                wm_scan_up<CX, WM_NJ>(P, S, lane);
+                wm_scan_up<CX, WM_NJ, LC>(P, S, lane);
                 #pragma unroll
                 for (int j = 0; j < WM_NJ; ++j) {
                     const int w = CX ? 2 * (n + j) : n + j;
@@ -343,7 +353,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                             else y[i] = fmaf(sC[bcb[i] + cr[j]], h.r, y[i]);
                         }
                     }
-                    h = wm_bcast<CX>(h, 31);
+                    h = wm_bcast<CX, LC>(h, LC - 1);
                     __syncwarp();
                     if (lane == 0 && on[j]) {
                         sH[warp * W + w] = h.r;
@@ -357,24 +367,24 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
             // y (+ D·u already in) through the gate, back through shared memory (own slots of sDelta).
             #pragma unroll
             for (int i = 0; i < I; ++i) {
-                int s = (i * 32 + lane) * CS + warp;
+                int s = (i * LC + lane) * CS + warp;
                 float v = CX ? 2.0f * y[i] : y[i];
                 if (a.z) { float zz = sZ[s]; v *= zz * wm_sigmoid_s(zz); }
                 sDelta[s] = v;
             }
             __syncthreads();   // (every warp is past its states: the B / C buffer is free)
             if (oneBC && tile + 1 < tEnd) { issueBC(tile + 1, 0, 0); wm_cp_commit(); }
-            wm_unstage<I, CPB>(out, sOut, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
+            wm_unstage<I, CPB, LC>(out, sOut, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
         }
         __syncthreads();   // this buffer is refilled by the next iteration's copies
         if (oneBC && !out && tile + 1 < tEnd) { issueBC(tile + 1, 0, 0); wm_cp_commit(); }
     }
     if (lastState && valid)
-        for (int w = lane; w < W; w += 32) lastState[(b * a.D + d) * W + w] = sH[warp * W + w];
+        for (int w = lane; w < W; w += LC) lastState[(b * a.D + d) * W + w] = sH[warp * W + w];
     if (endOnly) {
-        sumS = wm_warp_sum(sumS);
+        for (int o = LC / 2; o > 0; o >>= 1) sumS += __shfl_xor_sync(0xffffffffu, sumS, o);   // over the chain
         if (valid) {
-            for (int w = lane; w < W; w += 32) sg.end[((b * sg.segments + seg) * a.D + d) * W + w] = sH[warp * W + w];
+            for (int w = lane; w < W; w += LC) sg.end[((b * sg.segments + seg) * a.D + d) * W + w] = sH[warp * W + w];
             if (lane == 0) sg.sum[(b * sg.segments + seg) * a.D + d] = sumS;
         }
     }
@@ -696,6 +706,19 @@ extern "C" __global__ void __launch_bounds__(32 * CPB) wm_scan_bwd_complex_i##I#
 WM_SCAN_KERNELS(4, 8)
 WM_SCAN_KERNELS(8, 8)
 WM_SCAN_KERNELS(4, 12)
+
+// Forward kernels of two channels a warp: chains of 16 lanes × 8 steps, the same tile of 128
+// steps as the 4-step kernels above (whose backward reads their checkpoints), one shuffle round
+// fewer per state and half the rounds per step; CPB channels in CPB / 2 warps.
+#define WM_SCAN_FWD_L16(CPB) \
+extern "C" __global__ void __launch_bounds__(16 * CPB) wm_scan_fwd_real_i8_c##CPB##_l16(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg, int bcBuffers) { \
+    wm_scan_fwd<false, 8, CPB, 16>(a, out, sOut, ckpt, last, sg, bcBuffers); } \
+extern "C" __global__ void __launch_bounds__(16 * CPB) wm_scan_fwd_complex_i8_c##CPB##_l16(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg, int bcBuffers) { \
+    wm_scan_fwd<true, 8, CPB, 16>(a, out, sOut, ckpt, last, sg, bcBuffers); }
+
+WM_SCAN_FWD_L16(8)
+WM_SCAN_FWD_L16(12)
+WM_SCAN_FWD_L16(16)
 
 // Carried values across segments, per (b, d, n), in segment order: forward (reverse = 0)
 // starts[g] = P_{g−1}·starts[g−1] + end[g−1] with starts[0] = 0; backward (reverse = 1)

@@ -80,6 +80,24 @@ struct GPUBench {
                     gpu.selectiveScanBackward(x, dOut: dOut, checkpoints: ck, chunk: 64, grads: g)
                 }
                 gpu.scanVectorAtomics = vector
+                // The forward of 32-lane chains against 16-lane ones (two channels a warp) in
+                // blocks of 16, 8 and 12 channels (scanForwardKernel), where the tile allows them.
+                let savedLanes = (gpu.scanForwardLanesOverride, gpu.scanForwardChannelsOverride)
+                var lanes: [String: Double] = [:]
+                gpu.scanForwardLanesOverride = 32
+                let fwd32 = time(repeats: repeats) { gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64) }
+                lanes["32 lanes ms"] = fwd32 * 1e3
+                gpu.scanForwardLanesOverride = 16
+                var best16 = Double.infinity
+                for c in [16, 8, 12] {
+                    gpu.scanForwardChannelsOverride = c
+                    guard gpu.scanForwardKernel(s).lanes == 16 else { continue }
+                    let t16 = time(repeats: repeats) { gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64) }
+                    lanes["16 lanes c\(c) ms"] = t16 * 1e3
+                    best16 = min(best16, t16)
+                }
+                (gpu.scanForwardLanesOverride, gpu.scanForwardChannelsOverride) = savedLanes
+                if best16.isFinite { lanes["16-lane speedup"] = fwd32 / best16 }
                 // Bytes that must move: forward reads u, delta, z, B, C and writes out; the backward
                 // also reads dOut and writes du, dDelta, dz, dB, dC.
                 let fwdBytes = Double(rows * (4 * D + 2 * W) * 4), bwdBytes = Double(rows * (4 * D + 2 * W) * 4) + fwdBytes
@@ -90,6 +108,7 @@ struct GPUBench {
                                                        "roofline fraction": (fwdBytes + bwdBytes) / copy / both])
                 report.add("forward, the other B / C buffering", name, ["ms": fwdOther * 1e3, "B / C buffers": Double(3 - chosen),
                                                                          "default speedup": fwdOther / fwd])
+                report.add("forward, 32- and 16-lane chains", name, lanes)
                 report.add("forward + backward, scalar atomics", name, ["ms": bothScalar * 1e3, "state updates/s": Double(s.stateUpdates) / bothScalar,
                                                                        "vector speedup": bothScalar / both])
             }
@@ -103,6 +122,7 @@ struct GPUBench {
         "forward + backward": ["ms", "state updates/s", "roofline fraction"],
         "forward, the other B / C buffering": ["ms", "B / C buffers", "default speedup"],
         "forward + backward, scalar atomics": ["ms", "state updates/s", "vector speedup"],
+        "forward, 32- and 16-lane chains": ["32 lanes ms", "16 lanes c16 ms", "16 lanes c8 ms", "16 lanes c12 ms", "16-lane speedup"],
     ]
 
     /// Generation: the Mamba kinds (S4D's step mode runs on the CPU only).
