@@ -75,11 +75,6 @@ extension CUDABackend {
         ((s.channels + scanChannels(s) - 1) / scanChannels(s), s.batch, 1)
     }
 
-    /// A tile kernel's name (scan.cu's WM_SCAN_KERNELS) and its thread block.
-    private func tileKernel(_ pass: String, _ s: SelectiveScanShape) -> (name: String, block: (Int, Int, Int)) {
-        ("wm_scan_\(pass)_\(s.isComplex ? "complex" : "real")_i\(scanItems(s))_c\(scanChannels(s))", (32 * scanChannels(s), 1, 1))
-    }
-
     /// The forward's tile kernel: steps per lane, channels per block, and lanes per channel's
     /// chain: 32 (the backward's own layout), or 16 with two channels a warp and 8 steps a lane
     /// (scan.cu's WM_SCAN_FWD_L16): the same 128-step tiles as the 4-step backward, so only where
@@ -91,22 +86,45 @@ extension CUDABackend {
     /// 1.19 / 1.21× at (2, 1536, 65536, 16); slower where the SMs get fewer warps than that:
     /// 0.88 / 0.94× at (1, 1536, 65536, 16) (96 blocks of 16, against 128 of 12 channels in 12 warps).
     /// WAVEMAMBA_SCAN_FWD_LANES (16 or 32) and WAVEMAMBA_SCAN_FWD_CHANNELS (8, 12 or 16) override.
-    public struct ScanForwardKernel: Equatable, Sendable {
+    public struct ScanTileKernel: Equatable, Sendable {
         public var items: Int, channels: Int, lanes: Int
+        func name(_ pass: String, _ s: SelectiveScanShape) -> String {
+            "wm_scan_\(pass)_\(s.isComplex ? "complex" : "real")_i\(items)_c\(channels)\(lanes == 16 ? "_l16" : "")"
+        }
+        var threads: Int { lanes * channels }
     }
-    public func scanForwardKernel(_ s: SelectiveScanShape) -> ScanForwardKernel {
-        let own = ScanForwardKernel(items: scanItems(s), channels: scanChannels(s), lanes: 32)
+    public func scanForwardKernel(_ s: SelectiveScanShape) -> ScanTileKernel {
+        let own = ScanTileKernel(items: scanItems(s), channels: scanChannels(s), lanes: 32)
         guard own.items == 4 else { return own }
         let sms = max(1, info.multiprocessors)
         func blocks(_ c: Int) -> Int { s.batch * ((s.channels + c - 1) / c) }
         func slowest(_ c: Int) -> Int { (blocks(c) + sms - 1) / sms * c }
         guard (scanForwardLanesOverride ?? (blocks(16) >= sms ? 16 : 32)) == 16 else { return own }
-        let k = ScanForwardKernel(items: 8, channels: scanForwardChannelsOverride ?? (slowest(8) < slowest(16) ? 8 : 16), lanes: 16)
+        let k = ScanTileKernel(items: 8, channels: scanForwardChannelsOverride ?? (slowest(8) < slowest(16) ? 8 : 16), lanes: 16)
         return forwardSharedBytes(s, k, bcBuffers: 1) <= info.sharedMemoryPerBlock ? k : own
     }
-    private func forwardKernel(_ s: SelectiveScanShape) -> (name: String, block: (Int, Int, Int), kernel: ScanForwardKernel) {
+    private func forwardKernel(_ s: SelectiveScanShape) -> (name: String, block: (Int, Int, Int), kernel: ScanTileKernel) {
         let k = scanForwardKernel(s)
-        return ("wm_scan_fwd_\(s.isComplex ? "complex" : "real")_i\(k.items)_c\(k.channels)\(k.lanes == 16 ? "_l16" : "")", (k.lanes * k.channels, 1, 1), k)
+        return (k.name("fwd", s), (k.threads, 1, 1), k)
+    }
+
+    /// The backward's tile kernel, as `scanForwardKernel`: 32 lanes, or 16 lanes × 8 steps in
+    /// blocks of 16 (or 8, 12) channels where the tiles are 128 steps. 16 only for complex and
+    /// only where the blocks of 16 fill their waves to ≥ 90 % (one block an SM: 198 registers and
+    /// 184 KiB of shared memory). Measured on an H200, forward + backward against 32 lanes
+    /// (`bench scan`'s backward-lanes table): complex 1.04× at (16, 1024, 16384, 16), 1.05–1.06× at
+    /// SaShiMi-small's training shapes and (4, 1024, 16384, 16); 0.92× at (2, 1536, 65536, 16)
+    /// (192 blocks: two waves, the second 45 % full); real 0.79–1.03× (its 32-lane kernel keeps
+    /// three blocks an SM), so real stays at 32.
+    /// WAVEMAMBA_SCAN_BWD_LANES (16 or 32) and WAVEMAMBA_SCAN_BWD_CHANNELS (8, 12 or 16) override.
+    public func scanBackwardKernel(_ s: SelectiveScanShape) -> ScanTileKernel {
+        let own = ScanTileKernel(items: scanItems(s), channels: scanChannels(s), lanes: 32)
+        guard own.items == 4 else { return own }
+        let sms = max(1, info.multiprocessors), blocks = s.batch * ((s.channels + 15) / 16)
+        let filled = Double(blocks) / Double((blocks + sms - 1) / sms * sms)
+        guard (scanBackwardLanesOverride ?? (s.isComplex && filled >= 0.9 ? 16 : 32)) == 16 else { return own }
+        let k = ScanTileKernel(items: 8, channels: scanBackwardChannelsOverride ?? 16, lanes: 16)
+        return backwardSharedBytes(s, k) <= info.sharedMemoryPerBlock ? k : own
     }
 
     /// B / C columns staged at once (scan.cu's wm_group): the next power of two ≥ W, in 2…32.
@@ -123,9 +141,9 @@ extension CUDABackend {
     /// Dynamic shared memory of the tile kernels in bytes (scan.cu's layout: two buffers, then
     /// the carried values).
     private func forwardSharedBytes(_ s: SelectiveScanShape, items: Int? = nil, channels: Int? = nil, bcBuffers: Int = 2) -> Int {
-        forwardSharedBytes(s, ScanForwardKernel(items: items ?? scanItems(s), channels: channels ?? scanChannels(s), lanes: 32), bcBuffers: bcBuffers)
+        forwardSharedBytes(s, ScanTileKernel(items: items ?? scanItems(s), channels: channels ?? scanChannels(s), lanes: 32), bcBuffers: bcBuffers)
     }
-    private func forwardSharedBytes(_ s: SelectiveScanShape, _ k: ScanForwardKernel, bcBuffers: Int) -> Int {
+    private func forwardSharedBytes(_ s: SelectiveScanShape, _ k: ScanTileKernel, bcBuffers: Int) -> Int {
         // Row stride of the u / delta / z tiles: scan.cu's wm_row_stride.
         let T = k.lanes * k.items, cpb = k.channels, rs = k.lanes == 32 ? cpb + 1 : cpb + 2, W = s.stateWidth, GS = Self.scanBCStride(s)
         return 4 * (2 * 3 * rs * T + bcBuffers * 2 * GS * T + 2 * cpb * W)
@@ -144,9 +162,12 @@ extension CUDABackend {
         return blocksPerMultiprocessor(.scan, name, threads: block.0, shared: one) > blocksPerMultiprocessor(.scan, name, threads: block.0, shared: two) ? 1 : 2
     }
     private func backwardSharedBytes(_ s: SelectiveScanShape, items: Int? = nil, channels: Int? = nil) -> Int {
-        let T = 32 * (items ?? scanItems(s)), cpb = channels ?? scanChannels(s), W = s.stateWidth, GS = Self.scanBCStride(s)
+        backwardSharedBytes(s, ScanTileKernel(items: items ?? scanItems(s), channels: channels ?? scanChannels(s), lanes: 32))
+    }
+    private func backwardSharedBytes(_ s: SelectiveScanShape, _ k: ScanTileKernel) -> Int {
+        let T = k.lanes * k.items, cpb = k.channels, rs = k.lanes == 32 ? cpb + 1 : cpb + 2, W = s.stateWidth, GS = Self.scanBCStride(s)
         let reduceStates = !s.isComplex && cpb == 12 ? 4 : 2   // scan.cu's wm_bwd_reduce_states
-        return 4 * (2 * (4 * (cpb + 1) * T + cpb * W) + 2 * GS * T + reduceStates * (s.isComplex ? 4 : 2) * cpb * T + 3 * cpb * W)
+        return 4 * (2 * (4 * rs * T + cpb * W) + 2 * GS * T + reduceStates * (s.isComplex ? 4 : 2) * cpb * T + 3 * cpb * W)
     }
 
     /// Whether the backward may add dB / dC by vector atomics of K = RG·(1 or 2) floats (scan.cu's
@@ -154,7 +175,7 @@ extension CUDABackend {
     /// (Column views of a wider gradient, as x_proj's, can break that; they take scalar atomics.)
     func vectorAtomics(_ s: SelectiveScanShape, dB: Tensor, dC: Tensor) -> Bool {
         guard scanVectorAtomics, info.computeCapability.major >= 9 else { return false }
-        let rg = !s.isComplex && scanChannels(s) == 12 ? 4 : 2, k = rg * (s.isComplex ? 2 : 1)
+        let rg = !s.isComplex && scanBackwardKernel(s).channels == 12 ? 4 : 2, k = rg * (s.isComplex ? 2 : 1)
         return [dB, dC].allSatisfy { ptr($0) % UInt64(4 * k) == 0 && $0.rowStride % k == 0 }
     }
 
@@ -269,22 +290,22 @@ extension CUDABackend {
         gb.pointer(ptr(g.dC)); gb.int64(g.dC.rowStride)
         gb.pointer(ptr(g.dA)); gb.pointer(ptr(g.dAImag)); gb.pointer(ptr(g.dD)); gb.pointer(ptr(g.dDeltaBias))
         gb.int32(vectorAtomics(s, dB: g.dB, dC: g.dC) ? 1 : 0)
-        let (name, block) = tileKernel("bwd", s)
+        let k = scanBackwardKernel(s), name = k.name("bwd", s), block = (k.threads, 1, 1), shared = backwardSharedBytes(s, k)
         let (segments, perSegment) = scanSegments(s)
-        let (cb, batch, _) = scanGrid(s)
+        let cb = (s.channels + k.channels - 1) / k.channels, batch = s.batch
         var incoming: Tensor? = nil
         if segments > 1 {
             // Each segment but the first from a zero adjoint at its end: the adjoint leaving its
             // start and Σ softplus(Δ); then the adjoint entering every segment's end.
             let end = scratch(s.batch * segments * s.channels * s.stateWidth), sum = scratch(s.batch * segments * s.channels)
-            launch(.scan, name, grid: (cb, batch, segments - 1), block: block, shared: backwardSharedBytes(s),
+            launch(.scan, name, grid: (cb, batch, segments - 1), block: block, shared: shared,
                    [scanArgs(x, length: s.length), .pointer(ptr(starts)), .pointer(ptr(dOut)), .int64(dOut.rowStride), .bytes(gb.finished),
                     segArgs(initial: nil, end: end, sum: sum, tilesPerSegment: perSegment, segments: segments, base: 1)])
             let inc = scratch(s.batch * segments * s.channels * s.stateWidth)
             combine(x, sum: sum, end: end, into: inc, segments: segments, reverse: true)
             incoming = inc
         }
-        launch(.scan, name, grid: (cb, batch, segments), block: block, shared: backwardSharedBytes(s),
+        launch(.scan, name, grid: (cb, batch, segments), block: block, shared: shared,
                [scanArgs(x, length: s.length), .pointer(ptr(starts)), .pointer(ptr(dOut)), .int64(dOut.rowStride), .bytes(gb.finished),
                 segArgs(initial: incoming, end: nil, sum: nil, tilesPerSegment: perSegment, segments: segments, base: 0)])
     }

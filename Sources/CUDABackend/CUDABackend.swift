@@ -52,6 +52,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// WAVEMAMBA_SCAN_FWD_CHANNELS, and set by the checks to cover them.
     public var scanForwardLanesOverride: Int?
     public var scanForwardChannelsOverride: Int?
+    /// The same for the backward (`scanBackwardKernel(_:)`): WAVEMAMBA_SCAN_BWD_LANES, WAVEMAMBA_SCAN_BWD_CHANNELS.
+    public var scanBackwardLanesOverride: Int?
+    public var scanBackwardChannelsOverride: Int?
     /// `blocksPerMultiprocessor`'s answers.
     var occupancy: [String: Int] = [:]
     /// Generation runs each residual Mamba block as one fused launch (mamba_step.cu); off with
@@ -123,6 +126,8 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         scanVectorAtomics = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_VECTOR_RED"] != "0"
         scanForwardLanesOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_FWD_LANES"].flatMap(Int.init).flatMap { [16, 32].contains($0) ? $0 : nil }
         scanForwardChannelsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_FWD_CHANNELS"].flatMap(Int.init).flatMap { [8, 12, 16].contains($0) ? $0 : nil }
+        scanBackwardLanesOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_BWD_LANES"].flatMap(Int.init).flatMap { [16, 32].contains($0) ? $0 : nil }
+        scanBackwardChannelsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_BWD_CHANNELS"].flatMap(Int.init).flatMap { [8, 12, 16].contains($0) ? $0 : nil }
         stepGraphsEnabled = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_GRAPHS"] != "0"
         fusedBlockSteps = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_FUSED_STEP"] != "0"
         fusedStepMinimumBatch = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_MIN_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 1

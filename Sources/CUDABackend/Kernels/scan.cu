@@ -84,6 +84,13 @@ struct SegArgs {
     long long tilesPerSeg; int segments; int segBase;
 };
 
+// Sum over a chain of LC lanes (LC = 32: the warp; 16: each half), every lane getting it.
+template <int LC>
+__device__ __forceinline__ float wm_chain_sum(float v) {
+    for (int o = LC / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
 // Shared-memory layout of a staged tile: step r = k·I + i (lane k, its step i) of column c at
 // (i·LC + k)·stride + c, LC the lanes of one channel's chain (32, or 16: two channels a warp),
 // with a row stride that puts the lanes' reads in different banks: odd (C + 1) for 32 lanes;
@@ -138,8 +145,8 @@ __device__ __forceinline__ void wm_unstage(float* dstg, long long stride, const 
 template <bool CX, int LC = 32> __device__ __forceinline__ WmC wm_up(WmC a, int o) {
     return {__shfl_up_sync(0xffffffffu, a.r, o, LC), CX ? __shfl_up_sync(0xffffffffu, a.i, o, LC) : 0.0f};
 }
-template <bool CX> __device__ __forceinline__ WmC wm_down(WmC a, int o) {
-    return {__shfl_down_sync(0xffffffffu, a.r, o), CX ? __shfl_down_sync(0xffffffffu, a.i, o) : 0.0f};
+template <bool CX, int LC = 32> __device__ __forceinline__ WmC wm_down(WmC a, int o) {
+    return {__shfl_down_sync(0xffffffffu, a.r, o, LC), CX ? __shfl_down_sync(0xffffffffu, a.i, o, LC) : 0.0f};
 }
 template <bool CX, int LC = 32> __device__ __forceinline__ WmC wm_bcast(WmC a, int l) {
     return {__shfl_sync(0xffffffffu, a.r, l, LC), CX ? __shfl_sync(0xffffffffu, a.i, l, LC) : 0.0f};
@@ -172,23 +179,23 @@ __device__ __forceinline__ void wm_scan_up(WmC (&P)[NJ], WmC (&S)[NJ], int lane)
         P[j] = Pe; S[j] = Se;
     }
 }
-// The same over lanes in reverse order (lane 31 first): exclusive suffix composition.
-template <bool CX, int NJ>
+// The same over lanes in reverse order (the chain's last lane first): exclusive suffix composition.
+template <bool CX, int NJ, int LC = 32>
 __device__ __forceinline__ void wm_scan_down(WmC (&P)[NJ], WmC (&S)[NJ], int lane) {
     #pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
+    for (int o = 1; o < LC; o <<= 1) {
         WmC Pn[NJ], Sn[NJ];
         #pragma unroll
-        for (int j = 0; j < NJ; ++j) { Pn[j] = wm_down<CX>(P[j], o); Sn[j] = wm_down<CX>(S[j], o); }
-        if (lane + o < 32) {
+        for (int j = 0; j < NJ; ++j) { Pn[j] = wm_down<CX, LC>(P[j], o); Sn[j] = wm_down<CX, LC>(S[j], o); }
+        if (lane + o < LC) {
             #pragma unroll
             for (int j = 0; j < NJ; ++j) wm_compose<CX>(P[j], S[j], Pn[j], Sn[j]);
         }
     }
     #pragma unroll
     for (int j = 0; j < NJ; ++j) {
-        WmC Pe = wm_down<CX>(P[j], 1), Se = wm_down<CX>(S[j], 1);
-        if (lane == 31) { Pe = {1.0f, 0.0f}; Se = {0.0f, 0.0f}; }
+        WmC Pe = wm_down<CX, LC>(P[j], 1), Se = wm_down<CX, LC>(S[j], 1);
+        if (lane == LC - 1) { Pe = {1.0f, 0.0f}; Se = {0.0f, 0.0f}; }
         P[j] = Pe; S[j] = Se;
     }
 }
@@ -211,7 +218,7 @@ __device__ __forceinline__ WmC wm_pair(const float* p) { const float2 v = *reint
 // RG, the states whose dB / dC are summed at one barrier: 2, and 4 for the real backward with 12
 // channels (its one block an SM has the room; with 8, four would cost the third block an SM).
 __host__ __device__ constexpr int wm_bwd_reduce_states(bool complex, int CPB) { return !complex && CPB == 12 ? 4 : 2; }
-__host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int W, int CPB) { return 4 * (CPB + 1) * T + CPB * W; }
+__host__ __device__ __forceinline__ int wm_bwd_buffer_floats(int T, int W, int CPB, int CS) { return 4 * CS * T + CPB * W; }
 
 // Entry w of channel d's row of A laid out as its states (A·scale, or re/im pairs (A·scale,
 // AImag) for complex; 0 past the last channel): what the tile kernels keep in shared memory,
@@ -382,7 +389,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
     if (lastState && valid)
         for (int w = lane; w < W; w += LC) lastState[(b * a.D + d) * W + w] = sH[warp * W + w];
     if (endOnly) {
-        for (int o = LC / 2; o > 0; o >>= 1) sumS += __shfl_xor_sync(0xffffffffu, sumS, o);   // over the chain
+        sumS = wm_chain_sum<LC>(sumS);
         if (valid) {
             for (int w = lane; w < W; w += LC) sg.end[((b * sg.segments + seg) * a.D + d) * W + w] = sH[warp * W + w];
             if (lane == 0) sg.sum[(b * sg.segments + seg) * a.D + d] = sumS;
@@ -393,11 +400,11 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
 // Backward from the forward's tile checkpoints (batch, tiles, D, W; null = one tile from a
 // zero state). dB, dC, dA, dAImag, dD, dDeltaBias must be zero on entry (atomic sums); du,
 // dDelta, dz are written.
-template <bool CX, int I, int CPB>
+template <bool CX, int I, int CPB, int LC = 32>
 __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) {
     extern __shared__ float smem[];
-    const int T = 32 * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = CPB + 1, GS = wm_bc_stride(G, CX);
-    const int bufFloats = wm_bwd_buffer_floats(T, W, CPB);
+    const int T = LC * I, N = a.N, W = CX ? 2 * N : N, G = wm_group(W), CS = wm_row_stride(CPB, LC), GS = wm_bc_stride(G, CX);
+    const int bufFloats = wm_bwd_buffer_floats(T, W, CPB, CS);
     float* sB = smem + 2 * bufFloats;
     float* sC = sB + GS * T;
     constexpr int RG = wm_bwd_reduce_states(CX, CPB);
@@ -407,10 +414,10 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     float* sA = sAccA + CPB * W;                    // (CPB, W) A [, AImag] per state, read once, not per tile
     const int redC = CX ? 2 : 1;                      // offset of the dC components in sRed
     const int R = 2 * redC;                           // components in sRed
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int warp = threadIdx.x / LC, lane = threadIdx.x % LC;   // channel in the block, lane in its chain (as the forward)
     int bcb[I];   // this lane's row of step i in a B / C tile
     #pragma unroll
-    for (int i = 0; i < I; ++i) bcb[i] = (i * 32 + lane) * GS;
+    for (int i = 0; i < I; ++i) bcb[i] = (i * LC + lane) * GS;
     const long long b = blockIdx.y, d0 = (long long)blockIdx.x * CPB, d = d0 + warp;
     const bool valid = d < a.D;
     const long long rowBase = b * a.L, tiles = (a.L + T - 1) / T;
@@ -420,7 +427,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     const long long seg = blockIdx.z + sg.segBase;
     const long long tBegin = seg * sg.tilesPerSeg, tEnd = min(tiles, tBegin + sg.tilesPerSeg);
     const bool adjOnly = sg.end != nullptr;   // carry the adjoint only (see SegArgs)
-    for (int w = lane; w < W; w += 32) {
+    for (int w = lane; w < W; w += LC) {
         sAdj[warp * W + w] = (sg.init && valid) ? sg.init[((b * sg.segments + seg) * a.D + d) * W + w] : 0.0f;
         sAccA[warp * W + w] = 0.0f;
         sA[warp * W + w] = wm_A_entry<CX>(a, d, w, valid, 1.0f);
@@ -432,20 +439,20 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     auto issue = [&](long long tile, int buf) {
         float* base = smem + buf * bufFloats;
         const long long t0 = tile * T;
-        wm_stage<I>(base, CS, a.u, a.su, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-        wm_stage<I>(base + CS * T, CS, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-        if (a.z) wm_stage<I>(base + 2 * CS * T, CS, a.z, a.sz, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
-        wm_stage<I>(base + 3 * CS * T, CS, dOut, sdOut, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+        wm_stage<I, LC>(base, CS, a.u, a.su, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+        wm_stage<I, LC>(base + CS * T, CS, a.delta, a.sdelta, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+        if (a.z) wm_stage<I, LC>(base + 2 * CS * T, CS, a.z, a.sz, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
+        wm_stage<I, LC>(base + 3 * CS * T, CS, dOut, sdOut, rowBase, t0, a.L, (int)d0, CPB, (int)a.D);
         float* h0 = base + 4 * CS * T;
-        for (int w = lane; w < W; w += 32) {
+        for (int w = lane; w < W; w += LC) {
             bool ok = ckpt && valid;
             wm_cp_async(h0 + warp * W + w, ok ? ckpt + ((b * tiles + tile) * a.D + d) * W + w : a.u, ok);
         }
     };
     auto issueBC = [&](long long tile, int g0) {
         const long long t0 = tile * T;
-        wm_stage<I>(sB, GS, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
-        wm_stage<I>(sC, GS, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
+        wm_stage<I, LC>(sB, GS, a.B, a.sB, rowBase, t0, a.L, g0, G, W);
+        wm_stage<I, LC>(sC, GS, a.C, a.sC, rowBase, t0, a.L, g0, G, W);
     };
     issue(tEnd - 1, (int)((tEnd - 1) & 1)); wm_cp_commit();
 
@@ -464,7 +471,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         float sdt[I], du[I], gy[I], y[I], X[I], Y[I], sdtLane = 0.0f;   // sdtLane: Σ Δ over the lane's steps
         #pragma unroll
         for (int i = 0; i < I; ++i) {
-            int s = (i * 32 + lane) * CS + warp;
+            int s = (i * LC + lane) * CS + warp;
             bool in = valid && t0 + lane * I + i < a.L;
             float uu = sU[s];
             sdt[i] = in ? wm_softplus_s(sDelta[s] + bias) : 0.0f;
@@ -507,7 +514,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                         else { S[0].r = fmaf(av[i].r, S[0].r, bv[i].r); P[0].r *= av[i].r; }
                     }
                     if (CX) P[0] = Plane;
-                    wm_scan_up<CX, 1>(P, S, lane);
+                    wm_scan_up<CX, 1, LC>(P, S, lane);
                     WmC h0 = {sH0[warp * W + (CX ? 2 * n : n)], CX ? sH0[warp * W + 2 * n + 1] : 0.0f};
                     hprev0 = CX ? wm_fma(P[0], h0, S[0]) : WmC{fmaf(P[0].r, h0.r, S[0].r), 0.0f};
                     WmC h = hprev0;
@@ -533,7 +540,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     }
                 }
                 if (CX) P[0] = wm_conj(Plane);
-                wm_scan_down<CX, 1>(P, S, lane);
+                wm_scan_down<CX, 1, LC>(P, S, lane);
                 WmC gin = {sAdj[warp * W + (CX ? 2 * n : n)], CX ? sAdj[warp * W + 2 * n + 1] : 0.0f};
                 WmC gcar = CX ? wm_fma(P[0], gin, S[0]) : WmC{fmaf(P[0].r, gin.r, S[0].r), 0.0f};  // adjoint arriving after the lane's last step
                 float accAr = 0.0f, accAi = 0.0f;
@@ -548,7 +555,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 } else {
                 #pragma unroll
                 for (int i = I - 1; i >= 0; --i) {
-                    int slot = jp * R * CPB * T + i * 32 + lane;   // this step in this state's (R, CPB, T) part of sRed (item-major)
+                    int slot = jp * R * CPB * T + i * LC + lane;   // this step in this state's (R, CPB, T) part of sRed (item-major)
                     const WmC cc = CX ? wm_pair(sC + bcb[i] + cr) : WmC{sC[bcb[i] + cr], 0.0f};
                     const WmC bb = CX ? wm_pair(sB + bcb[i] + cr) : WmC{sB[bcb[i] + cr], 0.0f};
                     const float c_r = cc.r, br = bb.r;
@@ -581,9 +588,9 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 }
                 }
                 // The carried adjoint for the previous tile: lane 0's after its first step.
-                gcar = wm_bcast<CX>(gcar, 0);
-                accAr = wm_warp_sum(accAr);
-                if (CX) accAi = wm_warp_sum(accAi);
+                gcar = wm_bcast<CX, LC>(gcar, 0);
+                accAr = wm_chain_sum<LC>(accAr);
+                if (CX) accAi = wm_chain_sum<LC>(accAi);
                 __syncwarp();
                 if (lane == 0) {
                     sAdj[warp * W + (CX ? 2 * n : n)] = gcar.r;
@@ -603,7 +610,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     constexpr int K = RG * (CX ? 2 : 1);
                     for (int p = threadIdx.x; p < 2 * T; p += blockDim.x) {
                         const int side = p / T, q = p - side * T;   // side 0: dB, 1: dC
-                        const int i = q / 32, k = q % 32;
+                        const int i = q / LC, k = q % LC;
                         const long long t = t0 + k * I + i;
                         if (t >= a.L) continue;
                         float v[K];
@@ -624,7 +631,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 } else
                 for (int p = threadIdx.x; p < (jp + 1) * T; p += blockDim.x) {
                     const int j = p / T, q = p - j * T, nj = n - jp + j;
-                    const int i = q / 32, k = q % 32;
+                    const int i = q / LC, k = q % LC;
                     const long long t = t0 + k * I + i;
                     if (t >= a.L) continue;
                     const float* red = sRed + j * R * CPB * T;
@@ -649,7 +656,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         if (!adjOnly) {
         #pragma unroll
         for (int i = 0; i < I; ++i) {
-            int s = (i * 32 + lane) * CS + warp;
+            int s = (i * LC + lane) * CS + warp;
             bool in = valid && t0 + lane * I + i < a.L;
             float uu = sU[s], pre = sDelta[s] + bias, dout = sG[s];
             float dpre = (X[i] * uu + Y[i]) * wm_sigmoid_s(pre);
@@ -661,23 +668,23 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
             sG[s] = dz;
         }
         __syncthreads();
-        wm_unstage<I, CPB>(g.du, g.sdu, sU, rowBase, t0, a.L, (int)d0, (int)a.D);
-        wm_unstage<I, CPB>(g.dDelta, g.sdDelta, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
-        if (a.z && g.dz) wm_unstage<I, CPB>(g.dz, g.sdz, sG, rowBase, t0, a.L, (int)d0, (int)a.D);
+        wm_unstage<I, CPB, LC>(g.du, g.sdu, sU, rowBase, t0, a.L, (int)d0, (int)a.D);
+        wm_unstage<I, CPB, LC>(g.dDelta, g.sdDelta, sDelta, rowBase, t0, a.L, (int)d0, (int)a.D);
+        if (a.z && g.dz) wm_unstage<I, CPB, LC>(g.dz, g.sdz, sG, rowBase, t0, a.L, (int)d0, (int)a.D);
         }
         __syncthreads();   // this buffer is refilled by the next iteration's copies
     }
     if (adjOnly) {
-        sumS = wm_warp_sum(sumS);
+        sumS = wm_chain_sum<LC>(sumS);
         if (valid) {
-            for (int w = lane; w < W; w += 32) sg.end[((b * sg.segments + seg) * a.D + d) * W + w] = sAdj[warp * W + w];
+            for (int w = lane; w < W; w += LC) sg.end[((b * sg.segments + seg) * a.D + d) * W + w] = sAdj[warp * W + w];
             if (lane == 0) sg.sum[(b * sg.segments + seg) * a.D + d] = sumS;
         }
         return;
     }
-    accD = wm_warp_sum(accD); accBias = wm_warp_sum(accBias);
+    accD = wm_chain_sum<LC>(accD); accBias = wm_chain_sum<LC>(accBias);
     if (valid) {
-        for (int n = lane; n < N; n += 32) {
+        for (int n = lane; n < N; n += LC) {
             atomicAdd(g.dA + d * N + n, sAccA[warp * W + (CX ? 2 * n : n)]);
             if (CX) atomicAdd(g.dAImag + d * N + n, sAccA[warp * W + 2 * n + 1]);
         }
@@ -707,14 +714,18 @@ WM_SCAN_KERNELS(4, 8)
 WM_SCAN_KERNELS(8, 8)
 WM_SCAN_KERNELS(4, 12)
 
-// Forward kernels of two channels a warp: chains of 16 lanes × 8 steps, the same tile of 128
-// steps as the 4-step kernels above (whose backward reads their checkpoints), one shuffle round
-// fewer per state and half the rounds per step; CPB channels in CPB / 2 warps.
+// Kernels of two channels a warp: chains of 16 lanes × 8 steps, the same tile of 128 steps as
+// the 4-step kernels above (either backward reads either forward's checkpoints), one shuffle
+// round fewer per state and half the rounds per step; CPB channels in CPB / 2 warps.
 #define WM_SCAN_FWD_L16(CPB) \
 extern "C" __global__ void __launch_bounds__(16 * CPB) wm_scan_fwd_real_i8_c##CPB##_l16(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg, int bcBuffers) { \
     wm_scan_fwd<false, 8, CPB, 16>(a, out, sOut, ckpt, last, sg, bcBuffers); } \
 extern "C" __global__ void __launch_bounds__(16 * CPB) wm_scan_fwd_complex_i8_c##CPB##_l16(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg, int bcBuffers) { \
-    wm_scan_fwd<true, 8, CPB, 16>(a, out, sOut, ckpt, last, sg, bcBuffers); }
+    wm_scan_fwd<true, 8, CPB, 16>(a, out, sOut, ckpt, last, sg, bcBuffers); } \
+extern "C" __global__ void __launch_bounds__(16 * CPB) wm_scan_bwd_real_i8_c##CPB##_l16(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
+    wm_scan_bwd<false, 8, CPB, 16>(a, ckpt, dOut, sdOut, g, sg); } \
+extern "C" __global__ void __launch_bounds__(16 * CPB) wm_scan_bwd_complex_i8_c##CPB##_l16(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
+    wm_scan_bwd<true, 8, CPB, 16>(a, ckpt, dOut, sdOut, g, sg); }
 
 WM_SCAN_FWD_L16(8)
 WM_SCAN_FWD_L16(12)

@@ -98,6 +98,29 @@ struct GPUBench {
                 }
                 (gpu.scanForwardLanesOverride, gpu.scanForwardChannelsOverride) = savedLanes
                 if best16.isFinite { lanes["16-lane speedup"] = fwd32 / best16 }
+                // The same for the backward (scanBackwardKernel), forward + backward timed.
+                let savedBwd = (gpu.scanBackwardLanesOverride, gpu.scanBackwardChannelsOverride)
+                var bwdLanes: [String: Double] = [:]
+                func timeBoth() -> Double {
+                    time(repeats: repeats) {
+                        gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64)
+                        gpu.selectiveScanBackward(x, dOut: dOut, checkpoints: ck, chunk: 64, grads: g)
+                    }
+                }
+                gpu.scanBackwardLanesOverride = 32
+                let both32 = timeBoth()
+                bwdLanes["32 lanes ms"] = both32 * 1e3
+                gpu.scanBackwardLanesOverride = 16
+                var bestBoth16 = Double.infinity
+                for c in [16, 8, 12] {
+                    gpu.scanBackwardChannelsOverride = c
+                    guard gpu.scanBackwardKernel(s).lanes == 16 else { continue }
+                    let t16 = timeBoth()
+                    bwdLanes["16 lanes c\(c) ms"] = t16 * 1e3
+                    bestBoth16 = min(bestBoth16, t16)
+                }
+                (gpu.scanBackwardLanesOverride, gpu.scanBackwardChannelsOverride) = savedBwd
+                if bestBoth16.isFinite { bwdLanes["16-lane speedup"] = both32 / bestBoth16 }
                 // Bytes that must move: forward reads u, delta, z, B, C and writes out; the backward
                 // also reads dOut and writes du, dDelta, dz, dB, dC.
                 let fwdBytes = Double(rows * (4 * D + 2 * W) * 4), bwdBytes = Double(rows * (4 * D + 2 * W) * 4) + fwdBytes
@@ -109,6 +132,7 @@ struct GPUBench {
                 report.add("forward, the other B / C buffering", name, ["ms": fwdOther * 1e3, "B / C buffers": Double(3 - chosen),
                                                                          "default speedup": fwdOther / fwd])
                 report.add("forward, 32- and 16-lane chains", name, lanes)
+                report.add("forward + backward, 32- and 16-lane backward", name, bwdLanes)
                 report.add("forward + backward, scalar atomics", name, ["ms": bothScalar * 1e3, "state updates/s": Double(s.stateUpdates) / bothScalar,
                                                                        "vector speedup": bothScalar / both])
             }
@@ -123,6 +147,7 @@ struct GPUBench {
         "forward, the other B / C buffering": ["ms", "B / C buffers", "default speedup"],
         "forward + backward, scalar atomics": ["ms", "state updates/s", "vector speedup"],
         "forward, 32- and 16-lane chains": ["32 lanes ms", "16 lanes c16 ms", "16 lanes c8 ms", "16 lanes c12 ms", "16-lane speedup"],
+        "forward + backward, 32- and 16-lane backward": ["32 lanes ms", "16 lanes c16 ms", "16 lanes c8 ms", "16 lanes c12 ms", "16-lane speedup"],
     ]
 
     /// Generation: the Mamba kinds (S4D's step mode runs on the CPU only).
