@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Kernels
 @testable import CUDABackend
 
 /// What works without a GPU: library-missing errors, the kernel cache key and files, the
@@ -162,6 +163,25 @@ final class LoaderTests: XCTestCase {
                 XCTAssertEqual(Array(cubin.prefix(4)), [0x7f, 0x45, 0x4c, 0x46], "\(f.fileName) for \(arch): CUBIN is an ELF file")
             }
         }
+    }
+
+    /// Every scan tile kernel the host may name (each pass, kind and layout `scanForwardKernel` /
+    /// `scanBackwardKernel` can pick or an override can force) is an entry point of scan.cu.
+    func testEveryScanTileKernelTheHostNamesExists() throws {
+        guard let nvrtc = try? NVRTC() else { print("skipped: NVRTC not found"); return }
+        let cubin = try nvrtc.compile(source: KernelFamily.scan.source, name: KernelFamily.scan.fileName, architecture: "sm_90")
+        let bytes = Data(cubin)
+        func has(_ name: String) -> Bool { bytes.range(of: Data((name + "\0").utf8)) != nil }
+        let layouts = [(4, 8, 32), (8, 8, 32), (4, 12, 32), (8, 8, 16), (8, 12, 16), (8, 16, 16)]
+        for complex in [false, true] {
+            let s = SelectiveScanShape(batch: 1, length: 1, channels: 1, dState: 16, isComplex: complex)
+            for (items, channels, lanes) in layouts {
+                let k = CUDABackend.ScanTileKernel(items: items, channels: channels, lanes: lanes)
+                for pass in ["fwd", "bwd"] { XCTAssertTrue(has(k.name(pass, s)), k.name(pass, s)) }
+            }
+        }
+        XCTAssertFalse(has(CUDABackend.ScanTileKernel(items: 8, channels: 12, lanes: 32).name("fwd", SelectiveScanShape(batch: 1, length: 1, channels: 1, dState: 16))),
+                       "a 32-lane 8-step kernel of 12 channels is not built (scanItems never picks it)")
     }
 
     func testNVRTCReportsCompileErrorsWithTheLog() throws {
