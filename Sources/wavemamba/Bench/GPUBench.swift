@@ -80,47 +80,35 @@ struct GPUBench {
                     gpu.selectiveScanBackward(x, dOut: dOut, checkpoints: ck, chunk: 64, grads: g)
                 }
                 gpu.scanVectorAtomics = vector
-                // The forward of 32-lane chains against 16-lane ones (two channels a warp) in
-                // blocks of 16, 8 and 12 channels (scanForwardKernel), where the tile allows them.
-                let savedLanes = (gpu.scanForwardLanesOverride, gpu.scanForwardChannelsOverride)
-                var lanes: [String: Double] = [:]
-                gpu.scanForwardLanesOverride = 32
-                let fwd32 = time(repeats: repeats) { gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64) }
-                lanes["32 lanes ms"] = fwd32 * 1e3
-                gpu.scanForwardLanesOverride = 16
-                var best16 = Double.infinity
-                for c in [16, 8, 12] {
-                    gpu.scanForwardChannelsOverride = c
-                    guard gpu.scanForwardKernel(s).lanes == 16 else { continue }
-                    let t16 = time(repeats: repeats) { gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64) }
-                    lanes["16 lanes c\(c) ms"] = t16 * 1e3
-                    best16 = min(best16, t16)
+                // Each pass with 32-lane chains against 16-lane ones (two channels a warp) in blocks
+                // of 16, 8 and 12 channels (scanForwardKernel / scanBackwardKernel), where the tile
+                // allows them: the forward alone, the backward as forward + backward.
+                func laneRow(_ set: (Int?, Int?) -> Void, _ picked: () -> Int, _ timed: () -> Double) -> [String: Double] {
+                    set(32, nil)
+                    let t32 = timed()
+                    var row = ["32 lanes ms": t32 * 1e3], best = Double.infinity
+                    for c in [16, 8, 12] {
+                        set(16, c)
+                        guard picked() == 16 else { continue }
+                        let t = timed()
+                        row["16 lanes c\(c) ms"] = t * 1e3
+                        best = min(best, t)
+                    }
+                    if best.isFinite { row["16-lane speedup"] = t32 / best }
+                    return row
                 }
-                (gpu.scanForwardLanesOverride, gpu.scanForwardChannelsOverride) = savedLanes
-                if best16.isFinite { lanes["16-lane speedup"] = fwd32 / best16 }
-                // The same for the backward (scanBackwardKernel), forward + backward timed.
-                let savedBwd = (gpu.scanBackwardLanesOverride, gpu.scanBackwardChannelsOverride)
-                var bwdLanes: [String: Double] = [:]
-                func timeBoth() -> Double {
+                let savedLanes = (gpu.scanForwardLanesOverride, gpu.scanForwardChannelsOverride, gpu.scanBackwardLanesOverride, gpu.scanBackwardChannelsOverride)
+                let lanes = laneRow({ gpu.scanForwardLanesOverride = $0; gpu.scanForwardChannelsOverride = $1 }, { gpu.scanForwardKernel(s).lanes }) {
+                    time(repeats: repeats) { gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64) }
+                }
+                (gpu.scanForwardLanesOverride, gpu.scanForwardChannelsOverride) = (savedLanes.0, savedLanes.1)
+                let bwdLanes = laneRow({ gpu.scanBackwardLanesOverride = $0; gpu.scanBackwardChannelsOverride = $1 }, { gpu.scanBackwardKernel(s).lanes }) {
                     time(repeats: repeats) {
                         gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64)
                         gpu.selectiveScanBackward(x, dOut: dOut, checkpoints: ck, chunk: 64, grads: g)
                     }
                 }
-                gpu.scanBackwardLanesOverride = 32
-                let both32 = timeBoth()
-                bwdLanes["32 lanes ms"] = both32 * 1e3
-                gpu.scanBackwardLanesOverride = 16
-                var bestBoth16 = Double.infinity
-                for c in [16, 8, 12] {
-                    gpu.scanBackwardChannelsOverride = c
-                    guard gpu.scanBackwardKernel(s).lanes == 16 else { continue }
-                    let t16 = timeBoth()
-                    bwdLanes["16 lanes c\(c) ms"] = t16 * 1e3
-                    bestBoth16 = min(bestBoth16, t16)
-                }
-                (gpu.scanBackwardLanesOverride, gpu.scanBackwardChannelsOverride) = savedBwd
-                if bestBoth16.isFinite { bwdLanes["16-lane speedup"] = both32 / bestBoth16 }
+                (gpu.scanBackwardLanesOverride, gpu.scanBackwardChannelsOverride) = (savedLanes.2, savedLanes.3)
                 // Bytes that must move: forward reads u, delta, z, B, C and writes out; the backward
                 // also reads dOut and writes du, dDelta, dz, dB, dC.
                 let fwdBytes = Double(rows * (4 * D + 2 * W) * 4), bwdBytes = Double(rows * (4 * D + 2 * W) * 4) + fwdBytes
