@@ -5,7 +5,7 @@ import Kernels
 // The selective scan on the GPU (scan.cu describes the kernels). A block runs 8 (or 12)
 // channels of one batch item through the whole sequence in tiles of 32 × `scanItems` steps; this
 // backend's checkpoints are the start states of every tile, layout (batch, tiles, D, W).
-// The forward may run the same tiles with two channels a warp (`scanForwardKernel`).
+// Either pass may run the same tiles with two channels a warp (`scanForwardKernel`, `scanBackwardKernel`).
 // The `chunk` argument of the protocol is the CPU's checkpoint interval and is not used here
 // (the count reported by `selectiveScanCheckpointCount` is this layout's).
 extension CUDABackend {

@@ -10,10 +10,10 @@
 // replays its steps to get h_t and y_t += C_t·h_t. The state is carried from tile to tile
 // per (warp, n) in shared memory; it never goes to global memory per step — only the start
 // state of each tile (the checkpoints, (batch, tiles, D, W)) for the backward.
-// The forward also comes with chains of 16 lanes × 8 steps (LC = 16, WM_SCAN_FWD_L16): two
-// channels a warp, the same 128-step tiles as the 4-step kernels, one shuffle round fewer per
-// state and half the rounds per step, and B / C tiles shared by 16 channels (the host takes it
-// where its blocks of 16 or 8 channels fill the SMs: CUDABackend.scanForwardKernel).
+// Forward and backward also come with chains of 16 lanes × 8 steps (LC = 16, WM_SCAN_KERNELS_L16):
+// two channels a warp, the same 128-step tiles as the 4-step kernels, one shuffle round fewer
+// per state and half the rounds per step, and B / C tiles shared by 16 channels (the host takes
+// them where their blocks fill the SMs: CUDABackend.scanForwardKernel / scanBackwardKernel).
 //
 // Each tile's inputs are staged in shared memory by coalesced asynchronous copies
 // (cp.async) of whole rows (8 channels = one 32-byte sector of u, delta, z; B and C in
@@ -717,7 +717,7 @@ WM_SCAN_KERNELS(4, 12)
 // Kernels of two channels a warp: chains of 16 lanes × 8 steps, the same tile of 128 steps as
 // the 4-step kernels above (either backward reads either forward's checkpoints), one shuffle
 // round fewer per state and half the rounds per step; CPB channels in CPB / 2 warps.
-#define WM_SCAN_FWD_L16(CPB) \
+#define WM_SCAN_KERNELS_L16(CPB) \
 extern "C" __global__ void __launch_bounds__(16 * CPB) wm_scan_fwd_real_i8_c##CPB##_l16(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg, int bcBuffers) { \
     wm_scan_fwd<false, 8, CPB, 16>(a, out, sOut, ckpt, last, sg, bcBuffers); } \
 extern "C" __global__ void __launch_bounds__(16 * CPB) wm_scan_fwd_complex_i8_c##CPB##_l16(ScanArgs a, float* out, long long sOut, float* ckpt, float* last, SegArgs sg, int bcBuffers) { \
@@ -727,9 +727,9 @@ extern "C" __global__ void __launch_bounds__(16 * CPB) wm_scan_bwd_real_i8_c##CP
 extern "C" __global__ void __launch_bounds__(16 * CPB) wm_scan_bwd_complex_i8_c##CPB##_l16(ScanArgs a, const float* ckpt, const float* dOut, long long sdOut, ScanGrads g, SegArgs sg) { \
     wm_scan_bwd<true, 8, CPB, 16>(a, ckpt, dOut, sdOut, g, sg); }
 
-WM_SCAN_FWD_L16(8)
-WM_SCAN_FWD_L16(12)
-WM_SCAN_FWD_L16(16)
+WM_SCAN_KERNELS_L16(8)
+WM_SCAN_KERNELS_L16(12)
+WM_SCAN_KERNELS_L16(16)
 
 // Carried values across segments, per (b, d, n), in segment order: forward (reverse = 0)
 // starts[g] = P_{g−1}·starts[g−1] + end[g−1] with starts[0] = 0; backward (reverse = 1)
