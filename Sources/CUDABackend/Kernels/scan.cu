@@ -84,13 +84,6 @@ struct SegArgs {
     long long tilesPerSeg; int segments; int segBase;
 };
 
-// Sum over a chain of LC lanes (LC = 32: the warp; 16: each half), every lane getting it.
-template <int LC>
-__device__ __forceinline__ float wm_chain_sum(float v) {
-    for (int o = LC / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 // Shared-memory layout of a staged tile: step r = k·I + i (lane k, its step i) of column c at
 // (i·LC + k)·stride + c, LC the lanes of one channel's chain (32, or 16: two channels a warp),
 // with a row stride that puts the lanes' reads in different banks: odd (C + 1) for 32 lanes;
@@ -244,13 +237,13 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
     float* const sBC0 = oneBC ? smem + 2 * rowFloats : nullptr;
     float* sH = smem + 2 * rowFloats + (oneBC ? 1 : 2) * bcFloats;   // (CPB, W) carried state
     float* sA = sH + CPB * W;                    // (CPB, W) A·log2 e [, AImag] per state, read once, not per tile
-    // warp: this thread's channel in the block; lane: its place in the channel's chain of LC
-    // lanes (LC = 16: a warp's two halves are two channels).
-    const int warp = threadIdx.x / LC, lane = threadIdx.x % LC;
+    // ch: this thread's channel in the block; lane: its place in the channel's chain of LC
+    // lanes (a ch with LC = 32; LC = 16: a ch's two halves are two channels).
+    const int ch = threadIdx.x / LC, lane = threadIdx.x % LC;
     int bcb[I];   // this lane's row of step i in a B / C tile
     #pragma unroll
     for (int i = 0; i < I; ++i) bcb[i] = (i * LC + lane) * GS;
-    const long long b = blockIdx.y, d0 = (long long)blockIdx.x * CPB, d = d0 + warp;
+    const long long b = blockIdx.y, d0 = (long long)blockIdx.x * CPB, d = d0 + ch;
     const bool valid = d < a.D;
     const long long rowBase = b * a.L, tiles = (a.L + T - 1) / T;
     const float bias = (valid && a.deltaBias) ? a.deltaBias[d] : 0.0f;
@@ -263,8 +256,8 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
     if (endOnly) { out = nullptr; ckpt = nullptr; lastState = nullptr; }
     if (seg != sg.segments - 1) lastState = nullptr;
     for (int w = lane; w < W; w += LC) {
-        sH[warp * W + w] = (sg.init && valid) ? sg.init[((b * sg.segments + seg) * a.D + d) * W + w] : 0.0f;
-        sA[warp * W + w] = wm_A_entry<CX>(a, d, w, valid, 1.4426950408889634f);
+        sH[ch * W + w] = (sg.init && valid) ? sg.init[((b * sg.segments + seg) * a.D + d) * W + w] : 0.0f;
+        sA[ch * W + w] = wm_A_entry<CX>(a, d, w, valid, 1.4426950408889634f);
     }
     float sumS = 0.0f;
 
@@ -301,11 +294,11 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
         else wm_cp_wait<0>();
         __syncthreads();
         if (ckpt && valid)
-            for (int w = lane; w < W; w += LC) ckpt[((b * tiles + tile) * a.D + d) * W + w] = sH[warp * W + w];
+            for (int w = lane; w < W; w += LC) ckpt[((b * tiles + tile) * a.D + d) * W + w] = sH[ch * W + w];
         float sdt[I], du[I], y[I], sdtLane = 0.0f;   // sdtLane: Σ Δ over the lane's steps
         #pragma unroll
         for (int i = 0; i < I; ++i) {
-            int s = (i * LC + lane) * CS + warp;
+            int s = (i * LC + lane) * CS + ch;
             bool in = valid && t0 + lane * I + i < a.L;
             float uu = sU[s];
             sdt[i] = in ? wm_softplus_s(sDelta[s] + bias) : 0.0f;
@@ -330,8 +323,8 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                     on[j] = n + j < n1;
                     cr[j] = CX ? 2 * (n + j - n0) : n + j - n0;
                     const int nj = on[j] ? n + j : n;   // past the last state: B, C columns are zeros
-                    const float A2 = sA[warp * W + (CX ? 2 * nj : nj)];
-                    const float Ai = CX ? sA[warp * W + 2 * nj + 1] : 0.0f;
+                    const float A2 = sA[ch * W + (CX ? 2 * nj : nj)];
+                    const float Ai = CX ? sA[ch * W + 2 * nj + 1] : 0.0f;
                     #pragma unroll
                     for (int i = 0; i < I; ++i) {
                         av[j][i] = wm_decay<CX>(sdt[i], A2, Ai);
@@ -350,7 +343,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                 #pragma unroll
                 for (int j = 0; j < WM_NJ; ++j) {
                     const int w = CX ? 2 * (n + j) : n + j;
-                    WmC hin = {on[j] ? sH[warp * W + w] : 0.0f, (CX && on[j]) ? sH[warp * W + w + 1] : 0.0f};
+                    WmC hin = {on[j] ? sH[ch * W + w] : 0.0f, (CX && on[j]) ? sH[ch * W + w + 1] : 0.0f};
                     WmC h = CX ? wm_fma(P[j], hin, S[j]) : WmC{fmaf(P[j].r, hin.r, S[j].r), 0.0f};
                     #pragma unroll
                     for (int i = 0; i < I; ++i) {
@@ -363,8 +356,8 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
                     h = wm_bcast<CX, LC>(h, LC - 1);
                     __syncwarp();
                     if (lane == 0 && on[j]) {
-                        sH[warp * W + w] = h.r;
-                        if (CX) sH[warp * W + w + 1] = h.i;
+                        sH[ch * W + w] = h.r;
+                        if (CX) sH[ch * W + w + 1] = h.i;
                     }
                 }
                 __syncwarp();
@@ -374,7 +367,7 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
             // y (+ D·u already in) through the gate, back through shared memory (own slots of sDelta).
             #pragma unroll
             for (int i = 0; i < I; ++i) {
-                int s = (i * LC + lane) * CS + warp;
+                int s = (i * LC + lane) * CS + ch;
                 float v = CX ? 2.0f * y[i] : y[i];
                 if (a.z) { float zz = sZ[s]; v *= zz * wm_sigmoid_s(zz); }
                 sDelta[s] = v;
@@ -387,11 +380,11 @@ __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt,
         if (oneBC && !out && tile + 1 < tEnd) { issueBC(tile + 1, 0, 0); wm_cp_commit(); }
     }
     if (lastState && valid)
-        for (int w = lane; w < W; w += LC) lastState[(b * a.D + d) * W + w] = sH[warp * W + w];
+        for (int w = lane; w < W; w += LC) lastState[(b * a.D + d) * W + w] = sH[ch * W + w];
     if (endOnly) {
         sumS = wm_chain_sum<LC>(sumS);
         if (valid) {
-            for (int w = lane; w < W; w += LC) sg.end[((b * sg.segments + seg) * a.D + d) * W + w] = sH[warp * W + w];
+            for (int w = lane; w < W; w += LC) sg.end[((b * sg.segments + seg) * a.D + d) * W + w] = sH[ch * W + w];
             if (lane == 0) sg.sum[(b * sg.segments + seg) * a.D + d] = sumS;
         }
     }
@@ -414,11 +407,11 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     float* sA = sAccA + CPB * W;                    // (CPB, W) A [, AImag] per state, read once, not per tile
     const int redC = CX ? 2 : 1;                      // offset of the dC components in sRed
     const int R = 2 * redC;                           // components in sRed
-    const int warp = threadIdx.x / LC, lane = threadIdx.x % LC;   // channel in the block, lane in its chain (as the forward)
+    const int ch = threadIdx.x / LC, lane = threadIdx.x % LC;   // channel in the block, lane in its chain (as the forward)
     int bcb[I];   // this lane's row of step i in a B / C tile
     #pragma unroll
     for (int i = 0; i < I; ++i) bcb[i] = (i * LC + lane) * GS;
-    const long long b = blockIdx.y, d0 = (long long)blockIdx.x * CPB, d = d0 + warp;
+    const long long b = blockIdx.y, d0 = (long long)blockIdx.x * CPB, d = d0 + ch;
     const bool valid = d < a.D;
     const long long rowBase = b * a.L, tiles = (a.L + T - 1) / T;
     const int nc = (int)min((long long)CPB, a.D - d0);
@@ -428,9 +421,9 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     const long long tBegin = seg * sg.tilesPerSeg, tEnd = min(tiles, tBegin + sg.tilesPerSeg);
     const bool adjOnly = sg.end != nullptr;   // carry the adjoint only (see SegArgs)
     for (int w = lane; w < W; w += LC) {
-        sAdj[warp * W + w] = (sg.init && valid) ? sg.init[((b * sg.segments + seg) * a.D + d) * W + w] : 0.0f;
-        sAccA[warp * W + w] = 0.0f;
-        sA[warp * W + w] = wm_A_entry<CX>(a, d, w, valid, 1.0f);
+        sAdj[ch * W + w] = (sg.init && valid) ? sg.init[((b * sg.segments + seg) * a.D + d) * W + w] : 0.0f;
+        sAccA[ch * W + w] = 0.0f;
+        sA[ch * W + w] = wm_A_entry<CX>(a, d, w, valid, 1.0f);
     }
     float accD = 0.0f, accBias = 0.0f, sumS = 0.0f;
     if (tBegin >= tEnd) return;
@@ -446,7 +439,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         float* h0 = base + 4 * CS * T;
         for (int w = lane; w < W; w += LC) {
             bool ok = ckpt && valid;
-            wm_cp_async(h0 + warp * W + w, ok ? ckpt + ((b * tiles + tile) * a.D + d) * W + w : a.u, ok);
+            wm_cp_async(h0 + ch * W + w, ok ? ckpt + ((b * tiles + tile) * a.D + d) * W + w : a.u, ok);
         }
     };
     auto issueBC = [&](long long tile, int g0) {
@@ -471,7 +464,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         float sdt[I], du[I], gy[I], y[I], X[I], Y[I], sdtLane = 0.0f;   // sdtLane: Σ Δ over the lane's steps
         #pragma unroll
         for (int i = 0; i < I; ++i) {
-            int s = (i * LC + lane) * CS + warp;
+            int s = (i * LC + lane) * CS + ch;
             bool in = valid && t0 + lane * I + i < a.L;
             float uu = sU[s];
             sdt[i] = in ? wm_softplus_s(sDelta[s] + bias) : 0.0f;
@@ -493,8 +486,8 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
             for (int n = n0; n < n1; ++n) {
                 const int cr = CX ? 2 * (n - n0) : n - n0;
                 const int jp = (n - n0) % RG;   // this state's part of sRed
-                const float Ar = sA[warp * W + (CX ? 2 * n : n)], A2 = Ar * 1.4426950408889634f;
-                const float Ai = CX ? sA[warp * W + 2 * n + 1] : 0.0f;
+                const float Ar = sA[ch * W + (CX ? 2 * n : n)], A2 = Ar * 1.4426950408889634f;
+                const float Ai = CX ? sA[ch * W + 2 * n + 1] : 0.0f;
                 // 1. The tile's states from its checkpoint (as the forward).
                 WmC av[I], bv[I], hv[I];
                 WmC P[1], S[1];
@@ -515,7 +508,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     }
                     if (CX) P[0] = Plane;
                     wm_scan_up<CX, 1, LC>(P, S, lane);
-                    WmC h0 = {sH0[warp * W + (CX ? 2 * n : n)], CX ? sH0[warp * W + 2 * n + 1] : 0.0f};
+                    WmC h0 = {sH0[ch * W + (CX ? 2 * n : n)], CX ? sH0[ch * W + 2 * n + 1] : 0.0f};
                     hprev0 = CX ? wm_fma(P[0], h0, S[0]) : WmC{fmaf(P[0].r, h0.r, S[0].r), 0.0f};
                     WmC h = hprev0;
                     #pragma unroll
@@ -541,7 +534,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 }
                 if (CX) P[0] = wm_conj(Plane);
                 wm_scan_down<CX, 1, LC>(P, S, lane);
-                WmC gin = {sAdj[warp * W + (CX ? 2 * n : n)], CX ? sAdj[warp * W + 2 * n + 1] : 0.0f};
+                WmC gin = {sAdj[ch * W + (CX ? 2 * n : n)], CX ? sAdj[ch * W + 2 * n + 1] : 0.0f};
                 WmC gcar = CX ? wm_fma(P[0], gin, S[0]) : WmC{fmaf(P[0].r, gin.r, S[0].r), 0.0f};  // adjoint arriving after the lane's last step
                 float accAr = 0.0f, accAi = 0.0f;
                 if (adjOnly) {
@@ -564,10 +557,10 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                         const float c_i = cc.i, bi = bb.i;
                         WmC gh = {gcar.r + 2.0f * gy[i] * c_r, gcar.i - 2.0f * gy[i] * c_i};
                         y[i] += 2.0f * (c_r * hv[i].r - c_i * hv[i].i);
-                        sRed[(0 * CPB + warp) * T + slot] = gh.r * du[i];
-                        sRed[(1 * CPB + warp) * T + slot] = gh.i * du[i];
-                        sRed[(2 * CPB + warp) * T + slot] = 2.0f * gy[i] * hv[i].r;
-                        sRed[(3 * CPB + warp) * T + slot] = -2.0f * gy[i] * hv[i].i;
+                        sRed[(0 * CPB + ch) * T + slot] = gh.r * du[i];
+                        sRed[(1 * CPB + ch) * T + slot] = gh.i * du[i];
+                        sRed[(2 * CPB + ch) * T + slot] = 2.0f * gy[i] * hv[i].r;
+                        sRed[(3 * CPB + ch) * T + slot] = -2.0f * gy[i] * hv[i].i;
                         X[i] += gh.r * br + gh.i * bi;
                         WmC ga = {gh.r * hp.r + gh.i * hp.i, gh.i * hp.r - gh.r * hp.i};       // ĝ·conj(h_{t−1})
                         WmC gv = {ga.r * av[i].r + ga.i * av[i].i, ga.i * av[i].r - ga.r * av[i].i};  // ·conj(a_t)
@@ -577,8 +570,8 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                     } else {
                         float gh = gcar.r + gy[i] * c_r;
                         y[i] = fmaf(c_r, hv[i].r, y[i]);
-                        sRed[(0 * CPB + warp) * T + slot] = gh * du[i];
-                        sRed[(1 * CPB + warp) * T + slot] = gy[i] * hv[i].r;
+                        sRed[(0 * CPB + ch) * T + slot] = gh * du[i];
+                        sRed[(1 * CPB + ch) * T + slot] = gy[i] * hv[i].r;
                         X[i] += gh * br;
                         float gv = gh * hp.r * av[i].r;
                         accAr += gv * sdt[i];
@@ -593,10 +586,10 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
                 if (CX) accAi = wm_chain_sum<LC>(accAi);
                 __syncwarp();
                 if (lane == 0) {
-                    sAdj[warp * W + (CX ? 2 * n : n)] = gcar.r;
-                    if (CX) sAdj[warp * W + 2 * n + 1] = gcar.i;
-                    sAccA[warp * W + (CX ? 2 * n : n)] += accAr;
-                    if (CX) sAccA[warp * W + 2 * n + 1] += accAi;
+                    sAdj[ch * W + (CX ? 2 * n : n)] = gcar.r;
+                    if (CX) sAdj[ch * W + 2 * n + 1] = gcar.i;
+                    sAccA[ch * W + (CX ? 2 * n : n)] += accAr;
+                    if (CX) sAccA[ch * W + 2 * n + 1] += accAi;
                 }
                 if (adjOnly) continue;
                 // 3. dB, dC: the block's channels summed, one atomic per step and column, for RG
@@ -656,7 +649,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
         if (!adjOnly) {
         #pragma unroll
         for (int i = 0; i < I; ++i) {
-            int s = (i * LC + lane) * CS + warp;
+            int s = (i * LC + lane) * CS + ch;
             bool in = valid && t0 + lane * I + i < a.L;
             float uu = sU[s], pre = sDelta[s] + bias, dout = sG[s];
             float dpre = (X[i] * uu + Y[i]) * wm_sigmoid_s(pre);
@@ -677,7 +670,7 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     if (adjOnly) {
         sumS = wm_chain_sum<LC>(sumS);
         if (valid) {
-            for (int w = lane; w < W; w += LC) sg.end[((b * sg.segments + seg) * a.D + d) * W + w] = sAdj[warp * W + w];
+            for (int w = lane; w < W; w += LC) sg.end[((b * sg.segments + seg) * a.D + d) * W + w] = sAdj[ch * W + w];
             if (lane == 0) sg.sum[(b * sg.segments + seg) * a.D + d] = sumS;
         }
         return;
@@ -685,8 +678,8 @@ __device__ void wm_scan_bwd(ScanArgs a, const float* ckpt, const float* dOut, lo
     accD = wm_chain_sum<LC>(accD); accBias = wm_chain_sum<LC>(accBias);
     if (valid) {
         for (int n = lane; n < N; n += LC) {
-            atomicAdd(g.dA + d * N + n, sAccA[warp * W + (CX ? 2 * n : n)]);
-            if (CX) atomicAdd(g.dAImag + d * N + n, sAccA[warp * W + 2 * n + 1]);
+            atomicAdd(g.dA + d * N + n, sAccA[ch * W + (CX ? 2 * n : n)]);
+            if (CX) atomicAdd(g.dAImag + d * N + n, sAccA[ch * W + 2 * n + 1]);
         }
         if (lane == 0) {
             if (g.dD) atomicAdd(g.dD + d, accD);

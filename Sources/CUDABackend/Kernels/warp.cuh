@@ -3,10 +3,13 @@
 // their sources, in front of any other shared header, when they are compiled
 // (KernelFamily.source).
 
-__device__ __forceinline__ float wm_warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+// Sum over each chain of LC lanes (LC = 32: the warp; 16: each half-warp), every lane getting its chain's.
+template <int LC = 32>
+__device__ __forceinline__ float wm_chain_sum(float v) {
+    for (int o = LC / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
+__device__ __forceinline__ float wm_warp_sum(float v) { return wm_chain_sum<32>(v); }
 __device__ __forceinline__ float wm_warp_max(float v) {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
