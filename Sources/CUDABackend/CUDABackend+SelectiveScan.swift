@@ -75,10 +75,25 @@ extension CUDABackend {
         ((s.channels + scanChannels(s) - 1) / scanChannels(s), s.batch, 1)
     }
 
-    /// The forward's tile kernel: steps per lane, channels per block, and lanes per channel's
-    /// chain: 32 (the backward's own layout), or 16 with two channels a warp and 8 steps a lane
-    /// (scan.cu's WM_SCAN_FWD_L16): the same 128-step tiles as the 4-step backward, so only where
-    /// that is the backward's kernel. 16 lanes where their blocks of 16 channels are at least as
+    /// A tile kernel of either pass: steps per lane, channels per block, and lanes per channel's
+    /// chain (32, or 16 with two channels a warp: scan.cu's WM_SCAN_KERNELS_L16).
+    public struct ScanTileKernel: Equatable, Sendable {
+        public var items: Int, channels: Int, lanes: Int
+        func name(_ pass: String, _ s: SelectiveScanShape) -> String {
+            "wm_scan_\(pass)_\(s.isComplex ? "complex" : "real")_i\(items)_c\(channels)\(lanes == 16 ? "_l16" : "")"
+        }
+        var threads: Int { lanes * channels }
+        /// Steps a tile: the checkpoint interval, the same for both passes of a scan.
+        var tile: Int { lanes * items }
+        /// Row stride of the staged u / delta / z tiles (scan.cu's wm_row_stride).
+        var rowStride: Int { lanes == 32 ? channels + 1 : channels + 2 }
+        /// Thread blocks along the channels of one batch item.
+        func blocks(_ s: SelectiveScanShape) -> Int { (s.channels + channels - 1) / channels }
+    }
+
+    /// The forward's tile kernel: 32 lanes (the layout of `scanItems` / `scanChannels`), or 16
+    /// lanes × 8 steps, the same 128-step tiles as the 4-step kernels, so only where those are
+    /// the 32-lane choice. 16 lanes where their blocks of 16 channels are at least as
     /// many as SMs; then blocks of 8 channels where those load the SMs more evenly (the slowest
     /// SM's channels, as `scanChannels`), else 16. Measured on an H200 (`bench scan`'s lanes
     /// table), against 32 lanes: 1.24 / 1.35× (real / complex) at (16, 1024, 16384, 16),
@@ -86,13 +101,6 @@ extension CUDABackend {
     /// 1.19 / 1.21× at (2, 1536, 65536, 16); slower where the SMs get fewer warps than that:
     /// 0.88 / 0.94× at (1, 1536, 65536, 16) (96 blocks of 16, against 128 of 12 channels in 12 warps).
     /// WAVEMAMBA_SCAN_FWD_LANES (16 or 32) and WAVEMAMBA_SCAN_FWD_CHANNELS (8, 12 or 16) override.
-    public struct ScanTileKernel: Equatable, Sendable {
-        public var items: Int, channels: Int, lanes: Int
-        func name(_ pass: String, _ s: SelectiveScanShape) -> String {
-            "wm_scan_\(pass)_\(s.isComplex ? "complex" : "real")_i\(items)_c\(channels)\(lanes == 16 ? "_l16" : "")"
-        }
-        var threads: Int { lanes * channels }
-    }
     public func scanForwardKernel(_ s: SelectiveScanShape) -> ScanTileKernel {
         let own = ScanTileKernel(items: scanItems(s), channels: scanChannels(s), lanes: 32)
         guard own.items == 4 else { return own }
@@ -144,8 +152,7 @@ extension CUDABackend {
         forwardSharedBytes(s, ScanTileKernel(items: items ?? scanItems(s), channels: channels ?? scanChannels(s), lanes: 32), bcBuffers: bcBuffers)
     }
     private func forwardSharedBytes(_ s: SelectiveScanShape, _ k: ScanTileKernel, bcBuffers: Int) -> Int {
-        // Row stride of the u / delta / z tiles: scan.cu's wm_row_stride.
-        let T = k.lanes * k.items, cpb = k.channels, rs = k.lanes == 32 ? cpb + 1 : cpb + 2, W = s.stateWidth, GS = Self.scanBCStride(s)
+        let T = k.tile, cpb = k.channels, rs = k.rowStride, W = s.stateWidth, GS = Self.scanBCStride(s)
         return 4 * (2 * 3 * rs * T + bcBuffers * 2 * GS * T + 2 * cpb * W)
     }
 
@@ -165,7 +172,7 @@ extension CUDABackend {
         backwardSharedBytes(s, ScanTileKernel(items: items ?? scanItems(s), channels: channels ?? scanChannels(s), lanes: 32))
     }
     private func backwardSharedBytes(_ s: SelectiveScanShape, _ k: ScanTileKernel) -> Int {
-        let T = k.lanes * k.items, cpb = k.channels, rs = k.lanes == 32 ? cpb + 1 : cpb + 2, W = s.stateWidth, GS = Self.scanBCStride(s)
+        let T = k.tile, cpb = k.channels, rs = k.rowStride, W = s.stateWidth, GS = Self.scanBCStride(s)
         let reduceStates = !s.isComplex && cpb == 12 ? 4 : 2   // scan.cu's wm_bwd_reduce_states
         return 4 * (2 * (4 * rs * T + cpb * W) + 2 * GS * T + reduceStates * (s.isComplex ? 4 : 2) * cpb * T + 3 * cpb * W)
     }
@@ -230,7 +237,7 @@ extension CUDABackend {
         let s = x.shape
         let (segments, perSegment) = scanSegments(s)
         let (name, block, k) = forwardKernel(s)
-        let cb = (s.channels + k.channels - 1) / k.channels, batch = s.batch
+        let cb = k.blocks(s), batch = s.batch
         let bcBuffers = scanBCBuffers(s), shared = forwardSharedBytes(s, k, bcBuffers: bcBuffers)
         var starts: Tensor? = nil
         if segments > 1 {
@@ -292,7 +299,7 @@ extension CUDABackend {
         gb.int32(vectorAtomics(s, dB: g.dB, dC: g.dC) ? 1 : 0)
         let k = scanBackwardKernel(s), name = k.name("bwd", s), block = (k.threads, 1, 1), shared = backwardSharedBytes(s, k)
         let (segments, perSegment) = scanSegments(s)
-        let cb = (s.channels + k.channels - 1) / k.channels, batch = s.batch
+        let cb = k.blocks(s), batch = s.batch
         var incoming: Tensor? = nil
         if segments > 1 {
             // Each segment but the first from a zero adjoint at its end: the adjoint leaving its

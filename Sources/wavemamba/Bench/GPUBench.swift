@@ -60,25 +60,24 @@ struct GPUBench {
                 let g = SelectiveScanGradientTensors(du: gpu.empty([rows, D]), dDelta: gpu.empty([rows, D]), dz: gpu.empty([rows, D]),
                                                      dB: gpu.empty([rows, W]), dC: gpu.empty([rows, W]), dA: gpu.empty([D, N]),
                                                      dAImag: complex ? gpu.empty([D, N]) : nil, dD: gpu.empty([D]), dDeltaBias: gpu.empty([D]))
-                let fwd = time(repeats: repeats) { gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64) }
-                let both = time(repeats: repeats) {
-                    gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64)
+                func forward() { gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64) }
+                func forwardBackward() {
+                    forward()
                     gpu.selectiveScanBackward(x, dOut: dOut, checkpoints: ck, chunk: 64, grads: g)
                 }
+                let fwd = time(repeats: repeats, forward)
+                let both = time(repeats: repeats, forwardBackward)
                 // The forward with the other B / C tile buffering (one buffer or two, see
                 // scanBCBuffers): the same-run baseline of the default choice.
                 let chosen = gpu.scanBCBuffers(s), savedBC = gpu.scanBCBuffersOverride
                 gpu.scanBCBuffersOverride = 3 - chosen
-                let fwdOther = time(repeats: repeats) { gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64) }
+                let fwdOther = time(repeats: repeats, forward)
                 gpu.scanBCBuffersOverride = savedBC
                 // The same with the backward's dB / dC sums added by scalar atomics (what it did
                 // before the vector atomics): their same-run baseline.
                 let vector = gpu.scanVectorAtomics
                 gpu.scanVectorAtomics = false
-                let bothScalar = time(repeats: repeats) {
-                    gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64)
-                    gpu.selectiveScanBackward(x, dOut: dOut, checkpoints: ck, chunk: 64, grads: g)
-                }
+                let bothScalar = time(repeats: repeats, forwardBackward)
                 gpu.scanVectorAtomics = vector
                 // Each pass with 32-lane chains against 16-lane ones (two channels a warp) in blocks
                 // of 16, 8 and 12 channels (scanForwardKernel / scanBackwardKernel), where the tile
@@ -99,14 +98,11 @@ struct GPUBench {
                 }
                 let savedLanes = (gpu.scanForwardLanesOverride, gpu.scanForwardChannelsOverride, gpu.scanBackwardLanesOverride, gpu.scanBackwardChannelsOverride)
                 let lanes = laneRow({ gpu.scanForwardLanesOverride = $0; gpu.scanForwardChannelsOverride = $1 }, { gpu.scanForwardKernel(s).lanes }) {
-                    time(repeats: repeats) { gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64) }
+                    time(repeats: repeats, forward)
                 }
                 (gpu.scanForwardLanesOverride, gpu.scanForwardChannelsOverride) = (savedLanes.0, savedLanes.1)
                 let bwdLanes = laneRow({ gpu.scanBackwardLanesOverride = $0; gpu.scanBackwardChannelsOverride = $1 }, { gpu.scanBackwardKernel(s).lanes }) {
-                    time(repeats: repeats) {
-                        gpu.selectiveScan(x, out: out, lastState: nil, checkpoints: ck, chunk: 64)
-                        gpu.selectiveScanBackward(x, dOut: dOut, checkpoints: ck, chunk: 64, grads: g)
-                    }
+                    time(repeats: repeats, forwardBackward)
                 }
                 (gpu.scanBackwardLanesOverride, gpu.scanBackwardChannelsOverride) = (savedLanes.2, savedLanes.3)
                 // Bytes that must move: forward reads u, delta, z, B, C and writes out; the backward
