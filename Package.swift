@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// The package graph is the architecture diagram (see ../shared/ARCHITECTURE.md):
+// The package graph is the architecture diagram (see docs/architecture.md):
 // each layer is one target and may import only the layers below it.
 import PackageDescription
 
@@ -88,20 +88,23 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Data shipped for the tests (golden vectors), found from the source tree.
+        .target(name: "Fixtures", path: "Tests/Fixtures/Sources"),
+
         .testTarget(name: "AudioIOTests", dependencies: ["AudioIO"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "SafeTensors"]),
-        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Fixtures", "Kernels", "SafeTensors"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["Fixtures", "SafeTensors"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "SafeTensors"]),
         .testTarget(name: "SpectralTests", dependencies: ["Spectral"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Engine", "AudioIO"]),
-        .testTarget(name: "CUDABackendTests", dependencies: ["CUDABackend", "CUDAChecks", "Engine", "Kernels"]),
+        .testTarget(name: "CUDABackendTests", dependencies: ["Fixtures", "CUDABackend", "CUDAChecks", "Engine", "Kernels"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "Engine"]),
-        .testTarget(name: "LayersTests", dependencies: ["Layers", "Engine", "Kernels", "SafeTensors"]),
+        .testTarget(name: "LayersTests", dependencies: ["Fixtures", "Layers", "Engine", "Kernels", "SafeTensors"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "AudioIO", "Spectral", "Engine"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Engine", "AudioIO", "SafeTensors"]),
         // Runs the built binary as a user would (depends on it so that it is built first).
-        .testTarget(name: "CLITests", dependencies: ["wavemamba", "AudioIO", "Models", "Engine", "SafeTensors"]),
+        .testTarget(name: "CLITests", dependencies: ["Fixtures", "wavemamba", "AudioIO", "Models", "Engine", "SafeTensors"]),
     ],
     swiftLanguageModes: [.v5]
 )

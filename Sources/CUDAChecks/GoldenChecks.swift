@@ -4,7 +4,7 @@ import Kernels
 import SafeTensors
 
 /// The selective-scan golden files (official selective_scan_ref in float64, see
-/// shared/golden/README.md) through a backend's forward and backward, after transposing
+/// Tests/Fixtures/golden/README.md) through a backend's forward and backward, after transposing
 /// from the files' (batch, dim, L) / (batch, dstate, L) layout to ours.
 public struct GoldenChecks {
     public let backend: any Backend
@@ -16,14 +16,11 @@ public struct GoldenChecks {
         self.directory = directory
     }
 
-    /// WAVEMAMBA_GOLDEN_DIR, else shared/golden or ../shared/golden from the current folder.
+    /// WAVEMAMBA_GOLDEN_DIR, else the checkout's Tests/Fixtures/golden from the current folder.
     public static func findDirectory(from start: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) -> URL? {
         if let d = ProcessInfo.processInfo.environment["WAVEMAMBA_GOLDEN_DIR"], !d.isEmpty { return URL(fileURLWithPath: d) }
-        for rel in ["shared/golden", "../shared/golden"] {
-            let u = start.appendingPathComponent(rel).standardizedFileURL
-            if FileManager.default.fileExists(atPath: u.path) { return u }
-        }
-        return nil
+        let u = start.appendingPathComponent("Tests/Fixtures/golden")
+        return FileManager.default.fileExists(atPath: u.path) ? u : nil
     }
 
     static func fromBDL(_ a: [Float], _ b: Int, _ d: Int, _ l: Int) -> [Float] {

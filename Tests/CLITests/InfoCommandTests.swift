@@ -1,4 +1,5 @@
 import AudioIO
+import Fixtures
 import Foundation
 import XCTest
 
@@ -89,8 +90,7 @@ final class InfoCommandTests: XCTestCase {
     }
 
     func testCheckpointInspect() throws {
-        let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/golden/scan_real_small.safetensors")
+        let golden = Fixtures.golden.appendingPathComponent("scan_real_small.safetensors")
         let r = try CLI.run(["checkpoint", "inspect", golden.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("in_u") && r.stdout.contains("F32") && r.stdout.contains("kind: selective_scan"), r.stdout)

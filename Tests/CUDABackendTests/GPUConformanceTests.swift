@@ -1,5 +1,6 @@
 @testable import CUDAChecks
 import Engine
+import Fixtures
 import Foundation
 import XCTest
 @testable import CUDABackend
@@ -44,9 +45,7 @@ final class GPUConformanceTests: XCTestCase {
 
     func testGoldenFilesOnTheGPU() throws {
         guard let (g, _) = backends() else { return }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        guard let dir = GoldenChecks.findDirectory(from: repo) else { return XCTFail("no shared/golden next to \(repo.path)") }
-        assertAll(try GoldenChecks(backend: g, directory: dir).all())
+        assertAll(try GoldenChecks(backend: g, directory: Fixtures.golden).all())
     }
 
     func testTrainingStepStepModeAndCheckpointResume() throws {

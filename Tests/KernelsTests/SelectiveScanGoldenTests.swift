@@ -1,22 +1,15 @@
+import Fixtures
 import Foundation
 import SafeTensors
 import XCTest
 @testable import Kernels
 
 /// Runs every `selective_scan` case of the golden folder (official selective_scan_ref in
-/// float64, see shared/golden/README.md) through the fused forward + backward, after
+/// float64, see Tests/Fixtures/golden/README.md) through the fused forward + backward, after
 /// transposing from the files' (batch, dim, L) / (batch, dstate, L) layout to ours.
 /// `mamba_block` cases are skipped here (tested at the layer level).
 final class SelectiveScanGoldenTests: XCTestCase {
-    /// <repo>/../shared/golden, or WAVEMAMBA_GOLDEN_DIR.
-    static var goldenDirectory: URL {
-        if let dir = ProcessInfo.processInfo.environment["WAVEMAMBA_GOLDEN_DIR"], !dir.isEmpty {
-            return URL(fileURLWithPath: dir)
-        }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        return repo.deletingLastPathComponent().appendingPathComponent("shared/golden")
-    }
+    static var goldenDirectory: URL { Fixtures.golden }
 
     /// (batch, dim, L) → (batch, L, dim)
     static func fromBDL(_ a: [Float], _ b: Int, _ d: Int, _ l: Int) -> [Double] {

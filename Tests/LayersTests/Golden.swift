@@ -1,13 +1,10 @@
+import Fixtures
 import Foundation
 import SafeTensors
 
-/// The golden folder: ../shared/golden beside the repository, or WAVEMAMBA_GOLDEN_DIR.
+/// The golden folder (Tests/Fixtures/golden, or WAVEMAMBA_GOLDEN_DIR).
 enum Golden {
-    static var directory: URL {
-        if let env = ProcessInfo.processInfo.environment["WAVEMAMBA_GOLDEN_DIR"] { return URL(fileURLWithPath: env) }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repo.deletingLastPathComponent().appendingPathComponent("shared/golden")
-    }
+    static var directory: URL { Fixtures.golden }
 
     /// Every golden file whose metadata `kind` is `kind`, sorted by name.
     static func files(kind: String) throws -> [(name: String, file: SafeTensorsFile)] {

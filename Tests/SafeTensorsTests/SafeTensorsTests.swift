@@ -1,3 +1,4 @@
+import Fixtures
 import Foundation
 import XCTest
 @testable import SafeTensors
@@ -14,12 +15,7 @@ final class SafeTensorsTests: XCTestCase {
         try? FileManager.default.removeItem(at: tmp)
     }
 
-    /// ../shared/golden beside the repository (or WAVEMAMBA_GOLDEN_DIR).
-    static var goldenDirectory: URL {
-        if let env = ProcessInfo.processInfo.environment["WAVEMAMBA_GOLDEN_DIR"] { return URL(fileURLWithPath: env) }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repo.deletingLastPathComponent().appendingPathComponent("shared/golden")
-    }
+    static var goldenDirectory: URL { Fixtures.golden }
 
     func testRoundTripIsExactAndAtomic() throws {
         var w = SafeTensorsWriter(metadata: ["config": #"{"d_model":64}"#])

@@ -22,7 +22,7 @@ for lib in libcublas.so.13 libcublas.so.12 libnvrtc.so.13 libnvrtc.so.12; do
 done
 export LD_LIBRARY_PATH="$PWD/$carry/lib$extra:${LD_LIBRARY_PATH:-}"
 export WAVEMAMBA_CUDA_KERNELS="$PWD/$carry/kernels"
-[[ -d .carry/golden ]] && export WAVEMAMBA_GOLDEN_DIR="$PWD/.carry/golden"
+[[ -d Tests/Fixtures/golden ]] && export WAVEMAMBA_GOLDEN_DIR="$PWD/Tests/Fixtures/golden"
 out="${OUT:-/tmp}"
 export WAVEMAMBA_CUDA_CACHE="$out/cuda-cache"
 bin="$carry/wavemamba"
@@ -47,7 +47,7 @@ for step in "${steps[@]}"; do
         graphs) run selftest --device cuda --filter graphs: ;;   # the asynchronous graph path, without SYNC
         scan) run bench scan --device cuda ;;
         selftest-scan) WAVEMAMBA_CUDA_SYNC=1 run selftest --device cuda --filter "selective scan" ;;
-        golden) WAVEMAMBA_CUDA_SYNC=1 run selftest --device cuda --filter golden ;;   # needs .carry/golden (a copy of ../shared/golden)
+        golden) WAVEMAMBA_CUDA_SYNC=1 run selftest --device cuda --filter golden ;;   # the checkout's Tests/Fixtures/golden
         scan-items8)   # the anchor shapes that take 4 steps per lane by default, at 8 (and 8 channels per block)
             WAVEMAMBA_SCAN_ITEMS=8 WAVEMAMBA_SCAN_CHANNELS=8 run bench scan --device cuda --shapes 16x1024x16384x16,1x1536x65536x16 ;;
         scan-variants)   # the scan's tile kernels forced (channels per block × steps per lane) at the widest anchor shape, and the same length at 132 and 264 blocks of 8

@@ -51,7 +51,7 @@ struct SelfTestCommand: ParsableCommand {
         if let dir = GoldenChecks.findDirectory() {
             take(try GoldenChecks(backend: gpu, directory: dir).all())
         } else {
-            print("golden: skipped (no shared/golden here; set WAVEMAMBA_GOLDEN_DIR)")
+            print("golden: skipped (no Tests/Fixtures/golden in the current folder; run from the checkout or set WAVEMAMBA_GOLDEN_DIR)")
         }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("wavemamba-selftest-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
