@@ -11,13 +11,27 @@ public final class AdamWOptimizer {
         public var weightDecay: Float = 0.01
         /// Clip the global gradient norm to this (nil: no clipping).
         public var gradientClip: Float? = 1.0
+        /// The SSM parameters' learning-rate cap (nil: none, as mamba_ssm). S4's convention,
+        /// 1e-3, is what keeps complex Mamba from diverging at lr 2e-3.
+        public var ssmLearningRate: Float? = 1e-3
+        /// Whether Δ's projection weight decays like any weight (mamba_ssm) or not at all (S4).
+        public var ssmWeightDecay = false
 
-        public init(beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01, gradientClip: Float? = 1.0) {
+        public init(beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01, gradientClip: Float? = 1.0,
+                    ssmLearningRate: Float? = 1e-3, ssmWeightDecay: Bool = false) {
             self.beta1 = beta1
             self.beta2 = beta2
             self.eps = eps
             self.weightDecay = weightDecay
             self.gradientClip = gradientClip
+            self.ssmLearningRate = ssmLearningRate
+            self.ssmWeightDecay = ssmWeightDecay
+        }
+
+        /// A parameter's learning rate at peak `lr`, and whether decay applies to it.
+        public func treatment(_ o: ParameterOptions, learningRate lr: Float) -> (learningRate: Float, decays: Bool) {
+            guard o.ssm else { return (lr, o.weightDecay) }
+            return (min(lr, ssmLearningRate ?? .infinity), o.weightDecay && ssmWeightDecay)
         }
     }
 
@@ -49,11 +63,11 @@ public final class AdamWOptimizer {
         step += 1
         let b = store.backend
         for (range, opts) in store.optionRuns {
-            let runLR = min(lr, opts.maxLearningRate ?? .infinity)
+            let t = config.treatment(opts, learningRate: lr)
             b.adamW(parameters: store.view(store.values!, range), gradients: store.view(store.grads!, range),
-                    m: store.view(m, range), v: store.view(v, range), step: step, learningRate: runLR,
+                    m: store.view(m, range), v: store.view(v, range), step: step, learningRate: t.learningRate,
                     beta1: config.beta1, beta2: config.beta2, eps: config.eps,
-                    weightDecay: opts.weightDecay ? config.weightDecay : 0, gradientScale: scale)
+                    weightDecay: t.decays ? config.weightDecay : 0, gradientScale: scale)
         }
         return norm
     }

@@ -1,19 +1,23 @@
 /// How the optimiser treats a parameter.
 public struct ParameterOptions: Sendable, Equatable, Codable {
-    /// Decoupled weight decay applies (off for biases, norms, and Mamba's A_log and D, as
+    /// Decoupled weight decay may apply (off for biases, norms, and Mamba's A_log and D, as
     /// the official code marks them with `_no_weight_decay`).
     public var weightDecay: Bool
-    /// Caps this parameter's learning rate (SSM parameters A and Δ: ≤ 1e-3, as S4 does).
-    public var maxLearningRate: Float?
+    /// One of the SSM parameters (A, Δ): the optimiser's SSM settings cap its learning rate
+    /// and decide whether its decay applies (`AdamWOptimizer.Config.ssmLearningRate`).
+    public var ssm: Bool
 
-    public init(weightDecay: Bool = true, maxLearningRate: Float? = nil) {
+    public init(weightDecay: Bool = true, ssm: Bool = false) {
         self.weightDecay = weightDecay
-        self.maxLearningRate = maxLearningRate
+        self.ssm = ssm
     }
 
     public static let noDecay = ParameterOptions(weightDecay: false)
-    /// A_log, A_imag, dt_proj.bias, S4D's log Δ: no weight decay, learning rate ≤ 1e-3.
-    public static let ssm = ParameterOptions(weightDecay: false, maxLearningRate: 1e-3)
+    /// A_log, A_imag, dt_proj.bias, S4D's A and log Δ: never decayed (mamba_ssm and S4 agree).
+    public static let ssm = ParameterOptions(weightDecay: false, ssm: true)
+    /// Δ's projection matrix (dt_proj.weight): a plain weight to mamba_ssm, an SSM parameter to
+    /// S4's convention; `AdamWOptimizer.Config.ssmWeightDecay` chooses.
+    public static let ssmProjection = ParameterOptions(weightDecay: true, ssm: true)
 }
 
 /// All parameters of a model, under their PyTorch state_dict names.

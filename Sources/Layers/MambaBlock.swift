@@ -70,7 +70,7 @@ public struct MambaBlock {
                        seed: parameterSeed(seed, p + "x_proj"))
         // dt_proj: weight U(±R^-½·dtScale); bias = inverse softplus of Δ ~ log-uniform.
         let dtStd = Float(pow(Double(R), -0.5) * c.dtScale)
-        let dtWeight = store.add(p + "dt_proj.weight", shape: [dInner, R], options: .ssm) {
+        let dtWeight = store.add(p + "dt_proj.weight", shape: [dInner, R], options: .ssmProjection) {
             b.fillUniform($0, low: -dtStd, high: dtStd, seed: parameterSeed(seed, p + "dt_proj.weight"))
         }
         let u = b.empty([dInner])

@@ -51,6 +51,28 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(store.optionRuns.count, 3)
     }
 
+    /// S4's convention (the default) against mamba_ssm's, parameter kind by kind.
+    func testSSMTreatment() {
+        let lr: Float = 2e-3
+        let s4 = AdamWOptimizer.Config()
+        var mamba = AdamWOptimizer.Config()
+        mamba.ssmLearningRate = nil
+        mamba.ssmWeightDecay = true
+        let kinds: [(ParameterOptions, s4: (Float, Bool), mamba: (Float, Bool))] = [
+            (ParameterOptions(), (lr, true), (lr, true)),
+            (.noDecay, (lr, false), (lr, false)),
+            (.ssm, (1e-3, false), (lr, false)),             // A_log, A_imag, dt_proj.bias
+            (.ssmProjection, (1e-3, false), (lr, true)),    // dt_proj.weight
+        ]
+        for k in kinds {
+            let a = s4.treatment(k.0, learningRate: lr), b = mamba.treatment(k.0, learningRate: lr)
+            XCTAssertEqual(a.learningRate, k.s4.0); XCTAssertEqual(a.decays, k.s4.1)
+            XCTAssertEqual(b.learningRate, k.mamba.0); XCTAssertEqual(b.decays, k.mamba.1)
+        }
+        // Below the cap the peak rate applies as it is.
+        XCTAssertEqual(s4.treatment(.ssm, learningRate: 5e-4).learningRate, 5e-4)
+    }
+
     func testLearningRateSchedule() {
         let s = LearningRateSchedule(peak: 1e-3, warmupSteps: 10, totalSteps: 110, decay: .cosine, finalFraction: 0.1)
         XCTAssertEqual(s.learningRate(at: 0), 1e-4, accuracy: 1e-9)
