@@ -7,14 +7,17 @@ import Spectral
 /// the 256 levels in front and a 256-way head behind. Token-major throughout: a batch of B
 /// clips of L samples is a (B·L, channels) matrix.
 ///
-/// Parameter names (PyTorch conventions; see README "Model parameters"):
-/// `embedding.weight`; `down.{i}.linear.*`; `center.{j}.norm.*`, `center.{j}.mixer.*`;
-/// `up.{i}.0.linear.*` (the UpPool), `up.{i}.{k}.norm.*`, `up.{i}.{k}.mixer.*` (k ≥ 1);
-/// `norm.*`; `head.*`.
+/// Parameter names (PyTorch conventions; see docs/parameters.md):
+/// `embedding.weight`; `center.{j}.norm.*`, `center.{j}.mixer.*`; `up.{i}.0.linear.*` (the
+/// UpPool), `up.{i}.{k}.norm.*`, `up.{i}.{k}.mixer.*` (k ≥ 1); `norm.*`; `head.*`; the DownPools
+/// `down.{i}.linear.*` (`sashimi`), or with `unet` the blocks `down.{i}.{k}.*` (k < m, the
+/// stage's m blocks) and the DownPool `down.{i}.{m}.linear.*`.
 public final class SaShiMi {
     public let config: SaShiMiConfig
     public let store: ParameterStore
     public let embedding: Variable
+    /// Per pooling level, the residual blocks before its DownPool (`unet` only; else empty).
+    public let downBlocks: [[ResidualBlock]]
     public let down: [DownPool]
     public let center: [ResidualBlock]
     public let up: [(pool: UpPool, blocks: [ResidualBlock])]
@@ -32,12 +35,21 @@ public final class SaShiMi {
         embedding = store.add("embedding.weight", shape: [config.classes, H], options: .noDecay) {
             backend.fillNormal($0, mean: 0, std: 1, seed: parameterSeed(seed, "embedding.weight"))
         }
-        var down: [DownPool] = []
+        var down: [DownPool] = [], downBlocks: [[ResidualBlock]] = []
         for (i, p) in config.pool.enumerated() {
-            down.append(DownPool(store, prefix: "down.\(i)", width: H, expand: config.expand, pool: p, seed: seed))
+            var prefix = "down.\(i)"
+            if config.backbone == .unet {
+                let blocks = Self.stage(store, prefix: prefix, width: H, kind: config.outer, config: config, seed: seed, plans: fftPlans)
+                downBlocks.append(blocks)
+                prefix += ".\(blocks.count)"
+            } else {
+                downBlocks.append([])
+            }
+            down.append(DownPool(store, prefix: prefix, width: H, expand: config.expand, pool: p, seed: seed))
             H *= config.expand
         }
         self.down = down
+        self.downBlocks = downBlocks
         center = Self.stage(store, prefix: "center", width: H, kind: config.center, config: config, seed: seed, plans: fftPlans)
         var up: [(UpPool, [ResidualBlock])] = []
         for (i, p) in config.pool.reversed().enumerated() {
@@ -87,26 +99,40 @@ public final class SaShiMi {
         let batch = tokens.shape[0], L = tokens.shape[1]
         precondition(L % config.totalPool == 0, "sequence length \(L) is not a multiple of the pooling \(config.totalPool)")
         var x = Op.reshape(Op.embedding(embedding, indices: tokens, tape), [batch * L, config.dModel], tape)
-        var outputs = [x]
-        for d in down {
-            x = d(x, tape)
-            outputs.append(x)
-        }
         var layerSeed = seed
-        func run(_ blocks: [ResidualBlock]) {
-            for b in blocks {
-                layerSeed = layerSeed &+ 0x9E37_79B9
-                x = b(x, batch: batch, tape, training: training, seed: layerSeed, firstSample: firstSample)
-            }
+        func block(_ b: ResidualBlock) {
+            layerSeed = layerSeed &+ 0x9E37_79B9
+            x = b(x, batch: batch, tape, training: training, seed: layerSeed, firstSample: firstSample)
         }
-        run(center)
+        // The skip stack. sashimi: each level's input, and the center's. unet (`unet.py`): the
+        // input of every layer on the way down (blocks and DownPools) and of the center, popped
+        // by its mirror on the way up, which adds it to its output.
+        var outputs: [Variable] = []
+        for (d, blocks) in zip(down, downBlocks) {
+            for b in blocks {
+                outputs.append(x)
+                block(b)
+            }
+            outputs.append(x)
+            x = d(x, tape)
+        }
+        outputs.append(x)
+        center.forEach(block)
         x = Op.add(x, outputs.removeLast(), tape)
         for stage in up {
             x = Op.add(stage.pool(x, batch: batch, tape), outputs.removeLast(), tape)
-            let skip = x
-            run(stage.blocks)
-            x = Op.add(x, skip, tape)
+            if config.backbone == .unet {
+                for b in stage.blocks {
+                    block(b)
+                    x = Op.add(x, outputs.removeLast(), tape)
+                }
+            } else {
+                let skip = x
+                stage.blocks.forEach(block)
+                x = Op.add(x, skip, tape)
+            }
         }
+        precondition(outputs.isEmpty, "SaShiMi: \(outputs.count) skips left unused")
         return head(norm(x, tape), tape)
     }
 

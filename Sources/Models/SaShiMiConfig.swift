@@ -10,12 +10,25 @@ public enum BlockKind: String, Codable, Sendable, CaseIterable {
     case s4d = "s4d"
 }
 
-/// SaShiMi's multi-scale U-Net (Goel et al. 2022), as `sashimi.py` builds it (non-U-Net
-/// variant: down-pooling only on the way down). Defaults: the SC09 "small" model of the
-/// Mamba paper (d_model 64, 8 layers per stage, pooling [4, 4], expand 2, d_state 16).
+/// Where the residual blocks of SaShiMi's multi-scale network sit.
+public enum Backbone: String, Codable, Sendable, CaseIterable {
+    /// state-spaces/s4 `sashimi.py`: blocks in the center and on the way up only; a skip around
+    /// each up stage (24 blocks for 8 layers and two pooling levels).
+    case sashimi
+    /// state-spaces/s4 `unet.py` (`SequenceUNet`), the Mamba paper's SC09 models: `nLayers`
+    /// blocks before each DownPool too, and on the way up every layer adds the input of its
+    /// mirror on the way down (40 blocks for 8 layers and two pooling levels).
+    case unet
+}
+
+/// SaShiMi's multi-scale U-Net (Goel et al. 2022). Defaults: the SC09 "small" model of the
+/// Mamba paper in `sashimi.py`'s layout (d_model 64, 8 layers per stage, pooling [4, 4],
+/// expand 2, d_state 16).
 public struct SaShiMiConfig: Codable, Sendable, Equatable {
+    /// Which blocks the U-Net has and how its skips run (checkpoints without it: `sashimi`).
+    public var backbone: Backbone = .sashimi
     public var dModel: Int = 64
-    /// Residual layers per stage (center, and each up stage).
+    /// Residual layers per stage (center, each up stage, and with `unet` each down stage).
     public var nLayers: Int = 8
     public var pool: [Int] = [4, 4]
     /// Channel expansion per pooling level.
@@ -38,6 +51,16 @@ public struct SaShiMiConfig: Codable, Sendable, Equatable {
     public var scanChunk: Int = 64
 
     public init() {}
+
+    /// Every key is optional, so checkpoints written before a key existed still load.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func get<T: Decodable>(_ k: CodingKeys, _ v: inout T) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
+        try get(.backbone, &backbone); try get(.dModel, &dModel); try get(.nLayers, &nLayers); try get(.pool, &pool)
+        try get(.expand, &expand); try get(.ff, &ff); try get(.outer, &outer); try get(.center, &center)
+        try get(.dState, &dState); try get(.dConv, &dConv); try get(.mambaExpand, &mambaExpand); try get(.s4dState, &s4dState)
+        try get(.dropout, &dropout); try get(.classes, &classes); try get(.scanChunk, &scanChunk)
+    }
 
     /// Samples per coarsest step: clip lengths must be a multiple of this.
     public var totalPool: Int { pool.reduce(1, *) }

@@ -52,8 +52,14 @@ public struct Recipe: Sendable, Equatable {
         public var batchSize = 16
         /// Total optimiser steps (the cosine schedule ends here).
         public var steps = 1000
-        /// Peak learning rate (per-parameter caps still apply: Mamba's A and Δ ≤ 1e-3).
+        /// Peak learning rate (the SSM parameters' cap, `ssmLR`, still applies).
         public var lr = 2e-3
+        /// The learning-rate cap of the SSM parameters (A, Δ; S4's convention: 1e-3); 0: no cap
+        /// (mamba_ssm's).
+        public var ssmLR = 1e-3
+        /// Whether Δ's projection weight (dt_proj.weight) gets weight decay (mamba_ssm: yes; S4's
+        /// convention: no). A, D and the biases never do.
+        public var ssmWeightDecay = false
         public var warmupSteps = 0
         public var schedule: LearningRateSchedule.Decay = .cosine
         public var finalLRFraction = 0.0
@@ -91,7 +97,8 @@ public struct Recipe: Sendable, Equatable {
     /// The optimiser configuration this recipe asks for.
     public var optimizerConfig: AdamWOptimizer.Config {
         AdamWOptimizer.Config(beta1: Float(train.betas[0]), beta2: Float(train.betas[1]), weightDecay: Float(train.weightDecay),
-                              gradientClip: train.gradClip > 0 ? Float(train.gradClip) : nil)
+                              gradientClip: train.gradClip > 0 ? Float(train.gradClip) : nil,
+                              ssmLearningRate: train.ssmLR > 0 ? Float(train.ssmLR) : nil, ssmWeightDecay: train.ssmWeightDecay)
     }
 
     public var learningRateSchedule: LearningRateSchedule {

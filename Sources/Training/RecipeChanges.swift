@@ -16,7 +16,7 @@ extension Recipe {
     /// make "resume" a different run).
     public static let resumableKeys: Set<String> = [
         "name", "description", "[data] default_data", "[data] memory_budget_mb", "[model] scan_chunk", "[model] dropout",
-        "[train] steps", "[train] lr", "[train] warmup_steps", "[train] schedule", "[train] final_lr_fraction",
+        "[train] steps", "[train] lr", "[train] ssm_lr", "[train] ssm_weight_decay", "[train] warmup_steps", "[train] schedule", "[train] final_lr_fraction",
         "[train] weight_decay", "[train] grad_clip", "[train] betas", "[train] ema", "[train] validate_every",
         "[train] validation_batches", "[train] checkpoint_every", "[train] log_every",
     ]

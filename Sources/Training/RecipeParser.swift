@@ -23,9 +23,9 @@ extension Recipe {
 /// [data]   layout, default_data, sample_rate, clip_length, short_files (pad|drop),
 ///          quantization (mulaw|linear), normalization (minmax|none), valid_fraction,
 ///          test_fraction, memory_budget_mb
-/// [model]  d_model, n_layers, pool (list of integers ≥ 2), expand, ff, outer, center
+/// [model]  backbone (sashimi|unet), d_model, n_layers, pool (list of integers ≥ 2), expand, ff, outer, center
 ///          (mamba-complex|mamba|s4d), d_state, d_conv, mamba_expand, s4d_state, dropout, scan_chunk
-/// [train]  batch_size, steps, lr, warmup_steps, schedule (cosine|constant), final_lr_fraction,
+/// [train]  batch_size, steps, lr, ssm_lr (0: no cap), ssm_weight_decay (true|false), warmup_steps, schedule (cosine|constant), final_lr_fraction,
 ///          weight_decay, grad_clip (0: off), betas ([β1, β2]), ema (0: off, else the decay),
 ///          validate_every, validation_batches (0: whole split), checkpoint_every (0: at the end),
 ///          log_every, seed
@@ -88,6 +88,7 @@ public enum RecipeParser {
         var m = defaults
         let r = Reader(path: path, section: "[model] ")
         try r.read(t, [
+            "backbone": { m.backbone = try r.choice($0, "backbone") },
             "d_model": { m.dModel = try r.int($0, "d_model", 1...65536) },
             "n_layers": { m.nLayers = try r.int($0, "n_layers", 1...4096) },
             "pool": { m.pool = try r.intList($0, "pool", min: 2, what: "a list of integers ≥ 2 (e.g. [4, 4])") },
@@ -113,6 +114,8 @@ public enum RecipeParser {
             "batch_size": { s.batchSize = try r.int($0, "batch_size", 1...65536) },
             "steps": { s.steps = try r.int($0, "steps", 1...big) },
             "lr": { s.lr = try r.number($0, "lr", "a positive number (e.g. 2e-3)") { $0 > 0 && $0 < 10 } },
+            "ssm_lr": { s.ssmLR = try r.number($0, "ssm_lr", "0 (no cap) or a positive learning rate (e.g. 1e-3)") { $0 >= 0 && $0 < 10 } },
+            "ssm_weight_decay": { s.ssmWeightDecay = try r.bool($0, "ssm_weight_decay") },
             "warmup_steps": { s.warmupSteps = try r.int($0, "warmup_steps", 0...big) },
             "schedule": { s.schedule = try r.choice($0, "schedule", ["cosine": .cosine, "constant": .constant]) },
             "final_lr_fraction": { s.finalLRFraction = try r.number($0, "final_lr_fraction", "a number in [0, 1]") { $0 >= 0 && $0 <= 1 } },
@@ -187,6 +190,11 @@ struct Reader {
     func number(_ v: TOMLValueConvertible, _ key: String, _ what: String, _ valid: (Double) -> Bool) throws -> Double {
         guard let x = v.double ?? v.int.map(Double.init), x.isFinite, valid(x) else { throw fail(key, what, v) }
         return x
+    }
+
+    func bool(_ v: TOMLValueConvertible, _ key: String) throws -> Bool {
+        guard let b = v.bool else { throw fail(key, "true or false", v) }
+        return b
     }
 
     func string(_ v: TOMLValueConvertible, _ key: String, nonEmpty: Bool = false) throws -> String {

@@ -27,6 +27,7 @@ extension Recipe {
             ("memory_budget_mb", String(d.memoryBudgetMB)),
         ])
         section("model", [
+            ("backbone", quoted(m.backbone.rawValue)),
             ("d_model", String(m.dModel)),
             ("n_layers", String(m.nLayers)),
             ("pool", "[" + m.pool.map(String.init).joined(separator: ", ") + "]"),
@@ -45,6 +46,8 @@ extension Recipe {
             ("batch_size", String(t.batchSize)),
             ("steps", String(t.steps)),
             ("lr", number(t.lr)),
+            ("ssm_lr", number(t.ssmLR)),
+            ("ssm_weight_decay", t.ssmWeightDecay ? "true" : "false"),
             ("warmup_steps", String(t.warmupSteps)),
             ("schedule", quoted(t.schedule.rawValue)),
             ("final_lr_fraction", number(t.finalLRFraction)),
