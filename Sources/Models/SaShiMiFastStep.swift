@@ -25,6 +25,8 @@ public final class SaShiMiFastStepState {
     final class Weights {
         let model: SaShiMi          // keeps the in-place parameters alive
         let embedding: UnsafePointer<Float>
+        /// `unet`: per pooling level, the blocks before its DownPool (else empty lists).
+        let downBlocks: [[Block]]
         let downs: [(linear: PackedLinear, pool: Int, width: Int)]
         let center: [Block]
         let ups: [(linear: PackedLinear, pool: Int, width: Int, blocks: [Block])]
@@ -41,6 +43,7 @@ public final class SaShiMiFastStepState {
                                      outFeatures: d.linear.weight.shape[0], inFeatures: w * p,
                                      inputIndex: { k in (k % w) * p + k / w }), p, w)
             }
+            downBlocks = m.downBlocks.map { $0.map(Block.init) }
             center = m.center.map(Block.init)
             // The UpPool's output channel h·pool + s is written at s·width + h: the cache's rows.
             ups = m.up.map { stage in
@@ -98,6 +101,10 @@ public final class SaShiMiFastStepState {
         let downBuffers: [UnsafeMutablePointer<Float>]
         let downOuts: [UnsafeMutablePointer<Float>]
         var downCounts: [Int]
+        /// `unet`: per pooling level, the input of each down block and last the DownPool's
+        /// (the skips of the way up), and the blocks' states.
+        let downH: [[UnsafeMutablePointer<Float>]]
+        let downBlocks: [[BlockState]]
         let center: [BlockState]
         let centerH: UnsafeMutablePointer<Float>
         /// Per up stage: the UpPool's cache (rows, pool·H) in (s, h) order and its read index;
@@ -144,6 +151,8 @@ public final class SaShiMiFastStepState {
             downBuffers = w.downs.map { make(rows * $0.pool * $0.width) }
             downOuts = w.downs.map { make(rows * $0.linear.outFeatures) }
             downCounts = [Int](repeating: 0, count: w.downs.count)
+            downH = zip(w.downBlocks, w.downs).map { blocks, d in blocks.isEmpty ? [] : (0...blocks.count).map { _ in make(rows * d.width) } }
+            downBlocks = zip(w.downBlocks, w.downs).map { blocks, d in blocks.map { state($0, width: d.width) } }
             let cw = w.downs.last?.linear.outFeatures ?? c.dModel
             center = w.center.map { state($0, width: cw) }
             centerH = make(rows * cw)
@@ -171,6 +180,16 @@ public final class SaShiMiFastStepState {
             var reached = 0
             for i in 0..<w.downs.count {
                 let d = w.downs[i], ld = d.pool * d.width
+                if !w.downBlocks[i].isEmpty {
+                    // Each block steps a copy of its input, which stays as the mirror's skip.
+                    let hs = downH[i]
+                    hs[0].update(from: x!, count: rows * d.width)
+                    for k in 0..<w.downBlocks[i].count {
+                        hs[k + 1].update(from: hs[k], count: rows * d.width)
+                        stepBlock(w.downBlocks[i][k], downBlocks[i][k], hs[k + 1], width: d.width)
+                    }
+                    x = hs[w.downBlocks[i].count]
+                }
                 let buf = downBuffers[i], slot = downCounts[i] * d.width
                 for r in 0..<rows { (buf + r * ld + slot).update(from: x! + r * d.width, count: d.width) }
                 downCounts[i] += 1
@@ -193,7 +212,10 @@ public final class SaShiMiFastStepState {
             }
             for i in firstUp..<w.ups.count {
                 let u = w.ups[i], width = u.width, ld = u.pool * width
-                let skip = i == w.ups.count - 1 ? x0 : downOuts[w.downs.count - 2 - i]
+                // The mirror level's skips: the DownPool's input, then (unet) its blocks' inputs.
+                let j = w.downs.count - 1 - i
+                let mirror = downH[j]
+                let skip = mirror.last ?? (j == 0 ? x0 : downOuts[j - 1])
                 let cache = upCaches[i], joined = upJoined[i], h = upH[i]
                 // Pop the cached output (plus the skip) before a refill overwrites the cache.
                 let slot = upIndex[i] * width
@@ -208,8 +230,15 @@ public final class SaShiMiFastStepState {
                     upIndex[i] = 0
                 }
                 h.update(from: joined, count: rows * width)
-                for j in 0..<u.blocks.count { stepBlock(u.blocks[j], upBlocks[i][j], h, width: width) }
-                add(h, joined, rows * width)
+                if mirror.isEmpty {
+                    for k in 0..<u.blocks.count { stepBlock(u.blocks[k], upBlocks[i][k], h, width: width) }
+                    add(h, joined, rows * width)
+                } else {
+                    for k in 0..<u.blocks.count {
+                        stepBlock(u.blocks[k], upBlocks[i][k], h, width: width)
+                        add(h, mirror[u.blocks.count - 1 - k], rows * width)
+                    }
+                }
                 x = h
             }
             LayerNorm.forward(x: x!, weight: w.normWeight, bias: w.normBias, y: normed, mean: nil, rstd: nil,
@@ -282,7 +311,7 @@ public final class SaShiMiFastStepState {
                 let s = weights.ups[u]
                 part.upCaches[u].update(repeating: 0, count: part.rows * s.pool * s.width)
             }
-            for s in part.center + part.upBlocks.joined() {
+            for s in part.downBlocks.joined() + part.center + part.upBlocks.joined() {
                 switch s {
                 case .mamba(let ws): ws.reset()
                 case .s4d(let st, _, _, _, _): st.reset()
@@ -321,7 +350,7 @@ extension SaShiMi {
     /// then use `makeStepState` and `step(tokens:_:)`, the Backend-generic path.
     public func makeFastStepState(batch: Int) -> SaShiMiFastStepState? {
         guard let cpu = store.backend as? CPUBackend, cpu.device == .cpu else { return nil }
-        for block in center + up.flatMap(\.blocks) {
+        for block in downBlocks.joined() + center + up.flatMap(\.blocks) {
             if case .mamba(let m) = block.mixer, m.config.dInner % 16 != 0 { return nil }
         }
         return SaShiMiFastStepState(model: self, batch: batch, pool: cpu.pool)

@@ -15,6 +15,8 @@ public final class SaShiMiStepState {
     /// (batch) Int32: the tokens the next step embeds (an on-device sampler writes them here).
     public let token: Tensor
     let x0: Tensor               // (batch, H) embedded input
+    /// Per pooling level, its down blocks' states (`unet`; else empty).
+    let downBlocks: [[BlockState]]
     let downs: [DownState]
     let center: [BlockState]
     /// The center's fused block steps when every block has one: the stage is one launch.
@@ -31,7 +33,8 @@ public final class SaShiMiStepState {
     /// stage's fused launch to apply, with fused block steps; it writes `logits`.
     let fusedHead: StepHead?
 
-    /// Stack of skip connections, reused every step (capacity reserved once).
+    /// Stack of skip connections (the input of each layer on the way down, as the parallel
+    /// forward pushes them), reused every step (capacity reserved once).
     var outputs: [Tensor] = []
 
     /// Steps taken so far. The pooling stages' counters cycle with period `period`, so the
@@ -108,6 +111,9 @@ public final class SaShiMiStepState {
         token = b.empty([batch], dtype: .int32)
         x0 = b.empty([batch, c.dModel])
         downs = model.down.map { DownState(b, batch: batch, pool: $0) }
+        downBlocks = zip(model.downBlocks, model.down).map { blocks, pool in
+            blocks.map { BlockState(b, batch: batch, block: $0, width: pool.width, fused: fuse) }
+        }
         var width = c.dModel * Int(pow(Double(c.expand), Double(c.pool.count)))
         center = model.center.map { BlockState(b, batch: batch, block: $0, width: width, fused: fuse) }
         centerOut = b.empty([batch, width])
@@ -123,8 +129,9 @@ public final class SaShiMiStepState {
             let steps = blocks.compactMap(\.fused)
             return !steps.isEmpty && steps.count == blocks.count ? steps[...] : nil
         }
+        // unet's up stages add a skip after every block: their blocks step one by one.
         centerRun = run(center)
-        upRuns = ups.map { run($0.1) }
+        upRuns = ups.map { c.backbone == .unet ? nil : run($0.1) }
         normMean = b.empty([batch]); normRstd = b.empty([batch])
         normed = b.empty([batch, c.dModel])
         logits = b.empty([batch, c.classes])
@@ -134,7 +141,7 @@ public final class SaShiMiStepState {
         } else {
             fusedHead = nil
         }
-        outputs.reserveCapacity(c.pool.count + 2)
+        outputs.reserveCapacity(c.pool.count + 1 + downBlocks.joined().count)
     }
 }
 
@@ -151,7 +158,7 @@ extension SaShiMi {
 
     /// `state`'s fused block steps, center first, then the up stages'.
     public func fusedSteps(_ state: SaShiMiStepState) -> [ResidualMambaStep] {
-        (state.center + state.ups.flatMap(\.blocks)).compactMap(\.fused)
+        (state.downBlocks.joined() + state.center + state.ups.flatMap(\.blocks)).compactMap(\.fused)
     }
 
     /// Feeds one token per stream (Int32 classes) and returns the logits for the next sample
@@ -171,10 +178,14 @@ extension SaShiMi {
         s.steps += 1
         b.embedding(table: embedding.value, indices: s.token, out: s.x0)
         s.outputs.removeAll(keepingCapacity: true)
-        s.outputs.append(s.x0)
         var x: Tensor? = s.x0
         var reached = 0
-        for (pool, st) in zip(down, s.downs) {
+        for (i, (pool, st)) in zip(down, s.downs).enumerated() {
+            for (block, bs) in zip(downBlocks[i], s.downBlocks[i]) {
+                s.outputs.append(x!)
+                x = stepBlock(block, x!, bs)
+            }
+            s.outputs.append(x!)
             // Append x as row `count` of each stream's (pool, H) buffer.
             b.copy2D(from: x!, to: st.slots[st.count], accumulate: false)
             st.count += 1
@@ -183,14 +194,11 @@ extension SaShiMi {
             b.transpose(st.buffer, batch: s.batch, rows: pool.pool, cols: pool.width, out: st.stacked3, accumulate: false)
             b.linear(x: st.stacked, weight: pool.linear.weight.value, bias: pool.linear.bias?.value, y: st.out)
             x = st.out
-            s.outputs.append(st.out)
             reached += 1
         }
         let firstUp: Int
         if let xc = x {
-            // The stage residual: the last skip is the center's input (the last DownPool's output).
-            let skip = s.outputs.removeLast()
-            precondition(skip.storage === xc.storage && skip.offset == xc.offset, "SaShiMi step: the center's skip is not its input")
+            // The stage residual: the center's skip is its own input.
             stepStage(center, s.center, run: s.centerRun, x: xc, addend: nil, joined: nil, out: s.centerOut, head: nil)
             x = s.centerOut
             firstUp = 0
@@ -200,6 +208,17 @@ extension SaShiMi {
         for i in firstUp..<up.count {
             let stage = up[i], st = s.ups[i]
             let y = stepUpPool(stage.pool, x, st.pool)
+            if config.backbone == .unet {
+                // Each layer adds the input of its mirror on the way down.
+                b.add(y, s.outputs.removeLast(), out: st.joined)
+                var h = st.joined
+                for (block, bs) in zip(stage.blocks, st.blocks) {
+                    h = stepBlock(block, h, bs)
+                    b.add(h, s.outputs.removeLast(), out: bs.out)
+                }
+                x = h
+                continue
+            }
             let head = i == up.count - 1 ? s.fusedHead : nil
             if stepStage(stage.blocks, st.blocks, run: s.upRuns[i], x: y, addend: s.outputs.removeLast(), joined: st.joined, out: st.out,
                          head: head) {
@@ -281,8 +300,13 @@ extension SaShiMi {
         return false
     }
 
+    /// st.out = x + mixer(LayerNorm(x)): one fused launch where the block has a fused step.
     private func stepBlock(_ block: ResidualBlock, _ x: Tensor, _ st: SaShiMiStepState.BlockState) -> Tensor {
         let b = store.backend
+        if let f = st.fused, let fb = b as? any StepGraphBackend {
+            fb.residualMambaSteps([f][...], x: x, out: st.out)
+            return st.out
+        }
         b.layerNorm(x: x, weight: block.norm.weight.value, bias: block.norm.bias.value, y: st.normed, mean: st.mean, rstd: st.rstd)
         let y: Tensor
         switch block.mixer {

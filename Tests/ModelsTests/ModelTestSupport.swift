@@ -2,8 +2,9 @@
 
 /// A small U-Net for the model tests: dModel 16 (widths 16, 32, 64), two layers per stage,
 /// pooling [4, 2], short scan chunks so several checkpoints occur.
-func smallTestConfig(_ outer: BlockKind, _ center: BlockKind, dState: Int) -> SaShiMiConfig {
+func smallTestConfig(_ outer: BlockKind, _ center: BlockKind, dState: Int, backbone: Backbone = .sashimi) -> SaShiMiConfig {
     var c = SaShiMiConfig()
+    c.backbone = backbone
     c.dModel = 16
     c.nLayers = 2
     c.pool = [4, 2]

@@ -11,8 +11,8 @@ final class SaShiMiStepPhaseTests: XCTestCase {
 
     func testAdvanceWithoutLaunchingMatchesStepAndCountersCycleWithThePeriod() {
         let backend = CPUBackend(threads: 1)
-        for pool in [[4, 2], [2, 2, 2], [3], [4, 4]] {
-            var c = smallTestConfig(.mamba, .mamba, dState: 4)
+        for (pool, backbone) in [([4, 2], Backbone.sashimi), ([2, 2, 2], .sashimi), ([3], .sashimi), ([4, 4], .sashimi), ([2, 3], .unet)] {
+            var c = smallTestConfig(.mamba, .mamba, dState: 4, backbone: backbone)
             c.nLayers = 1
             c.pool = pool
             let model = SaShiMi(config: c, backend: backend, seed: 2)

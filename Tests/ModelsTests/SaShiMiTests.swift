@@ -4,15 +4,20 @@ import XCTest
 @testable import Models
 
 final class SaShiMiTests: XCTestCase {
-    func smallConfig(_ outer: BlockKind, _ center: BlockKind) -> SaShiMiConfig { smallTestConfig(outer, center, dState: 4) }
+    func smallConfig(_ outer: BlockKind, _ center: BlockKind, _ backbone: Backbone = .sashimi) -> SaShiMiConfig {
+        smallTestConfig(outer, center, dState: 4, backbone: backbone)
+    }
 
     func tokens(batch: Int, length: Int, seed: UInt64) -> [Int32] { testTokens(batch: batch, length: length, seed: seed) }
 
-    /// Teacher-forced step mode reproduces the parallel forward's logits at every position.
+    /// Teacher-forced step mode reproduces the parallel forward's logits at every position, for
+    /// both backbones and every block kind.
     func testStepModeLogitsEqualParallelForward() {
-        for (outer, center) in [(BlockKind.mambaComplex, BlockKind.mambaComplex), (.mamba, .mamba), (.s4d, .s4d), (.s4d, .mambaComplex)] {
+        let kinds: [(BlockKind, BlockKind)] = [(.mambaComplex, .mambaComplex), (.mamba, .mamba), (.s4d, .s4d), (.s4d, .mambaComplex)]
+        for backbone in Backbone.allCases {
+          for (outer, center) in kinds {
             let backend = CPUBackend()
-            let model = SaShiMi(config: smallConfig(outer, center), backend: backend, seed: 7)
+            let model = SaShiMi(config: smallConfig(outer, center, backbone), backend: backend, seed: 7)
             let batch = 3, L = 48
             let toks = tokens(batch: batch, length: L, seed: 11)
             let parallel = model.logits(backend.indices(toks, shape: [batch, L]), tape: Tape.inference()).value.floats()
@@ -29,15 +34,17 @@ final class SaShiMiTests: XCTestCase {
                 if abs(d) > worstPos.1 { worstPos = (i / 256 % L, abs(d)) }
             }
             let rel = (num / den).squareRoot()
-            print("sashimi step vs parallel (\(outer.rawValue) / \(center.rawValue)): rel err \(rel), worst at t = \(worstPos.0)")
-            XCTAssertLessThanOrEqual(rel, 1e-4)
+            print("\(backbone) step vs parallel (\(outer.rawValue) / \(center.rawValue)): rel err \(rel), worst at t = \(worstPos.0)")
+            XCTAssertLessThanOrEqual(rel, 1e-5, "\(backbone) \(outer.rawValue) / \(center.rawValue)")
+          }
         }
     }
 
     /// Output at t must not depend on inputs after t (the UpPool shift keeps it causal).
     func testCausality() {
+      for backbone in Backbone.allCases {
         let backend = CPUBackend()
-        let model = SaShiMi(config: smallConfig(.mambaComplex, .mamba), backend: backend, seed: 3)
+        let model = SaShiMi(config: smallConfig(.mambaComplex, .mamba, backbone), backend: backend, seed: 3)
         let L = 32
         var toks = tokens(batch: 1, length: L, seed: 5)
         let a = model.logits(backend.indices(toks, shape: [1, L]), tape: Tape.inference()).value.floats()
@@ -45,6 +52,22 @@ final class SaShiMiTests: XCTestCase {
         let b = model.logits(backend.indices(toks, shape: [1, L]), tape: Tape.inference()).value.floats()
         XCTAssertEqual(Array(a[0..<(20 * 256)]), Array(b[0..<(20 * 256)]), "logits before t = 20 changed")
         XCTAssertNotEqual(Array(a[(20 * 256)..<(21 * 256)]), Array(b[(20 * 256)..<(21 * 256)]))
+      }
+    }
+
+    /// The unet backbone's parameter names (docs/parameters.md): down blocks before the
+    /// DownPool, which takes the index after them.
+    func testUNetParameterNames() {
+        let model = SaShiMi(config: smallConfig(.s4d, .mamba, .unet), backend: CPUBackend(), seed: 1)
+        let names = Set(model.store.names)
+        // s4d outer: each of the 2 layers is an S4D block and an FF block (indices 0…3), the DownPool is 4.
+        for n in ["down.0.0.norm.weight", "down.0.0.mixer.kernel.log_dt", "down.0.1.mixer.fc1.weight", "down.0.3.mixer.fc2.bias",
+                  "down.0.4.linear.weight", "down.1.4.linear.bias", "center.1.mixer.A_log", "up.0.0.linear.weight", "up.1.4.mixer.fc2.weight"] {
+            XCTAssertTrue(names.contains(n), "missing \(n)")
+        }
+        XCTAssertFalse(names.contains("down.0.linear.weight"))
+        XCTAssertEqual(model.downBlocks.map(\.count), [4, 4])
+        XCTAssertEqual(model.up.map(\.blocks.count), [4, 4])
     }
 
     func testDefaultParameterCountAndNames() {
