@@ -19,12 +19,12 @@ public struct GraphChecks {
     /// GPU with the host's softmax download and `Sampler.draw`, fed the graph path's own tokens
     /// (teacher-forced), so that one draw moved by rounding does not change the rest of its
     /// stream. Error: the fraction of tokens that differ (≤ 1 %).
-    public func graphGeneration(_ kind: BlockKind, steps: Int = 48) -> CheckOutcome {
-        let model = SaShiMi(config: ModelChecks.config(kind), backend: gpu, seed: 5)
+    public func graphGeneration(_ kind: BlockKind, _ backbone: Backbone = .sashimi, steps: Int = 48) -> CheckOutcome {
+        let model = SaShiMi(config: ModelChecks.config(kind, backbone), backend: gpu, seed: 5)
         let batch = Self.batch, classes = model.config.classes
         let settings = Sampler.Settings(temperature: 1, topP: 0.9, seed: 21)
         let sampler = Sampler(model: model, batch: batch, settings: settings)
-        let name = "graphs: generation with device sampling = generic step + host sampling (\(kind.rawValue))"
+        let name = "graphs: generation with device sampling = generic step + host sampling (\(ModelChecks.label(kind, backbone)))"
         guard sampler.usesStepGraphs else {
             return CheckOutcome(name: name, error: .infinity, tolerance: 0.01, detail: "the sampler did not choose step graphs on \(gpu.device)"
                                 + (gpu.stepGraphsEnabled ? "" : " (WAVEMAMBA_CUDA_GRAPHS=0)"))
@@ -281,6 +281,7 @@ public struct GraphChecks {
             out.append(graphReplay(kind))
             out.append(graphGeneration(kind))
         }
+        out.append(graphGeneration(.mamba, .unet))
         return out
     }
 }
