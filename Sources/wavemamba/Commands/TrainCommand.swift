@@ -168,7 +168,7 @@ struct TrainCommand: ParsableCommand {
                                   communicator: communicator) { warn($0) }
         if let fault = ProcessInfo.processInfo.environment["WAVEMAMBA_TEST_FAULT"] { Self.injectFault(fault, rank: communicator.rank, into: trainer) }
         let m = recipe.model
-        print("model   SaShiMi, d_model \(m.dModel), \(m.nLayers) layers per stage, pool \(m.pool), expand \(m.expand), blocks \(m.outer.rawValue) / \(m.center.rawValue): \(grouped(trainer.model.parameterCount)) parameters")
+        print("model   SaShiMi (\(m.backbone) backbone), d_model \(m.dModel), \(m.nLayers) layers per stage, pool \(m.pool), expand \(m.expand), blocks \(m.outer.rawValue) / \(m.center.rawValue): \(grouped(trainer.model.parameterCount)) parameters")
         print("run     \(relative(runURL.path, to: cwd))\(trainer.resumedFrom.map { ", resumed at step \($0)" } ?? "")")
         print("device  \(describeBackend(backend)); batch \(recipe.train.batchSize) × \(recipe.data.clipLength) samples; \(recipe.train.steps) steps")
         if ranks > 1 {

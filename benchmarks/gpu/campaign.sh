@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# A training run in slices of leased GPU time (docs/quality.md): the GPU host side.
+#
+# Runs from the repository root on the GPU host, with what `campaign-pack.sh` left in
+# .carry/campaign/ carried over. Everything lives in /tmp/wm on the host, which outlasts a
+# call while the machine stays warm, so a slice spans several calls:
+#
+#   campaign.sh unpack                 binary, libraries, kernels and data parts found in
+#                                      .carry/campaign/ (a part may come in a later call)
+#   campaign.sh start SECONDS RECIPE [TRAIN-ARGS…]
+#                                      trains RECIPE on /tmp/wm/data in the background (setsid),
+#                                      resuming /tmp/wm/run when it holds a checkpoint (or a
+#                                      carried run.tar.part-*); SIGINT after SECONDS makes it
+#                                      write a checkpoint and exit, as Ctrl-C does
+#   campaign.sh wait SECONDS           prints progress until the run ends or SECONDS pass
+#   campaign.sh collect PART           packs the run folder (recipe, metrics, newest checkpoint
+#                                      and its optimiser companion) into 15 MiB parts and copies
+#                                      the PART-th four of them (1 or 2) to $OUT
+#   campaign.sh run ARGS…              runs the carried binary with ARGS (e.g. generate)
+set -uo pipefail
+top=/tmp/wm
+carry=.carry/campaign
+out="${OUT:-/tmp/wm-out}"
+mkdir -p "$top" "$out"
+
+env_setup() {
+    local extra="" lib found
+    for lib in libcublas.so.13 libcublas.so.12 libnvrtc.so.13 libnvrtc.so.12; do
+        found="$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l { print $NF; exit }')"
+        [[ -z "$found" ]] && found="$(find /usr/local/cuda*/ /opt /usr/lib /usr/local/lib -name "$lib" 2>/dev/null | head -n1)"
+        [[ -n "$found" ]] && extra="$extra:$(dirname "$found")"
+    done
+    export LD_LIBRARY_PATH="$top/gpu/lib$extra:${LD_LIBRARY_PATH:-}"
+    export WAVEMAMBA_CUDA_KERNELS="$top/gpu/kernels"
+    export WAVEMAMBA_CUDA_CACHE="$top/cuda-cache"
+}
+
+case "${1:-}" in
+    unpack)
+        if [[ -f $carry/gpu.tar.xz ]]; then rm -rf "$top/gpu"; tar -C "$top" -xJf $carry/gpu.tar.xz && echo "unpacked the binary"; fi
+        mkdir -p "$top/data"
+        for part in $carry/data-*.tar; do
+            [[ -f $part ]] || continue
+            tar -C "$top/data" -xf "$part" && echo "unpacked $(basename "$part")"
+        done
+        if compgen -G "$carry/run.tar.part-*" >/dev/null && [[ ! -d $top/run ]]; then
+            cat $carry/run.tar.part-* | tar -C "$top" -xf - && echo "unpacked the carried run folder"
+        fi
+        du -sh "$top"/* 2>/dev/null ;;
+    start)
+        seconds="$2" recipe="$3"; shift 3
+        env_setup
+        args=(train "$recipe" --data "$top/data/digits" --out "$top/run" --device cuda "$@")
+        [[ -f $top/run/metrics.jsonl ]] && args=(train --resume --data "$top/data/digits" --out "$top/run" --device cuda "$@")
+        echo "\$ wavemamba ${args[*]}   (SIGINT after $seconds s)"
+        setsid nohup timeout -s INT -k 120 "$seconds" "$top/gpu/wavemamba" "${args[@]}" > "$top/train.log" 2>&1 < /dev/null &
+        echo $! > "$top/train.pid"
+        sleep 20; tail -c 3000 "$top/train.log" ;;
+    wait)
+        end=$((SECONDS + $2))
+        while (( SECONDS < end )); do
+            if ! kill -0 "$(cat $top/train.pid)" 2>/dev/null; then echo "training ended"; break; fi
+            sleep 15
+        done
+        tr '\r' '\n' < "$top/train.log" | grep -v '^\s*$' | tail -n 25
+        grep -h '"type":"valid"' "$top/run/metrics.jsonl" 2>/dev/null | tail -n 5 ;;
+    collect)
+        if [[ ! -f $top/run.tar.part-aa ]] || [[ $top/run/metrics.jsonl -nt $top/run.tar.part-aa ]]; then
+            rm -f $top/run.tar.part-*
+            latest=$(ls $top/run/checkpoints/ | sed -n 's/^step-\([0-9]*\)\.safetensors$/\1/p' | sort -n | tail -n1)
+            (cd $top && tar -cf - run/recipe.toml run/metrics.jsonl "run/checkpoints/step-$latest.safetensors" \
+                "run/checkpoints/step-$latest.optim.safetensors" | split -b 15M - run.tar.part-)
+            echo "checkpoint step $latest"
+        fi
+        parts=($top/run.tar.part-*)
+        first=$(( (${2:-1} - 1) * 4 ))
+        for p in "${parts[@]:$first:4}"; do cp "$p" "$out/"; done
+        ls -la $top/run.tar.part-* ;;
+    run)
+        shift; env_setup; "$top/gpu/wavemamba" "$@" ;;
+    *) sed -n '2,22p' "$0"; exit 2 ;;
+esac
