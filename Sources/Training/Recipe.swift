@@ -74,6 +74,9 @@ public struct Recipe: Sendable, Equatable {
         public var logEvery = 10
         /// Seeds the initial weights, the data order and dropout.
         public var seed = 0
+        /// Wall-clock limit of one training session (one `train` call), seconds; nil: none.
+        /// At the limit the step finishes and a checkpoint is saved, as on Ctrl-C.
+        public var maxTime: Double?
 
         public init() {}
     }

@@ -28,7 +28,7 @@ extension Recipe {
 /// [train]  batch_size, steps, lr, warmup_steps, schedule (cosine|constant), final_lr_fraction,
 ///          weight_decay, grad_clip (0: off), betas ([β1, β2]), ema (0: off, else the decay),
 ///          validate_every, validation_batches (0: whole split), checkpoint_every (0: at the end),
-///          log_every, seed
+///          log_every, seed, max_time ("90s", "9m", "1h30m", "2.5h")
 /// ```
 public enum RecipeParser {
     /// Parses `text`; `path` is used in messages and for the default name.
@@ -125,6 +125,7 @@ public enum RecipeParser {
             "checkpoint_every": { s.checkpointEvery = try r.int($0, "checkpoint_every", 0...big) },
             "log_every": { s.logEvery = try r.int($0, "log_every", 1...big) },
             "seed": { s.seed = try r.int($0, "seed", 0...Int.max) },
+            "max_time": { s.maxTime = try r.duration($0, "max_time") },
         ])
         return s
     }
@@ -187,6 +188,12 @@ struct Reader {
     func number(_ v: TOMLValueConvertible, _ key: String, _ what: String, _ valid: (Double) -> Bool) throws -> Double {
         guard let x = v.double ?? v.int.map(Double.init), x.isFinite, valid(x) else { throw fail(key, what, v) }
         return x
+    }
+
+    /// A duration string (`DurationText`: "90s", "9m", "1h30m", "2.5h"), in seconds.
+    func duration(_ v: TOMLValueConvertible, _ key: String) throws -> Double {
+        guard let text = v.string else { throw fail(key, "a duration string such as \"90s\", \"9m\", \"1h30m\" or \"2.5h\"", v) }
+        return try DurationText.parse(text, key: "\(section)\(key)", path: path)
     }
 
     func string(_ v: TOMLValueConvertible, _ key: String, nonEmpty: Bool = false) throws -> String {

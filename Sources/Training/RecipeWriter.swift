@@ -57,6 +57,7 @@ extension Recipe {
             ("checkpoint_every", String(t.checkpointEvery)),
             ("log_every", String(t.logEvery)),
             ("seed", String(t.seed)),
+            ("max_time", t.maxTime.map { quoted(DurationText.format($0)) }),
         ])
         return lines.joined(separator: "\n") + "\n"
     }

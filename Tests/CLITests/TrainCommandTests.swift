@@ -82,6 +82,29 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(inspect.stdout.contains("train_step: 4"), inspect.stdout)
     }
 
+    /// --max-time: past the limit the run saves a checkpoint as on Ctrl-C, writes a stop line
+    /// and says how to resume, status 0. A limit of 1 µs is over before the first validation
+    /// pass ends, so the session stops before its first step, whatever the machine's speed.
+    func testMaxTimeStopsSavesAndSaysHowToResume() throws {
+        let recipe = try makeRecipe(steps: 3)
+        let run = dir.appendingPathComponent("run")
+        let data = dir.appendingPathComponent("corpus").path
+        assertOneLineError(try CLI.run(["train", recipe.path, "--data", data, "--out", run.path, "--max-time", "9x"]),
+                           contains: ["--max-time must be a positive duration such as \"90s\"", "got \"9x\""])
+        let first = try CLI.run(["train", recipe.path, "--data", data, "--out", run.path, "--max-time", "0.000001s", "--threads", "1"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stdout.contains("stopped at the time limit after 0 steps; resume with: wavemamba train --resume --out \(run.path)"), first.stdout)
+        let metrics = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        XCTAssertTrue(metrics.contains("\"type\":\"stop\",\"step\":0,") && metrics.contains("\"reason\":\"time_limit\""), metrics)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoints/step-0.safetensors").path))
+        let saved = try String(contentsOf: run.appendingPathComponent("recipe.toml"), encoding: .utf8)
+        XCTAssertTrue(saved.contains("max_time = \"1e-06s\""), saved)
+        // The run's recipe keeps the limit; `--max-time off` lifts it for the rest of the run.
+        let resumed = try CLI.run(["train", "--resume", "--out", run.path, "--max-time", "off", "--threads", "1"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("done: 3 steps"), resumed.stdout)
+    }
+
     /// Ctrl-C: the step finishes, a checkpoint is saved, the message says how to resume, status 0.
     func testSIGINTSavesAndSaysHowToResume() throws {
         let recipe = try makeRecipe(steps: 100_000, extra: "checkpoint_every = 0")

@@ -19,7 +19,8 @@ struct TrainCommand: ParsableCommand {
         recipe), metrics.jsonl (one JSON object per line), checkpoints/step-N.safetensors (+ \
         .optim.safetensors with the optimiser state) and latest.safetensors, all written \
         atomically. Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and exits \
-        (status 0); `wavemamba train --resume --out RUNDIR` continues exactly where it stopped.
+        (status 0); `wavemamba train --resume --out RUNDIR` continues exactly where it stopped. \
+        --max-time (or [train] max_time) does the same after that much wall-clock time.
 
         Under `mpirun -np K` the run is data-parallel over K processes (ranks): each computes \
         1/K of every batch, gradients are averaged over MPI, rank 0 writes the run folder, and \
@@ -40,6 +41,10 @@ struct TrainCommand: ParsableCommand {
 
     @Flag(help: "Continue the run in --out from its newest checkpoint.")
     var resume = false
+
+    @Option(name: .customLong("max-time"),
+            help: "Wall-clock limit of this session, e.g. 90s, 9m, 1h30m, 2.5h (overrides [train] max_time and is kept in the run's recipe.toml for later sessions; `off` removes it): the step in progress finishes, a checkpoint is saved as on Ctrl-C and the run exits with status 0, ready for --resume.")
+    var maxTime: String?
 
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
@@ -84,6 +89,8 @@ struct TrainCommand: ParsableCommand {
         func warn(_ message: String) { if isRoot { Console.warning(message) } }
         if let steps, steps < 1 { throw TrainingError(path: "--steps", "must be at least 1, got \(steps)") }
         if let threads, threads < 1 { throw TrainingError(path: "--threads", "must be at least 1, got \(threads)") }
+        let noLimit = maxTime.map { ["off", "none"].contains($0.lowercased()) } ?? false
+        let maxSeconds = noLimit ? nil : try maxTime.map { try DurationText.parse($0, key: "--max-time", path: "") }
         let locator = RecipeLocator()
         let cwd = locator.currentDirectory
 
@@ -143,6 +150,7 @@ struct TrainCommand: ParsableCommand {
             }
             recipe.train.steps = steps
         }
+        if maxTime != nil { recipe.train.maxTime = maxSeconds }
 
         print("recipe  \(recipe.name)\(recipeFile.map { " (\(relative($0.path, to: cwd)))" } ?? " (from the run folder)")")
         if !recipe.description.isEmpty { print("        \(recipe.description)") }
@@ -170,7 +178,8 @@ struct TrainCommand: ParsableCommand {
         let m = recipe.model
         print("model   SaShiMi, d_model \(m.dModel), \(m.nLayers) layers per stage, pool \(m.pool), expand \(m.expand), blocks \(m.outer.rawValue) / \(m.center.rawValue): \(grouped(trainer.model.parameterCount)) parameters")
         print("run     \(relative(runURL.path, to: cwd))\(trainer.resumedFrom.map { ", resumed at step \($0)" } ?? "")")
-        print("device  \(describeBackend(backend)); batch \(recipe.train.batchSize) × \(recipe.data.clipLength) samples; \(recipe.train.steps) steps")
+        print("device  \(describeBackend(backend)); batch \(recipe.train.batchSize) × \(recipe.data.clipLength) samples; \(recipe.train.steps) steps"
+              + (recipe.train.maxTime.map { "; at most \(DurationText.format($0)) of wall-clock time" } ?? ""))
         if ranks > 1 {
             print("ranks   \(ranks) (\(communicator.description)): \(recipe.train.batchSize / ranks) clips of each batch per rank; rank 0 writes the run folder")
         }
@@ -208,7 +217,7 @@ struct TrainCommand: ParsableCommand {
             case .skipped(let step, let reason, let consecutive, let limit):
                 bar?.clear()
                 Console.warning("step \(step) skipped: \(reason); restored the last good parameters and optimiser state (\(consecutive) in a row, training stops at \(limit))")
-            case .interrupted:
+            case .interrupted, .timeLimitReached:
                 bar?.clear()
             case .checkpoint, .finished:
                 break
@@ -222,9 +231,15 @@ struct TrainCommand: ParsableCommand {
         let elapsed = Date().timeIntervalSince(started)
         let latest = relative(trainer.run.latestURL.path, to: cwd)
         let ckpt = relative(outcome.checkpoint.path, to: cwd)
+        let resumeCommand = "wavemamba train --resume --out \(relative(runURL.path, to: cwd))"
+        if outcome.timeLimited {
+            print("stopped at the time limit after \(outcome.step - (trainer.resumedFrom ?? 0)) steps; resume with: \(resumeCommand)")
+            print("checkpoint: \(ckpt) (step \(outcome.step) of \(recipe.train.steps), \(formatDuration(elapsed)))")
+            return
+        }
         if outcome.interrupted {
             print("interrupted at step \(outcome.step) of \(recipe.train.steps) after \(formatDuration(elapsed)); checkpoint: \(ckpt)")
-            print("resume with: wavemamba train --resume --out \(relative(runURL.path, to: cwd))")
+            print("resume with: \(resumeCommand)")
             return
         }
         var summary = "done: \(outcome.step) steps in \(formatDuration(elapsed))"
