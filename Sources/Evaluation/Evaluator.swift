@@ -28,6 +28,10 @@ public struct MetricSet: Codable, Sendable, Equatable {
     public var meanConfidence: Double
     /// Accuracy against folder labels, when the scored clips have labels the classifier knows.
     public var accuracy: Double?
+    /// Fraction of the scored clips, and of the reference clips, that hold a sound event
+    /// (`EventRate`: the loudest 50 ms frame ≥ 25 dB above the median one).
+    public var eventRate: Double? = nil
+    public var referenceEventRate: Double? = nil
 }
 
 /// Per-set quantities computed once and shared by every comparison a set takes part in.
@@ -39,6 +43,8 @@ public struct SetAnalysis: Sendable {
     public var melFit: GaussianFit
     public var spectral: SpectralStatistics.Values
     public var accuracy: Double?
+    /// Per clip: whether it holds a sound event (`EventRate`).
+    public var events: [Bool] = []
 
     /// The analysis of the clips at `indices` (e.g. a half of the reference for the ceiling),
     /// reusing the per-clip outputs instead of classifying again.
@@ -53,7 +59,8 @@ public struct SetAnalysis: Sendable {
         return SetAnalysis(set: sub, classifier: out, embeddingFit: GaussianFit(rows: out.embeddings), meanLogMel: means,
                            melFit: GaussianFit(rows: means),
                            spectral: .init(flatness: indices.map { spectral.flatness[$0] }, centroid: indices.map { spectral.centroid[$0] }),
-                           accuracy: labelled.isEmpty ? nil : Double(right) / Double(labelled.count))
+                           accuracy: labelled.isEmpty ? nil : Double(right) / Double(labelled.count),
+                           events: events.isEmpty ? [] : indices.map { events[$0] })
     }
 }
 
@@ -82,7 +89,7 @@ public struct Evaluator {
         let known = set.labels.contains { $0 != nil && classifier.config.labels.contains($0!) }
         return SetAnalysis(set: set, classifier: output, embeddingFit: GaussianFit(rows: output.embeddings),
                            meanLogMel: means, melFit: GaussianFit(rows: means), spectral: spectral.compute(set, pool: pool),
-                           accuracy: known ? classifier.accuracy(set, output: output) : nil)
+                           accuracy: known ? classifier.accuracy(set, output: output) : nil, events: EventRate.events(set))
     }
 
     /// Half A and half B of an analysed set (`ClipSet.halves`), for the real-vs-real ceiling.
@@ -115,7 +122,8 @@ public struct Evaluator {
             centroidKS: DistributionDistance.kolmogorovSmirnov(scored.spectral.centroid, reference.spectral.centroid),
             labelShares: shares,
             meanConfidence: p.reduce(0) { $0 + ($1.max() ?? 0) } / Double(max(1, p.count)),
-            accuracy: scored.accuracy)
+            accuracy: scored.accuracy,
+            eventRate: EventRate.rate(scored.events), referenceEventRate: EventRate.rate(reference.events))
     }
 
     /// Warnings about sample counts: FID (and the mel Fréchet distance) are unstable below

@@ -74,6 +74,11 @@ public struct Report {
             rows.append(Row(name: "accuracy", generated: m.accuracy.map { v($0) } ?? "n/a", ceiling: c.accuracy.map { v($0) } ?? "n/a", better: "higher",
                             note: "classifier vs folder labels"))
         }
+        if let g = m.eventRate, let ref = m.referenceEventRate {
+            rows.append(Row(name: "event rate (scored / reference)", generated: "\(v(g)) / \(v(ref))",
+                            ceiling: c.eventRate.map { "\(v($0)) / \(v(c.referenceEventRate ?? .nan))" } ?? "", better: "near reference",
+                            note: "fraction of clips whose loudest 50 ms frame is ≥ 25 dB above their median frame (silence and steady noise: 0)"))
+        }
         if let nll = r.nll {
             rows.append(Row(name: "test NLL (bits/sample)", generated: v(nll.bitsPerSample, 4), ceiling: "", better: "lower",
                             note: "\((nll.checkpoint as NSString).lastPathComponent) on \(nll.clips) reference clips (\(nll.clipsFrom))"))

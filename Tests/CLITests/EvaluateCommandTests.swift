@@ -62,7 +62,7 @@ final class EvaluateCommandTests: XCTestCase {
         let r = try CLI.run(["evaluate", "--generated", gen.path, "--reference", ref.path, "--json", json.path, "--report", report.path,
                              "--run", run.path, "--checkpoint", checkpoint.path, "--nll-clips", "2", "--examples", "2"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        for row in ["FID", "IS", "mIS", "AM", "mel FD", "flatness W1", "centroid KS", "test NLL (bits/sample)", "10 vs 24", "12 vs 12"] {
+        for row in ["FID", "IS", "mIS", "AM", "mel FD", "flatness W1", "centroid KS", "test NLL (bits/sample)", "10 vs 24", "12 vs 12", "event rate (scored / ref)"] {
             XCTAssertTrue(r.stdout.contains(row), "missing \(row) in\n\(r.stdout)")
         }
         XCTAssertTrue(r.stderr.contains("at least 128"), "small sets must be warned about: \(r.stderr)")
@@ -72,6 +72,9 @@ final class EvaluateCommandTests: XCTestCase {
         let fid = try XCTUnwrap(metrics["fid"] as? Double), ceilingFID = try XCTUnwrap(ceiling["fid"] as? Double)
         XCTAssertGreaterThan(fid, ceilingFID, "noise must score worse than real digits")
         XCTAssertEqual(metrics["clips"] as? Int, 10)
+        // Steady noise (its zero padding aside) holds no sound event; spoken digits mostly do.
+        XCTAssertEqual(metrics["eventRate"] as? Double, 0)
+        XCTAssertGreaterThan(try XCTUnwrap(metrics["referenceEventRate"] as? Double), 0.5)
         let nll = try XCTUnwrap(obj["nll"] as? [String: Any])
         // An untrained model is close to uniform over 256 classes: about 8 bits per sample.
         XCTAssertEqual(try XCTUnwrap(nll["bitsPerSample"] as? Double), 8, accuracy: 0.5)
@@ -81,6 +84,7 @@ final class EvaluateCommandTests: XCTestCase {
         XCTAssertTrue(html.contains("data:image/png;base64,"), "spectrograms")
         XCTAssertTrue(html.contains("data:audio/wav;base64,"), "audio players")
         XCTAssertTrue(html.contains("sample_0.wav"))
+        XCTAssertTrue(html.contains("event rate (scored / reference)"))
     }
 
     func testBadInputsNameTheFileAndTheFix() throws {

@@ -89,7 +89,7 @@ final class ReportTests: XCTestCase {
     static func sampleResult() -> EvaluationResult {
         let m = MetricSet(clips: 10, referenceClips: 20, fid: 12.5, inceptionScore: 3.2, modifiedInceptionScore: 5.1, amScore: 1.4,
                           melFrechetDistance: 40, flatnessWasserstein: 0.01, flatnessKS: 0.2, centroidWasserstein: 150, centroidKS: 0.3,
-                          labelShares: [0.5, 0.5], meanConfidence: 0.8, accuracy: nil)
+                          labelShares: [0.5, 0.5], meanConfidence: 0.8, accuracy: nil, eventRate: 0.125, referenceEventRate: 0.875)
         return EvaluationResult(generated: .init(folder: "gen <&>", clips: 10, skippedFiles: 1), reference: .init(folder: "ref", clips: 20, skippedFiles: 0),
                                 classifier: .init(file: "c.safetensors", labels: ["a", "b"], parameters: 100, embeddingDimension: 8, testAccuracy: "0.9"),
                                 features: LogMelSettings(), metrics: m, ceiling: m, referenceInceptionScore: 1.9, referenceModifiedInceptionScore: 2.0,
@@ -121,6 +121,9 @@ final class ReportTests: XCTestCase {
         XCTAssertFalse(html.contains("src=\"http"), "nothing is loaded from elsewhere")
         let json = try JSONSerialization.jsonObject(with: try Self.sampleResult().json()) as? [String: Any]
         XCTAssertEqual((json?["metrics"] as? [String: Any])?["fid"] as? Double, 12.5)
+        XCTAssertEqual((json?["metrics"] as? [String: Any])?["eventRate"] as? Double, 0.125)
+        XCTAssertEqual((json?["metrics"] as? [String: Any])?["referenceEventRate"] as? Double, 0.875)
+        XCTAssertTrue(html.contains("event rate (scored / reference)</td><td class=\"num\">0.125 / 0.875</td>"), "event rate row")
     }
 
     /// Renders the report in headless Chromium (skipped where it is not installed) and checks

@@ -149,6 +149,9 @@ struct EvaluateCommand: ParsableCommand {
             ["confidence", v(m.meanConfidence), v(c.meanConfidence), "higher"],
         ]
         if m.accuracy != nil || c.accuracy != nil { rows.append(["accuracy", v(m.accuracy), v(c.accuracy), "higher"]) }
+        if let g = m.eventRate, let r = m.referenceEventRate {
+            rows.append(["event rate (scored / ref)", "\(v(g)) / \(v(r))", c.eventRate.map { "\(v($0)) / \(v(c.referenceEventRate))" } ?? "", "near ref"])
+        }
         if let nll = r.nll { rows.append(["test NLL (bits/sample)", v(nll.bitsPerSample, "%.4f"), "", "lower"]) }
         return formatTable(["metric", "generated vs reference", "reference half vs half", "better"], rows, rightAligned: [1, 2])
     }
