@@ -138,6 +138,44 @@ public struct Evaluator {
     }
 }
 
+/// SaShiMi's protocol of scoring generated clips ranked by the model's likelihood of them
+/// (from the generator's manifest): the least and the most likely fractions are dropped.
+public struct LikelihoodSelection: Codable, Sendable, Equatable {
+    public var manifest: String
+    /// Clips before the selection and kept.
+    public var clips: Int
+    public var scored: Int
+    public var droppedLeastLikely: Int
+    public var droppedMostLikely: Int
+    public var dropLeastFraction: Double
+    public var dropMostFraction: Double
+
+    public init(manifest: String, clips: Int, droppedLeastLikely: Int, droppedMostLikely: Int, dropLeastFraction: Double, dropMostFraction: Double) {
+        self.manifest = manifest
+        self.clips = clips
+        self.scored = clips - droppedLeastLikely - droppedMostLikely
+        self.droppedLeastLikely = droppedLeastLikely
+        self.droppedMostLikely = droppedMostLikely
+        self.dropLeastFraction = dropLeastFraction
+        self.dropMostFraction = dropMostFraction
+    }
+
+    /// "scored 281 of 512 clips: dropped the 205 least and 26 most likely (…)".
+    public var summary: String {
+        "scored \(scored) of \(clips) clips: dropped the \(droppedLeastLikely) least and \(droppedMostLikely) most likely (by the model's likelihood in \((manifest as NSString).lastPathComponent))"
+    }
+
+    /// Which of `bitsPerSample` (one per clip; lower is more likely) to keep, in their order:
+    /// all but the round(n·least) highest and the round(n·most) lowest (ties in clip order).
+    public static func kept(bitsPerSample: [Double], dropLeast least: Double, dropMost most: Double) -> (kept: [Int], least: Int, most: Int) {
+        let n = bitsPerSample.count
+        let dropLeast = Int((Double(n) * least).rounded()), dropMost = Int((Double(n) * most).rounded())
+        let ranked = bitsPerSample.indices.sorted { (bitsPerSample[$0], $0) > (bitsPerSample[$1], $1) }   // least likely first
+        let keep = ranked.dropFirst(dropLeast).dropLast(dropMost)
+        return (keep.sorted(), dropLeast, dropMost)
+    }
+}
+
 /// The whole evaluation written to JSON and the report.
 public struct EvaluationResult: Codable, Sendable {
     public struct SetInfo: Codable, Sendable {
@@ -197,6 +235,8 @@ public struct EvaluationResult: Codable, Sendable {
     public var nll: ModelNLL?
     public var warnings: [String]
     public var date: String
+    /// The generated clips kept by likelihood (`evaluate --drop-least-likely/--drop-most-likely`), if any.
+    public var selection: LikelihoodSelection? = nil
 
     public init(generated: SetInfo, reference: SetInfo, classifier: ClassifierInfo, features: LogMelSettings, metrics: MetricSet,
                 ceiling: MetricSet, referenceInceptionScore: Double, referenceModifiedInceptionScore: Double, nll: ModelNLL?,

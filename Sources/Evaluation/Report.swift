@@ -114,6 +114,7 @@ public struct Report {
         <h1>wavemamba evaluation</h1>
         <div class="meta">
         generated: <b>\(htmlEscape(r.generated.folder))</b> (\(r.generated.clips) clips\(r.generated.skippedFiles > 0 ? ", \(r.generated.skippedFiles) files skipped" : ""))<br>
+        \(r.selection.map { "selection: " + htmlEscape($0.summary) + "<br>" } ?? "")
         reference: <b>\(htmlEscape(r.reference.folder))</b> (\(r.reference.clips) clips\(r.reference.skippedFiles > 0 ? ", \(r.reference.skippedFiles) files skipped" : ""))<br>
         classifier: \(htmlEscape((r.classifier.file as NSString).lastPathComponent)), \(r.classifier.parameters) parameters, \(r.classifier.labels.count) labels, \(r.classifier.embeddingDimension)-d embedding\(r.classifier.testAccuracy.map { ", test accuracy \($0)" } ?? "")<br>
         features: log-mel, \(r.features.sampleRate) Hz, \(r.features.clipLength) samples per clip, Hann \(r.features.nFFT), hop \(r.features.hop), \(r.features.nMels) mels · \(htmlEscape(r.date))

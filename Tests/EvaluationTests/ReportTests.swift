@@ -108,6 +108,20 @@ final class ReportTests: XCTestCase {
         return Report(result: sampleResult(), clips: [clip, ref], curves: curves, runFolder: "runs/x")
     }
 
+    /// The likelihood selection drops the highest-bits (least likely) and lowest-bits clips.
+    func testLikelihoodSelection() {
+        let pick = LikelihoodSelection.kept(bitsPerSample: [5, 1, 9, 3, 7], dropLeast: 0.2, dropMost: 0.2)
+        XCTAssertEqual(pick.kept, [0, 3, 4])
+        XCTAssertEqual(pick.least, 1)
+        XCTAssertEqual(pick.most, 1)
+        let big = LikelihoodSelection.kept(bitsPerSample: (0..<512).map { Double(($0 * 37) % 512) }, dropLeast: 0.4, dropMost: 0.05)
+        XCTAssertEqual(big.kept.count, 281)
+        XCTAssertEqual(Set(big.kept.map { ($0 * 37) % 512 }), Set(26..<(512 - 205)))
+        let s = LikelihoodSelection(manifest: "/g/manifest.jsonl", clips: 512, droppedLeastLikely: 205, droppedMostLikely: 26,
+                                    dropLeastFraction: 0.4, dropMostFraction: 0.05)
+        XCTAssertTrue(s.summary.hasPrefix("scored 281 of 512 clips: dropped the 205 least and 26 most likely"), s.summary)
+    }
+
     func testHTMLIsSelfContained() throws {
         let html = Self.sampleReport().html()
         XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>"))
