@@ -28,7 +28,8 @@ extension Recipe {
 /// [train]  batch_size, steps, lr, warmup_steps, schedule (cosine|constant), final_lr_fraction,
 ///          weight_decay, grad_clip (0: off), betas ([β1, β2]), ema (0: off, else the decay),
 ///          validate_every, validation_batches (0: whole split), checkpoint_every (0: at the end),
-///          log_every, seed, max_time ("90s", "9m", "1h30m", "2.5h")
+///          log_every, seed, max_time ("90s", "9m", "1h30m", "2.5h"), sample_every (0: off),
+///          sample_clips (≥ 2), sample_seconds (default: the clip length)
 /// ```
 public enum RecipeParser {
     /// Parses `text`; `path` is used in messages and for the default name.
@@ -126,6 +127,9 @@ public enum RecipeParser {
             "log_every": { s.logEvery = try r.int($0, "log_every", 1...big) },
             "seed": { s.seed = try r.int($0, "seed", 0...Int.max) },
             "max_time": { s.maxTime = try r.duration($0, "max_time") },
+            "sample_every": { s.sampleEvery = try r.int($0, "sample_every", 0...big) },
+            "sample_clips": { s.sampleClips = try r.int($0, "sample_clips", 2...65536) },
+            "sample_seconds": { s.sampleSeconds = try r.number($0, "sample_seconds", "a positive number of seconds") { $0 > 0 && $0 <= 3600 } },
         ])
         return s
     }

@@ -58,6 +58,13 @@ public final class Trainer {
     public var onEvent: ((TrainingEvent) -> Void)?
     /// Called before each step with its index: a hook for diagnostics and fault-injection tests.
     public var beforeStep: ((Int) -> Void)?
+    /// Called every `[train] sample_every` steps (rank 0 of a single process only) with the
+    /// step, which weights ("current", then "ema" when the EMA is on: the model then holds
+    /// them until the call returns) and the model; returns the fields of the `samples` line
+    /// written to metrics.jsonl (the trainer adds `weights` and `seconds`). The CLI wires
+    /// generation and scoring in here, which this layer does not import. It must leave the
+    /// parameters as it found them; the training trajectory does not depend on it.
+    public var onSample: ((_ step: Int, _ weights: String, _ model: SaShiMi) throws -> [(String, MetricValue)])?
     /// Seconds on a monotonic clock, read for `[train] max_time` at the start of `train` and
     /// between steps; a test may replace it (e.g. by a function of `step`) to stop
     /// deterministically.
@@ -199,6 +206,7 @@ public final class Trainer {
                 if communicator.size == 1 ? pastTimeLimit() : timeUpAgreed { timeLimited = true; break }
                 try trainStep()
                 if every > 0 && step % every == 0 { _ = try validate() }
+                if recipe.train.sampleEvery > 0 && step % recipe.train.sampleEvery == 0 { try sample() }
                 if recipe.train.checkpointEvery > 0 && step % recipe.train.checkpointEvery == 0 {
                     try checkReplicas()
                     try saveCheckpoint()
@@ -380,6 +388,32 @@ public final class Trainer {
     func dropoutSeed(_ s: Int) -> UInt64 {
         var g = SplitMix64(seed: UInt64(recipe.train.seed) &* 0x2545_F491_4F6C_DD1D ^ UInt64(s))
         return g.next()
+    }
+
+    // MARK: Sampling
+
+    /// One round of `onSample` with the current weights, and with the EMA weights if on; a
+    /// `samples` line each.
+    func sample() throws {
+        guard let onSample, communicator.size == 1 else { return }
+        for weights in ema == nil ? ["current"] : ["current", "ema"] {
+            let started = clock()
+            let fields = try weights == "ema" ? withEMAWeights { try onSample(step, weights, model) } : onSample(step, weights, model)
+            metrics?.write("samples", step: step, fields: [("weights", .string(weights))] + fields + [("seconds", .double(clock() - started))])
+        }
+    }
+
+    /// `body` with the EMA weights in the model (the current ones put back afterwards); just
+    /// `body` when the EMA is off.
+    public func withEMAWeights<T>(_ body: () throws -> T) rethrows -> T {
+        guard let ema else { return try body() }
+        let backend = model.store.backend
+        let values = model.store.values!, n = values.count
+        let saved = backend.empty([n])
+        backend.copy2D(from: values.reshaped([1, n]), to: saved.reshaped([1, n]), accumulate: false)
+        backend.copy2D(from: ema.average.reshaped([1, n]), to: values.reshaped([1, n]), accumulate: false)
+        defer { backend.copy2D(from: saved.reshaped([1, n]), to: values.reshaped([1, n]), accumulate: false) }
+        return try body()
     }
 
     // MARK: Validation

@@ -108,6 +108,25 @@ final class ReportTests: XCTestCase {
         return Report(result: sampleResult(), clips: [clip, ref], curves: curves, runFolder: "runs/x")
     }
 
+    /// `samples` lines (scores of clips generated while training) plot as their own charts,
+    /// the EMA weights' round as separate series.
+    func testTrainingCurvesPlotSampleScores() {
+        let c = TrainingCurves.parse("""
+        {"type":"train","step":2,"loss":5.0}
+        {"type":"samples","step":2,"weights":"current","clips":4,"is":1.5,"fid":900,"event_rate":0.25,"generated_event_rate":0.25,"reference_event_rate":0.8}
+        {"type":"samples","step":2,"weights":"ema","clips":4,"is":1.2,"fid":950,"event_rate":0,"generated_event_rate":0,"reference_event_rate":0.8}
+        {"type":"samples","step":4,"weights":"current","clips":4,"is":1.7,"fid":700,"event_rate":0.5,"generated_event_rate":0.5,"reference_event_rate":0.8}
+        """)
+        XCTAssertEqual(c.series.first { $0.name == "samples fid" }?.points.map(\.value), [900, 700])
+        XCTAssertEqual(c.series.first { $0.name == "samples fid (ema)" }?.points.map(\.value), [950])
+        XCTAssertEqual(c.groups.map(\.title), ["loss (nats)", "FID of samples (lower is better)", "IS of samples (higher is better)",
+                                              "event rate of samples (near the valid clips' is best)"])
+        XCTAssertEqual(c.groups[3].series.map(\.name), ["samples generated_event_rate", "samples reference_event_rate",
+                                                       "samples generated_event_rate (ema)", "samples reference_event_rate (ema)"])
+        let report = Report(result: Self.sampleResult(), clips: [], curves: c, runFolder: "runs/x").html()
+        XCTAssertTrue(report.contains("FID of samples") && report.contains("samples fid (ema)"))
+    }
+
     /// The likelihood selection drops the highest-bits (least likely) and lowest-bits clips.
     func testLikelihoodSelection() {
         let pick = LikelihoodSelection.kept(bitsPerSample: [5, 1, 9, 3, 7], dropLeast: 0.2, dropMost: 0.2)

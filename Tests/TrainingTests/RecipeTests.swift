@@ -86,7 +86,7 @@ final class RecipeTests: XCTestCase {
 
     func testUnknownKeysNameTheKey() {
         XCTAssertEqual(parseError(Self.minimal + "\nlr_max = 0.1\n"),
-                       "recipes/x.toml: [train] unknown key 'lr_max'; did you mean 'lr'? known keys: batch_size, betas, checkpoint_every, ema, final_lr_fraction, grad_clip, log_every, lr, max_time, schedule, seed, steps, validate_every, validation_batches, warmup_steps, weight_decay")
+                       "recipes/x.toml: [train] unknown key 'lr_max'; did you mean 'lr'? known keys: batch_size, betas, checkpoint_every, ema, final_lr_fraction, grad_clip, log_every, lr, max_time, sample_clips, sample_every, sample_seconds, schedule, seed, steps, validate_every, validation_batches, warmup_steps, weight_decay")
         XCTAssertTrue(parseError(Self.minimal + "\n[optim]\nlr = 1\n").contains("unknown key 'optim'"))
         XCTAssertTrue(parseError("[model]\nd_modle = 3\n").contains("[model] unknown key 'd_modle'; did you mean 'd_model'?"))
         XCTAssertTrue(parseError("[data]\nfolder = \"x\"\n").contains("[data] unknown key 'folder'"))
@@ -205,5 +205,11 @@ final class RecipeTests: XCTestCase {
         c.train.maxTime = 540
         XCTAssertEqual(c.changes(from: a).map(\.key), ["[train] max_time"])
         XCTAssertTrue(Recipe.resumableKeys.contains("[train] max_time"))
+        for key in ["sample_every", "sample_clips", "sample_seconds"] { XCTAssertTrue(Recipe.resumableKeys.contains("[train] \(key)"), key) }
+        let sampled = try RecipeParser.parse(Self.minimal + "\nsample_every = 200\nsample_clips = 16\nsample_seconds = 0.5\n", path: "t.toml")
+        XCTAssertEqual([sampled.train.sampleEvery, sampled.train.sampleClips], [200, 16])
+        XCTAssertEqual(sampled.train.sampleSeconds, 0.5)
+        XCTAssertEqual(try RecipeParser.parse(sampled.tomlText, path: "t.toml"), sampled)
+        XCTAssertTrue(parseError("[train]\nsample_clips = 1\n").contains("[train] sample_clips must be an integer in 2…65536, got 1"))
     }
 }

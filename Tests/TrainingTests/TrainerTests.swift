@@ -316,6 +316,41 @@ final class TrainerTests: XCTestCase {
         XCTAssertNotEqual(first.model.store.values!.floats(), straight.model.store.values!.floats(), "the limit did not stop early")
     }
 
+    /// `[train] sample_every`: the hook runs every N steps with the current weights, then with
+    /// the EMA weights in the model; its fields become `samples` lines; the weights are put back,
+    /// so the run ends where one without sampling does.
+    func testSampleHookSeesCurrentThenEMAWeightsAndLeavesTrainingAlone() throws {
+        let root = Fixture.scratch(self)
+        var recipe = Fixture.recipe(steps: 4)
+        recipe.train.ema = 0.9
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let plain = try Fixture.trainer(recipe, data: data, run: root.appendingPathComponent("plain"))
+        try plain.train()
+
+        recipe.train.sampleEvery = 2
+        let runURL = root.appendingPathComponent("sampled")
+        let sampled = try Fixture.trainer(recipe, data: data, run: runURL)
+        var calls: [String] = []
+        var current: [Float] = []
+        sampled.onSample = { [unowned sampled] step, weights, model in
+            if weights == "ema" {
+                XCTAssertEqual(model.store.values!.floats(), sampled.ema!.average.floats(), "EMA weights at step \(step)")
+                XCTAssertNotEqual(model.store.values!.floats(), current)
+            } else {
+                current = model.store.values!.floats()
+            }
+            calls.append("\(step) \(weights)")
+            return [("clips", .int(3)), ("fid", .double(Double(step)))]
+        }
+        try sampled.train()
+        XCTAssertEqual(calls, ["2 current", "2 ema", "4 current", "4 ema"])
+        XCTAssertEqual(sampled.model.store.values!.floats(), plain.model.store.values!.floats())
+        let lines = Fixture.metrics(runURL).filter { $0["type"] as? String == "samples" }
+        XCTAssertEqual(lines.map { $0["weights"] as? String }, ["current", "ema", "current", "ema"])
+        XCTAssertEqual(lines.map { $0["fid"] as? Double }, [2, 2, 4, 4])
+        XCTAssertTrue(lines.allSatisfy { $0["clips"] as? Int == 3 && $0["seconds"] is Double })
+    }
+
     /// SIGINT through the dispatch signal source: the step finishes, a checkpoint is written.
     func testSIGINTStopsAfterTheStep() throws {
         let root = Fixture.scratch(self)
