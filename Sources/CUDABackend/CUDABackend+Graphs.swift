@@ -85,17 +85,19 @@ extension CUDABackend: StepGraphBackend {
     // MARK: Sampling
 
     public func sampleTokens(logits: Tensor, temperature: Float, topP: Float, seed: UInt64, counters: Tensor, tokens: Tensor,
-                             history: Tensor) {
+                             history: Tensor, logProbs: Tensor?) {
         let (batch, classes) = (logits.rows, logits.columns)
         precondition(logits.isContiguous && logits.dtype == .float32, "sampleTokens: logits \(logits.shape) must be contiguous Float32")
         precondition(counters.dtype == .int32 && counters.count == 2 * batch, "sampleTokens: counters must hold one UInt64 per stream (\(2 * batch) Int32), not \(counters.shape)")
         precondition(tokens.dtype == .int32 && tokens.count == batch, "sampleTokens: tokens \(tokens.shape) must be \(batch) Int32")
         precondition(history.dtype == .int32 && history.isContiguous && history.rows == batch && history.columns > 0,
                      "sampleTokens: history \(history.shape) must be (batch \(batch), capacity) Int32")
+        precondition(logProbs.map { $0.dtype == .float32 && $0.isContiguous && $0.shape == history.shape } ?? true,
+                     "sampleTokens: logProbs \(logProbs?.shape ?? []) must be Float32 shaped as history \(history.shape)")
         precondition(classes <= 4096, "sampleTokens: \(classes) classes exceed the kernel's 48 KiB of shared memory (at most 4096)")
         precondition(temperature > 0 && topP > 0 && topP <= 1, "sampleTokens: temperature \(temperature) must be > 0 and top-p \(topP) in (0, 1]")
         launch(.sample, "wm_sample_tokens", grid: (batch, 1, 1), block: (256, 1, 1), shared: classes * 12,
                [.pointer(ptr(logits)), .int32(Int32(classes)), .float(temperature), .float(topP), .uint64(seed), .pointer(ptr(counters)),
-                .pointer(ptr(tokens)), .pointer(ptr(history)), .int64(history.columns)])
+                .pointer(ptr(tokens)), .pointer(ptr(history)), .int64(history.columns), .pointer(ptr(logProbs))])
     }
 }

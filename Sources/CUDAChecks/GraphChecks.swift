@@ -72,7 +72,8 @@ public struct GraphChecks {
     /// The sampling kernel alone against the host draw on the same probabilities (the GPU's
     /// softmax, downloaded, as the generic path does): logits with many exact ties (multiples
     /// of 1/4, so the nucleus order's tie rule matters), several temperatures and top-p, the
-    /// draw index starting at 7; the counters must advance and the history row be written.
+    /// draw index starting at 7; the counters must advance and the history row be written, and
+    /// the drawn token's log-probability be the model's (untempered) log softmax within 1e-4.
     public func deviceSampling() -> CheckOutcome {
         let batch = 5, classes = 256, capacity = 4, k0 = 7
         let logits = gpu.tensor(hostValues(batch * classes, seed: 51, -12, 12).map { ($0 * 4).rounded() / 4 }, shape: [batch, classes])
@@ -80,13 +81,18 @@ public struct GraphChecks {
         var differ = 0, draws = 0
         var problems: [String] = []
         var order = [Int32](repeating: 0, count: classes)
+        let hostLogits = logits.floats()
+        var worstLogProb = 0.0
         for (temperature, topP) in [(Float(1), Float(1)), (1, 0.9), (0.7, 0.5), (2, 0.99), (1, 0.05)] {
             let seed: UInt64 = 99
             let counters = gpu.empty([2 * batch], dtype: .int32)
             counters.copy(from: (0..<batch).flatMap { _ in [Int32(k0), 0] })
             let tokens = gpu.empty([batch], dtype: .int32), history = gpu.empty([batch, capacity], dtype: .int32)
             gpu.fill(history, value: 0)
-            gpu.sampleTokens(logits: logits, temperature: temperature, topP: topP, seed: seed, counters: counters, tokens: tokens, history: history)
+            let logProbs = gpu.empty([batch, capacity])
+            gpu.sampleTokens(logits: logits, temperature: temperature, topP: topP, seed: seed, counters: counters, tokens: tokens, history: history,
+                             logProbs: logProbs)
+            let lp = logProbs.floats()
             gpu.softmax(logits: logits, probs: probs, temperature: temperature)
             var p = probs.floats()
             let got = tokens.int32s(), h = history.int32s(), c = counters.int32s()
@@ -100,11 +106,15 @@ public struct GraphChecks {
                 draws += 1
                 if Int(got[s]) != ref { differ += 1 }
                 if h[s * capacity + k0 % capacity] != got[s] { problems.append("history[\(s)] not written at \(k0 % capacity)") }
+                let want = hostLogits.withUnsafeBufferPointer { Sampler.logSoftmax($0.baseAddress! + s * classes, classes: classes, at: Int(got[s])) }
+                let e = abs(Double(lp[s * capacity + k0 % capacity]) - want)
+                worstLogProb = max(worstLogProb, e.isNaN ? .infinity : e)
                 if c[2 * s] != Int32(k0 + 1) || c[2 * s + 1] != 0 { problems.append("counter \(s) is \(c[2 * s]), \(c[2 * s + 1])") }
             }
         }
+        if worstLogProb > 1e-4 { problems.append("log-probability of the draw off by \(worstLogProb) (tolerance 1e-4)") }
         return CheckOutcome(name: "graphs: device sampling kernel = host draw (temperature, top-p, ties)", error: problems.isEmpty ? Double(differ) / Double(draws) : .infinity,
-                            tolerance: 0, detail: (["\(differ) of \(draws) draws differ"] + problems.prefix(3)).joined(separator: "; "))
+                            tolerance: 0, detail: (["\(differ) of \(draws) draws differ", "log-probabilities within \(worstLogProb)"] + problems.prefix(3)).joined(separator: "; "))
     }
 
     /// A step graph captured at one phase and replayed at the same phase one period later

@@ -23,8 +23,11 @@ public protocol StepGraphBackend: Backend {
     /// word k of seed `seed &+ s &* 0x9E3779B97F4A7C15`, k = `counters[s]` (UInt64 per stream,
     /// stored as 2·batch Int32), which is then advanced. The token is written to `tokens[s]`
     /// (Int32) and to `history[s, k mod capacity]` (Int32, (batch, capacity)). The same draw
-    /// as `Sampler.draw` on the host.
-    func sampleTokens(logits: Tensor, temperature: Float, topP: Float, seed: UInt64, counters: Tensor, tokens: Tensor, history: Tensor)
+    /// as `Sampler.draw` on the host. With `logProbs` (Float32, shaped as `history`), also
+    /// `logProbs[s, k mod capacity]` = log softmax(logits[s])[token]: the model's own
+    /// (untempered, unfiltered) log-probability of the drawn token.
+    func sampleTokens(logits: Tensor, temperature: Float, topP: Float, seed: UInt64, counters: Tensor, tokens: Tensor, history: Tensor,
+                      logProbs: Tensor?)
     /// Whether generation steps run residual Mamba blocks through the fused kernel
     /// (`residualMambaSteps`: a stage's blocks in one launch); false when switched off (CUDA:
     /// WAVEMAMBA_CUDA_FUSED_STEP=0), and settable so that a benchmark can time both paths in one run.
@@ -61,6 +64,11 @@ public protocol StepGraphBackend: Backend {
 }
 
 extension StepGraphBackend {
+    public func sampleTokens(logits: Tensor, temperature: Float, topP: Float, seed: UInt64, counters: Tensor, tokens: Tensor, history: Tensor) {
+        sampleTokens(logits: logits, temperature: temperature, topP: topP, seed: seed, counters: counters, tokens: tokens, history: history,
+                     logProbs: nil)
+    }
+
     public func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, out: Tensor) {
         residualMambaSteps(steps, x: x, addend: nil, out: out, stageResidual: false)
     }

@@ -28,6 +28,10 @@ public struct MetricSet: Codable, Sendable, Equatable {
     public var meanConfidence: Double
     /// Accuracy against folder labels, when the scored clips have labels the classifier knows.
     public var accuracy: Double?
+    /// Fraction of the scored clips, and of the reference clips, that hold a sound event
+    /// (`EventRate`: the loudest 50 ms frame ≥ 25 dB above the median one).
+    public var eventRate: Double? = nil
+    public var referenceEventRate: Double? = nil
 }
 
 /// Per-set quantities computed once and shared by every comparison a set takes part in.
@@ -39,6 +43,8 @@ public struct SetAnalysis: Sendable {
     public var melFit: GaussianFit
     public var spectral: SpectralStatistics.Values
     public var accuracy: Double?
+    /// Per clip: whether it holds a sound event (`EventRate`).
+    public var events: [Bool] = []
 
     /// The analysis of the clips at `indices` (e.g. a half of the reference for the ceiling),
     /// reusing the per-clip outputs instead of classifying again.
@@ -53,7 +59,8 @@ public struct SetAnalysis: Sendable {
         return SetAnalysis(set: sub, classifier: out, embeddingFit: GaussianFit(rows: out.embeddings), meanLogMel: means,
                            melFit: GaussianFit(rows: means),
                            spectral: .init(flatness: indices.map { spectral.flatness[$0] }, centroid: indices.map { spectral.centroid[$0] }),
-                           accuracy: labelled.isEmpty ? nil : Double(right) / Double(labelled.count))
+                           accuracy: labelled.isEmpty ? nil : Double(right) / Double(labelled.count),
+                           events: events.isEmpty ? [] : indices.map { events[$0] })
     }
 }
 
@@ -82,7 +89,7 @@ public struct Evaluator {
         let known = set.labels.contains { $0 != nil && classifier.config.labels.contains($0!) }
         return SetAnalysis(set: set, classifier: output, embeddingFit: GaussianFit(rows: output.embeddings),
                            meanLogMel: means, melFit: GaussianFit(rows: means), spectral: spectral.compute(set, pool: pool),
-                           accuracy: known ? classifier.accuracy(set, output: output) : nil)
+                           accuracy: known ? classifier.accuracy(set, output: output) : nil, events: EventRate.events(set))
     }
 
     /// Half A and half B of an analysed set (`ClipSet.halves`), for the real-vs-real ceiling.
@@ -115,7 +122,8 @@ public struct Evaluator {
             centroidKS: DistributionDistance.kolmogorovSmirnov(scored.spectral.centroid, reference.spectral.centroid),
             labelShares: shares,
             meanConfidence: p.reduce(0) { $0 + ($1.max() ?? 0) } / Double(max(1, p.count)),
-            accuracy: scored.accuracy)
+            accuracy: scored.accuracy,
+            eventRate: EventRate.rate(scored.events), referenceEventRate: EventRate.rate(reference.events))
     }
 
     /// Warnings about sample counts: FID (and the mel Fréchet distance) are unstable below
@@ -127,6 +135,44 @@ public struct Evaluator {
             out.append("\(s.source): \(s.count) clips; FID on \(d)-dimensional embeddings needs at least \(need) (2 × dimension) for a stable estimate, and is biased upward below that (SC09 results use 2048+); compare FIDs only at equal clip counts")
         }
         return out
+    }
+}
+
+/// SaShiMi's protocol of scoring generated clips ranked by the model's likelihood of them
+/// (from the generator's manifest): the least and the most likely fractions are dropped.
+public struct LikelihoodSelection: Codable, Sendable, Equatable {
+    public var manifest: String
+    /// Clips before the selection and kept.
+    public var clips: Int
+    public var scored: Int
+    public var droppedLeastLikely: Int
+    public var droppedMostLikely: Int
+    public var dropLeastFraction: Double
+    public var dropMostFraction: Double
+
+    public init(manifest: String, clips: Int, droppedLeastLikely: Int, droppedMostLikely: Int, dropLeastFraction: Double, dropMostFraction: Double) {
+        self.manifest = manifest
+        self.clips = clips
+        self.scored = clips - droppedLeastLikely - droppedMostLikely
+        self.droppedLeastLikely = droppedLeastLikely
+        self.droppedMostLikely = droppedMostLikely
+        self.dropLeastFraction = dropLeastFraction
+        self.dropMostFraction = dropMostFraction
+    }
+
+    /// "scored 281 of 512 clips: dropped the 205 least and 26 most likely (…)".
+    public var summary: String {
+        "scored \(scored) of \(clips) clips: dropped the \(droppedLeastLikely) least and \(droppedMostLikely) most likely (by the model's likelihood in \((manifest as NSString).lastPathComponent))"
+    }
+
+    /// Which of `bitsPerSample` (one per clip; lower is more likely) to keep, in their order:
+    /// all but the round(n·least) highest and the round(n·most) lowest (ties in clip order).
+    public static func kept(bitsPerSample: [Double], dropLeast least: Double, dropMost most: Double) -> (kept: [Int], least: Int, most: Int) {
+        let n = bitsPerSample.count
+        let dropLeast = Int((Double(n) * least).rounded()), dropMost = Int((Double(n) * most).rounded())
+        let ranked = bitsPerSample.indices.sorted { (bitsPerSample[$0], $0) > (bitsPerSample[$1], $1) }   // least likely first
+        let keep = ranked.dropFirst(dropLeast).dropLast(dropMost)
+        return (keep.sorted(), dropLeast, dropMost)
     }
 }
 
@@ -189,6 +235,8 @@ public struct EvaluationResult: Codable, Sendable {
     public var nll: ModelNLL?
     public var warnings: [String]
     public var date: String
+    /// The generated clips kept by likelihood (`evaluate --drop-least-likely/--drop-most-likely`), if any.
+    public var selection: LikelihoodSelection? = nil
 
     public init(generated: SetInfo, reference: SetInfo, classifier: ClassifierInfo, features: LogMelSettings, metrics: MetricSet,
                 ceiling: MetricSet, referenceInceptionScore: Double, referenceModifiedInceptionScore: Double, nll: ModelNLL?,

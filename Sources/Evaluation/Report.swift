@@ -74,6 +74,11 @@ public struct Report {
             rows.append(Row(name: "accuracy", generated: m.accuracy.map { v($0) } ?? "n/a", ceiling: c.accuracy.map { v($0) } ?? "n/a", better: "higher",
                             note: "classifier vs folder labels"))
         }
+        if let g = m.eventRate, let ref = m.referenceEventRate {
+            rows.append(Row(name: "event rate (scored / reference)", generated: "\(v(g)) / \(v(ref))",
+                            ceiling: c.eventRate.map { "\(v($0)) / \(v(c.referenceEventRate ?? .nan))" } ?? "", better: "near reference",
+                            note: "fraction of clips whose loudest 50 ms frame is ≥ 25 dB above their median frame (silence and steady noise: 0)"))
+        }
         if let nll = r.nll {
             rows.append(Row(name: "test NLL (bits/sample)", generated: v(nll.bitsPerSample, 4), ceiling: "", better: "lower",
                             note: "\((nll.checkpoint as NSString).lastPathComponent) on \(nll.clips) reference clips (\(nll.clipsFrom))"))
@@ -109,6 +114,7 @@ public struct Report {
         <h1>wavemamba evaluation</h1>
         <div class="meta">
         generated: <b>\(htmlEscape(r.generated.folder))</b> (\(r.generated.clips) clips\(r.generated.skippedFiles > 0 ? ", \(r.generated.skippedFiles) files skipped" : ""))<br>
+        \(r.selection.map { "selection: " + htmlEscape($0.summary) + "<br>" } ?? "")
         reference: <b>\(htmlEscape(r.reference.folder))</b> (\(r.reference.clips) clips\(r.reference.skippedFiles > 0 ? ", \(r.reference.skippedFiles) files skipped" : ""))<br>
         classifier: \(htmlEscape((r.classifier.file as NSString).lastPathComponent)), \(r.classifier.parameters) parameters, \(r.classifier.labels.count) labels, \(r.classifier.embeddingDimension)-d embedding\(r.classifier.testAccuracy.map { ", test accuracy \($0)" } ?? "")<br>
         features: log-mel, \(r.features.sampleRate) Hz, \(r.features.clipLength) samples per clip, Hann \(r.features.nFFT), hop \(r.features.hop), \(r.features.nMels) mels · \(htmlEscape(r.date))

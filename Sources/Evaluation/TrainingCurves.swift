@@ -16,7 +16,8 @@ public struct TrainingCurves: Sendable {
     }
 
     /// The numeric keys plotted.
-    public static let keys = ["loss", "train_bits", "valid_bits", "bits_per_sample", "valid_loss", "test_bits", "bits"]
+    public static let keys = ["loss", "train_bits", "valid_bits", "bits_per_sample", "valid_loss", "test_bits", "bits",
+                              "fid", "is", "generated_event_rate", "reference_event_rate"]
 
     public var series: [Series]
     public var skippedLines: Int
@@ -53,6 +54,8 @@ public struct TrainingCurves: Sendable {
                 guard let v = number(obj[key]), v.isFinite else { continue }
                 var name = key
                 if let type, type != "train", !key.hasPrefix(type) { name = "\(type) \(key)" }
+                // `samples` lines of the EMA weights make their own series.
+                if let weights = obj["weights"] as? String, weights != "current" { name += " (\(weights))" }
                 if points[name] == nil { order.append(name); points[name] = [] }
                 points[name]!.append((step, v))
             }
@@ -70,10 +73,18 @@ public struct TrainingCurves: Sendable {
         return nil
     }
 
-    /// Series in bits (per sample) and the rest (losses in nats), for separate axes.
+    /// Series in bits (per sample), the rest of the losses (nats), and the scores of samples
+    /// generated while training (`samples` lines: FID, IS, event rate), for separate axes.
     public var groups: [(title: String, series: [Series])] {
-        let bits = series.filter { $0.name.contains("bits") }, other = series.filter { !$0.name.contains("bits") }
-        return [("loss (nats)", other), ("bits per sample", bits)].filter { !$0.1.isEmpty }
+        func key(_ s: Series) -> String { s.name.split(separator: " ").map(String.init).first { Self.keys.contains($0) } ?? s.name }
+        let titles: [(String, (String) -> Bool)] = [
+            ("loss (nats)", { !$0.contains("bits") && !["fid", "is"].contains($0) && !$0.contains("event_rate") }),
+            ("bits per sample", { $0.contains("bits") }),
+            ("FID of samples (lower is better)", { $0 == "fid" }),
+            ("IS of samples (higher is better)", { $0 == "is" }),
+            ("event rate of samples (near the valid clips' is best)", { $0.contains("event_rate") }),
+        ]
+        return titles.map { title, take in (title, series.filter { take(key($0)) }) }.filter { !$0.1.isEmpty }
     }
 
     /// An inline SVG line chart of `series` (steps on x, values on y), with axes and legend.

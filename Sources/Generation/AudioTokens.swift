@@ -25,7 +25,11 @@ public struct AudioTokens: Sendable {
     /// by one behind a silence token and predicts every sample:
     /// inputs = [128, q0 … q_{L−2}], targets = [q0 … q_{L−1}].
     public func teacherForcing(_ samples: [Float]) -> (inputs: [Int32], targets: [Int32]) {
-        let q = encode(samples).map { Int32($0) }
-        return ([128] + q.dropLast(), q)
+        Self.teacherForcing(tokens: encode(samples).map { Int32($0) })
+    }
+
+    /// The same for a clip already quantised (e.g. the tokens a `Sampler` drew).
+    public static func teacherForcing(tokens q: [Int32]) -> (inputs: [Int32], targets: [Int32]) {
+        ([128] + q.dropLast(), q)
     }
 }

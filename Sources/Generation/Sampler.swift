@@ -15,6 +15,10 @@ import Models
 /// thread-pool dispatch per generated sample. On a backend with step graphs (CUDA) each
 /// sample is one graph launch that also draws the next tokens on the device (`StepGraphs`),
 /// with the same uniforms as the host draw. Other devices use the Backend-generic step.
+///
+/// Every path also records each stream's log-likelihood under the model: the sum over the
+/// generated samples of log p(drawn token), p the model's own softmax at temperature 1
+/// without top-p, whatever the sampling settings (`logLikelihood`, `bitsPerSample`).
 public final class Sampler {
     public struct Settings: Sendable {
         /// Softmax temperature (1 = the model's distribution; lower is more conservative).
@@ -57,6 +61,8 @@ public final class Sampler {
     private let rngs: UnsafeMutablePointer<SplitMix64>    // one per stream
     private let order: UnsafeMutablePointer<Int32>        // (batch, classes) top-p scratch
     private let next: UnsafeMutablePointer<Int32>         // the token each stream feeds next
+    private let logLikelihoods: UnsafeMutablePointer<Double> // per stream, nats, over the generated samples
+    private let hostLogits: UnsafeMutablePointer<Float>?  // generic path on a device: the logits on the host
     private let probsTensor: Tensor?                      // generic path: softmax output
     private var nextArray: [Int32]                        // generic path: `next` as SaShiMi.step takes it
     private let single = ThreadPool(threads: 1)
@@ -64,6 +70,17 @@ public final class Sampler {
     private var sampleRows: ((Range<Int>) -> Void)?
     /// The silence class (SaShiMi's start token).
     public static let startToken: Int32 = 128
+    /// Samples generated per stream so far (`generate`; a prompt does not count).
+    public private(set) var generatedCount = 0
+
+    /// Per stream: Σ log p(drawn token) in nats over the generated samples, p the model's
+    /// distribution (softmax at temperature 1, no top-p), whatever `settings` sampled with.
+    public var logLikelihood: [Double] { (0..<batch).map { logLikelihoods[$0] } }
+
+    /// Per stream: −mean log₂ p over the generated samples (the `nll` command's unit).
+    public var bitsPerSample: [Double] {
+        (0..<batch).map { -logLikelihoods[$0] / Double(max(generatedCount, 1)) / log(2) }
+    }
 
     public init(model: SaShiMi, batch: Int, settings: Settings, path: Path = .automatic) {
         precondition(settings.temperature > 0 && settings.topP > 0 && settings.topP <= 1)
@@ -89,6 +106,13 @@ public final class Sampler {
         order.initialize(repeating: 0, count: batch * classes)
         next = .allocate(capacity: batch)
         next.initialize(repeating: Self.startToken, count: batch)
+        logLikelihoods = .allocate(capacity: batch)
+        logLikelihoods.initialize(repeating: 0, count: batch)
+        if fast == nil && graphs == nil && model.store.backend.device != .cpu {
+            hostLogits = .allocate(capacity: batch * classes)
+        } else {
+            hostLogits = nil
+        }
         nextArray = [Int32](repeating: Self.startToken, count: batch)
         sampleRows = { [unowned self] rows in self.sample(rows: rows) }
     }
@@ -98,6 +122,8 @@ public final class Sampler {
         rngs.deallocate()
         order.deallocate()
         next.deallocate()
+        logLikelihoods.deallocate()
+        hostLogits?.deallocate()
     }
 
     /// Teacher-forces `tokens` (batch × count, stream-major) through the model: a prompt.
@@ -131,8 +157,10 @@ public final class Sampler {
     /// tokens come to the host), else after every sample.
     public func generate(count: Int, into out: inout [[UInt8]], progress: ((Int) -> Void)? = nil) {
         precondition(out.count == batch)
+        defer { generatedCount += count }
         if let graphs {
-            let last = graphs.generate(count: count, next: (0..<batch).map { next[$0] }, into: &out, progress: progress)
+            let last = graphs.generate(count: count, next: (0..<batch).map { next[$0] }, into: &out, logLikelihood: logLikelihoods,
+                                       progress: progress)
             for s in 0..<batch { next[s] = last[s] }
             return
         }
@@ -147,10 +175,20 @@ public final class Sampler {
     /// rows' buffers, so parts may run it concurrently.
     private func sample(rows: Range<Int>) {
         let logits: UnsafePointer<Float>
+        // The raw logits (the model's distribution), for the likelihood of the draws.
+        let raw: UnsafePointer<Float>
         if let fast {
             logits = UnsafePointer(fast.logits)
+            raw = logits
         } else {
             let l = state!.logits
+            if let hostLogits {
+                let host = l.floats()
+                host.withUnsafeBufferPointer { hostLogits.update(from: $0.baseAddress!, count: batch * classes) }
+                raw = UnsafePointer(hostLogits)
+            } else {
+                raw = UnsafePointer(l.pointer)
+            }
             model.store.backend.softmax(logits: l, probs: probsTensor!, temperature: settings.temperature)
             if probsTensor!.device == .cpu {
                 probs.update(from: probsTensor!.pointer, count: batch * classes)
@@ -168,7 +206,17 @@ public final class Sampler {
         for s in rows {
             let u = Self.unit(rngs[s].next())
             next[s] = Int32(Self.draw(probs + s * classes, classes: classes, u: u, topP: settings.topP, order: order + s * classes))
+            logLikelihoods[s] += Self.logSoftmax(raw + s * classes, classes: classes, at: Int(next[s]))
         }
+    }
+
+    /// log softmax(x)[c] of one row of logits, in double precision.
+    public static func logSoftmax(_ x: UnsafePointer<Float>, classes: Int, at c: Int) -> Double {
+        var m = -Double.infinity
+        for k in 0..<classes { m = max(m, Double(x[k])) }
+        var sum = 0.0
+        for k in 0..<classes { sum += exp(Double(x[k]) - m) }
+        return Double(x[c]) - m - log(sum)
     }
 
     /// The uniform of draw k (0-based) of stream `stream`: word k of the stream's SplitMix64,
@@ -181,7 +229,7 @@ public final class Sampler {
     }
 
     /// Stream s's generator seed.
-    static func streamSeed(_ seed: UInt64, _ s: Int) -> UInt64 { seed &+ UInt64(s) &* 0x9E37_79B9_7F4A_7C15 }
+    public static func streamSeed(_ seed: UInt64, _ s: Int) -> UInt64 { seed &+ UInt64(s) &* 0x9E37_79B9_7F4A_7C15 }
 
     /// 24 high bits → [0, 1).
     static func unit(_ z: UInt64) -> Float { Float(z >> 40) / Float(1 << 24) }

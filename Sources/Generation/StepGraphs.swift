@@ -23,11 +23,14 @@ final class StepGraphs {
     let counters: Tensor
     /// (batch, capacity) Int32: draw k of stream s at [s, k mod capacity].
     let history: Tensor
+    /// (batch, capacity) Float32: the model's log-probability of each draw, laid out as `history`.
+    let logProbHistory: Tensor
     private var graphs: [(any DeviceGraph)?]
     private var ranEagerly: [Bool]
     /// Draws so far (the same for every stream).
     private(set) var drawn = 0
     private var hostHistory: [Int32]
+    private var hostLogProbs: [Float]
 
     init(model: SaShiMi, state: SaShiMiStepState, backend: any StepGraphBackend, settings: Sampler.Settings, capacity: Int = 1024) {
         self.model = model
@@ -38,9 +41,11 @@ final class StepGraphs {
         counters = backend.empty([2 * state.batch], dtype: .int32)
         backend.fill(counters, value: 0)   // bit pattern 0: every counter starts at draw 0
         history = backend.empty([state.batch, capacity], dtype: .int32)
+        logProbHistory = backend.empty([state.batch, capacity])
         graphs = Array(repeating: nil, count: state.period)
         ranEagerly = Array(repeating: false, count: state.period)
         hostHistory = Array(repeating: 0, count: state.batch * capacity)
+        hostLogProbs = Array(repeating: 0, count: state.batch * capacity)
     }
 
     /// Graphs captured so far and their node counts.
@@ -50,7 +55,7 @@ final class StepGraphs {
     private func body() {
         model.stepOnDeviceTokens(state)
         backend.sampleTokens(logits: state.logits, temperature: settings.temperature, topP: settings.topP, seed: settings.seed,
-                             counters: counters, tokens: state.token, history: history)
+                             counters: counters, tokens: state.token, history: history, logProbs: logProbHistory)
     }
 
     /// One sample per stream, queued on the device.
@@ -71,8 +76,10 @@ final class StepGraphs {
     }
 
     /// Samples `count` tokens per stream after `next` (the tokens fed first), appending them
-    /// to `out`; returns each stream's last token.
-    func generate(count: Int, next: [Int32], into out: inout [[UInt8]], progress: ((Int) -> Void)?) -> [Int32] {
+    /// to `out` and adding each draw's log-probability under the model to `logLikelihood[s]`;
+    /// returns each stream's last token.
+    func generate(count: Int, next: [Int32], into out: inout [[UInt8]], logLikelihood: UnsafeMutablePointer<Double>,
+                  progress: ((Int) -> Void)?) -> [Int32] {
         if count == 0 { return next }
         state.token.copy(from: next)
         let batch = state.batch
@@ -83,9 +90,11 @@ final class StepGraphs {
             let first = drawn
             for _ in 0..<n { step() }
             hostHistory.withUnsafeMutableBytes { backend.download(history, into: $0) }
+            hostLogProbs.withUnsafeMutableBytes { backend.download(logProbHistory, into: $0) }
             for s in 0..<batch {
                 let row = s * capacity
                 for i in 0..<n { out[s].append(UInt8(hostHistory[row + (first + i) % capacity])) }
+                for i in 0..<n { logLikelihood[s] += Double(hostLogProbs[row + (first + i) % capacity]) }
                 last[s] = hostHistory[row + (first + n - 1) % capacity]
             }
             done += n

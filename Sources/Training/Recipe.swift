@@ -80,6 +80,15 @@ public struct Recipe: Sendable, Equatable {
         public var logEvery = 10
         /// Seeds the initial weights, the data order and dropout.
         public var seed = 0
+        /// Wall-clock limit of one training session (one `train` call), seconds; nil: none.
+        /// At the limit the step finishes and a checkpoint is saved, as on Ctrl-C.
+        public var maxTime: Double?
+        /// Generate and score clips every this many steps (`Trainer.onSample`); 0: off.
+        public var sampleEvery = 0
+        /// Clips per sampling round.
+        public var sampleClips = 64
+        /// Seconds per sampled clip; nil: the clip length.
+        public var sampleSeconds: Double?
 
         public init() {}
     }

@@ -19,6 +19,7 @@ extension Recipe {
         "[train] steps", "[train] lr", "[train] ssm_lr", "[train] ssm_weight_decay", "[train] warmup_steps", "[train] schedule", "[train] final_lr_fraction",
         "[train] weight_decay", "[train] grad_clip", "[train] betas", "[train] ema", "[train] validate_every",
         "[train] validation_batches", "[train] checkpoint_every", "[train] log_every",
+        "[train] max_time", "[train] sample_every", "[train] sample_clips", "[train] sample_seconds",
     ]
 
     /// The keys whose values differ from `other`'s (compared as resolved TOML).

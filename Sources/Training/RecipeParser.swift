@@ -28,7 +28,8 @@ extension Recipe {
 /// [train]  batch_size, steps, lr, ssm_lr (0: no cap), ssm_weight_decay (true|false), warmup_steps, schedule (cosine|constant), final_lr_fraction,
 ///          weight_decay, grad_clip (0: off), betas ([β1, β2]), ema (0: off, else the decay),
 ///          validate_every, validation_batches (0: whole split), checkpoint_every (0: at the end),
-///          log_every, seed
+///          log_every, seed, max_time ("90s", "9m", "1h30m", "2.5h"), sample_every (0: off),
+///          sample_clips (≥ 2), sample_seconds (default: the clip length)
 /// ```
 public enum RecipeParser {
     /// Parses `text`; `path` is used in messages and for the default name.
@@ -128,6 +129,10 @@ public enum RecipeParser {
             "checkpoint_every": { s.checkpointEvery = try r.int($0, "checkpoint_every", 0...big) },
             "log_every": { s.logEvery = try r.int($0, "log_every", 1...big) },
             "seed": { s.seed = try r.int($0, "seed", 0...Int.max) },
+            "max_time": { s.maxTime = try r.duration($0, "max_time") },
+            "sample_every": { s.sampleEvery = try r.int($0, "sample_every", 0...big) },
+            "sample_clips": { s.sampleClips = try r.int($0, "sample_clips", 2...65536) },
+            "sample_seconds": { s.sampleSeconds = try r.number($0, "sample_seconds", "a positive number of seconds") { $0 > 0 && $0 <= 3600 } },
         ])
         return s
     }
@@ -195,6 +200,12 @@ struct Reader {
     func bool(_ v: TOMLValueConvertible, _ key: String) throws -> Bool {
         guard let b = v.bool else { throw fail(key, "true or false", v) }
         return b
+    }
+
+    /// A duration string (`DurationText`: "90s", "9m", "1h30m", "2.5h"), in seconds.
+    func duration(_ v: TOMLValueConvertible, _ key: String) throws -> Double {
+        guard let text = v.string else { throw fail(key, "a duration string such as \"90s\", \"9m\", \"1h30m\" or \"2.5h\"", v) }
+        return try DurationText.parse(text, key: "\(section)\(key)", path: path)
     }
 
     func string(_ v: TOMLValueConvertible, _ key: String, nonEmpty: Bool = false) throws -> String {

@@ -60,6 +60,10 @@ extension Recipe {
             ("checkpoint_every", String(t.checkpointEvery)),
             ("log_every", String(t.logEvery)),
             ("seed", String(t.seed)),
+            ("max_time", t.maxTime.map { quoted(DurationText.format($0)) }),
+            ("sample_every", String(t.sampleEvery)),
+            ("sample_clips", String(t.sampleClips)),
+            ("sample_seconds", t.sampleSeconds.map(number)),
         ])
         return lines.joined(separator: "\n") + "\n"
     }

@@ -58,11 +58,26 @@ public final class Trainer {
     public var onEvent: ((TrainingEvent) -> Void)?
     /// Called before each step with its index: a hook for diagnostics and fault-injection tests.
     public var beforeStep: ((Int) -> Void)?
+    /// Called every `[train] sample_every` steps (rank 0 of a single process only) with the
+    /// step, which weights ("current", then "ema" when the EMA is on: the model then holds
+    /// them until the call returns) and the model; returns the fields of the `samples` line
+    /// written to metrics.jsonl (the trainer adds `weights` and `seconds`). The CLI wires
+    /// generation and scoring in here, which this layer does not import. It must leave the
+    /// parameters as it found them; the training trajectory does not depend on it.
+    public var onSample: ((_ step: Int, _ weights: String, _ model: SaShiMi) throws -> [(String, MetricValue)])?
+    /// Seconds on a monotonic clock, read for `[train] max_time` at the start of `train` and
+    /// between steps; a test may replace it (e.g. by a function of `step`) to stop
+    /// deterministically.
+    public var clock: () -> Double = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     /// Rank 0's metrics log (nil on the other ranks).
     private let metrics: MetricsLog?
     /// Some rank asked to stop during the last step (agreed through the step's all-reduce).
     private var stopAgreed = false
+    /// Some rank was past `[train] max_time` at the last step's all-reduce.
+    private var timeUpAgreed = false
+    /// `clock()` when the current `train` call began.
+    private var sessionStart: Double?
     private let good: GoodState
     private let order: BatchOrder
     private let validationSegments: [Segment]
@@ -167,25 +182,31 @@ public final class Trainer {
         public var finished: Bool
         /// Stopped by `stop` (Ctrl-C, SIGTERM) before reaching its limit.
         public var interrupted: Bool
+        /// Stopped at `[train] max_time` before reaching its limit.
+        public var timeLimited: Bool = false
     }
 
-    /// Trains until `[train] steps` (or `limit`, for a partial session) or a stop request,
-    /// and saves a checkpoint at the end either way.
+    /// Trains until `[train] steps` (or `limit`, for a partial session), a stop request or
+    /// `[train] max_time` of wall-clock time in this call, and saves a checkpoint at the end
+    /// either way. Under MPI the ranks agree on both stops through the step's all-reduce.
     @discardableResult
     public func train(until limit: Int? = nil) throws -> Outcome {
         let lock = isWriter ? try run.lock() : nil
         defer { lock?.release() }
         let total = recipe.train.steps
         let end = min(limit ?? total, total)
+        sessionStart = clock()
         onEvent?(.started(step: step, totalSteps: total, resumed: resumedFrom != nil))
         let every = recipe.train.validateEvery
         if step == 0 && every > 0 && lastValidation == nil { _ = try validate() }
-        var interrupted = false
+        var interrupted = false, timeLimited = false
         do {
             while step < end {
                 if communicator.size == 1 ? stop.isRequested : stopAgreed { interrupted = true; break }
+                if communicator.size == 1 ? pastTimeLimit() : timeUpAgreed { timeLimited = true; break }
                 try trainStep()
                 if every > 0 && step % every == 0 { _ = try validate() }
+                if recipe.train.sampleEvery > 0 && step % recipe.train.sampleEvery == 0 { try sample() }
                 if recipe.train.checkpointEvery > 0 && step % recipe.train.checkpointEvery == 0 {
                     try checkReplicas()
                     try saveCheckpoint()
@@ -204,6 +225,11 @@ public final class Trainer {
         if interrupted {
             metrics?.write("stop", step: step, ["reason": .string("stop requested"), "checkpoint": .string(url.path)])
             onEvent?(.interrupted(step: step, checkpoint: url))
+        } else if timeLimited {
+            metrics?.write("stop", step: step, ["reason": .string("time_limit"), "checkpoint": .string(url.path),
+                                               "max_time_seconds": .double(recipe.train.maxTime ?? .nan),
+                                               "elapsed_seconds": .double(clock() - (sessionStart ?? 0))])
+            onEvent?(.timeLimitReached(step: step, checkpoint: url))
         } else if finished {
             var fields: [(String, MetricValue)] = [("checkpoint", .string(url.path))]
             if let v = lastValidation { fields.append(("valid_bits_per_sample", .double(v.report.bitsPerSample))) }
@@ -212,7 +238,15 @@ public final class Trainer {
         }
         stop.clear()
         stopAgreed = false
-        return Outcome(step: step, checkpoint: url, finished: finished, interrupted: interrupted)
+        timeUpAgreed = false
+        sessionStart = nil
+        return Outcome(step: step, checkpoint: url, finished: finished, interrupted: interrupted, timeLimited: timeLimited)
+    }
+
+    /// Whether this process has spent `[train] max_time` in the current `train` call.
+    func pastTimeLimit() -> Bool {
+        guard let limit = recipe.train.maxTime, let start = sessionStart else { return false }
+        return clock() - start >= limit
     }
 
     /// Stops on SIGINT and SIGTERM after the current step (with a checkpoint) until
@@ -249,10 +283,10 @@ public final class Trainer {
         var problem: String?
         if loss.isFinite { tape.backward(from: lossVariable) } else { tape.reset() }
         if K > 1 {
-            // One all-reduce for the gradients and [loss, non-finite ranks, stop requests]:
-            // every rank then takes the same decisions from the same numbers.
+            // One all-reduce for the gradients and [loss, non-finite ranks, stop requests, ranks
+            // past max_time]: every rank then takes the same decisions from the same numbers.
             let localFinite = loss.isFinite
-            var scalars: [Float] = [localFinite ? Float(loss) : 0, localFinite ? 0 : 1, stop.isRequested ? 1 : 0]
+            var scalars: [Float] = [localFinite ? Float(loss) : 0, localFinite ? 0 : 1, stop.isRequested ? 1 : 0, pastTimeLimit() ? 1 : 0]
             let grads = model.store.grads!
             try Self.withHostFloats(grads) { g in
                 try scalars.withUnsafeMutableBufferPointer { s in
@@ -262,6 +296,7 @@ public final class Trainer {
             }
             loss = scalars[1] > 0 ? .nan : Double(scalars[0]) / Double(K)
             stopAgreed = scalars[2] > 0
+            timeUpAgreed = scalars[3] > 0
             backend.scale(grads, by: 1 / Float(K), out: grads, accumulate: false)
         }
         if !loss.isFinite {
@@ -353,6 +388,32 @@ public final class Trainer {
     func dropoutSeed(_ s: Int) -> UInt64 {
         var g = SplitMix64(seed: UInt64(recipe.train.seed) &* 0x2545_F491_4F6C_DD1D ^ UInt64(s))
         return g.next()
+    }
+
+    // MARK: Sampling
+
+    /// One round of `onSample` with the current weights, and with the EMA weights if on; a
+    /// `samples` line each.
+    func sample() throws {
+        guard let onSample, communicator.size == 1 else { return }
+        for weights in ema == nil ? ["current"] : ["current", "ema"] {
+            let started = clock()
+            let fields = try weights == "ema" ? withEMAWeights { try onSample(step, weights, model) } : onSample(step, weights, model)
+            metrics?.write("samples", step: step, fields: [("weights", .string(weights))] + fields + [("seconds", .double(clock() - started))])
+        }
+    }
+
+    /// `body` with the EMA weights in the model (the current ones put back afterwards); just
+    /// `body` when the EMA is off.
+    public func withEMAWeights<T>(_ body: () throws -> T) rethrows -> T {
+        guard let ema else { return try body() }
+        let backend = model.store.backend
+        let values = model.store.values!, n = values.count
+        let saved = backend.empty([n])
+        backend.copy2D(from: values.reshaped([1, n]), to: saved.reshaped([1, n]), accumulate: false)
+        backend.copy2D(from: ema.average.reshaped([1, n]), to: values.reshaped([1, n]), accumulate: false)
+        defer { backend.copy2D(from: saved.reshaped([1, n]), to: values.reshaped([1, n]), accumulate: false) }
+        return try body()
     }
 
     // MARK: Validation

@@ -13,6 +13,8 @@ public enum TrainingEvent: Sendable {
     case checkpoint(step: Int, url: URL)
     /// Stopped on request (Ctrl-C / SIGTERM / `requestStop`) after saving `checkpoint`.
     case interrupted(step: Int, checkpoint: URL)
+    /// Stopped at `[train] max_time` after saving `checkpoint`.
+    case timeLimitReached(step: Int, checkpoint: URL)
     case finished(step: Int, checkpoint: URL)
 }
 

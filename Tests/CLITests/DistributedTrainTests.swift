@@ -200,6 +200,21 @@ final class DistributedTrainTests: XCTestCase {
         let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
         return (object[key] as! NSNumber).doubleValue
     }
+
+    /// --max-time under MPI: the ranks agree through the step's all-reduce. With a 1 µs limit
+    /// no rank stops before the first step (nothing is agreed yet), and every rank is past the
+    /// limit at that step's all-reduce, so both stop after step 1, rank 0 saving the checkpoint.
+    func testMaxTimeStopsEveryRankAtTheSameStep() throws {
+        guard let mpirun = mpirun() else { return }
+        let (recipe, data) = try makeRecipe(steps: 4)
+        let run = dir.appendingPathComponent("run")
+        let r = try train(recipe, data: data, out: run, prefix: launcher(mpirun), extra: ["--max-time", "0.000001s"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("stopped at the time limit after 1 steps; resume with: wavemamba train --resume --out \(run.path)"), r.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoints/step-1.safetensors").path))
+        let metrics = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        XCTAssertTrue(metrics.contains("\"type\":\"stop\",\"step\":1,") && metrics.contains("\"reason\":\"time_limit\""), metrics)
+    }
 }
 
 /// Temp files a write left behind in a run folder (an atomic write leaves none).

@@ -28,6 +28,10 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertGreaterThan(scored.melFrechetDistance, 10 * ceiling.melFrechetDistance)
         XCTAssertGreaterThan(scored.amScore, ceiling.amScore)
         XCTAssertLessThan(scored.inceptionScore, ceiling.inceptionScore)
+        // Steady noise holds no sound event; the digits' halves are near the whole set's 0.819.
+        XCTAssertEqual(scored.eventRate, 0)
+        XCTAssertEqual(scored.referenceEventRate ?? -1, 0.819, accuracy: 0.06)
+        XCTAssertEqual(ceiling.eventRate ?? -1, 0.819, accuracy: 0.06)
         XCTAssertGreaterThan(scored.flatnessWasserstein, 5 * ceiling.flatnessWasserstein)
         // Real speech: confident and spread over the ten digits.
         XCTAssertGreaterThan(ceiling.inceptionScore, 7)

@@ -89,7 +89,7 @@ final class ReportTests: XCTestCase {
     static func sampleResult() -> EvaluationResult {
         let m = MetricSet(clips: 10, referenceClips: 20, fid: 12.5, inceptionScore: 3.2, modifiedInceptionScore: 5.1, amScore: 1.4,
                           melFrechetDistance: 40, flatnessWasserstein: 0.01, flatnessKS: 0.2, centroidWasserstein: 150, centroidKS: 0.3,
-                          labelShares: [0.5, 0.5], meanConfidence: 0.8, accuracy: nil)
+                          labelShares: [0.5, 0.5], meanConfidence: 0.8, accuracy: nil, eventRate: 0.125, referenceEventRate: 0.875)
         return EvaluationResult(generated: .init(folder: "gen <&>", clips: 10, skippedFiles: 1), reference: .init(folder: "ref", clips: 20, skippedFiles: 0),
                                 classifier: .init(file: "c.safetensors", labels: ["a", "b"], parameters: 100, embeddingDimension: 8, testAccuracy: "0.9"),
                                 features: LogMelSettings(), metrics: m, ceiling: m, referenceInceptionScore: 1.9, referenceModifiedInceptionScore: 2.0,
@@ -108,6 +108,39 @@ final class ReportTests: XCTestCase {
         return Report(result: sampleResult(), clips: [clip, ref], curves: curves, runFolder: "runs/x")
     }
 
+    /// `samples` lines (scores of clips generated while training) plot as their own charts,
+    /// the EMA weights' round as separate series.
+    func testTrainingCurvesPlotSampleScores() {
+        let c = TrainingCurves.parse("""
+        {"type":"train","step":2,"loss":5.0}
+        {"type":"samples","step":2,"weights":"current","clips":4,"is":1.5,"fid":900,"event_rate":0.25,"generated_event_rate":0.25,"reference_event_rate":0.8}
+        {"type":"samples","step":2,"weights":"ema","clips":4,"is":1.2,"fid":950,"event_rate":0,"generated_event_rate":0,"reference_event_rate":0.8}
+        {"type":"samples","step":4,"weights":"current","clips":4,"is":1.7,"fid":700,"event_rate":0.5,"generated_event_rate":0.5,"reference_event_rate":0.8}
+        """)
+        XCTAssertEqual(c.series.first { $0.name == "samples fid" }?.points.map(\.value), [900, 700])
+        XCTAssertEqual(c.series.first { $0.name == "samples fid (ema)" }?.points.map(\.value), [950])
+        XCTAssertEqual(c.groups.map(\.title), ["loss (nats)", "FID of samples (lower is better)", "IS of samples (higher is better)",
+                                              "event rate of samples (near the valid clips' is best)"])
+        XCTAssertEqual(c.groups[3].series.map(\.name), ["samples generated_event_rate", "samples reference_event_rate",
+                                                       "samples generated_event_rate (ema)", "samples reference_event_rate (ema)"])
+        let report = Report(result: Self.sampleResult(), clips: [], curves: c, runFolder: "runs/x").html()
+        XCTAssertTrue(report.contains("FID of samples") && report.contains("samples fid (ema)"))
+    }
+
+    /// The likelihood selection drops the highest-bits (least likely) and lowest-bits clips.
+    func testLikelihoodSelection() {
+        let pick = LikelihoodSelection.kept(bitsPerSample: [5, 1, 9, 3, 7], dropLeast: 0.2, dropMost: 0.2)
+        XCTAssertEqual(pick.kept, [0, 3, 4])
+        XCTAssertEqual(pick.least, 1)
+        XCTAssertEqual(pick.most, 1)
+        let big = LikelihoodSelection.kept(bitsPerSample: (0..<512).map { Double(($0 * 37) % 512) }, dropLeast: 0.4, dropMost: 0.05)
+        XCTAssertEqual(big.kept.count, 281)
+        XCTAssertEqual(Set(big.kept.map { ($0 * 37) % 512 }), Set(26..<(512 - 205)))
+        let s = LikelihoodSelection(manifest: "/g/manifest.jsonl", clips: 512, droppedLeastLikely: 205, droppedMostLikely: 26,
+                                    dropLeastFraction: 0.4, dropMostFraction: 0.05)
+        XCTAssertTrue(s.summary.hasPrefix("scored 281 of 512 clips: dropped the 205 least and 26 most likely"), s.summary)
+    }
+
     func testHTMLIsSelfContained() throws {
         let html = Self.sampleReport().html()
         XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>"))
@@ -121,6 +154,9 @@ final class ReportTests: XCTestCase {
         XCTAssertFalse(html.contains("src=\"http"), "nothing is loaded from elsewhere")
         let json = try JSONSerialization.jsonObject(with: try Self.sampleResult().json()) as? [String: Any]
         XCTAssertEqual((json?["metrics"] as? [String: Any])?["fid"] as? Double, 12.5)
+        XCTAssertEqual((json?["metrics"] as? [String: Any])?["eventRate"] as? Double, 0.125)
+        XCTAssertEqual((json?["metrics"] as? [String: Any])?["referenceEventRate"] as? Double, 0.875)
+        XCTAssertTrue(html.contains("event rate (scored / reference)</td><td class=\"num\">0.125 / 0.875</td>"), "event rate row")
     }
 
     /// Renders the report in headless Chromium (skipped where it is not installed) and checks

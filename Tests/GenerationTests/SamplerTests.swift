@@ -32,6 +32,42 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(a[1].count, 40)
     }
 
+    /// The log-likelihood recorded while sampling is the model's own (temperature 1, no top-p)
+    /// whatever the sampling settings: each stream's bits/sample equals the teacher-forced NLL
+    /// of the drawn tokens (the `nll` command's code) on the fast and the generic path. The head
+    /// is scaled so that the distribution is far from uniform (a tempered or filtered
+    /// likelihood would then differ by far more than the tolerance).
+    func testRecordedLikelihoodEqualsTeacherForcedNLL() {
+        let backend = CPUBackend(threads: 2)
+        let model = tinyModel(backend)
+        let head = model.head.weight.value
+        for i in 0..<head.count { head.pointer[i] *= 40 }
+        let n = 64, batch = 3
+        for path in [Sampler.Path.automatic, .generic] {
+            for (temperature, topP) in [(Float(1), Float(1)), (0.7, 0.9), (1.5, 1)] {
+                let sampler = Sampler(model: model, batch: batch, settings: .init(temperature: temperature, topP: topP, seed: 9), path: path)
+                var out = [[UInt8]](repeating: [], count: batch)
+                sampler.generate(count: n / 2, into: &out)
+                sampler.generate(count: n / 2, into: &out)
+                XCTAssertEqual(sampler.generatedCount, n)
+                var inputs: [Int32] = [], targets: [Int32] = []
+                for clip in out {
+                    let pair = AudioTokens.teacherForcing(tokens: clip.map { Int32($0) })
+                    inputs += pair.inputs
+                    targets += pair.targets
+                }
+                let nats = TeacherForcedNLL.clipNats(model: model, inputs: inputs, targets: targets, clips: batch, length: n)
+                for s in 0..<batch {
+                    let forced = nats[s] / Double(n) / log(2)
+                    let what = "\(path), temperature \(temperature), top-p \(topP), stream \(s)"
+                    XCTAssertEqual(sampler.bitsPerSample[s], forced, accuracy: 1e-3, what)
+                    XCTAssertEqual(-sampler.logLikelihood[s], nats[s], accuracy: 1e-3 * Double(n) * log(2), what)
+                    XCTAssertGreaterThan(abs(forced - 8), 0.5, "the scaled head should be far from uniform (\(what))")
+                }
+            }
+        }
+    }
+
     /// Tensor buffers are all allocated up front: producing samples requests no memory, on the
     /// CPU fast path (the default on the CPU) and on the Backend-generic path.
     func testNoTensorAllocationPerSample() {

@@ -93,7 +93,7 @@ final class RecipeTests: XCTestCase {
 
     func testUnknownKeysNameTheKey() {
         XCTAssertEqual(parseError(Self.minimal + "\nlr_max = 0.1\n"),
-                       "recipes/x.toml: [train] unknown key 'lr_max'; did you mean 'lr'? known keys: batch_size, betas, checkpoint_every, ema, final_lr_fraction, grad_clip, log_every, lr, schedule, seed, ssm_lr, ssm_weight_decay, steps, validate_every, validation_batches, warmup_steps, weight_decay")
+                       "recipes/x.toml: [train] unknown key 'lr_max'; did you mean 'lr'? known keys: batch_size, betas, checkpoint_every, ema, final_lr_fraction, grad_clip, log_every, lr, max_time, sample_clips, sample_every, sample_seconds, schedule, seed, ssm_lr, ssm_weight_decay, steps, validate_every, validation_batches, warmup_steps, weight_decay")
         XCTAssertTrue(parseError(Self.minimal + "\n[optim]\nlr = 1\n").contains("unknown key 'optim'"))
         XCTAssertTrue(parseError("[model]\nd_modle = 3\n").contains("[model] unknown key 'd_modle'; did you mean 'd_model'?"))
         XCTAssertTrue(parseError("[data]\nfolder = \"x\"\n").contains("[data] unknown key 'folder'"))
@@ -116,6 +116,32 @@ final class RecipeTests: XCTestCase {
         XCTAssertTrue(parseError("[data]\nvalid_fraction = 0.6\ntest_fraction = 0.5\n").contains("leaves nothing to train on"))
         XCTAssertTrue(parseError("name = 3\n").contains("name must be a non-empty string, got 3"))
         XCTAssertTrue(parseError("data = 3\n").contains("data must be a table ([data]), got 3"))
+    }
+
+    /// `[train] max_time` and `--max-time`: h / m / s pairs in that order, decimals allowed;
+    /// anything else is an error naming the key, and the value round-trips through recipe.toml.
+    func testDurationSyntax() throws {
+        let good: [(String, Double)] = [("90s", 90), ("9m", 540), ("1h30m", 5400), ("2.5h", 9000), ("1h 5m 30s", 3930), ("0.5s", 0.5), ("10M", 600), ("1e-06s", 1e-6), ("1.5e3s", 1500)]
+        for (text, seconds) in good {
+            XCTAssertEqual(DurationText.seconds(text), seconds, text)
+            XCTAssertEqual(DurationText.seconds(DurationText.format(seconds)), seconds, DurationText.format(seconds))
+        }
+        XCTAssertEqual(DurationText.format(5400), "1h30m")
+        XCTAssertEqual(DurationText.format(90), "1m30s")
+        for bad in ["", "9", "m", "9x", "1m1h", "1h1h", "-5m", "0s", "1.2.3s", "h30m", "9 minutes", "1e-s", "e5s"] {
+            XCTAssertNil(DurationText.seconds(bad), bad)
+        }
+        XCTAssertThrowsError(try DurationText.parse("9x", key: "--max-time", path: "")) {
+            XCTAssertTrue("\($0)".hasPrefix("--max-time must be a positive duration such as \"90s\", \"9m\", \"1h30m\" or \"2.5h\", got \"9x\""), "\($0)")
+        }
+        XCTAssertTrue(parseError("[train]\nmax_time = \"9x\"\n").contains("[train] max_time must be a positive duration such as \"90s\", \"9m\", \"1h30m\" or \"2.5h\", got \"9x\""))
+        XCTAssertTrue(parseError("[train]\nmax_time = 90\n").contains("[train] max_time must be a duration string such as \"90s\""))
+        let recipe = try RecipeParser.parse(Self.minimal + "\nmax_time = \"2.5h\"\n", path: "t.toml")
+        XCTAssertEqual(recipe.train.maxTime, 9000)
+        XCTAssertTrue(recipe.tomlText.contains("max_time = \"2h30m\""), recipe.tomlText)
+        XCTAssertEqual(try RecipeParser.parse(recipe.tomlText, path: "t.toml"), recipe)
+        XCTAssertNil(try RecipeParser.parse(Self.minimal, path: "t.toml").train.maxTime)
+        XCTAssertFalse(try RecipeParser.parse(Self.minimal, path: "t.toml").tomlText.contains("max_time"))
     }
 
     func testClipLengthMustBeAMultipleOfThePooling() {
@@ -182,5 +208,15 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(changes.map(\.key), ["[model] d_model", "[train] lr"])
         XCTAssertEqual(changes.filter { !Recipe.resumableKeys.contains($0.key) }.map(\.key), ["[model] d_model"])
         XCTAssertEqual(changes[1].description, "[train] lr: 0.002 → 0.0001")
+        var c = a
+        c.train.maxTime = 540
+        XCTAssertEqual(c.changes(from: a).map(\.key), ["[train] max_time"])
+        XCTAssertTrue(Recipe.resumableKeys.contains("[train] max_time"))
+        for key in ["sample_every", "sample_clips", "sample_seconds"] { XCTAssertTrue(Recipe.resumableKeys.contains("[train] \(key)"), key) }
+        let sampled = try RecipeParser.parse(Self.minimal + "\nsample_every = 200\nsample_clips = 16\nsample_seconds = 0.5\n", path: "t.toml")
+        XCTAssertEqual([sampled.train.sampleEvery, sampled.train.sampleClips], [200, 16])
+        XCTAssertEqual(sampled.train.sampleSeconds, 0.5)
+        XCTAssertEqual(try RecipeParser.parse(sampled.tomlText, path: "t.toml"), sampled)
+        XCTAssertTrue(parseError("[train]\nsample_clips = 1\n").contains("[train] sample_clips must be an integer in 2…65536, got 1"))
     }
 }

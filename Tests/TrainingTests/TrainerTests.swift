@@ -275,6 +275,82 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(try resumed.train().finished)
     }
 
+    /// `[train] max_time`: with a clock that reads 10 s per step done, a 25 s limit stops the
+    /// run after step 3 with a checkpoint and a `stop` line (reason time_limit); resumed (with
+    /// the limit removed, a resumable change) it ends where a straight run does.
+    func testTimeLimitStopsWithACheckpointAndResumesExactly() throws {
+        let root = Fixture.scratch(self)
+        var recipe = Fixture.recipe(steps: 8)
+        recipe.train.ema = 0.9
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let straight = try Fixture.trainer(recipe, data: data, run: root.appendingPathComponent("straight"))
+        XCTAssertTrue(try straight.train().finished)
+
+        var limited = recipe
+        limited.train.maxTime = 25
+        XCTAssertEqual(limited.changes(from: recipe).filter { !Recipe.resumableKeys.contains($0.key) }, [])
+        let runURL = root.appendingPathComponent("limited")
+        let first = try Fixture.trainer(limited, data: data, run: runURL)
+        first.clock = { [unowned first] in 100 + 10 * Double(first.step) }
+        let outcome = try first.train()
+        XCTAssertTrue(outcome.timeLimited)
+        XCTAssertFalse(outcome.interrupted)
+        XCTAssertFalse(outcome.finished)
+        XCTAssertEqual(outcome.step, 3)
+        XCTAssertEqual(outcome.checkpoint, RunDirectory(runURL).checkpointURL(step: 3))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: Checkpoint.companionURL(outcome.checkpoint).path))
+        let last = Fixture.metrics(runURL).last
+        XCTAssertEqual(last?["type"] as? String, "stop")
+        XCTAssertEqual(last?["reason"] as? String, "time_limit")
+        XCTAssertEqual(last?["elapsed_seconds"] as? Double, 30)
+        XCTAssertEqual(last?["max_time_seconds"] as? Double, 25)
+
+        let resumed = try Fixture.trainer(recipe, data: data, run: runURL, resume: true)
+        XCTAssertEqual(resumed.resumedFrom, 3)
+        XCTAssertTrue(try resumed.train().finished)
+        for (name, a, b) in [("weights", resumed.model.store.values!, straight.model.store.values!),
+                             ("EMA", resumed.ema!.average, straight.ema!.average)] {
+            let worst = zip(a.floats(), b.floats()).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThanOrEqual(worst, 1e-6, "\(name) differ from the straight run after the time limit and resume")
+        }
+        XCTAssertNotEqual(first.model.store.values!.floats(), straight.model.store.values!.floats(), "the limit did not stop early")
+    }
+
+    /// `[train] sample_every`: the hook runs every N steps with the current weights, then with
+    /// the EMA weights in the model; its fields become `samples` lines; the weights are put back,
+    /// so the run ends where one without sampling does.
+    func testSampleHookSeesCurrentThenEMAWeightsAndLeavesTrainingAlone() throws {
+        let root = Fixture.scratch(self)
+        var recipe = Fixture.recipe(steps: 4)
+        recipe.train.ema = 0.9
+        let data = try Fixture.data(recipe, Fixture.corpus(in: root))
+        let plain = try Fixture.trainer(recipe, data: data, run: root.appendingPathComponent("plain"))
+        try plain.train()
+
+        recipe.train.sampleEvery = 2
+        let runURL = root.appendingPathComponent("sampled")
+        let sampled = try Fixture.trainer(recipe, data: data, run: runURL)
+        var calls: [String] = []
+        var current: [Float] = []
+        sampled.onSample = { [unowned sampled] step, weights, model in
+            if weights == "ema" {
+                XCTAssertEqual(model.store.values!.floats(), sampled.ema!.average.floats(), "EMA weights at step \(step)")
+                XCTAssertNotEqual(model.store.values!.floats(), current)
+            } else {
+                current = model.store.values!.floats()
+            }
+            calls.append("\(step) \(weights)")
+            return [("clips", .int(3)), ("fid", .double(Double(step)))]
+        }
+        try sampled.train()
+        XCTAssertEqual(calls, ["2 current", "2 ema", "4 current", "4 ema"])
+        XCTAssertEqual(sampled.model.store.values!.floats(), plain.model.store.values!.floats())
+        let lines = Fixture.metrics(runURL).filter { $0["type"] as? String == "samples" }
+        XCTAssertEqual(lines.map { $0["weights"] as? String }, ["current", "ema", "current", "ema"])
+        XCTAssertEqual(lines.map { $0["fid"] as? Double }, [2, 2, 4, 4])
+        XCTAssertTrue(lines.allSatisfy { $0["clips"] as? Int == 3 && $0["seconds"] is Double })
+    }
+
     /// SIGINT through the dispatch signal source: the step finishes, a checkpoint is written.
     func testSIGINTStopsAfterTheStep() throws {
         let root = Fixture.scratch(self)

@@ -17,11 +17,14 @@ __device__ __forceinline__ unsigned long long wm_splitmix64_word(unsigned long l
 
 // Stream s = blockIdx.x draws from softmax(logits[s, :] / temperature) with top-p, using word
 // k = counters[s] of SplitMix64(seed + s·0x9E3779B97F4A7C15); writes tokens[s] and
-// history[s, k mod capacity], then counters[s] = k + 1. Dynamic shared memory: V floats
+// history[s, k mod capacity], then counters[s] = k + 1. With logp (else null), also
+// logp[s, k mod capacity] = the drawn class's log-probability under the model's own
+// distribution, log softmax(logits[s, :])[c] at temperature 1 whatever the sampling
+// temperature and top-p (the likelihood generate records). Dynamic shared memory: V floats
 // (probabilities), V floats (the same in descending order) and V ints (their classes), so
 // that the sequential sums read consecutive addresses. Block: 256 threads (≥ 32).
 extern "C" __global__ void wm_sample_tokens(const float* logits, int V, float temperature, float topP, unsigned long long seed,
-                                            unsigned long long* counters, int* tokens, int* history, long long capacity) {
+                                            unsigned long long* counters, int* tokens, int* history, long long capacity, float* logp) {
     extern __shared__ float4 wm_sample_shared4[];   // float4: 16-byte aligned for the vector loads
     float* wm_sample_shared = reinterpret_cast<float*>(wm_sample_shared4);
     float* p = wm_sample_shared;
@@ -29,7 +32,19 @@ extern "C" __global__ void wm_sample_tokens(const float* logits, int V, float te
     int* order = (int*)(wm_sample_shared + 2 * V);
     int s = blockIdx.x;
     const float* x = logits + (long long)s * V;
-    if (threadIdx.x < 32) wm_softmax_row(x, p, V, temperature, threadIdx.x);   // wm_softmax's row (softmax.cuh)
+    __shared__ float logZ;   // log Σ exp(logits), untempered (logp only)
+    if (threadIdx.x < 32) {
+        wm_softmax_row(x, p, V, temperature, threadIdx.x);   // wm_softmax's row (softmax.cuh)
+        if (logp) {
+            float m = -__int_as_float(0x7f800000);
+            for (int j = threadIdx.x; j < V; j += 32) m = fmaxf(m, x[j]);
+            m = wm_warp_max(m);
+            float e = 0.0f;
+            for (int j = threadIdx.x; j < V; j += 32) e += expf(x[j] - m);
+            e = wm_warp_sum(e);
+            if (threadIdx.x == 0) logZ = m + logf(e);
+        }
+    }
     __syncthreads();
     if (topP < 1.0f) {
         // Rank of class j in a stable sort by descending probability (ties keep class order, as
@@ -109,5 +124,6 @@ extern "C" __global__ void wm_sample_tokens(const float* logits, int V, float te
     c = c < 0 ? 0 : (c >= V ? V - 1 : c);   // NaN logits must still give a valid class
     tokens[s] = c;
     history[(long long)s * capacity + (long long)(k % (unsigned long long)capacity)] = c;
+    if (logp) logp[(long long)s * capacity + (long long)(k % (unsigned long long)capacity)] = x[c] - logZ;
     counters[s] = k + 1ull;
 }

@@ -44,6 +44,14 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .customLong("nll-clips"), help: "Score at most this many reference test clips for the NLL.")
     var nllClips: Int = 64
 
+    @Option(name: .customLong("drop-least-likely"),
+            help: "Drop this fraction of the generated clips that the model found least likely (highest bits/sample in the generated folder's manifest.jsonl, written by `wavemamba generate`) before scoring, e.g. 0.4 (SaShiMi's protocol).")
+    var dropLeastLikely: Double = 0
+
+    @Option(name: .customLong("drop-most-likely"),
+            help: "Drop this fraction of the most likely generated clips (lowest bits/sample in manifest.jsonl; often silence) before scoring, e.g. 0.05.")
+    var dropMostLikely: Double = 0
+
     @Option(help: "Example clips of each set shown in the report.")
     var examples: Int = 4
 
@@ -58,6 +66,9 @@ struct EvaluateCommand: ParsableCommand {
     func validate() throws {
         guard examples >= 0 else { throw ValidationError("--examples must be 0 or more") }
         guard nllClips > 0 else { throw ValidationError("--nll-clips must be positive") }
+        guard dropLeastLikely >= 0, dropMostLikely >= 0, dropLeastLikely + dropMostLikely < 1 else {
+            throw ValidationError("--drop-least-likely and --drop-most-likely must be fractions ≥ 0 whose sum is below 1")
+        }
     }
 
     func run() throws {
@@ -88,7 +99,12 @@ struct EvaluateCommand: ParsableCommand {
             }
             return (set, skipped)
         }
-        let (gen, genSkipped) = try load(generated)
+        var (gen, genSkipped) = try load(generated)
+        var selection: LikelihoodSelection?
+        if dropLeastLikely > 0 || dropMostLikely > 0 {
+            (gen, selection) = try selectByLikelihood(gen)
+            print(selection!.summary)
+        }
         let (ref, refSkipped) = try load(reference)
         Console.note("scoring \(gen.count) generated clips against \(ref.count) reference clips with \((classifierFile.path as NSString).lastPathComponent)")
         let evaluator = Evaluator(classifier: model, cache: cache, pool: backend.pool)
@@ -105,7 +121,7 @@ struct EvaluateCommand: ParsableCommand {
             let r = try modelTestNLL(checkpoint: checkpoint, referenceFolder: reference, maxClips: nllClips, backend: modelBackend)
             nll = .init(checkpoint: checkpoint, bitsPerSample: r.bits, clips: r.clips, clipsFrom: r.from)
         }
-        let result = EvaluationResult(
+        var result = EvaluationResult(
             generated: .init(folder: generated, clips: gen.count, skippedFiles: genSkipped),
             reference: .init(folder: reference, clips: ref.count, skippedFiles: refSkipped),
             classifier: .init(file: classifierFile.path, labels: model.config.labels, parameters: model.parameterCount,
@@ -114,6 +130,7 @@ struct EvaluateCommand: ParsableCommand {
             referenceInceptionScore: InceptionScores.inceptionScore(refA.classifier.probabilities),
             referenceModifiedInceptionScore: InceptionScores.modifiedInceptionScore(refA.classifier.probabilities),
             nll: nll, warnings: warnings, date: ISO8601DateFormatter().string(from: Date()))
+        result.selection = selection
 
         for w in warnings { Console.warning(w) }
         print(Self.table(result))
@@ -129,6 +146,26 @@ struct EvaluateCommand: ParsableCommand {
             try Data(html.utf8).write(to: URL(fileURLWithPath: report), options: .atomic)
             print("wrote \(report)")
         }
+    }
+
+    /// The generated clips left after dropping the least and most likely fractions, ranked by
+    /// the bits/sample of the folder's manifest.jsonl.
+    private func selectByLikelihood(_ gen: ClipSet) throws -> (ClipSet, LikelihoodSelection) {
+        let entries = try GenerationManifest.load(generated)
+        var bits: [String: Double] = [:]
+        for e in entries { bits[e.file] = e.bits_per_sample }
+        let missing = gen.names.filter { bits[$0] == nil }
+        guard missing.isEmpty else {
+            throw ValidationError("\(generated): \(missing.count) clip(s) have no likelihood in \(GenerationManifest.fileName) (e.g. \(missing[0])); rank only folders written by one `wavemamba generate`, or drop nothing")
+        }
+        let pick = LikelihoodSelection.kept(bitsPerSample: gen.names.map { bits[$0]! }, dropLeast: dropLeastLikely, dropMost: dropMostLikely)
+        guard pick.kept.count >= 2 else {
+            throw ValidationError("dropping \(pick.least) + \(pick.most) of \(gen.count) clips leaves \(pick.kept.count); the metrics need at least 2")
+        }
+        let manifest = URL(fileURLWithPath: generated).appendingPathComponent(GenerationManifest.fileName).path
+        let selection = LikelihoodSelection(manifest: manifest, clips: gen.count, droppedLeastLikely: pick.least, droppedMostLikely: pick.most,
+                                            dropLeastFraction: dropLeastLikely, dropMostFraction: dropMostLikely)
+        return (gen.subset(pick.kept, source: gen.source + " (likelihood-selected)"), selection)
     }
 
     /// The printed table: each metric for generated vs reference beside the ceiling.
@@ -149,6 +186,9 @@ struct EvaluateCommand: ParsableCommand {
             ["confidence", v(m.meanConfidence), v(c.meanConfidence), "higher"],
         ]
         if m.accuracy != nil || c.accuracy != nil { rows.append(["accuracy", v(m.accuracy), v(c.accuracy), "higher"]) }
+        if let g = m.eventRate, let r = m.referenceEventRate {
+            rows.append(["event rate (scored / ref)", "\(v(g)) / \(v(r))", c.eventRate.map { "\(v($0)) / \(v(c.referenceEventRate))" } ?? "", "near ref"])
+        }
         if let nll = r.nll { rows.append(["test NLL (bits/sample)", v(nll.bitsPerSample, "%.4f"), "", "lower"]) }
         return formatTable(["metric", "generated vs reference", "reference half vs half", "better"], rows, rightAligned: [1, 2])
     }

@@ -13,6 +13,13 @@ struct GenerateCommand: ParsableCommand {
         Streams are generated in batches (--batch) that run in lockstep; each clip is written as \
         OUT/sample_NNN.wav at the model's sample rate. With --prompt, every clip continues the \
         prompt's audio (which is included at the start of the file).
+
+        OUT/manifest.jsonl gets one line per clip: file, index, seed, samples, log_likelihood_nats \
+        (Σ log p of the generated samples, the prompt excluded), bits_per_sample (−mean log₂ p), \
+        temperature and top_p. The likelihood is always the MODEL's (its softmax at temperature 1, \
+        without top-p), whatever --temperature and --top-p sampled with, so clips rank the same \
+        way across settings. `wavemamba evaluate --drop-least-likely F --drop-most-likely G` uses \
+        it to score only the middle of the ranking (SaShiMi's protocol).
         """)
 
     @Argument(help: "A checkpoint written by `wavemamba train` (.safetensors).")
@@ -76,6 +83,7 @@ struct GenerateCommand: ParsableCommand {
         let bar = ProgressBar("generate", total: count * perClip, unit: "samples")
         let start = Date()
         var written: [String] = []
+        var manifest: [String] = []
         var first = 0
         while first < count {
             let n = min(batchSize, count - first)
@@ -89,17 +97,23 @@ struct GenerateCommand: ParsableCommand {
             }
             let done = first
             sampler.generate(count: perClip, into: &clips) { t in bar.update(done * perClip + t * n) }
+            let logLikelihood = sampler.logLikelihood, bits = sampler.bitsPerSample
             for (k, clip) in clips.enumerated() {
-                let path = (out as NSString).appendingPathComponent(String(format: "sample_%03d.wav", first + k))
+                let name = String(format: "sample_%03d.wav", first + k)
+                let path = (out as NSString).appendingPathComponent(name)
                 try AudioFile.write(Audio(samples: tokens.decode(clip), sampleRate: audio.sampleRate), to: path)
                 written.append(path)
+                manifest.append(GenerationManifest.line(file: name, index: first + k, seed: seed, samples: perClip,
+                                                        logLikelihood: logLikelihood[k], bitsPerSample: bits[k], temperature: temperature, topP: topP))
             }
             first += n
         }
         bar.finish()
+        let manifestURL = URL(fileURLWithPath: out).appendingPathComponent(GenerationManifest.fileName)
+        try Data(manifest.joined().utf8).write(to: manifestURL, options: .atomic)
         let elapsed = Date().timeIntervalSince(start)
         let rtf = Double(count * perClip) / Double(audio.sampleRate) / elapsed
-        print("wrote \(written.count) clips to \(out) (\(String(format: "%.1f", elapsed)) s, real-time factor \(String(format: "%.3f", rtf)) summed over streams)")
+        print("wrote \(written.count) clips and \(GenerationManifest.fileName) (their log-likelihoods) to \(out) (\(String(format: "%.1f", elapsed)) s, real-time factor \(String(format: "%.3f", rtf)) summed over streams)")
     }
 }
 
@@ -119,5 +133,46 @@ func checkpointOrExit<T>(_ path: String, _ read: (URL) throws -> T) throws -> T 
     } catch {
         Console.error("\(error)")
         throw ExitCode(1)
+    }
+}
+
+/// `manifest.jsonl` beside generated clips: one JSON object per clip with the model's
+/// log-likelihood of its generated samples (see `Sampler.logLikelihood`).
+enum GenerationManifest {
+    static let fileName = "manifest.jsonl"
+
+    struct Entry: Codable {
+        var file: String
+        var index: Int
+        var seed: UInt64
+        var samples: Int
+        var log_likelihood_nats: Double
+        var bits_per_sample: Double
+        var temperature: Double
+        var top_p: Double
+    }
+
+    static func line(file: String, index: Int, seed: UInt64, samples: Int, logLikelihood: Double, bitsPerSample: Double,
+                     temperature: Float, topP: Float) -> String {
+        let e = Entry(file: file, index: index, seed: seed, samples: samples, log_likelihood_nats: logLikelihood, bits_per_sample: bitsPerSample,
+                      temperature: Double(temperature), top_p: Double(topP))
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? enc.encode(e)) ?? Data("{}".utf8), as: UTF8.self) + "\n"
+    }
+
+    /// The entries of `folder/manifest.jsonl`, or an error that says how to get one.
+    static func load(_ folder: String) throws -> [Entry] {
+        let url = URL(fileURLWithPath: folder).appendingPathComponent(fileName)
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw ValidationError("\(url.path): no manifest of the clips' likelihoods; the selection by likelihood needs the folder `wavemamba generate` wrote (it writes \(fileName) beside the WAVs)")
+        }
+        return try String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated().map { n, line in
+            do {
+                return try JSONDecoder().decode(Entry.self, from: Data(line.utf8))
+            } catch {
+                throw ValidationError("\(url.path): line \(n + 1) is not a manifest entry (file, index, seed, samples, log_likelihood_nats, bits_per_sample, temperature, top_p)")
+            }
+        }
     }
 }

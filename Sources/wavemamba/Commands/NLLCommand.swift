@@ -74,7 +74,6 @@ enum NLL {
 
     static func evaluate(model: SaShiMi, tokens: AudioTokens, dataset: AudioDataset, segments: [Segment], batch: Int,
                          progress: (Int) -> Void) throws -> Result {
-        let backend = model.store.backend
         let L = dataset.options.segmentLength
         var totalNats = 0.0, count = 0
         var fileNats: [Int: (Double, Int)] = [:]
@@ -89,11 +88,9 @@ enum NLL {
                 targets += pair.targets
             }
             // Per-clip losses: one forward per batch, then each clip's rows.
-            let logits = model.logits(backend.indices(inputs, shape: [group.count, L]), tape: Tape.inference())
+            let clipNats = TeacherForcedNLL.clipNats(model: model, inputs: inputs, targets: targets, clips: group.count, length: L)
             for (k, s) in group.enumerated() {
-                let rows = logits.value.slice(rows: (k * L)..<((k + 1) * L))
-                let t = backend.indices(Array(targets[(k * L)..<((k + 1) * L)]), shape: [L])
-                let nats = Double(Op.crossEntropy(Variable(rows), targets: t, Tape.inference()).value.floats()[0]) * Double(L)
+                let nats = clipNats[k]
                 totalNats += nats
                 count += L
                 let prev = fileNats[s.file] ?? (0, 0)

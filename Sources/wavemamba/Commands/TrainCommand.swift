@@ -19,7 +19,8 @@ struct TrainCommand: ParsableCommand {
         recipe), metrics.jsonl (one JSON object per line), checkpoints/step-N.safetensors (+ \
         .optim.safetensors with the optimiser state) and latest.safetensors, all written \
         atomically. Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and exits \
-        (status 0); `wavemamba train --resume --out RUNDIR` continues exactly where it stopped.
+        (status 0); `wavemamba train --resume --out RUNDIR` continues exactly where it stopped. \
+        --max-time (or [train] max_time) does the same after that much wall-clock time.
 
         Under `mpirun -np K` the run is data-parallel over K processes (ranks): each computes \
         1/K of every batch, gradients are averaged over MPI, rank 0 writes the run folder, and \
@@ -40,6 +41,10 @@ struct TrainCommand: ParsableCommand {
 
     @Flag(help: "Continue the run in --out from its newest checkpoint.")
     var resume = false
+
+    @Option(name: .customLong("max-time"),
+            help: "Wall-clock limit of this session, e.g. 90s, 9m, 1h30m, 2.5h (overrides [train] max_time and is kept in the run's recipe.toml for later sessions; `off` removes it): the step in progress finishes, a checkpoint is saved as on Ctrl-C and the run exits with status 0, ready for --resume.")
+    var maxTime: String?
 
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
@@ -84,6 +89,8 @@ struct TrainCommand: ParsableCommand {
         func warn(_ message: String) { if isRoot { Console.warning(message) } }
         if let steps, steps < 1 { throw TrainingError(path: "--steps", "must be at least 1, got \(steps)") }
         if let threads, threads < 1 { throw TrainingError(path: "--threads", "must be at least 1, got \(threads)") }
+        let noLimit = maxTime.map { ["off", "none"].contains($0.lowercased()) } ?? false
+        let maxSeconds = noLimit ? nil : try maxTime.map { try DurationText.parse($0, key: "--max-time", path: "") }
         let locator = RecipeLocator()
         let cwd = locator.currentDirectory
 
@@ -143,6 +150,7 @@ struct TrainCommand: ParsableCommand {
             }
             recipe.train.steps = steps
         }
+        if maxTime != nil { recipe.train.maxTime = maxSeconds }
 
         print("recipe  \(recipe.name)\(recipeFile.map { " (\(relative($0.path, to: cwd)))" } ?? " (from the run folder)")")
         if !recipe.description.isEmpty { print("        \(recipe.description)") }
@@ -170,7 +178,8 @@ struct TrainCommand: ParsableCommand {
         let m = recipe.model
         print("model   SaShiMi (\(m.backbone) backbone), d_model \(m.dModel), \(m.nLayers) layers per stage, pool \(m.pool), expand \(m.expand), blocks \(m.outer.rawValue) / \(m.center.rawValue): \(grouped(trainer.model.parameterCount)) parameters")
         print("run     \(relative(runURL.path, to: cwd))\(trainer.resumedFrom.map { ", resumed at step \($0)" } ?? "")")
-        print("device  \(describeBackend(backend)); batch \(recipe.train.batchSize) × \(recipe.data.clipLength) samples; \(recipe.train.steps) steps")
+        print("device  \(describeBackend(backend)); batch \(recipe.train.batchSize) × \(recipe.data.clipLength) samples; \(recipe.train.steps) steps"
+              + (recipe.train.maxTime.map { "; at most \(DurationText.format($0)) of wall-clock time" } ?? ""))
         if ranks > 1 {
             print("ranks   \(ranks) (\(communicator.description)): \(recipe.train.batchSize / ranks) clips of each batch per rank; rank 0 writes the run folder")
         }
@@ -208,12 +217,28 @@ struct TrainCommand: ParsableCommand {
             case .skipped(let step, let reason, let consecutive, let limit):
                 bar?.clear()
                 Console.warning("step \(step) skipped: \(reason); restored the last good parameters and optimiser state (\(consecutive) in a row, training stops at \(limit))")
-            case .interrupted:
+            case .interrupted, .timeLimitReached:
                 bar?.clear()
             case .checkpoint, .finished:
                 break
             }
         } }
+        if recipe.train.sampleEvery > 0 {
+            if ranks > 1 {
+                warn("[train] sample_every: sampling while training runs in a single process only; it is off under mpirun")
+            } else {
+                let samples = try TrainingSamples(recipe: recipe, dataFolder: dataFolder, run: trainer.run) { Console.note($0) }
+                print("samples every \(recipe.train.sampleEvery) steps: \(samples.clips) clips of \(samples.samplesPerClip) samples into \(relative(trainer.run.root.appendingPathComponent("samples").path, to: cwd))/step-N (the latest round), scored against \(samples.reference.count) valid clips")
+                trainer.onSample = { step, weights, model in
+                    let started = Date()
+                    let fields = try samples.round(step: step, weights: weights, model: model)
+                    bar?.clear()
+                    print(Self.samplesLine(step: step, weights: weights, fields: fields, seconds: Date().timeIntervalSince(started)))
+                    fflush(stdout)
+                    return fields
+                }
+            }
+        }
         trainer.handleSignals { note in if isRoot { Console.note("\n\(ranks > 1 ? "rank 0: " : "")\(note)") } }
         let outcome = try trainer.train()
         trainer.stopHandlingSignals()
@@ -222,9 +247,15 @@ struct TrainCommand: ParsableCommand {
         let elapsed = Date().timeIntervalSince(started)
         let latest = relative(trainer.run.latestURL.path, to: cwd)
         let ckpt = relative(outcome.checkpoint.path, to: cwd)
+        let resumeCommand = "wavemamba train --resume --out \(relative(runURL.path, to: cwd))"
+        if outcome.timeLimited {
+            print("stopped at the time limit after \(outcome.step - (trainer.resumedFrom ?? 0)) steps; resume with: \(resumeCommand)")
+            print("checkpoint: \(ckpt) (step \(outcome.step) of \(recipe.train.steps), \(formatDuration(elapsed)))")
+            return
+        }
         if outcome.interrupted {
             print("interrupted at step \(outcome.step) of \(recipe.train.steps) after \(formatDuration(elapsed)); checkpoint: \(ckpt)")
-            print("resume with: wavemamba train --resume --out \(relative(runURL.path, to: cwd))")
+            print("resume with: \(resumeCommand)")
             return
         }
         var summary = "done: \(outcome.step) steps in \(formatDuration(elapsed))"
@@ -258,6 +289,20 @@ struct TrainCommand: ParsableCommand {
             default: while true { sleep(3600) }
             }
         }
+    }
+
+    /// "step 200: samples (current weights): 64 clips, IS 1.52, FID 812.3, event rate 0.09 (valid 0.82), 14.1 s".
+    static func samplesLine(step: Int, weights: String, fields: [(String, MetricValue)], seconds: Double) -> String {
+        func number(_ key: String) -> Double? {
+            guard let v = fields.first(where: { $0.0 == key })?.1 else { return nil }
+            switch v { case .double(let d): return d; case .int(let i): return Double(i); default: return nil }
+        }
+        var parts = ["\(Int(number("clips") ?? 0)) clips"]
+        if let v = number("is") { parts.append(String(format: "IS %.3f", v)) }
+        if let v = number("fid") { parts.append(String(format: "FID %.1f", v)) }
+        parts.append(String(format: "event rate %.2f (valid %.2f)", number("generated_event_rate") ?? .nan, number("reference_event_rate") ?? .nan))
+        parts.append(String(format: "%.1f s", seconds))
+        return "step \(step): samples (\(weights) weights): " + parts.joined(separator: ", ")
     }
 
     static func progressText(_ r: StepReport) -> String {
