@@ -74,6 +74,7 @@ let package = Package(
             .embedInCode("Kernels/norms.cu"), .embedInCode("Kernels/loss.cu"), .embedInCode("Kernels/conv.cu"),
             .embedInCode("Kernels/scan.cu"), .embedInCode("Kernels/optimizer.cu"), .embedInCode("Kernels/random.cu"),
             .embedInCode("Kernels/gemm.cu"), .embedInCode("Kernels/sample.cu"), .embedInCode("Kernels/s4d.cu"),
+            .embedInCode("Kernels/attention.cu"),
             .embedInCode("Kernels/mamba_step.cu"), .embedInCode("Kernels/mamba_step_cluster.cu"), .embedInCode("Kernels/mamba_step.cuh"),
             .embedInCode("Kernels/ssm_math.cuh"),
             .embedInCode("Kernels/softmax.cuh"), .embedInCode("Kernels/warp.cuh"),

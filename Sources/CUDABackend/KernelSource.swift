@@ -1,6 +1,6 @@
 /// One kernel family: a CUDA C file of Sources/CUDABackend/Kernels, embedded in the binary.
 public enum KernelFamily: String, CaseIterable, Sendable {
-    case elementwise, layout, reduce, norms, loss, conv, scan, optimizer, random, gemm, sample, s4d
+    case elementwise, layout, reduce, norms, loss, conv, scan, optimizer, random, gemm, sample, s4d, attention
     case mambaStep = "mamba_step"
     /// The fused block step by clusters of thread blocks; its kernels exist for sm_90 and later only.
     case mambaStepCluster = "mamba_step_cluster"
@@ -46,6 +46,7 @@ public enum KernelFamily: String, CaseIterable, Sendable {
         case .gemm: bytes = PackageResources.gemm_cu
         case .sample: bytes = PackageResources.sample_cu
         case .s4d: bytes = PackageResources.s4d_cu
+        case .attention: bytes = PackageResources.attention_cu
         case .mambaStep: bytes = PackageResources.mamba_step_cu
         case .mambaStepCluster: bytes = PackageResources.mamba_step_cluster_cu
         }

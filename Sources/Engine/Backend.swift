@@ -75,6 +75,23 @@ public protocol Backend: AnyObject, Sendable {
     /// One time step for `shape.batch` streams (shape.length = 1): `state` (batch, D, W) updated in place.
     func selectiveScanStep(_ x: SelectiveScanTensors, state: Tensor, out: Tensor)
 
+    // Causal multi-head scaled-dot-product attention, FlashAttention's tiled online softmax:
+    // O(L · tile) scratch per (batch, head), never the L×L scores. q, k, v: (batch·L,
+    // heads·headDim) token-major, head h in columns h·headDim..<(h+1)·headDim, each may be a
+    // column slice; out (batch·L, heads·headDim) contiguous, overwritten; logSumExp (batch,
+    // heads, L): each query row's log Σ_j exp(s_ij), the one thing the backward keeps.
+    func causalAttention(q: Tensor, k: Tensor, v: Tensor, shape: AttentionShape, out: Tensor, logSumExp: Tensor)
+    /// dq, dk, dv (overwritten; may be column slices) from dOut and the forward's out and logSumExp.
+    func causalAttentionBackward(dOut: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, logSumExp: Tensor, shape: AttentionShape,
+                                 dq: Tensor, dk: Tensor, dv: Tensor)
+    /// One generation step of `q.rows` streams over a KV cache: writes k and v (batch,
+    /// heads·headDim; column slices allowed) as row `position` of keyCache and valueCache (batch,
+    /// maxLength, heads·headDim), sets out (batch, heads·headDim) to the attention of q over rows
+    /// 0…position, then increments position. `position` is an Int32 [1] tensor on the device, so
+    /// that a captured step graph advances it on every replay.
+    func causalAttentionStep(q: Tensor, k: Tensor, v: Tensor, keyCache: Tensor, valueCache: Tensor, position: Tensor, out: Tensor,
+                             heads: Int, scale: Float)
+
     // Layout
     /// Batched transpose: (batch, rows, cols) → (batch, cols, rows).
     func transpose(_ x: Tensor, batch: Int, rows: Int, cols: Int, out: Tensor, accumulate: Bool)

@@ -5,6 +5,8 @@ import Layers
 public enum Mixer {
     case mamba(MambaBlock)
     case s4d(S4D)
+    /// Causal multi-head attention (the Mamba paper's Table 5 "MHA + MLP", with a FF block after it).
+    case attention(MultiHeadAttention)
     case feedForward(FeedForward)
 }
 
@@ -29,6 +31,7 @@ public struct ResidualBlock {
         switch mixer {
         case .mamba(let m): y = m(z, batch: batch, tape)
         case .s4d(let l): y = l(z, batch: batch, tape, dropoutSeed: training ? seed : nil, firstSample: firstSample)
+        case .attention(let a): y = a(z, batch: batch, tape)
         case .feedForward(let f): y = f(z, tape, training: training, seed: seed, batch: batch, firstSample: firstSample)
         }
         y = Op.dropout(y, p: dropout, seed: seed &+ 1, offset: UInt64(firstSample * (y.value.count / batch)), training: training, tape)

@@ -81,6 +81,7 @@ public final class SaShiMiFastStepState {
                                                             outFeatures: 2 * l.channels, inFeatures: l.channels))
             case .feedForward(let f):
                 self = .feedForward(norm: norm, fc1: PackedLinear(f.fc1), fc2: PackedLinear(f.fc2))
+            case .attention: preconditionFailure("SaShiMi fast step: no attention blocks (makeFastStepState must return nil for them)")
             }
         }
     }

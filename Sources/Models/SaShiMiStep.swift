@@ -96,6 +96,7 @@ public final class SaShiMiStepState {
                 fused = step.flatMap { (b as? any StepGraphBackend)?.fusedStepPays($0) == true ? $0 : nil }
             case .s4d(let l):
                 mamba = nil; fused = nil; s4d = l.makeStepState(batch: batch); hidden = nil; mixed = nil
+            case .attention: preconditionFailure("SaShiMi step: attention blocks need a KV cache of a maximum length (not wired yet)")
             case .feedForward(let f):
                 mamba = nil; fused = nil; s4d = nil; hidden = b.empty([batch, f.fc1.weight.shape[0]]); mixed = b.empty([batch, width])
             }
@@ -312,6 +313,7 @@ extension SaShiMi {
         switch block.mixer {
         case .mamba(let m): y = m.step(st.normed, st.mamba!)
         case .s4d(let l): y = l.step(st.normed, st.s4d!)
+        case .attention: preconditionFailure("SaShiMi step: attention blocks are not wired yet")
         case .feedForward(let f): f.step(st.normed, hidden: st.hidden!, out: st.mixed!); y = st.mixed!
         }
         b.add(y, x, out: st.out)

@@ -38,6 +38,11 @@ final class GPUConformanceTests: XCTestCase {
         assertAll(S4DChecks(gpu: g, cpu: c).all())
     }
 
+    func testCausalAttentionMatchesTheCPU() {
+        guard let (g, c) = backends() else { return }
+        assertAll(AttentionChecks(gpu: g, cpu: c).all())
+    }
+
     func testSelectiveScanMatchesTheCPU() {
         guard let (g, c) = backends() else { return }
         assertAll(ScanChecks(gpu: g, cpu: c).all())

@@ -48,6 +48,7 @@ struct SelfTestCommand: ParsableCommand {
         take(KernelChecks(gpu: gpu, cpu: cpu).all())
         take(PrecisionChecks(gpu: gpu, cpu: cpu).all())
         take(S4DChecks(gpu: gpu, cpu: cpu).all())
+        take(AttentionChecks(gpu: gpu, cpu: cpu).all())
         if let dir = GoldenChecks.findDirectory() {
             take(try GoldenChecks(backend: gpu, directory: dir).all())
         } else {
