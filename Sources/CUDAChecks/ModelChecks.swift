@@ -115,6 +115,9 @@ public struct ModelChecks {
         // S4D (kernel and FFT convolution on the device); its step mode runs on the CPU only.
         out.append(trainingStep(.s4d))
         out.append(trainingStep(.s4d, .unet))
+        // Attention (Table 5's MHA + MLP): a training step and its KV-cached step mode.
+        out.append(trainingStep(.mha, .unet))
+        out.append(stepMode(.mha, .unet))
         return out
     }
 }

@@ -82,7 +82,9 @@ public final class Sampler {
         (0..<batch).map { -logLikelihoods[$0] / Double(max(generatedCount, 1)) / log(2) }
     }
 
-    public init(model: SaShiMi, batch: Int, settings: Settings, path: Path = .automatic) {
+    /// `maxSamples`: the most samples (prompt included) the sampler will step; it sizes the KV
+    /// caches of attention blocks.
+    public init(model: SaShiMi, batch: Int, settings: Settings, path: Path = .automatic, maxSamples: Int = 1 << 16) {
         precondition(settings.temperature > 0 && settings.topP > 0 && settings.topP <= 1)
         self.model = model
         self.batch = batch
@@ -91,7 +93,7 @@ public final class Sampler {
         fast = path == .automatic ? model.makeFastStepState(batch: batch) : nil
         // The graph path steps each residual Mamba block as one launch where the backend can.
         let graphBackend = path == .automatic && fast == nil ? (model.store.backend as? any StepGraphBackend).flatMap { $0.stepGraphsEnabled ? $0 : nil } : nil
-        state = fast == nil ? model.makeStepState(batch: batch, fusedBlocks: graphBackend != nil) : nil
+        state = fast == nil ? model.makeStepState(batch: batch, fusedBlocks: graphBackend != nil, maxSamples: maxSamples) : nil
         if let state, let backend = graphBackend {
             graphs = StepGraphs(model: model, state: state, backend: backend, settings: settings)
         } else {

@@ -63,7 +63,7 @@ public final class SaShiMi {
         store.finalize()
     }
 
-    /// The residual blocks of one stage: one Mamba block per layer, or S4D then FF.
+    /// The residual blocks of one stage: one Mamba block per layer, or S4D (or MHA) then FF.
     static func stage(_ store: ParameterStore, prefix: String, width: Int, kind: BlockKind, config: SaShiMiConfig,
                       seed: UInt64, plans: FFTPlanCache, first: Int = 0) -> [ResidualBlock] {
         var blocks: [ResidualBlock] = []
@@ -84,6 +84,12 @@ public final class SaShiMi {
                 if config.ff > 0 {
                     add { .feedForward(FeedForward(store, prefix: $0, width: width, expand: config.ff, dropout: config.dropout, seed: seed)) }
                 }
+            case .mha:
+                let layer = ResidualBlock.attentionLayer(store, prefix: prefix, index: index, width: width,
+                                                         attention: MultiHeadAttentionConfig(heads: config.mhaHeads), ff: config.ff,
+                                                         dropout: config.dropout, seed: seed)
+                blocks += layer
+                index += layer.count
             }
         }
         return blocks

@@ -8,6 +8,8 @@ public enum BlockKind: String, Codable, Sendable, CaseIterable {
     case mamba = "mamba"
     /// S4D (LTI, FFT convolution) + GLU, each followed by a feed-forward block: SaShiMi's baseline.
     case s4d = "s4d"
+    /// Causal multi-head attention, each followed by a feed-forward block: Table 5's "MHA + MLP".
+    case mha = "mha"
 }
 
 /// Where the residual blocks of SaShiMi's multi-scale network sit.
@@ -44,6 +46,8 @@ public struct SaShiMiConfig: Codable, Sendable, Equatable {
     public var mambaExpand: Int = 2
     /// S4D's state size (s4d.py's default).
     public var s4dState: Int = 64
+    /// Attention heads of `mha` blocks (state-spaces/s4's mha layer: 8).
+    public var mhaHeads: Int = 8
     public var dropout: Float = 0
     /// Quantisation levels (8-bit audio: 256).
     public var classes: Int = 256
@@ -58,7 +62,7 @@ public struct SaShiMiConfig: Codable, Sendable, Equatable {
         func get<T: Decodable>(_ k: CodingKeys, _ v: inout T) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
         try get(.backbone, &backbone); try get(.dModel, &dModel); try get(.nLayers, &nLayers); try get(.pool, &pool)
         try get(.expand, &expand); try get(.ff, &ff); try get(.outer, &outer); try get(.center, &center)
-        try get(.dState, &dState); try get(.dConv, &dConv); try get(.mambaExpand, &mambaExpand); try get(.s4dState, &s4dState)
+        try get(.dState, &dState); try get(.dConv, &dConv); try get(.mambaExpand, &mambaExpand); try get(.s4dState, &s4dState); try get(.mhaHeads, &mhaHeads)
         try get(.dropout, &dropout); try get(.classes, &classes); try get(.scanChunk, &scanChunk)
     }
 

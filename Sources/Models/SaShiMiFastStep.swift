@@ -353,6 +353,7 @@ extension SaShiMi {
         guard let cpu = store.backend as? CPUBackend, cpu.device == .cpu else { return nil }
         for block in downBlocks.joined() + center + up.flatMap(\.blocks) {
             if case .mamba(let m) = block.mixer, m.config.dInner % 16 != 0 { return nil }
+            if case .attention = block.mixer { return nil }   // the generic path steps its KV cache
         }
         return SaShiMiFastStepState(model: self, batch: batch, pool: cpu.pool)
     }

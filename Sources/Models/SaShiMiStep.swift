@@ -84,44 +84,54 @@ public final class SaShiMiStepState {
         /// fused steps together (`centerRun`, `upRuns`) when every block has one.
         let fused: ResidualMambaStep?
         let s4d: S4D.StepState?
+        /// The KV cache of an attention block, `maxSteps` of its stage long.
+        let attention: MultiHeadAttention.StepState?
         let hidden: Tensor?      // FF hidden (batch, ff·H)
         let mixed: Tensor?       // FF output (batch, H)
-        init(_ b: any Backend, batch: Int, block: ResidualBlock, width: Int, fused fuse: Bool) {
+        init(_ b: any Backend, batch: Int, block: ResidualBlock, width: Int, fused fuse: Bool, maxSteps: Int) {
             normed = b.empty([batch, width]); mean = b.empty([batch]); rstd = b.empty([batch]); out = b.empty([batch, width])
+            var mamba: MambaStepState?, fused: ResidualMambaStep?, s4d: S4D.StepState?, attention: MultiHeadAttention.StepState?
+            var hidden: Tensor?, mixed: Tensor?
             switch block.mixer {
             case .mamba(let m):
                 let st = m.makeStepState(batch: batch)
-                mamba = st; s4d = nil; hidden = nil; mixed = nil
+                mamba = st
                 let step = fuse ? m.residualStep(normWeight: block.norm.weight.value, normBias: block.norm.bias.value, state: st) : nil
                 fused = step.flatMap { (b as? any StepGraphBackend)?.fusedStepPays($0) == true ? $0 : nil }
             case .s4d(let l):
-                mamba = nil; fused = nil; s4d = l.makeStepState(batch: batch); hidden = nil; mixed = nil
-            case .attention: preconditionFailure("SaShiMi step: attention blocks need a KV cache of a maximum length (not wired yet)")
+                s4d = l.makeStepState(batch: batch)
+            case .attention(let a):
+                attention = a.makeStepState(batch: batch, maxLength: maxSteps)
             case .feedForward(let f):
-                mamba = nil; fused = nil; s4d = nil; hidden = b.empty([batch, f.fc1.weight.shape[0]]); mixed = b.empty([batch, width])
+                hidden = b.empty([batch, f.fc1.weight.shape[0]]); mixed = b.empty([batch, width])
             }
+            self.mamba = mamba; self.fused = fused; self.s4d = s4d; self.attention = attention; self.hidden = hidden; self.mixed = mixed
         }
     }
 
-    init(model: SaShiMi, batch: Int, fusedBlocks: Bool) {
+    init(model: SaShiMi, batch: Int, fusedBlocks: Bool, maxSamples: Int) {
         let b = model.store.backend, c = model.config
         self.batch = batch
+        /// Steps a stage at pooling level `level` takes in `maxSamples` samples (attention caches).
+        func steps(_ level: Int) -> Int { maxSamples / c.pool.prefix(level).reduce(1, *) + 1 }
         // Fused block steps need a backend that has them.
         let fuse = fusedBlocks && (b as? any StepGraphBackend).map { $0.fusedBlockSteps && batch >= $0.fusedStepMinimumBatch } == true
         period = c.pool.reduce(1, *)
         token = b.empty([batch], dtype: .int32)
         x0 = b.empty([batch, c.dModel])
         downs = model.down.map { DownState(b, batch: batch, pool: $0) }
-        downBlocks = zip(model.downBlocks, model.down).map { blocks, pool in
-            blocks.map { BlockState(b, batch: batch, block: $0, width: pool.width, fused: fuse) }
+        downBlocks = zip(model.downBlocks, model.down).enumerated().map { level, stage in
+            stage.0.map { BlockState(b, batch: batch, block: $0, width: stage.1.width, fused: fuse, maxSteps: steps(level)) }
         }
         var width = c.dModel * Int(pow(Double(c.expand), Double(c.pool.count)))
-        center = model.center.map { BlockState(b, batch: batch, block: $0, width: width, fused: fuse) }
+        center = model.center.map { BlockState(b, batch: batch, block: $0, width: width, fused: fuse, maxSteps: steps(c.pool.count)) }
         centerOut = b.empty([batch, width])
         var ups: [(UpState, [BlockState], Tensor, Tensor)] = []
-        for stage in model.up {
+        for (i, stage) in model.up.enumerated() {
             width /= c.expand
-            ups.append((UpState(b, batch: batch, pool: stage.pool), stage.blocks.map { BlockState(b, batch: batch, block: $0, width: width, fused: fuse) },
+            let level = c.pool.count - 1 - i
+            ups.append((UpState(b, batch: batch, pool: stage.pool),
+                        stage.blocks.map { BlockState(b, batch: batch, block: $0, width: width, fused: fuse, maxSteps: steps(level)) },
                         b.empty([batch, width]), b.empty([batch, width])))
         }
         self.ups = ups
@@ -150,8 +160,10 @@ extension SaShiMi {
     /// With `fusedBlocks`, on a backend whose `fusedBlockSteps` is on (CUDA), each residual
     /// Mamba block steps as one launch over transposed copies of its weights, made now: a
     /// snapshot, so make a new state after the parameters change.
-    public func makeStepState(batch: Int, fusedBlocks: Bool = false) -> SaShiMiStepState {
-        SaShiMiStepState(model: self, batch: batch, fusedBlocks: fusedBlocks)
+    /// `maxSamples` bounds the samples the state may step: it sizes attention blocks' KV caches
+    /// (2·batch·steps·width floats each) and is unused without them.
+    public func makeStepState(batch: Int, fusedBlocks: Bool = false, maxSamples: Int = 1 << 16) -> SaShiMiStepState {
+        SaShiMiStepState(model: self, batch: batch, fusedBlocks: fusedBlocks, maxSamples: maxSamples)
     }
 
     /// Whether `state`'s residual Mamba blocks step as single launches.
@@ -238,14 +250,18 @@ extension SaShiMi {
         s.steps += 1
         var reached = 0
         var full = true
-        for (pool, st) in zip(down, s.downs) {
+        func advance(_ blocks: [SaShiMiStepState.BlockState]) { for b in blocks { b.attention?.advanceWithoutLaunching() } }
+        for (i, (pool, st)) in zip(down, s.downs).enumerated() {
+            advance(s.downBlocks[i])
             st.count += 1
             if st.count < pool.pool { full = false; break }
             st.count = 0
             reached += 1
         }
+        if full { advance(s.center) }
         let firstUp = full ? 0 : down.count - reached - 1
         for i in firstUp..<up.count {
+            advance(s.ups[i].blocks)
             let st = s.ups[i].pool
             st.index += 1
             if st.index == up[i].pool.pool {
@@ -313,7 +329,7 @@ extension SaShiMi {
         switch block.mixer {
         case .mamba(let m): y = m.step(st.normed, st.mamba!)
         case .s4d(let l): y = l.step(st.normed, st.s4d!)
-        case .attention: preconditionFailure("SaShiMi step: attention blocks are not wired yet")
+        case .attention(let a): y = a.step(st.normed, st.attention!)
         case .feedForward(let f): f.step(st.normed, hidden: st.hidden!, out: st.mixed!); y = st.mixed!
         }
         b.add(y, x, out: st.out)

@@ -24,7 +24,7 @@ extension Recipe {
 ///          quantization (mulaw|linear), normalization (minmax|none), valid_fraction,
 ///          test_fraction, memory_budget_mb
 /// [model]  backbone (sashimi|unet), d_model, n_layers, pool (list of integers ≥ 2), expand, ff, outer, center
-///          (mamba-complex|mamba|s4d), d_state, d_conv, mamba_expand, s4d_state, dropout, scan_chunk
+///          (mamba-complex|mamba|s4d|mha), d_state, d_conv, mamba_expand, s4d_state, mha_heads, dropout, scan_chunk
 /// [train]  batch_size, steps, lr, ssm_lr (0: no cap), ssm_weight_decay (true|false), warmup_steps, schedule (cosine|constant), final_lr_fraction,
 ///          weight_decay, grad_clip (0: off), betas ([β1, β2]), ema (0: off, else the decay),
 ///          validate_every, validation_batches (0: whole split), checkpoint_every (0: at the end),
@@ -101,6 +101,7 @@ public enum RecipeParser {
             "d_conv": { m.dConv = try r.int($0, "d_conv", 1...64) },
             "mamba_expand": { m.mambaExpand = try r.int($0, "mamba_expand", 1...64) },
             "s4d_state": { m.s4dState = try r.int($0, "s4d_state", 1...4096) },
+            "mha_heads": { m.mhaHeads = try r.int($0, "mha_heads", 1...1024) },
             "dropout": { m.dropout = Float(try r.number($0, "dropout", "a number in [0, 1)") { $0 >= 0 && $0 < 1 }) },
             "scan_chunk": { m.scanChunk = try r.int($0, "scan_chunk", 1...(1 << 20)) },
         ])
@@ -141,6 +142,13 @@ public enum RecipeParser {
     static func checkConsistency(_ r: Recipe, _ path: String) throws {
         let pool = r.model.totalPool
         let poolText = "[" + r.model.pool.map(String.init).joined(separator: ", ") + "]"
+        for kind in [r.model.outer, r.model.center] where kind == .mha {
+            let widths = (0...r.model.pool.count).map { r.model.dModel * Int(pow(Double(r.model.expand), Double($0))) }
+            if let w = widths.first(where: { $0 % r.model.mhaHeads != 0 }) {
+                throw TrainingError(path: path, "[model] mha_heads \(r.model.mhaHeads) does not divide the stage width \(w)",
+                                    fix: "use a number of heads that divides \(widths.map(String.init).joined(separator: ", "))")
+            }
+        }
         if r.data.clipLength % pool != 0 {
             let down = r.data.clipLength / pool * pool, up = down + pool
             throw TrainingError(path: path,

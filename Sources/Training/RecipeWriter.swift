@@ -39,6 +39,7 @@ extension Recipe {
             ("d_conv", String(m.dConv)),
             ("mamba_expand", String(m.mambaExpand)),
             ("s4d_state", String(m.s4dState)),
+            ("mha_heads", String(m.mhaHeads)),
             ("dropout", number(Double(m.dropout))),
             ("scan_chunk", String(m.scanChunk)),
         ])

@@ -13,7 +13,8 @@ final class SaShiMiTests: XCTestCase {
     /// Teacher-forced step mode reproduces the parallel forward's logits at every position, for
     /// both backbones and every block kind.
     func testStepModeLogitsEqualParallelForward() {
-        let kinds: [(BlockKind, BlockKind)] = [(.mambaComplex, .mambaComplex), (.mamba, .mamba), (.s4d, .s4d), (.s4d, .mambaComplex)]
+        let kinds: [(BlockKind, BlockKind)] = [(.mambaComplex, .mambaComplex), (.mamba, .mamba), (.s4d, .s4d), (.s4d, .mambaComplex),
+                                               (.mamba, .mha), (.mha, .mamba)]
         for backbone in Backbone.allCases {
           for (outer, center) in kinds {
             let backend = CPUBackend()
@@ -21,7 +22,7 @@ final class SaShiMiTests: XCTestCase {
             let batch = 3, L = 48
             let toks = tokens(batch: batch, length: L, seed: 11)
             let parallel = model.logits(backend.indices(toks, shape: [batch, L]), tape: Tape.inference()).value.floats()
-            let state = model.makeStepState(batch: batch)
+            let state = model.makeStepState(batch: batch, maxSamples: L)
             var stepped = [Float](repeating: 0, count: parallel.count)
             for t in 0..<L {
                 let out = model.step(tokens: (0..<batch).map { toks[$0 * L + t] }, state).floats()

@@ -99,10 +99,17 @@ final class RecipeTests: XCTestCase {
         XCTAssertTrue(parseError("[data]\nfolder = \"x\"\n").contains("[data] unknown key 'folder'"))
     }
 
+    /// An mha stage needs heads that divide every stage width it may sit at.
+    func testAttentionHeadsMustDivideTheWidths() {
+        let message = parseError("[model]\nd_model = 48\nouter = \"mha\"\nmha_heads = 32\n[data]\nclip_length = 1600\n")
+        XCTAssertTrue(message.contains("[model] mha_heads 32 does not divide the stage width 48"), message)
+        XCTAssertNoThrow(try RecipeParser.parse("[model]\nd_model = 64\ncenter = \"mha\"\nmha_heads = 16\n[data]\nclip_length = 1600\n", path: "x.toml"))
+    }
+
     func testBadValuesNameTheKey() {
         XCTAssertTrue(parseError("[model]\npool = [4, 1]\n").contains("[model] pool must be a list of integers ≥ 2 (e.g. [4, 4]), got [4, 1]"))
         XCTAssertTrue(parseError("[model]\npool = 4\n").contains("[model] pool must be a list of integers ≥ 2"))
-        XCTAssertTrue(parseError("[model]\nouter = \"transformer\"\n").contains("[model] outer must be one of \"mamba-complex\" | \"mamba\" | \"s4d\", got \"transformer\""))
+        XCTAssertTrue(parseError("[model]\nouter = \"transformer\"\n").contains("[model] outer must be one of \"mamba-complex\" | \"mamba\" | \"s4d\" | \"mha\", got \"transformer\""))
         XCTAssertTrue(parseError("[data]\nquantization = \"alaw\"\n").contains("[data] quantization must be one of \"mulaw\" | \"linear\""))
         XCTAssertTrue(parseError("[data]\nlayout = \"sc10\"\n").contains("[data] layout must be one of"))
         XCTAssertTrue(parseError("[train]\nbatch_size = 0\n").contains("[train] batch_size must be an integer in 1…65536, got 0"))

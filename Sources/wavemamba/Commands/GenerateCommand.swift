@@ -87,7 +87,8 @@ struct GenerateCommand: ParsableCommand {
         var first = 0
         while first < count {
             let n = min(batchSize, count - first)
-            let sampler = Sampler(model: model, batch: n, settings: .init(temperature: temperature, topP: topP, seed: seed &+ UInt64(first)))
+            let sampler = Sampler(model: model, batch: n, settings: .init(temperature: temperature, topP: topP, seed: seed &+ UInt64(first)),
+                                  maxSamples: promptTokens.count + 1 + perClip)
             // SaShiMi starts from silence; a prompt is fed after it, all but its last sample
             // teacher-forced, so the first generated sample continues the prompt.
             var clips = [[UInt8]](repeating: promptTokens.map { UInt8($0) }, count: n)

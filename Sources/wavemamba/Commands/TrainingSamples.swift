@@ -54,7 +54,7 @@ final class TrainingSamples {
         while first < clips {
             let n = min(64, clips - first)
             // The same seeds every round, so that rounds differ by the weights only.
-            let sampler = Sampler(model: model, batch: n, settings: .init(seed: UInt64(first)))
+            let sampler = Sampler(model: model, batch: n, settings: .init(seed: UInt64(first)), maxSamples: samplesPerClip)
             var out = [[UInt8]](repeating: [], count: n)
             sampler.generate(count: samplesPerClip, into: &out)
             for k in 0..<n {
