@@ -1,10 +1,12 @@
 import Foundation
 
 /// Whether clips hold a sound event, the check that catches a model sampling silence or
-/// steady noise (which FID on few clips can miss): a clip is framed in 50 ms frames (hop
-/// 50 ms), each frame's level is 20·log10(max(RMS, 1e-10)) dB, and the clip has an event when
-/// its loudest frame is at least 25 dB above its median frame. Digital silence and stationary
-/// noise have none; a word or a note over silence or a low noise floor has one.
+/// steady noise (which FID on few clips can miss): the clip's mean (DC) is removed, it is
+/// framed in 50 ms frames (hop 50 ms), each frame's level is 20·log10(max(RMS, 1e-10)) dB, and
+/// the clip has an event when its loudest frame is at least 25 dB above its median frame.
+/// Digital silence and stationary noise have none; a word or a note over silence or a low
+/// noise floor has one. DC is no sound: a model trained on per-clip min-max scaled audio
+/// samples its silence at a per-clip offset, which would otherwise mask every event.
 public enum EventRate {
     public static let frameSeconds = 0.05
     public static let thresholdDB = 25.0
@@ -17,10 +19,11 @@ public enum EventRate {
         let n = x.count
         guard n > 0 else { return [] }
         let starts = n < frame ? [0] : Array(stride(from: 0, through: n - frame, by: frame))
+        let mean = x.reduce(0.0) { $0 + Double($1) } / Double(n)
         return starts.map { s in
             let end = min(n, s + frame)
             var sum = 0.0
-            for i in (x.startIndex + s)..<(x.startIndex + end) { sum += Double(x[i]) * Double(x[i]) }
+            for i in (x.startIndex + s)..<(x.startIndex + end) { sum += (Double(x[i]) - mean) * (Double(x[i]) - mean) }
             return 20 * log10(max((sum / Double(end - s)).squareRoot(), rmsFloor))
         }
     }

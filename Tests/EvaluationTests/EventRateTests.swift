@@ -34,6 +34,15 @@ final class EventRateTests: XCTestCase {
         XCTAssertEqual(EventRate.rate(set(clips)), 1)
     }
 
+    /// A DC offset is no sound: bursts over an offset silence are events, an offset alone is
+    /// none (a model trained on min-max scaled clips samples silence at a per-clip offset).
+    func testDCOffsetDoesNotHideOrMakeEvents() {
+        let offset: Float = 0.1
+        let bursts = (0..<3).map { burstClip(burst: 0.5, noise: 0.001, seed: UInt64(20 + $0)).map { $0 + offset } }
+        let flat = (0..<3).map { burstClip(burst: 0, noise: 0.001, seed: UInt64(30 + $0)).map { $0 + offset } }
+        XCTAssertEqual(EventRate.events(set(bursts + flat)), [true, true, true, false, false, false])
+    }
+
     func testSteadyWhiteNoiseHasNoEvent() {
         let clips = [0.001, 0.01, 0.1, 0.5].enumerated().map { k, level in burstClip(burst: 0, noise: level, seed: UInt64(k)) }
         XCTAssertEqual(EventRate.rate(set(clips)), 0)
