@@ -15,13 +15,15 @@ public enum Checkpoint {
     }
 
     /// Writes the parameters (or `values`, e.g. the EMA, in the store's layout) with metadata.
-    public static func saveWeights(_ store: ParameterStore, to url: URL, metadata: [String: String], values: Tensor? = nil) throws {
+    public static func saveWeights(_ store: ParameterStore, to url: URL, metadata: [String: String], values: Tensor? = nil,
+                                   dtype: SafeTensorsDType = .F32) throws {
         var writer = SafeTensorsWriter(metadata: metadata.merging([formatKey: formatValue]) { a, _ in a })
         let flat = (values ?? store.values!).floats()
         flat.withUnsafeBufferPointer { all in
             for (i, p) in store.parameters.enumerated() {
                 let n = p.value.count
-                writer.add(p.name!, shape: p.value.shape, values: UnsafeBufferPointer(rebasing: all[store.offsets[i]..<(store.offsets[i] + n)]))
+                writer.add(p.name!, shape: p.value.shape, values: UnsafeBufferPointer(rebasing: all[store.offsets[i]..<(store.offsets[i] + n)]),
+                           dtype: dtype)
             }
         }
         try writer.write(to: url)

@@ -31,9 +31,10 @@ public enum ModelCheckpoint {
         return m
     }
 
-    /// Writes the model's weights (or `values`, e.g. the EMA) atomically.
-    public static func save(_ model: SaShiMi, audio: AudioSettings, to url: URL, extra: [String: String] = [:], values: Tensor? = nil) throws {
-        try Checkpoint.saveWeights(model.store, to: url, metadata: metadata(model, audio: audio, extra: extra), values: values)
+    /// Writes the model's weights (or `values`, e.g. the EMA) atomically, as F32 or BF16.
+    public static func save(_ model: SaShiMi, audio: AudioSettings, to url: URL, extra: [String: String] = [:], values: Tensor? = nil,
+                            dtype: SafeTensorsDType = .F32) throws {
+        try Checkpoint.saveWeights(model.store, to: url, metadata: metadata(model, audio: audio, extra: extra), values: values, dtype: dtype)
     }
 
     /// The model config, audio settings and metadata of a checkpoint, without its weights

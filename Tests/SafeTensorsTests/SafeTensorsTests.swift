@@ -17,6 +17,24 @@ final class SafeTensorsTests: XCTestCase {
 
     static var goldenDirectory: URL { Fixtures.golden }
 
+    /// BF16 storage: round to nearest even on the upper 16 bits, read back as Float32.
+    func testBF16RoundTrip() throws {
+        let values: [Float] = [1, -2.5, 1 + 1.0 / 256, 1 + 3.0 / 256, 1 + 1.0 / 512, 1 + 3.0 / 512, 3.14159, -1e-30, 0, .infinity]
+        // BF16's step at 1 is 2⁻⁷: 1 + 2⁻⁸ is a tie, to even (1); 1 + 3·2⁻⁸ a tie, to even
+        // (1 + 2·2⁻⁷); 1 + 2⁻⁹ rounds down; 1 + 1.5·2⁻⁸ rounds up.
+        let expected: [Float] = [1, -2.5, 1, 1 + 1.0 / 64, 1, 1 + 1.0 / 128, 3.140625, Float(bitPattern: Float(-1e-30).bitPattern & 0xFFFF_0000), 0, .infinity]
+        var w = SafeTensorsWriter()
+        w.add("x", shape: [values.count], values: values, dtype: .BF16)
+        w.add("n", shape: [1], values: [.nan], dtype: .BF16)
+        let url = tmp.appendingPathComponent("bf16.safetensors")
+        try w.write(to: url)
+        let f = try SafeTensorsFile(contentsOf: url)
+        XCTAssertEqual(f.info("x")?.dtype, .BF16)
+        XCTAssertEqual(try Data(contentsOf: url).count, 8 + Int(try Data(contentsOf: url).prefix(8).withUnsafeBytes { $0.load(as: UInt64.self) }) + 2 * (values.count + 1))
+        XCTAssertEqual(try f.floats("x"), expected)
+        XCTAssertTrue(try f.floats("n")[0].isNaN)
+    }
+
     func testRoundTripIsExactAndAtomic() throws {
         var w = SafeTensorsWriter(metadata: ["config": #"{"d_model":64}"#])
         let a: [Float] = (0..<30).map { Float($0) * 0.37 - 3 }
