@@ -237,12 +237,7 @@ func classifierURL(_ given: String?) throws -> URL {
     let name = "Assets/classifier-digits.safetensors"
     var candidates: [URL] = []
     if let env = ProcessInfo.processInfo.environment["WAVEMAMBA_CLASSIFIER"] { candidates.append(URL(fileURLWithPath: env)) }
-    candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(name))
-    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-    for _ in 0..<5 {
-        candidates.append(dir.appendingPathComponent(name))
-        dir = dir.deletingLastPathComponent()
-    }
+    candidates += BundledAssets.candidates(name)
     if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) { return found }
     throw EvaluationError(path: name, "the bundled classifier was not found (looked in \(candidates.map(\.path).joined(separator: ", ")))",
                           fix: "pass --classifier FILE, set WAVEMAMBA_CLASSIFIER, or run from the repository root")

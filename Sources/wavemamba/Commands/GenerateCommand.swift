@@ -22,7 +22,7 @@ struct GenerateCommand: ParsableCommand {
         it to score only the middle of the ranking (SaShiMi's protocol).
         """)
 
-    @Argument(help: "A checkpoint written by `wavemamba train` (.safetensors).")
+    @Argument(help: "A checkpoint written by `wavemamba train` (.safetensors), or a bundled model's name (e.g. digits: Assets/models).")
     var checkpoint: String
 
     @Option(help: "Number of clips.")
@@ -123,14 +123,21 @@ func loadCheckpoint(_ path: String, backend: any Backend) throws -> (model: SaSh
     try checkpointOrExit(path) { try ModelCheckpoint.load($0, backend: backend) }
 }
 
-/// `read` of a checkpoint file; a missing or unreadable one is an error line and exit status 1.
+/// `read` of a checkpoint file, or of a bundled model named like "digits" (Assets/models); a
+/// missing or unreadable one is an error line and exit status 1.
 func checkpointOrExit<T>(_ path: String, _ read: (URL) throws -> T) throws -> T {
-    guard FileManager.default.fileExists(atPath: path) else {
-        Console.error("\(path): no such checkpoint; pass a .safetensors file written by `wavemamba train` (e.g. RUNDIR/latest.safetensors)")
-        throw ExitCode(1)
+    var url = URL(fileURLWithPath: path)
+    if !FileManager.default.fileExists(atPath: path) {
+        guard let bundled = BundledAssets.model(named: path) else {
+            let names = BundledAssets.modelNames
+            Console.error("\(path): no such checkpoint; pass a .safetensors file written by `wavemamba train` (e.g. RUNDIR/latest.safetensors)"
+                          + (names.isEmpty ? "" : " or a bundled model: \(names.joined(separator: ", "))"))
+            throw ExitCode(1)
+        }
+        url = bundled
     }
     do {
-        return try read(URL(fileURLWithPath: path))
+        return try read(url)
     } catch {
         Console.error("\(error)")
         throw ExitCode(1)
