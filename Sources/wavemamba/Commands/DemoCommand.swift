@@ -7,8 +7,10 @@ struct DemoCommand: ParsableCommand {
         abstract: "Train a tiny model on the bundled spoken digits, then generate clips: the whole job in a few minutes.",
         discussion: """
         Runs `train digits-tiny` on Assets/digits (validation bits per sample before and after), \
-        then `generate` from the trained checkpoint. Everything lands in the run folder: \
-        checkpoints, metrics.jsonl and samples/*.wav.
+        then `generate` from the trained checkpoint, then generates with the bundled digits model \
+        (Assets/models/digits.safetensors, the paper's SC09 model trained on a GPU: see its model \
+        card, Assets/models/digits.md). Everything lands in the run folder: checkpoints, \
+        metrics.jsonl, samples/*.wav and bundled-digits/*.wav.
         """)
 
     @Option(help: "Run folder (default: runs/demo-<timestamp>).")
@@ -26,6 +28,9 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Flag(help: "Skip generating with the bundled digits model.")
+    var noBundled = false
+
     func run() throws {
         let started = Date()
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "").replacingOccurrences(of: "-", with: "")
@@ -40,8 +45,17 @@ struct DemoCommand: ParsableCommand {
         let samples = (runDir as NSString).appendingPathComponent("samples")
         var genArgs = [checkpoint, "--count", String(count), "--seconds", "1", "--out", samples, "--seed", "0"]
         if let threads { genArgs += ["--threads", String(threads)] }
-        print("\n== 2/2  generating (\(genArgs.joined(separator: " ")))")
+        let bundled = noBundled ? nil : BundledAssets.model(named: "digits")
+        let stages = bundled == nil ? 2 : 3
+        print("\n== 2/\(stages)  generating (\(genArgs.joined(separator: " ")))")
         try GenerateCommand.parse(genArgs).run()
+        let bundledSamples = (runDir as NSString).appendingPathComponent("bundled-digits")
+        if bundled != nil {
+            var args = ["digits", "--count", String(count), "--seconds", "1", "--out", bundledSamples, "--seed", "0", "--device", "cpu"]
+            if let threads { args += ["--threads", String(threads)] }
+            print("\n== 3/3  generating with the bundled digits model (\(args.joined(separator: " ")))")
+            try GenerateCommand.parse(args).run()
+        }
 
         // Before/after from the run's own log.
         let valid = Self.validationBits((runDir as NSString).appendingPathComponent("metrics.jsonl"))
@@ -51,6 +65,7 @@ struct DemoCommand: ParsableCommand {
                          first.bits, first.step, last.bits, last.step))
         }
         print("clips:      \(samples)/sample_*.wav")
+        if bundled != nil { print("bundled:    \(bundledSamples)/sample_*.wav (Assets/models/digits.md says how far it is trained)") }
         print("checkpoint: \(checkpoint)")
         print("next: wavemamba nll \(checkpoint) --data Assets/digits   ·   wavemamba generate \(checkpoint) --count 8 --out DIR")
     }
