@@ -89,9 +89,14 @@ public final class Trainer {
 
     /// Builds the model and optimiser for `recipe` in `runDirectory`. A fresh run refuses a
     /// folder that already holds a run; `resume` loads the newest complete checkpoint there.
-    /// `warn` receives non-fatal problems (a damaged newest checkpoint, a changed dataset).
-    public init(recipe: Recipe, data: TrainingData, runDirectory: URL, backend: any Backend, resume: Bool = false,
+    /// `initFrom` starts a fresh run from a model file's weights (F32 or BF16) at its
+    /// `train_step`, with fresh Adam moments: the schedule and the data order continue where
+    /// that run was, the optimiser's state does not (what a run whose companion file was lost,
+    /// or a shipped BF16 model, can be continued from). `warn` receives non-fatal problems
+    /// (a damaged newest checkpoint, a changed dataset).
+    public init(recipe: Recipe, data: TrainingData, runDirectory: URL, backend: any Backend, resume: Bool = false, initFrom: URL? = nil,
                 options: Options = Options(), communicator: any Communicator = SingleProcess(), warn: (String) -> Void = { _ in }) throws {
+        precondition(!(resume && initFrom != nil), "resume and initFrom exclude each other")
         self.recipe = recipe
         self.data = data
         self.options = options
@@ -130,15 +135,19 @@ public final class Trainer {
         let n = recipe.train.validationBatches == 0 ? validOrder.count : min(validOrder.count, recipe.train.validationBatches * recipe.train.batchSize)
         validationSegments = validOrder.prefix(n).map { data.valid[$0] }
 
-        var resumedFrom: Int?
+        var resumedFrom: Int?, initialStep: Int?
         if resume && writer {
             resumedFrom = try Self.loadNewestCheckpoint(run: run, recipe: recipe, data: data, model: model, optimizer: optimizer, ema: ema, warn: warn)
+        } else if let initFrom, writer {
+            initialStep = try Self.loadInitialWeights(initFrom, recipe: recipe, model: model, ema: ema)
         }
         if ranks > 1 {
-            resumedFrom = try Self.broadcastState(from: resumedFrom, resume: resume, model: model, optimizer: optimizer, ema: ema, communicator: communicator)
+            let s = try Self.broadcastState(from: resumedFrom ?? initialStep, resume: resume, model: model, optimizer: optimizer, ema: ema,
+                                            communicator: communicator)
+            if resume { resumedFrom = s } else { initialStep = s }
         }
         self.resumedFrom = resumedFrom
-        step = resumedFrom ?? 0
+        step = resumedFrom ?? initialStep ?? 0
         if writer {
             try RunDirectory.write(recipe.tomlText, to: run.recipeURL)
             metrics = try MetricsLog(url: run.metricsURL)
@@ -147,11 +156,32 @@ public final class Trainer {
         }
         good = GoodState(store: model.store, hasEMA: ema != nil)
         good.capture(optimizer, ema: ema)
-        metrics?.write(resumedFrom == nil ? "start" : "resume", step: step, [
-            "recipe": .string(recipe.name), "parameters": .int(model.parameterCount), "data": .string(data.folder.path),
-            "train_segments": .int(data.train.count), "valid_segments": .int(data.valid.count),
-            "total_steps": .int(recipe.train.steps), "ranks": .int(ranks),
-        ])
+        metrics?.write(resumedFrom == nil ? "start" : "resume", step: step, fields: [
+            ("recipe", .string(recipe.name)), ("parameters", .int(model.parameterCount)), ("data", .string(data.folder.path)),
+            ("train_segments", .int(data.train.count)), ("valid_segments", .int(data.valid.count)),
+            ("total_steps", .int(recipe.train.steps)), ("ranks", .int(ranks)),
+        ] + (initFrom.map { [("init_from", MetricValue.string($0.path))] } ?? []))
+    }
+
+    /// `initFrom`'s weights into the model (and the EMA); returns the file's `train_step` (0
+    /// without one). The file must hold exactly this recipe's model.
+    static func loadInitialWeights(_ url: URL, recipe: Recipe, model: SaShiMi, ema: ExponentialMovingAverage?) throws -> Int {
+        let file: SafeTensorsFile
+        do {
+            file = try Checkpoint.loadWeights(model.store, from: url)
+        } catch let e as SafeTensorsError {
+            throw TrainingError(path: url.path, e.reason, fix: "pass a model file of this recipe's model (e.g. RUNDIR/latest.safetensors)")
+        }
+        if let ema {
+            let n = model.store.count
+            model.store.backend.copy2D(from: model.store.values!.reshaped([1, n]), to: ema.average.reshaped([1, n]), accumulate: false)
+        }
+        guard let text = file.metadata["train_step"] else { return 0 }
+        guard let s = Int(text), s >= 0, s < recipe.train.steps else {
+            throw TrainingError(path: url.path, "its train_step \(text) is not a step before the recipe's \(recipe.train.steps)",
+                                fix: "pass --steps larger than \(text)")
+        }
+        return s
     }
 
     /// Rank 0's state (weights, Adam moments and step, EMA, training step) on every rank:

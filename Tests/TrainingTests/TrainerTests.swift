@@ -49,6 +49,47 @@ final class TrainerTests: XCTestCase {
         XCTAssertNotEqual(whole.model.store.values!.floats(), first.model.store.values!.floats(), "training did not change the weights")
     }
 
+    /// A run started from another run's step-3 weights (`initFrom`) starts at step 3 with those
+    /// weights and the same data order: its first loss, before any update, equals the
+    /// uninterrupted run's loss at step 4. A BF16 copy of the weights starts it too.
+    func testInitFromContinuesTheScheduleAndDataOrder() throws {
+        let root = Fixture.scratch(self)
+        let corpus = Fixture.corpus(in: root)
+        var recipe = Fixture.recipe(steps: 6)
+        recipe.train.logEvery = 1
+        let data = try Fixture.data(recipe, corpus)
+        let whole = try Fixture.trainer(recipe, data: data, run: root.appendingPathComponent("whole"))
+        _ = try whole.train(until: 3)
+        let weights3 = whole.model.store.values!.floats()
+        _ = try whole.train()
+        let step3 = root.appendingPathComponent("whole/checkpoints/step-3.safetensors")
+
+        let started = try Trainer(recipe: recipe, data: data, runDirectory: root.appendingPathComponent("init"), backend: CPUBackend(threads: 2),
+                                  initFrom: step3)
+        XCTAssertEqual(started.step, 3)
+        XCTAssertNil(started.resumedFrom)
+        XCTAssertEqual(started.optimizer.step, 0, "Adam starts afresh")
+        XCTAssertEqual(started.model.store.values!.floats(), weights3)
+        XCTAssertTrue(try started.train().finished)
+        func loss(_ run: String, step: Int) throws -> Double? {
+            let text = try String(contentsOf: root.appendingPathComponent("\(run)/metrics.jsonl"), encoding: .utf8)
+            return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .first { $0["type"] as? String == "train" && $0["step"] as? Int == step }?["loss"] as? Double
+        }
+        let a = try XCTUnwrap(loss("whole", step: 4)), b = try XCTUnwrap(loss("init", step: 4))
+        XCTAssertEqual(a, b, "the first step after --init-from saw other data or other weights")
+        XCTAssertNotEqual(try loss("whole", step: 6), try loss("init", step: 6), "fresh moments should change the later steps")
+
+        // A BF16 copy, as shipped: the weights within BF16 rounding, the step from its metadata.
+        let bf16 = root.appendingPathComponent("bf16.safetensors")
+        let source = try ModelCheckpoint.load(step3, backend: CPUBackend(threads: 1))
+        try ModelCheckpoint.save(source.model, audio: source.audio, to: bf16, extra: ["train_step": "3"], dtype: .BF16)
+        let fromBF16 = try Trainer(recipe: recipe, data: data, runDirectory: root.appendingPathComponent("init-bf16"),
+                                   backend: CPUBackend(threads: 2), initFrom: bf16)
+        XCTAssertEqual(fromBF16.step, 3)
+        for (x, y) in zip(fromBF16.model.store.values!.floats(), weights3) { XCTAssertEqual(x, y, accuracy: abs(y) / 128 + 1e-30) }
+    }
+
     /// A NaN in the parameters makes the step's loss NaN: the update is skipped, the
     /// parameters and Adam state are those of the last good step, and training goes on.
     func testNaNGuardSkipsTheStepAndRestoresTheLastGoodState() throws {

@@ -42,6 +42,10 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue the run in --out from its newest checkpoint.")
     var resume = false
 
+    @Option(name: .customLong("init-from"),
+            help: "Start a new run from a model file's weights (F32 or BF16, e.g. a bundled model) at its train_step, with fresh Adam moments: the schedule and data order continue, the optimiser state does not.")
+    var initFrom: String?
+
     @Option(name: .customLong("max-time"),
             help: "Wall-clock limit of this session, e.g. 90s, 9m, 1h30m, 2.5h (overrides [train] max_time and is kept in the run's recipe.toml for later sessions; `off` removes it): the step in progress finishes, a checkpoint is saved as on Ctrl-C and the run exits with status 0, ready for --resume.")
     var maxTime: String?
@@ -88,6 +92,9 @@ struct TrainCommand: ParsableCommand {
         let ranks = communicator.size, isRoot = communicator.rank == 0
         func warn(_ message: String) { if isRoot { Console.warning(message) } }
         if let steps, steps < 1 { throw TrainingError(path: "--steps", "must be at least 1, got \(steps)") }
+        if resume, initFrom != nil {
+            throw TrainingError(path: "--init-from", "cannot be combined with --resume", fix: "resume the run as it is, or start a new one from the weights")
+        }
         if let threads, threads < 1 { throw TrainingError(path: "--threads", "must be at least 1, got \(threads)") }
         let noLimit = maxTime.map { ["off", "none"].contains($0.lowercased()) } ?? false
         let maxSeconds = noLimit ? nil : try maxTime.map { try DurationText.parse($0, key: "--max-time", path: "") }
@@ -173,6 +180,7 @@ struct TrainCommand: ParsableCommand {
         let backend = try deviceOptions.makeBackend(threads: threads ?? Self.threadsPerRank(ranks), cpuOnly: cpuOnly,
                                                     quiet: communicator.rank != 0)
         let trainer = try Trainer(recipe: recipe, data: data, runDirectory: runURL, backend: backend, resume: resume,
+                                  initFrom: initFrom.map { URL(fileURLWithPath: $0) },
                                   communicator: communicator) { warn($0) }
         if let fault = ProcessInfo.processInfo.environment["WAVEMAMBA_TEST_FAULT"] { Self.injectFault(fault, rank: communicator.rank, into: trainer) }
         let m = recipe.model
