@@ -45,6 +45,14 @@ public enum Quantization: String, Sendable, CaseIterable {
     public func encode(_ xs: [Float]) -> [UInt8] { xs.map(encode) }
     public func decode(_ qs: [UInt8]) -> [Float] { qs.map(decode) }
 
+    /// Each clip divided by its largest magnitude: [-1, 1] with zero kept at zero, so that
+    /// silence is the silence class in every clip (a silent clip stays silent).
+    public static func peakScaled(_ xs: [Float]) -> [Float] {
+        let peak = xs.reduce(Float(0)) { max($0, abs($1)) }
+        guard peak > 0 else { return xs }
+        return xs.map { $0 / peak }
+    }
+
     /// SaShiMi scales every clip to [-1, 1] by its own minimum and maximum before
     /// quantising (`minmax_scale`, with 1e-6 added to the range). A silent clip maps to -1…
     /// so callers may prefer `peakNormalized` for near-silent input.
@@ -52,5 +60,24 @@ public enum Quantization: String, Sendable, CaseIterable {
         guard let lo = xs.min(), let hi = xs.max() else { return xs }
         let scale = 2 / (hi - lo + 1e-6)
         return xs.map { ($0 - lo) * scale - 1 }
+    }
+}
+
+/// Per-clip scaling before quantisation.
+public enum Normalization: String, Sendable, CaseIterable {
+    /// Each clip scaled to [-1, 1] by its own minimum and maximum (SaShiMi's `minmax_scale`):
+    /// silence lands at a per-clip offset from the silence class.
+    case minmax
+    /// Each clip divided by its peak magnitude: silence stays at the silence class.
+    case peak
+    /// The samples as decoded.
+    case none
+
+    public func apply(_ xs: [Float]) -> [Float] {
+        switch self {
+        case .minmax: return Quantization.minMaxScaled(xs)
+        case .peak: return Quantization.peakScaled(xs)
+        case .none: return xs
+        }
     }
 }

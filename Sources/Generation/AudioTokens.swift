@@ -6,17 +6,23 @@ public struct AudioTokens: Sendable {
     public let settings: AudioSettings
     public let quantization: Quantization
 
+    public let normalization: Normalization
+
     public init(_ settings: AudioSettings) throws {
         guard let q = Quantization(rawValue: settings.quantization) else {
             throw AudioIOError(.invalidArgument, path: "", reason: "unknown quantization '\(settings.quantization)'", fix: "use mulaw or linear")
         }
+        guard let n = Normalization(rawValue: settings.normalization) else {
+            throw AudioIOError(.invalidArgument, path: "", reason: "unknown normalization '\(settings.normalization)'", fix: "use minmax, peak or none")
+        }
         self.settings = settings
         quantization = q
+        normalization = n
     }
 
     /// Samples in [-1, 1] → classes, scaled per clip as in training.
     public func encode(_ samples: [Float]) -> [UInt8] {
-        quantization.encode(settings.normalization == "minmax" ? Quantization.minMaxScaled(samples) : samples)
+        quantization.encode(normalization.apply(samples))
     }
 
     public func decode(_ tokens: [UInt8]) -> [Float] { quantization.decode(tokens) }

@@ -117,10 +117,4 @@ public struct Recipe: Sendable, Equatable {
 
 }
 
-/// Per-clip scaling before quantisation.
-public enum Normalization: String, Sendable, CaseIterable {
-    /// Each clip scaled to [-1, 1] by its own minimum and maximum (SaShiMi's `minmax_scale`).
-    case minmax
-    /// The samples as decoded.
-    case none
-}
+

@@ -21,7 +21,7 @@ extension Recipe {
 /// name = "sc09-mamba-small"          # default: the file name without .toml
 /// description = "…"
 /// [data]   layout, default_data, sample_rate, clip_length, short_files (pad|drop),
-///          quantization (mulaw|linear), normalization (minmax|none), valid_fraction,
+///          quantization (mulaw|linear), normalization (minmax|peak|none), valid_fraction,
 ///          test_fraction, memory_budget_mb
 /// [model]  backbone (sashimi|unet), d_model, n_layers, pool (list of integers ≥ 2), expand, ff, outer, center
 ///          (mamba-complex|mamba|s4d|mha), d_state, d_conv, mamba_expand, s4d_state, mha_heads, dropout, scan_chunk

@@ -79,7 +79,7 @@ public final class TrainingData {
         } catch let e as AudioIOError {
             throw TrainingError(path: e.path, e.reason, fix: e.fix)
         }
-        if settings.normalization == .minmax { x = Quantization.minMaxScaled(x) }
+        x = settings.normalization.apply(x)
         let q = settings.quantization
         return x.map { Int32(q.encode($0)) }
     }

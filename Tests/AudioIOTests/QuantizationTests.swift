@@ -3,6 +3,20 @@ import XCTest
 @testable import AudioIO
 
 final class QuantizationTests: XCTestCase {
+    /// Peak scaling keeps zero at the silence class; min-max scaling moves it by the clip's
+    /// asymmetry (the offset a model trained on min-max clips generates its silence at).
+    func testPeakScalingKeepsSilenceAtTheSilenceClass() {
+        let clip: [Float] = [0, 0, 0.4, -0.2, 0.1, 0, 0]
+        let peak = Normalization.peak.apply(clip)
+        XCTAssertEqual(peak, [0, 0, 1, -0.5, 0.25, 0, 0])
+        XCTAssertEqual(Quantization.mulaw.encode(peak[0]), 128)
+        let minmax = Normalization.minmax.apply(clip)
+        XCTAssertEqual(minmax[0], -1.0 / 3, accuracy: 1e-5)     // (0 + 0.2) / 0.6 · 2 − 1
+        XCTAssertEqual(Quantization.mulaw.encode(minmax[0]), 25)  // a third of the way down: 103 classes from silence
+        XCTAssertEqual(Normalization.peak.apply([0, 0]), [0, 0], "a silent clip stays silent")
+        XCTAssertEqual(Normalization.none.apply(clip), clip)
+    }
+
     func testMuLawRoundTripErrorBound() {
         // One class spans Δy = 1/128 and decoding returns its centre, so |Δy| ≤ 1/256; through
         // the expander dx/dy = ln(256)·(1 + 255|x|)/255, evaluated with a margin for the far end.
