@@ -149,6 +149,12 @@ struct GPUBench {
                                                                         "peak MiB": m.peakMiB])
             }
         }
+        for (label, backend) in backends {
+            let m = ModelBench.timeTraining(ModelBench.unetKind, backend: backend, batch: batch, length: length,
+                                            steps: label == "cpu" ? 1 : steps, quick: quick, backbone: .unet)
+            report.add("training", "\(ModelBench.unetKind.rawValue), unet backbone, on \(label)",
+                       ["samples/s": Double(batch * length) / m.seconds, "s/step": m.seconds, "peak MiB": m.peakMiB])
+        }
         for case let (label, gpu as CUDABackend) in backends { report.notes.append("\(label): GEMMs in \(gpu.matmulPrecision.rawValue)") }
         report.notes.append("the CPU rows are the baseline of the same run (one timed step)")
         return report

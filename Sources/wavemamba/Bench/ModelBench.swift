@@ -12,8 +12,9 @@ struct ModelBench {
     let backend: CPUBackend
     let quick: Bool
 
-    static func config(_ kind: BlockKind, quick: Bool) -> SaShiMiConfig {
+    static func config(_ kind: BlockKind, quick: Bool, backbone: Backbone = .sashimi) -> SaShiMiConfig {
         var c = SaShiMiConfig()
+        c.backbone = backbone
         c.outer = kind
         c.center = kind
         if quick { c.nLayers = 2 }
@@ -21,6 +22,9 @@ struct ModelBench {
     }
 
     static let kinds: [BlockKind] = [.mambaComplex, .mamba, .s4d]
+    /// The paper's SC09 model (real Mamba, 40 blocks in the unet backbone), benched after the
+    /// sashimi-backbone rows so that it reads beside the real 24-block row.
+    static let unetKind: BlockKind = .mamba
 
     func train(batch: Int, length: Int, steps: Int) -> BenchReport {
         var report = BenchReport(title: "wavemamba bench train (SaShiMi, batch \(batch) × \(length) samples)", threads: backend.pool.threads)
@@ -29,6 +33,9 @@ struct ModelBench {
             report.add("training", "\(kind.rawValue) (\(m.parameters) params)",
                        ["samples/s": Double(batch * length) / m.seconds, "s/step": m.seconds, "peak MiB": m.peakMiB])
         }
+        let m = Self.timeTraining(Self.unetKind, backend: backend, batch: batch, length: length, steps: steps, quick: quick, backbone: .unet)
+        report.add("training", "\(Self.unetKind.rawValue), unet backbone (\(m.parameters) params)",
+                   ["samples/s": Double(batch * length) / m.seconds, "s/step": m.seconds, "peak MiB": m.peakMiB])
         if let base = report.rows.dropFirst().first?.values["samples/s"], let c = report.rows.first?.values["samples/s"] {
             report.notes.append(String(format: "complex / real throughput: %.2f", c / base))
         }
@@ -40,9 +47,9 @@ struct ModelBench {
     /// `kind` on random tokens, after one warm-up step that fills the allocator's cache, and the
     /// peak tensor memory of the timed steps. The optimiser's update reads the gradient norm
     /// back, so on a GPU the step has finished when it returns.
-    static func timeTraining(_ kind: BlockKind, backend: any Backend, batch: Int, length: Int, steps: Int, quick: Bool)
-        -> (seconds: Double, peakMiB: Double, parameters: Int) {
-        let model = SaShiMi(config: config(kind, quick: quick), backend: backend, seed: 1)
+    static func timeTraining(_ kind: BlockKind, backend: any Backend, batch: Int, length: Int, steps: Int, quick: Bool,
+                             backbone: Backbone = .sashimi) -> (seconds: Double, peakMiB: Double, parameters: Int) {
+        let model = SaShiMi(config: config(kind, quick: quick, backbone: backbone), backend: backend, seed: 1)
         let opt = AdamWOptimizer(store: model.store)
         var rng = SplitMix64(seed: 7)
         let toks = (0..<(batch * length)).map { _ in Int32(rng.next() % 256) }
@@ -65,8 +72,9 @@ struct ModelBench {
     /// Backend-generic step path as the baseline, measured in the same run.
     func generate(kinds: [BlockKind] = Self.kinds, batches: [Int], samples: Int, baseline: Bool = true) -> BenchReport {
         var report = BenchReport(title: "wavemamba bench generate (SaShiMi step mode, \(samples) samples per stream)", threads: backend.pool.threads)
-        for kind in kinds {
-            let model = SaShiMi(config: Self.config(kind, quick: quick), backend: backend, seed: 1)
+        let cases = kinds.map { ($0, Backbone.sashimi) } + (kinds.contains(Self.unetKind) ? [(Self.unetKind, Backbone.unet)] : [])
+        for (kind, backbone) in cases {
+            let model = SaShiMi(config: Self.config(kind, quick: quick, backbone: backbone), backend: backend, seed: 1)
             for b in batches {
                 var seconds: [Sampler.Path: Double] = [:]
                 for path in baseline ? [Sampler.Path.generic, .automatic] : [.automatic] {
@@ -84,7 +92,7 @@ struct ModelBench {
                                   "tensor allocs/sample": Double(backend.allocator.requests - before) / Double(samples)]
                     if path == .automatic, let g = seconds[.generic] { values["× generic"] = g / t }
                     let name = sampler.usesFastPath ? "fast" : "generic"
-                    report.add("generation", "\(kind.rawValue), batch \(b), \(name)", values)
+                    report.add("generation", "\(kind.rawValue)\(backbone == .unet ? ", unet" : ""), batch \(b), \(name)", values)
                 }
             }
         }
