@@ -18,10 +18,18 @@ final class TrainerTests: XCTestCase {
         try checkResumeIsBitExact(outer: .s4d, center: .s4d)
     }
 
-    func checkResumeIsBitExact(outer: BlockKind, center: BlockKind) throws {
+    /// The same for the paper's unet backbone (down-stage blocks, per-layer skips) with
+    /// attention in the center.
+    func testResumeIsBitExactWithTheUNetBackbone() throws {
+        try checkResumeIsBitExact(outer: .mamba, center: .mha, backbone: .unet)
+    }
+
+    func checkResumeIsBitExact(outer: BlockKind, center: BlockKind, backbone: Backbone = .sashimi) throws {
         let root = Fixture.scratch(self)
         let corpus = Fixture.corpus(in: root)
         var recipe = Fixture.recipe(steps: 6)
+        recipe.model.backbone = backbone
+        recipe.model.mhaHeads = 4
         recipe.model.outer = outer
         recipe.model.center = center
         recipe.model.s4dState = 8
