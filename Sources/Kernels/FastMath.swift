@@ -16,8 +16,9 @@
 // softplus 1.8e-7 on [−87, 88]; log ≤ 6e-8 relative on [1e-6, 1e6] (Cephes). Below −87.3
 // exp flushes to 1.2e-38 (≈ 0).
 //
-// Each function is written out for the concrete types SIMD4/8/16<Float> (generated from one
-// template; edit all three alike). Not generic on purpose: in generic code the stdlib's SIMD
+// Each function is written out for the concrete types SIMD4/8/16<Float>: edit the SIMD4
+// section, then run scripts/gen-fastmath.py, which writes the SIMD8 and SIMD16 sections from
+// it (`swift test` checks that it has been run). Not generic on purpose: in generic code the stdlib's SIMD
 // comparisons, `replacing(with:where:)`, `pointwiseMin/Max` and `clamped` are per-lane loops
 // that LLVM often leaves scalar, with branches (docs/performance.md); on concrete types the stdlib maps comparisons and bit operations to
 // vector builtins, and `replacing(with:where:)` after a comparison becomes a blend. (A
