@@ -10,10 +10,8 @@ extension CUDABackend {
     /// Threads per block of the fused step: 512 (one block an SM: the kernel's 128 registers a
     /// thread fill the register file) while one stream per block fills at most every SM, else
     /// 256 (two blocks an SM, one stream each: while one block waits on a barrier or a load the
-    /// other issues). WAVEMAMBA_FUSED_STEP_THREADS fixes it. Measured on an H100 (RTF complex /
-    /// real, SaShiMi-small, stage kernels after the instruction diet): batch 16, 512 threads
-    /// 4.97 / 5.55 against 256 threads 4.70 / 5.47; batch 256, 512 threads × 2 streams 51.7 /
-    /// 66.3 against 256 × 1 57.5 / 70.5 (and 256 × 2 42.8 / 59.6).
+    /// other issues). WAVEMAMBA_FUSED_STEP_THREADS fixes it. Both choices won where they are
+    /// taken (docs/performance.md, "Fused block step").
     public func fusedStepThreads(batch: Int) -> Int {
         if let v = fusedStepThreadsOverride { return v }
         return batch > max(1, info.multiprocessors) ? 256 : 512
@@ -22,10 +20,8 @@ extension CUDABackend {
     /// Streams per thread block: the fewest (1, 2, 4, 8) whose blocks are all resident at once
     /// (one 512-thread or two 256-thread blocks an SM). Each block reads every weight once
     /// whatever its stream count; fewer streams per block spread the work over more warps,
-    /// which this latency-bound kernel needs more than it needs the weights reread less.
-    /// Measured on an H100 at batch 256 (ncu, µs per outer / middle / centre stage launch of
-    /// 8 blocks, complex, 512 threads): 1 stream (two waves) 281 / 525 / 1581, 2 streams 194 /
-    /// 415 / 914, 4 streams 334 / 647 / —.
+    /// which this latency-bound kernel needs more than it needs the weights reread less
+    /// (docs/performance.md, "Fused block step").
     public func fusedStepStreams(batch: Int) -> Int {
         if let v = fusedStepStreamsOverride { return v }
         let slots = (fusedStepThreads(batch: batch) == 512 ? 1 : 2) * max(1, info.multiprocessors)
@@ -60,12 +56,10 @@ extension CUDABackend {
     /// are all resident at once (one thread block an SM), fewer streams while the shared memory
     /// would not fit. Past that batch (4 streams × SMs / 8: 66 on an H100 or H200) every SM
     /// already has a stream of its own, and the one-block step, which needs no cluster barriers,
-    /// is faster. Measured on an H200 (summed RTF, complex / real, SaShiMi-small): against the
-    /// generic one-block kernel the cluster step wins at batch 1 (0.554 / 0.588 against 0.428 /
-    /// 0.491), 16 (6.82 / 7.36 against 5.56 / 6.46) and 64 (27.9 / 30.9 against 24.5 / 28.6);
-    /// against the fixed-width one-block kernels it loses everywhere (0.690 / 0.758, 8.34 / 9.11,
-    /// 38.2 / 42.1), and at 128 and 256 no cluster shape (4 or 8 blocks × 2–16 streams) came
-    /// within 0.8× of the one-block step. `fusedStepClusterStreamsOverride` and
+    /// is faster. The cluster step beats the generic one-block kernel up to that batch, loses to
+    /// the fixed-width one-block kernels (which is why it is only for widths without one), and
+    /// past that batch no cluster shape tried came close to the one-block step
+    /// (docs/performance.md, "Fused block step"). `fusedStepClusterStreamsOverride` and
     /// `fusedStepClusterBlocksOverride` (WAVEMAMBA_CLUSTER_STREAMS, WAVEMAMBA_CLUSTER_BLOCKS) fix
     /// them, at any batch and width; 0 streams is the one-block step.
     public func fusedStepClusterShape(_ p: ResidualMambaStep) -> ClusterShape? {

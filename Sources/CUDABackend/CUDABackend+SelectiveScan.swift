@@ -14,11 +14,10 @@ extension CUDABackend {
 
     /// Channels per thread block (scan.cu's CPB, one warp each): 8, or 12 where blocks of 12
     /// load the SMs more evenly. An SM's time goes with its channels whether it holds one block
-    /// of 8 or two (measured on an H100 at L 65536: 132 blocks of 8, 4.7e11 state updates/s
-    /// real; 264 blocks, 4.7e11), so the slowest SM's share is ⌈blocks / SMs⌉ × channels: at
-    /// (1, 1536, 65536) on 132 SMs, 192 blocks of 8 give 16 channels, 128 blocks of 12 give 12.
-    /// (Blocks of 4 were slower still there: 5.0 / 12.2 ms forward against 4.7 / 8.7, the B / C
-    /// staging shared by half the warps.) 8 where 12 would need more shared memory than the
+    /// of 8 or two (the same state updates per second either way; docs/performance.md), so the
+    /// slowest SM's share is ⌈blocks / SMs⌉ × channels: at (1, 1536, 65536) on 132 SMs, 192
+    /// blocks of 8 give 16 channels, 128 blocks of 12 give 12. (Blocks of 4 were slower still
+    /// there, the B / C staging shared by half the warps.) 8 where 12 would need more shared memory than the
     /// device gives a block. A function of the shape, as `scanItems`.
     /// WAVEMAMBA_SCAN_CHANNELS (8 or 12) overrides, as does `scanChannelsOverride`.
     func scanChannels(_ s: SelectiveScanShape) -> Int {
@@ -30,10 +29,9 @@ extension CUDABackend {
     }
 
     /// Steps each lane of a scan warp owns: a tile, and this backend's checkpoint interval, is
-    /// 32 × this many steps. 8 when the blocks fit in one wave at one per SM (measured on an
-    /// H100 at (4, 256, 16384, 16), 128 blocks: 0.80 ms forward against 1.05 with 4 — half the
-    /// shuffle rounds per step, and occupancy is set by the problem there), else 4 (two to
-    /// three blocks per SM fit; at (16, 1024, 16384, 16) 8 was 1.2× slower forward + backward).
+    /// 32 × this many steps. 8 when the blocks fit in one wave at one per SM (half the shuffle
+    /// rounds per step, and occupancy is set by the problem there), else 4 (two to three blocks
+    /// per SM fit, which beats fewer shuffle rounds; figures in docs/performance.md).
     /// A function of the shape, so the forward and backward of one scan agree.
     /// Always 4 with 12 channels per block (scan.cu has no 12-channel kernel at 8), and where
     /// a tile of 8 would need more shared memory than the device gives a block (the complex
@@ -95,11 +93,9 @@ extension CUDABackend {
     /// lanes × 8 steps, the same 128-step tiles as the 4-step kernels, so only where those are
     /// the 32-lane choice. 16 lanes where their blocks of 16 channels are at least as
     /// many as SMs; then blocks of 8 channels where those load the SMs more evenly (the slowest
-    /// SM's channels, as `scanChannels`), else 16. Measured on an H200 (`bench scan`'s lanes
-    /// table), against 32 lanes: 1.24 / 1.35× (real / complex) at (16, 1024, 16384, 16),
-    /// 1.27 / 1.38× at (16, 256, 4000, 16), 1.31 / 1.41× at (4, 1024, 16384, 16), blocks of 8
-    /// 1.19 / 1.21× at (2, 1536, 65536, 16); slower where the SMs get fewer warps than that:
-    /// 0.88 / 0.94× at (1, 1536, 65536, 16) (96 blocks of 16, against 128 of 12 channels in 12 warps).
+    /// SM's channels, as `scanChannels`), else 16. Faster than 32 lanes wherever its blocks are
+    /// at least as many as SMs, slower where the SMs get fewer warps than that (`bench scan`'s
+    /// lanes table; docs/scan-kernel.md and docs/performance.md).
     /// WAVEMAMBA_SCAN_FWD_LANES (16 or 32) and WAVEMAMBA_SCAN_FWD_CHANNELS (8, 12 or 16) override.
     public func scanForwardKernel(_ s: SelectiveScanShape) -> ScanTileKernel {
         let own = ScanTileKernel(items: scanItems(s), channels: scanChannels(s), lanes: 32)
@@ -119,11 +115,10 @@ extension CUDABackend {
     /// The backward's tile kernel, as `scanForwardKernel`: 32 lanes, or 16 lanes × 8 steps in
     /// blocks of 16 (or 8, 12) channels where the tiles are 128 steps. 16 only for complex and
     /// only where the blocks of 16 fill their waves to ≥ 90 % (one block an SM: 198 registers and
-    /// 184 KiB of shared memory). Measured on an H200, forward + backward against 32 lanes
-    /// (`bench scan`'s backward-lanes table): complex 1.04× at (16, 1024, 16384, 16), 1.05–1.06× at
-    /// SaShiMi-small's training shapes and (4, 1024, 16384, 16); 0.92× at (2, 1536, 65536, 16)
-    /// (192 blocks: two waves, the second 45 % full); real 0.79–1.03× (its 32-lane kernel keeps
-    /// three blocks an SM), so real stays at 32.
+    /// 184 KiB of shared memory). Against 32 lanes (`bench scan`'s backward-lanes table) it pays
+    /// for complex where its blocks fill their waves and loses where a second wave is mostly
+    /// empty; real loses (its 32-lane kernel keeps three blocks an SM), so real stays at 32
+    /// (docs/performance.md).
     /// WAVEMAMBA_SCAN_BWD_LANES (16 or 32) and WAVEMAMBA_SCAN_BWD_CHANNELS (8, 12 or 16) override.
     public func scanBackwardKernel(_ s: SelectiveScanShape) -> ScanTileKernel {
         let own = ScanTileKernel(items: scanItems(s), channels: scanChannels(s), lanes: 32)

@@ -60,10 +60,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// Generation runs each residual Mamba block as one fused launch (mamba_step.cu); off with
     /// WAVEMAMBA_CUDA_FUSED_STEP=0, and switched by the benchmark to time both paths.
     public var fusedBlockSteps: Bool
-    /// The smallest batch that takes the fused block step: 1. Measured on an H100 (SaShiMi-small,
-    /// RTF complex / real): batch 1 fused 0.352 / 0.381 against 0.349 / 0.358 unfused, 2 0.69 /
-    /// 0.75 against 0.46 / 0.48. (With 256-thread blocks the fused step was slower at batch 1,
-    /// and this was 2.) WAVEMAMBA_FUSED_STEP_MIN_BATCH overrides it.
+    /// The smallest batch that takes the fused block step: 1, since with 512-thread blocks the
+    /// fused step is no slower than the unfused one even at batch 1 (docs/performance.md). (With
+    /// 256-thread blocks the fused step was slower at batch 1, and this was 2.)
+    /// WAVEMAMBA_FUSED_STEP_MIN_BATCH overrides it.
     public var fusedStepMinimumBatch: Int
     /// 1, 2, 4 or 8 fixes the streams per thread block of the fused block step (see
     /// `fusedStepStreams`); from WAVEMAMBA_FUSED_STEP_STREAMS, and set by the checks to cover

@@ -240,14 +240,14 @@ public enum CausalConv1d {
     //
     // Time-major: a tile is walked row by row, each row over all its channel groups, with the
     // per-group vectors in the stack buffer and the previous rows read back from L1. Memory is
-    // streamed sequentially. (Measured on the 2-core Zen 1 dev box, single thread, 2×16000×128:
-    // a group-major walk over 32-row blocks with everything in registers used the same CPU
-    // in cache but ~2× the time on large inputs, its strided first touches waiting on memory.)
+    // streamed sequentially. (A group-major walk over 32-row blocks with everything in
+    // registers was slower on large inputs, its strided first touches waiting on memory;
+    // docs/performance.md, "Causal conv".)
 
     /// K = 4 forward of one tile, time-major: row by row, all channel groups of the row, with
     /// the groups' weights (w0..w3, bias: 5 vectors per group, contiguous) in the stack buffer
     /// and the three previous rows read back from L1. Sequential memory streams, which the
-    /// hardware prefetchers follow (a group-major walk over row blocks was ~2× slower on large
+    /// hardware prefetchers follow (a group-major walk over row blocks was slower on large
     /// inputs for the same CPU work).
     static func forwardTile4(_ xb: UnsafePointer<Float>, ldx: Int, _ yb: UnsafeMutablePointer<Float>, ldy: Int,
                              weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, C: Int, t0: Int, t1: Int, silu: Bool) {
@@ -379,8 +379,8 @@ public enum CausalConv1d {
     /// the fast path and `backwardRow4General`: the SiLU gradient at the recomputed
     /// pre-activation z = bias + Σ w·x (into dz), then the weight and bias partials. `p` holds
     /// the group's taps (0…3), bias (4), partials (5…9) and the last three dz (10…12).
-    /// `@_transparent`, not `@inline(__always)`: with the latter the backward measured 22 %
-    /// slower in `bench engine` (4.3 vs 5.5 GB/s), with this the same as the code written out.
+    /// `@_transparent`, not `@inline(__always)`: with the latter the backward was slower in
+    /// `bench engine`, with this as fast as the code written out (docs/performance.md).
     @_transparent
     static func backwardRow4Inputs(dz: inout F16, _ x3: F16, _ x2: F16, _ x1: F16, _ x0: F16, silu: Bool, paramRow: Bool,
                                    p: UnsafeMutablePointer<F16>) {

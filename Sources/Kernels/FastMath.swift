@@ -7,8 +7,8 @@
 // fma on a two-part log2 e (exact product, one rounding), 2^f by a degree-6 minimax polynomial
 // (2.0e-9 relative in exact arithmetic), 2^k inserted as exponent bits: the clamp is the only
 // range check. 10 multiply-class ops (Cephes' scheme needed 11 plus 4 adds).
-// sigmoid and SiLU keep one true division: vrcpps plus a Newton step (3 more FMAs) measured
-// 25 % slower on Zen 1, whose FMA pipes are the bottleneck while the divider is otherwise idle.
+// sigmoid and SiLU keep one true division rather than vrcpps plus a Newton step (3 more FMAs):
+// the FMA pipes are the bottleneck while the divider is otherwise idle.
 // softplus: max(x, 0) + log1p(e^−|x|), log1p on [0, 1] by a degree-8 minimax polynomial of
 // log1p(u)/u (3.3e-8 relative) — no log, no division.
 // Measured max relative error (Tests/KernelsTests/FastMathTests, against libm in double):
@@ -16,11 +16,11 @@
 // softplus 1.8e-7 on [−87, 88]; log ≤ 6e-8 relative on [1e-6, 1e6] (Cephes). Below −87.3
 // exp flushes to 1.2e-38 (≈ 0).
 //
-// Each function is written out for the concrete types SIMD4/8/16<Float> (generated from one
-// template; edit all three alike). Not generic on purpose: in generic code the stdlib's SIMD
+// Each function is written out for the concrete types SIMD4/8/16<Float>: edit the SIMD4
+// section, then run scripts/gen-fastmath.py, which writes the SIMD8 and SIMD16 sections from
+// it (`swift test` checks that it has been run). Not generic on purpose: in generic code the stdlib's SIMD
 // comparisons, `replacing(with:where:)`, `pointwiseMin/Max` and `clamped` are per-lane loops
-// that LLVM often leaves scalar, with branches (measured: fastExp on SIMD16 at 20 M/s generic
-// vs > 700 M/s concrete); on concrete types the stdlib maps comparisons and bit operations to
+// that LLVM often leaves scalar, with branches (docs/performance.md); on concrete types the stdlib maps comparisons and bit operations to
 // vector builtins, and `replacing(with:where:)` after a comparison becomes a blend. (A
 // hand-written bitwise blend through the mask's Int32 storage is worse: LLVM round-trips the
 // <N x i1> mask through general registers.)

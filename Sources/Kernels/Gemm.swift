@@ -65,12 +65,9 @@ public enum Gemm {
         case .blas: usePool = false
         case .pool: usePool = true
         case .automatic:
-            // Measured on the 2-core dev box (OpenBLAS 0.3.21, pthreads, 2 threads), best of 7:
-            //   64×16³ 0.042 vs 0.043 ms; 64×32³ 0.53 vs 0.54; 32×64³ 0.90 vs 0.89;
-            //   16×100³ 1.27 vs 1.05; 16×128³ 2.60 vs 2.60; 8×(2000,64,16) 1.87 vs 1.75;
-            //   8×256³ 10.6 vs 18.5 ms   (blas vs pool).
             // Small products are dominated by OpenBLAS's per-call cost either way; the pool only
-            // helps a little around 10⁶ flops per product and loses badly on large ones.
+            // helps a little around 10⁶ flops per product and loses badly on large ones
+            // (timings: docs/performance.md, "Batched GEMM").
             usePool = batch >= 2 * pool.threads && m * n * k <= batchedPoolThreshold && m * n * k >= 1 << 19
         }
         if pool.threads == 1 || batch == 1 { usePool = false }

@@ -88,7 +88,7 @@ extension SelectiveScan {
         let layout = ForwardLayout(s, chunk: chunk, threads: pool.threads)
         // Caller workspace (aligned to 32 bytes), or one heap block for the call: the stack
         // (withUnsafeTemporaryAllocation) would ask pthread_getattr_np for the stack bounds,
-        // which on the main thread reads /proc/self/maps (≈ 50 µs per task).
+        // which on the main thread reads /proc/self/maps, for every task.
         let owned: UnsafeMutablePointer<V8>? = workspace == nil ? .allocate(capacity: layout.tasks * layout.perTask) : nil
         defer { owned?.deallocate() }
         let ws: UnsafeMutablePointer<V8> = owned ?? {

@@ -32,8 +32,8 @@ func storeV(_ v: V8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer
 // exp2 and sincos. Same Cephes schemes and coefficients as FastMath.swift for exp/log (≈ 1 ulp;
 // remeasured in SelectiveScanMathTests), but min/max/select are single vminps/vmaxps/vblendvps:
 // FastMath's `SIMD.clamped` compiles (Swift 6.3) to an out-of-line call to the stdlib's
-// pointwiseMin/Max, which handles NaN lane by lane in scalar code (that alone made the scan
-// 10× slower), and SIMDMask results of integer-vector compares are built lane by lane.
+// pointwiseMin/Max, which handles NaN lane by lane in scalar code (that alone made the whole
+// scan several times slower), and SIMDMask results of integer-vector compares are built lane by lane.
 //
 // The functions are generic over `ScanVector`: SIMD8<Float> (one AVX register) and
 // SIMD16<Float> (two). The SIMD16 form is used to evaluate two independent rows at once: its
@@ -249,7 +249,7 @@ enum ScanMath {
 
 // Concrete entry points. The generic bodies above are specialised here, in their own file:
 // SwiftPM's debug builds compile file by file (no WMO), where a generic helper from another file
-// would run unspecialised (≈ 1000× slower); in release (WMO) these wrappers inline away.
+// would run unspecialised (orders of magnitude slower); in release (WMO) these wrappers inline away.
 @inline(__always) func scanExp(_ x: V8) -> V8 { ScanMath.exp(x) }
 @inline(__always) func scanLog(_ x: V8) -> V8 { ScanMath.log(x) }
 @inline(__always) func scanExp2(_ x: V8) -> V8 { ScanMath.exp2(x) }

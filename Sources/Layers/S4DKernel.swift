@@ -124,7 +124,7 @@ public enum S4DKernel {
     /// v ← v·w, each step adding a relative error of ≲ 4·2⁻⁵³ (one complex product, plus
     /// w's own rounding), so the drift stays below 256·4·1.1e-16 ≈ 1.1e-13 relative — six
     /// orders under the Float32 kernel's rounding, for any L. (The anchors' sin/cos of
-    /// phases up to 10⁵ rad cost ~100 ns each; every 64 steps they took 1/4 of the time.)
+    /// large phases are slow; every 64 steps they took a large share of the time.)
     public static let anchorInterval = 256
 
     /// Modes are processed four at a time (SIMD lanes); the last group is padded with

@@ -18,8 +18,8 @@ import Kernels
 /// Work is split into tasks of `channelBlock` adjacent channels. A task transposes its
 /// channels out of the (B, L, H) layout into a private zero-padded buffer of `width`
 /// contiguous rows of n samples, and FFTW transforms the rows with one batched plan.
-/// (FFTW's strided plans straight on the token-major layout measured about 2× slower per
-/// transform than contiguous rows, more than the transpose costs.) Plans come from the
+/// (FFTW's strided plans straight on the token-major layout were slower per transform than
+/// contiguous rows by more than the transpose costs; docs/performance.md.) Plans come from the
 /// `FFTPlanCache` and run concurrently on per-thread buffers.
 ///
 /// Deterministic: every task does its arithmetic in a fixed order that does not depend on
@@ -63,7 +63,7 @@ public struct FFTConvolution: Sendable {
     ///   - cache: where plans are made and kept; shared by every convolution of a model.
     ///   - channelBlock: channels per task (default 16). The transpose in and out of the
     ///     token-major layout reads `channelBlock` floats per token, so 16 uses whole 64-byte
-    ///     cache lines (8 measured ~30% slower loads); smaller gives more tasks, which matters
+    ///     cache lines (8 gave slower loads); smaller gives more tasks, which matters
     ///     for `backward`, parallel over channel blocks only. Results do not depend on it
     ///     beyond rounding (different plans).
     public init(length: Int, channels: Int, cache: FFTPlanCache, channelBlock: Int = 16) {

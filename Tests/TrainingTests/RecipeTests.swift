@@ -65,7 +65,8 @@ final class RecipeTests: XCTestCase {
         // YouTubeMix: the paper says "about 3.5M"; its pooling layers alone are 1.3M of these.
         let sizes: [(String, Int, Double?, Double)] = [
             ("sc09-mamba-small", 6_260_224, 6.1e6, 0.03), ("sc09-mamba-large", 24_865_408, 24.3e6, 0.03),
-            ("sc09-mamba-small-complex", 6_751_744, nil, 0), ("youtubemix-mamba", 3_743_488, 3.5e6, 0.08),
+            ("sc09-mamba-small-complex", 6_751_744, nil, 0), ("sc09-mamba-large-complex", 26_247_808, nil, 0),
+            ("youtubemix-mamba", 3_743_488, 3.5e6, 0.08),
             ("sc09-sashimi", 6_185_472, nil, 0), ("digits-tiny", 461_184, nil, 0), ("piano-tiny", 461_184, nil, 0),
         ]
         for (name, expected, paper, tolerance) in sizes {

@@ -25,11 +25,10 @@
 // GEMM loads at 32-bit offsets stepped by the row length, no accumulator over zero columns, the
 // scan step over contiguous 16-byte runs of states: 25.9k → 18.4k warp instructions per stream
 // and block at the outer stage (with 256-thread blocks). The GEMMs load 16-byte column
-// vectors, 8 k-steps unrolled, so that a thread has 16 loads in flight. Tried and measured on
-// an H100 at batch 256, slower: one out-of-line GEMM body with separate epilogue loops (1.4×),
-// and the weights streamed through a ring of shared-memory buffers by cp.async, three chunks
-// ahead of the GEMM (RTF 36.8 against 39.8 at one stream per block, complex; slower at batch
-// 16 too: a barrier per chunk).
+// vectors, 8 k-steps unrolled, so that a thread has 16 loads in flight. Tried and slower (figures
+// in docs/performance.md): one out-of-line GEMM body with separate epilogue loops, and the
+// weights streamed through a ring of shared-memory buffers by cp.async, three chunks ahead of
+// the GEMM (a barrier per chunk).
 
 #define WM_STEP_MAX_THREADS 512   // a block is 256 or 512 threads (blockDim.x, chosen on the host)
 #define WM_STEP_PART 8192     // floats of shared memory for wm_block_gemm's partial sums

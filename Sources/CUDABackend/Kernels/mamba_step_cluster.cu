@@ -4,8 +4,8 @@
 // d0 = r·D/CL … d0 + D/CL − 1 of every Mamba block, for all S streams.
 //
 // Why: mamba_step.cu's kernel gives a thread block one stream at batch 256, so every block
-// reads every weight and runs a block's six dependent phases on its own 8 warps: latency-bound,
-// about 16 µs a block-step at the outer stage of SaShiMi-small on an H100. Here a weight is read
+// reads every weight and runs a block's six dependent phases on its own 8 warps: latency-bound
+// (docs/performance.md has the block-step's time). Here a weight is read
 // once per cluster and feeds its S streams from registers, and a thread block does 1/CL of a
 // block-step. The two places where a Mamba block mixes its channels, x_proj (dt, B and C from
 // every channel's conv output) and out_proj (the residual from every channel's gated y), become

@@ -71,7 +71,7 @@ extern "C" __global__ void wm_sample_tokens(const float* logits, int V, float te
         // unused on this path); total = prefix[V − 1]. The host returns the first j with
         // prefix[j] > u·total; prefixes of non-negative terms never decrease, so that j is the
         // number of prefixes ≤ u·total, which all threads count (V − 1 when none exceeds it).
-        // (The host's two loops, run by one thread, took 19 µs a step on an H100 under ncu.)
+        // (The host's two loops, run by one thread, cost a noticeable share of a step.)
         __shared__ int below;
         if (threadIdx.x == 0) {
             // 32 values at a time through registers: the loads and stores of a group issue

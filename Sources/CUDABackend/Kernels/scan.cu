@@ -225,7 +225,7 @@ __device__ __forceinline__ float wm_A_entry(const ScanArgs& a, long long d, int 
 // Forward: out (may be null), the start state of every tile into ckpt (batch, tiles, D, W)
 // (may be null), the final state into lastState (batch, D, W) (may be null).
 // Real scans WM_NJ = 2 states at once (their chains interleave); complex one (the register
-// cost of two complex chains outweighs it: measured 1.3× slower).
+// cost of two complex chains outweighs it: measured slower, docs/scan-kernel.md).
 template <bool CX, int I, int CPB, int LC = 32>
 __device__ void wm_scan_fwd(ScanArgs a, float* out, long long sOut, float* ckpt, float* lastState, SegArgs sg, int bcBuffers) {
     extern __shared__ float smem[];
@@ -768,7 +768,7 @@ extern "C" __global__ void wm_scan_combine_complex(const float* A, const float* 
 // Step mode (length 1): P lanes per (batch, channel) (P a power of two ≤ 32), lane j updating
 // states j, j + P, … in place and the lanes' y summed by shuffles. state: (batch, D, W).
 // Indices in 32 bits (the host checks batch·D·P < 2³¹), P's by shift and mask, not 64-bit
-// divisions: 392 → 224 instructions of code; 30 → 26 µs at batch 256, D 512, complex (H100).
+// divisions, which nearly halves the kernel's code and shortens the step (docs/performance.md).
 template <bool CX>
 __device__ void wm_scan_step(ScanArgs a, float* state, float* out, long long sOut, int P) {
     const int N = a.N, W = CX ? 2 * N : N;
