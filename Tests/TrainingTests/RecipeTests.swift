@@ -249,4 +249,12 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(parseError("[data]\nquantization = 3\n"), "recipes/x.toml: [data] quantization must be one of \"mulaw\" | \"linear\", got 3")
         XCTAssertEqual(parseError("nme = 3\n"), "recipes/x.toml: unknown key 'nme'; did you mean 'name'? known keys (top level): data, description, model, name, train")
     }
+
+    /// The recipe's optimiser keys translate to the one `AdamWOptimizer.Config`; 0 turns the clip and the SSM cap off.
+    func testOptimizerConfigFromTheRecipe() throws {
+        let r = try RecipeParser.parse(Self.minimal + "\nbetas = [0.9, 0.95]\nweight_decay = 0.05\ngrad_clip = 0\nssm_lr = 0\nssm_weight_decay = true\n", path: "t.toml")
+        XCTAssertEqual(r.optimizerConfig, AdamWOptimizer.Config(beta1: 0.9, beta2: 0.95, weightDecay: 0.05, gradientClip: nil, ssmLearningRate: nil, ssmWeightDecay: true))
+        let defaults = try RecipeParser.parse(Self.minimal, path: "t.toml").optimizerConfig
+        XCTAssertEqual(defaults, AdamWOptimizer.Config(weightDecay: 0.1, gradientClip: 1, ssmLearningRate: 1e-3))
+    }
 }
