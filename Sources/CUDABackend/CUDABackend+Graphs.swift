@@ -64,7 +64,7 @@ extension CUDABackend: StepGraphBackend {
         precondition(!capturingGraph, "a CUDA graph launched while capturing another")
         cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent")
         cu.must(cu.cuGraphLaunch(graph.exec, stream), "cuGraphLaunch(\(graph.nodeCount) nodes)")
-        if synchronizeEveryLaunch {
+        if tuning.synchronizeEveryLaunch {
             cu.must(cu.cuStreamSynchronize(stream), "a CUDA graph (\(graph.nodeCount) nodes) failed while running")
         }
     }

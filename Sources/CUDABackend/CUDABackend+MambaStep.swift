@@ -5,7 +5,7 @@ extension CUDABackend {
     /// mamba_step.cu's WM_STEP_PART.
     static let fusedStepPartFloats = 8192
     /// mamba_step.cu's WM_STACK_MAX: blocks in one launch's parameters.
-    static let fusedStackMaximum = 16
+    static let fusedStackMaximum = CUDATuning.fusedStackMaximum
 
     /// Threads per block of the fused step: 512 (one block an SM: the kernel's 128 registers a
     /// thread fill the register file) while one stream per block fills at most every SM, else
@@ -13,7 +13,7 @@ extension CUDABackend {
     /// other issues). WAVEMAMBA_FUSED_STEP_THREADS fixes it. Both choices won where they are
     /// taken (docs/performance.md, "Fused block step").
     public func fusedStepThreads(batch: Int) -> Int {
-        if let v = fusedStepThreadsOverride { return v }
+        if let v = tuning.fusedStepThreads { return v }
         return batch > max(1, info.multiprocessors) ? 256 : 512
     }
 
@@ -23,7 +23,7 @@ extension CUDABackend {
     /// which this latency-bound kernel needs more than it needs the weights reread less
     /// (docs/performance.md, "Fused block step").
     public func fusedStepStreams(batch: Int) -> Int {
-        if let v = fusedStepStreamsOverride { return v }
+        if let v = tuning.fusedStepStreams { return v }
         let slots = (fusedStepThreads(batch: batch) == 512 ? 1 : 2) * max(1, info.multiprocessors)
         for s in [1, 2, 4] where (batch + s - 1) / s <= slots { return s }
         return 8
@@ -59,18 +59,18 @@ extension CUDABackend {
     /// is faster. The cluster step beats the generic one-block kernel up to that batch, loses to
     /// the fixed-width one-block kernels (which is why it is only for widths without one), and
     /// past that batch no cluster shape tried came close to the one-block step
-    /// (docs/performance.md, "Fused block step"). `fusedStepClusterStreamsOverride` and
-    /// `fusedStepClusterBlocksOverride` (WAVEMAMBA_CLUSTER_STREAMS, WAVEMAMBA_CLUSTER_BLOCKS) fix
+    /// (docs/performance.md, "Fused block step"). `tuning.fusedStepClusterStreams` and
+    /// `tuning.fusedStepClusterBlocks` (WAVEMAMBA_CLUSTER_STREAMS, WAVEMAMBA_CLUSTER_BLOCKS) fix
     /// them, at any batch and width; 0 streams is the one-block step.
     public func fusedStepClusterShape(_ p: ResidualMambaStep) -> ClusterShape? {
-        guard info.computeCapability.major >= 9, fusedStepClusterStreamsOverride != 0, p.dModel % 4 == 0,
-              fusedStepSpecialised || fusedStepClusterStreamsOverride != nil || fusedStepClusterBlocksOverride != nil else { return nil }
+        guard info.computeCapability.major >= 9, tuning.fusedStepClusterStreams != 0, p.dModel % 4 == 0,
+              fusedStepSpecialised || tuning.fusedStepClusterStreams != nil || tuning.fusedStepClusterBlocks != nil else { return nil }
         let sms = max(8, info.multiprocessors)
         let candidates = [(8, 1), (8, 2), (8, 4), (4, 2), (4, 4), (4, 8)].map { ClusterShape(blocks: $0.0, streams: $0.1) }
             .filter { p.dInner % (4 * $0.blocks) == 0 }
         func resident(_ c: ClusterShape) -> Bool { (p.batch + c.streams - 1) / c.streams * c.blocks <= (c.blocks == 8 ? 1 : 2) * sms }
         var shape: ClusterShape
-        switch (fusedStepClusterBlocksOverride, fusedStepClusterStreamsOverride) {
+        switch (tuning.fusedStepClusterBlocks, tuning.fusedStepClusterStreams) {
         case let (b?, s?): shape = ClusterShape(blocks: b, streams: s)
         case let (b?, nil):
             guard let c = candidates.first(where: { $0.blocks == b && resident($0) }) ?? candidates.last(where: { $0.blocks == b }) else { return nil }
@@ -110,11 +110,11 @@ extension CUDABackend {
     }
 
     /// The fused step while its thread blocks (or clusters) together read at most
-    /// `fusedStepMaxTraffic` bytes of weights a block-step (each reads all of them); past that the
+    /// `tuning.fusedStepMaxTraffic` bytes of weights a block-step (each reads all of them); past that the
     /// unfused step's GEMMs, which read each weight about once, are faster.
     public func fusedStepPays(_ step: ResidualMambaStep) -> Bool {
         let streams = fusedStepClusterShape(step)?.streams ?? fusedStepStreams(batch: step.batch)
-        return step.projectionBytes * ((step.batch + streams - 1) / streams) <= fusedStepMaxTraffic
+        return step.projectionBytes * ((step.batch + streams - 1) / streams) <= tuning.fusedStepMaxTraffic
     }
 
     public func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, addend: Tensor?, out: Tensor, stageResidual: Bool) {
@@ -125,7 +125,7 @@ extension CUDABackend {
     /// classes a multiple of 4 (one-block step) or of 4 × the cluster's blocks (cluster step:
     /// each block a slice of the classes).
     public func residualMambaSteps(_ steps: ArraySlice<ResidualMambaStep>, x: Tensor, addend: Tensor?, out: Tensor, head: StepHead) -> Bool {
-        guard fusedStepHead, let p = steps.first, steps.count <= fusedStackLayers,
+        guard tuning.fusedStepHead, let p = steps.first, steps.count <= fusedStackLayers,
               head.width == p.dModel, head.logits.isContiguous, head.logits.shape == [p.batch, head.classes] else { return false }
         if let c = fusedStepClusterShape(p) {
             guard head.classes % (4 * c.blocks) == 0, c.streams * head.classes / c.blocks <= Self.clusterPartFloats else { return false }
@@ -156,14 +156,14 @@ extension CUDABackend {
         let perLaunch = fusedStackLayers
         precondition((addend == nil && !stageResidual) || steps.count <= perLaunch,
                      "residualMambaSteps: an addend or the stage residual needs the run in one launch (\(steps.count) blocks, \(perLaunch) a launch)")
-        let flags = (fusedStepStreamStates ? 2 : 0) | (stageResidual ? 4 : 0) | (head != nil ? 8 : 0)
+        let flags = (tuning.fusedStepStreamStates ? 2 : 0) | (stageResidual ? 4 : 0) | (head != nil ? 8 : 0)
         if let c = fusedStepClusterShape(p) {
             precondition([4, 8].contains(c.blocks) && [1, 2, 4, 8, 16].contains(c.streams),
                          "cluster Mamba step: \(c.blocks) blocks (4 or 8) and \(c.streams) streams (1, 2, 4, 8 or 16) a cluster")
             let grid = (batch + c.streams - 1) / c.streams * c.blocks
-            launchStacks(steps, x: x, addend: addend, out: out, flags: flags | (fusedStepPrefetchWeights ? 1 : 0), head: head) { args in
+            launchStacks(steps, x: x, addend: addend, out: out, flags: flags | (tuning.fusedStepPrefetchWeights ? 1 : 0), head: head) { args in
                 launch(.mambaStepCluster, "wm_mamba_cluster\(c.blocks)_\(p.isComplex ? "complex" : "real")_s\(c.streams)", grid: (grid, 1, 1),
-                       block: (fusedStepThreadsOverride ?? 256, 1, 1), shared: Self.clusterSharedBytes(c, p), [.bytes(args)])
+                       block: (tuning.fusedStepThreads ?? 256, 1, 1), shared: Self.clusterSharedBytes(c, p), [.bytes(args)])
             }
             return
         }
@@ -180,7 +180,7 @@ extension CUDABackend {
         let name = "wm_mamba_step_\(p.isComplex ? "complex" : "real")_s\(s)"
             + (fusedStepFixedWidth(p, streams: s, threads: threads).map { "_h\($0)_t\(threads)" } ?? "")
         // One thread block (batch 1) prefetching a whole block's weights alone was slower.
-        launchStacks(steps, x: x, addend: addend, out: out, flags: flags | (fusedStepPrefetchWeights && grid > 1 ? 1 : 0), head: head) { args in
+        launchStacks(steps, x: x, addend: addend, out: out, flags: flags | (tuning.fusedStepPrefetchWeights && grid > 1 ? 1 : 0), head: head) { args in
             launch(.mambaStep, name, grid: (grid, 1, 1), block: (threads, 1, 1), shared: shared, [.bytes(args)])
         }
     }

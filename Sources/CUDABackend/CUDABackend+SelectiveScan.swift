@@ -19,9 +19,9 @@ extension CUDABackend {
     /// blocks of 8 give 16 channels, 128 blocks of 12 give 12. (Blocks of 4 were slower still
     /// there, the B / C staging shared by half the warps.) 8 where 12 would need more shared memory than the
     /// device gives a block. A function of the shape, as `scanItems`.
-    /// WAVEMAMBA_SCAN_CHANNELS (8 or 12) overrides, as does `scanChannelsOverride`.
+    /// WAVEMAMBA_SCAN_CHANNELS (8 or 12) overrides, as does `tuning.scanChannels`.
     func scanChannels(_ s: SelectiveScanShape) -> Int {
-        if let v = scanChannelsOverride { return v }
+        if let v = tuning.scanChannels { return v }
         let sms = max(1, info.multiprocessors)
         func slowest(_ c: Int) -> Int { (s.batch * ((s.channels + c - 1) / c) + sms - 1) / sms * c }
         let fits = max(forwardSharedBytes(s, items: 4, channels: 12), backwardSharedBytes(s, items: 4, channels: 12)) <= info.sharedMemoryPerBlock
@@ -38,7 +38,7 @@ extension CUDABackend {
     /// backward at 8 takes 211 KiB: an H100 has 227, an A100 163).
     func scanItems(_ s: SelectiveScanShape) -> Int {
         if scanChannels(s) == 12 { return 4 }
-        let want = scanItemsOverride ?? (scanBlocks(s) <= max(1, info.multiprocessors) ? 8 : 4)
+        let want = tuning.scanItems ?? (scanBlocks(s) <= max(1, info.multiprocessors) ? 8 : 4)
         return want == 8 && max(forwardSharedBytes(s, items: 8), backwardSharedBytes(s, items: 8)) > info.sharedMemoryPerBlock ? 4 : want
     }
 
@@ -103,8 +103,8 @@ extension CUDABackend {
         let sms = max(1, info.multiprocessors)
         func blocks(_ c: Int) -> Int { s.batch * ((s.channels + c - 1) / c) }
         func slowest(_ c: Int) -> Int { (blocks(c) + sms - 1) / sms * c }
-        guard (scanForwardLanesOverride ?? (blocks(16) >= sms ? 16 : 32)) == 16 else { return own }
-        let k = ScanTileKernel(items: 8, channels: scanForwardChannelsOverride ?? (slowest(8) < slowest(16) ? 8 : 16), lanes: 16)
+        guard (tuning.scanForwardLanes ?? (blocks(16) >= sms ? 16 : 32)) == 16 else { return own }
+        let k = ScanTileKernel(items: 8, channels: tuning.scanForwardChannels ?? (slowest(8) < slowest(16) ? 8 : 16), lanes: 16)
         return forwardSharedBytes(s, k, bcBuffers: 1) <= info.sharedMemoryPerBlock ? k : own
     }
     private func forwardKernel(_ s: SelectiveScanShape) -> (name: String, block: (Int, Int, Int), kernel: ScanTileKernel) {
@@ -125,8 +125,8 @@ extension CUDABackend {
         guard own.items == 4 else { return own }
         let sms = max(1, info.multiprocessors), blocks = s.batch * ((s.channels + 15) / 16)
         let filled = Double(blocks) / Double((blocks + sms - 1) / sms * sms)
-        guard (scanBackwardLanesOverride ?? (s.isComplex && filled >= 0.9 ? 16 : 32)) == 16 else { return own }
-        let k = ScanTileKernel(items: 8, channels: scanBackwardChannelsOverride ?? 16, lanes: 16)
+        guard (tuning.scanBackwardLanes ?? (s.isComplex && filled >= 0.9 ? 16 : 32)) == 16 else { return own }
+        let k = ScanTileKernel(items: 8, channels: tuning.scanBackwardChannels ?? 16, lanes: 16)
         return backwardSharedBytes(s, k) <= info.sharedMemoryPerBlock ? k : own
     }
 
@@ -157,7 +157,7 @@ extension CUDABackend {
     /// the anchor where it changes the count (2 → 3 blocks): see `bench scan`'s one-buffer row.
     /// WAVEMAMBA_SCAN_BC_BUFFERS (1 or 2) overrides.
     public func scanBCBuffers(_ s: SelectiveScanShape) -> Int {
-        if let v = scanBCBuffersOverride { return v }
+        if let v = tuning.scanBCBuffers { return v }
         let (name, block, k) = forwardKernel(s)
         let one = forwardSharedBytes(s, k, bcBuffers: 1), two = forwardSharedBytes(s, k, bcBuffers: 2)
         if two > info.sharedMemoryPerBlock { return 1 }
@@ -176,7 +176,7 @@ extension CUDABackend {
     /// wm_red; RG as wm_bwd_reduce_states): both tensors' rows start on 4·K-byte boundaries.
     /// (Column views of a wider gradient, as x_proj's, can break that; they take scalar atomics.)
     func vectorAtomics(_ s: SelectiveScanShape, dB: Tensor, dC: Tensor) -> Bool {
-        guard scanVectorAtomics, info.computeCapability.major >= 9 else { return false }
+        guard tuning.scanVectorAtomics, info.computeCapability.major >= 9 else { return false }
         let rg = !s.isComplex && scanBackwardKernel(s).channels == 12 ? 4 : 2, k = rg * (s.isComplex ? 2 : 1)
         return [dB, dC].allSatisfy { ptr($0) % UInt64(4 * k) == 0 && $0.rowStride % k == 0 }
     }
@@ -202,7 +202,7 @@ extension CUDABackend {
         let blocks = max(1, scanBlocks(s))
         let sms = max(1, info.multiprocessors)
         var want = 2 * blocks <= sms ? sms / blocks : 1
-        if let v = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_SEGMENTS"].flatMap(Int.init) { want = v }
+        if let v = tuning.scanSegments { want = v }
         let segments = max(1, min(want, tiles / 8))
         let perSegment = (tiles + segments - 1) / segments
         return ((tiles + perSegment - 1) / perSegment, perSegment)

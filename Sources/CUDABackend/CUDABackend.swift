@@ -24,83 +24,38 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     var cuFFTInstance: CuFFT?
     /// The GEMMs' precision (`setMatmulPrecision`); fp32 unless changed.
     public internal(set) var matmulPrecision = MatmulPrecision.fp32
-    /// WAVEMAMBA_CUDA_SYNC=1: wait for every kernel and GEMM as it is queued, so that a fault
-    /// (illegal address, …) is reported against the kernel that caused it instead of at the
-    /// next download (for debugging; slow).
-    public let synchronizeEveryLaunch: Bool
+    /// The knobs: kernel variants and shapes, debugging switches (see `CUDATuning`, and
+    /// `CUDATuning.variables` for the environment variables `CUDATuning.fromEnvironment` reads).
+    /// The checks and benchmarks change it to cover or compare the variants.
+    public var tuning: CUDATuning
     /// True while a CUDA graph is captured: launches are recorded, not run, so nothing may
     /// wait for the stream or copy from host memory (see `capture`).
     var capturingGraph = false
-    /// WAVEMAMBA_CUDA_GRAPHS=0: generation does not use step graphs (to compare, or to rule them out).
-    public let stepGraphsEnabled: Bool
-
-    /// 4 or 8 fixes the scan's steps per lane (see `scanItems(_:)`); from WAVEMAMBA_SCAN_ITEMS,
-    /// and set by the checks to cover both kernels.
-    public var scanItemsOverride: Int?
-    /// 8 or 12 fixes the scan's channels per thread block (see `scanChannels(_:)`); from
-    /// WAVEMAMBA_SCAN_CHANNELS, and set by the checks to cover both.
-    public var scanChannelsOverride: Int?
-    /// The scan backward adds its dB / dC sums by vector atomics (sm_90's red.v2 / v4) where the
-    /// rows are aligned for them; off with WAVEMAMBA_SCAN_VECTOR_RED=0 (scalar atomics: the
-    /// same-run baseline of `bench scan`), and switched by the checks to cover both.
-    public var scanVectorAtomics: Bool
-    /// 1 or 2 fixes the scan forward's B / C tile buffers (see `scanBCBuffers(_:)`); from
-    /// WAVEMAMBA_SCAN_BC_BUFFERS.
-    public var scanBCBuffersOverride: Int?
-    /// 16 or 32 fixes the lanes of a scan forward's chain, 8, 12 or 16 its channels per block
-    /// with 16 lanes (see `scanForwardKernel(_:)`); from WAVEMAMBA_SCAN_FWD_LANES and
-    /// WAVEMAMBA_SCAN_FWD_CHANNELS, and set by the checks to cover them.
-    public var scanForwardLanesOverride: Int?
-    public var scanForwardChannelsOverride: Int?
-    /// The same for the backward (`scanBackwardKernel(_:)`): WAVEMAMBA_SCAN_BWD_LANES, WAVEMAMBA_SCAN_BWD_CHANNELS.
-    public var scanBackwardLanesOverride: Int?
-    public var scanBackwardChannelsOverride: Int?
+    /// `StepGraphBackend`'s switches, kept in `tuning`.
+    public var stepGraphsEnabled: Bool { tuning.stepGraphsEnabled }
+    public var fusedBlockSteps: Bool {
+        get { tuning.fusedBlockSteps }
+        set { tuning.fusedBlockSteps = newValue }
+    }
+    public var fusedStepMinimumBatch: Int {
+        get { tuning.fusedStepMinimumBatch }
+        set { tuning.fusedStepMinimumBatch = newValue }
+    }
+    /// Kept within 1…16 (`CUDATuning.fusedStackLayers`).
+    public var fusedStackLayers: Int {
+        get { tuning.fusedStackLayers }
+        set { tuning.fusedStackLayers = newValue }
+    }
+    public var fusedStepSpecialised: Bool {
+        get { tuning.fusedStepSpecialised }
+        set { tuning.fusedStepSpecialised = newValue }
+    }
     /// `blocksPerMultiprocessor`'s answers.
     var occupancy: [String: Int] = [:]
-    /// Generation runs each residual Mamba block as one fused launch (mamba_step.cu); off with
-    /// WAVEMAMBA_CUDA_FUSED_STEP=0, and switched by the benchmark to time both paths.
-    public var fusedBlockSteps: Bool
-    /// The smallest batch that takes the fused block step: 1, since with 512-thread blocks the
-    /// fused step is no slower than the unfused one even at batch 1 (docs/performance.md). (With
-    /// 256-thread blocks the fused step was slower at batch 1, and this was 2.)
-    /// WAVEMAMBA_FUSED_STEP_MIN_BATCH overrides it.
-    public var fusedStepMinimumBatch: Int
-    /// 1, 2, 4 or 8 fixes the streams per thread block of the fused block step (see
-    /// `fusedStepStreams`); from WAVEMAMBA_FUSED_STEP_STREAMS, and set by the checks to cover
-    /// every kernel.
-    public var fusedStepStreamsOverride: Int?
-    /// The most consecutive blocks one fused launch steps (16, mamba_step.cu's WM_STACK_MAX;
-    /// WAVEMAMBA_FUSED_STACK overrides it, 1 for a launch per block). Kept within 1…16.
-    public var fusedStackLayers: Int {
-        didSet { fusedStackLayers = min(max(1, fusedStackLayers), Self.fusedStackMaximum) }
-    }
-    /// Bytes of weights the fused step's thread blocks may read in all per block-step
-    /// (`fusedStepPays`); WAVEMAMBA_FUSED_MAX_MB overrides it.
-    public var fusedStepMaxTraffic: Int
-    /// Whether the fused block step prefetches the next block's weights into L2 (each thread
-    /// block its share), and stores the SSM states evict-first (WAVEMAMBA_FUSED_PREFETCH,
-    /// WAVEMAMBA_FUSED_STCS = 0 or 1).
-    public var fusedStepPrefetchWeights: Bool
-    public var fusedStepStreamStates: Bool
-    /// 256 or 512 fixes the fused block step's threads per block (see `fusedStepThreads`; the
-    /// cluster step takes 256 unless fixed); from WAVEMAMBA_FUSED_STEP_THREADS.
-    public var fusedStepThreadsOverride: Int?
-    /// 1, 2, 4, 8 or 16 fixes the cluster step's streams per cluster, 0 switches the cluster step
-    /// off; 4 or 8 fixes its thread blocks per cluster (see `fusedStepClusterShape`); from
-    /// WAVEMAMBA_CLUSTER_STREAMS and WAVEMAMBA_CLUSTER_BLOCKS, and set by the checks to cover
-    /// every kernel of both fused steps.
-    /// `StepGraphBackend.fusedStepSpecialised`: the cluster step (`fusedStepClusterShape`) and
-    /// the one-block kernels compiled for fixed stage widths (`fusedStepFixedWidth`); from
-    /// WAVEMAMBA_FUSED_SPECIALISED (0 switches both off).
-    public var fusedStepSpecialised: Bool
-    /// Whether the output head may ride in the last stage's fused launch
-    /// (`residualMambaSteps(_:x:addend:out:head:)`); from WAVEMAMBA_FUSED_HEAD (0: off).
-    public var fusedStepHead: Bool
-    public var fusedStepClusterStreamsOverride: Int?
-    public var fusedStepClusterBlocksOverride: Int?
 
-    /// Opens GPU `ordinal`: its primary context, one stream, cuBLAS when it loads.
-    public init(ordinal: Int = 0, cache: KernelCache = .fromEnvironment()) throws {
+    /// Opens GPU `ordinal`: its primary context, one stream, cuBLAS when it loads; `tuning`
+    /// sets the knobs (by default from the environment).
+    public init(ordinal: Int = 0, tuning: CUDATuning = .fromEnvironment(), cache: KernelCache = .fromEnvironment()) throws {
         cu = try CUDADevices.loadDriver()
         var count: Int32 = 0
         try cu.check(cu.cuDeviceGetCount(&count), "cuDeviceGetCount")
@@ -119,29 +74,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         try cu.check(cu.cuStreamCreate(&s, 1 /* CU_STREAM_NON_BLOCKING */), "cuStreamCreate(cuda:\(ordinal))")
         stream = s
         device = .cuda(ordinal)
-        synchronizeEveryLaunch = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_SYNC"] == "1"
-        scanItemsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_ITEMS"].flatMap(Int.init).flatMap { [4, 8].contains($0) ? $0 : nil }
-        scanChannelsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_CHANNELS"].flatMap(Int.init).flatMap { [8, 12].contains($0) ? $0 : nil }
-        scanBCBuffersOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_BC_BUFFERS"].flatMap(Int.init).flatMap { [1, 2].contains($0) ? $0 : nil }
-        scanVectorAtomics = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_VECTOR_RED"] != "0"
-        scanForwardLanesOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_FWD_LANES"].flatMap(Int.init).flatMap { [16, 32].contains($0) ? $0 : nil }
-        scanForwardChannelsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_FWD_CHANNELS"].flatMap(Int.init).flatMap { [8, 12, 16].contains($0) ? $0 : nil }
-        scanBackwardLanesOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_BWD_LANES"].flatMap(Int.init).flatMap { [16, 32].contains($0) ? $0 : nil }
-        scanBackwardChannelsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_SCAN_BWD_CHANNELS"].flatMap(Int.init).flatMap { [8, 12, 16].contains($0) ? $0 : nil }
-        stepGraphsEnabled = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_GRAPHS"] != "0"
-        fusedBlockSteps = ProcessInfo.processInfo.environment["WAVEMAMBA_CUDA_FUSED_STEP"] != "0"
-        fusedStepMinimumBatch = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_MIN_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 1
-        fusedStepStreamsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_STREAMS"].flatMap(Int.init).flatMap { [1, 2, 4, 8].contains($0) ? $0 : nil }
-        fusedStackLayers = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STACK"].flatMap(Int.init).map { min(max(1, $0), Self.fusedStackMaximum) } ?? Self.fusedStackMaximum
-        fusedStepMaxTraffic = (ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_MAX_MB"].flatMap(Int.init) ?? 200) << 20
-        fusedStepPrefetchWeights = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_PREFETCH"].map { $0 == "1" } ?? true
-        fusedStepStreamStates = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STCS"].map { $0 == "1" } ?? true
-        fusedStepThreadsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_STEP_THREADS"].flatMap(Int.init).flatMap { [256, 512].contains($0) ? $0 : nil }
-        fusedStepHead = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_HEAD"] != "0"
-        fusedStepSpecialised = ProcessInfo.processInfo.environment["WAVEMAMBA_FUSED_SPECIALISED"] != "0"
-        fusedStepClusterStreamsOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_CLUSTER_STREAMS"].flatMap(Int.init)
-            .flatMap { [0, 1, 2, 4, 8, 16].contains($0) ? $0 : nil }
-        fusedStepClusterBlocksOverride = ProcessInfo.processInfo.environment["WAVEMAMBA_CLUSTER_BLOCKS"].flatMap(Int.init).flatMap { [4, 8].contains($0) ? $0 : nil }
+        self.tuning = tuning
         allocator = CUDACachingAllocator(driver: cu, context: ctx, stream: s, ordinal: ordinal)
         kernels = KernelLoader(driver: cu, architecture: info.architecture, driverVersion: driverVersion, cache: cache)
         do {
@@ -206,7 +139,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
                               UInt32(shared), stream, params, nil)
         }
         cu.must(rc, "cuLaunchKernel(\(family.fileName): \(name), grid \(grid), block \(block))")
-        if synchronizeEveryLaunch && !capturingGraph {
+        if tuning.synchronizeEveryLaunch && !capturingGraph {
             cu.must(cu.cuStreamSynchronize(stream), "\(family.fileName): \(name) (grid \(grid), block \(block)) failed while running")
         }
     }
@@ -306,7 +239,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
             cu.must(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent")
             blas.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, strideA: strideA,
                       b: b, ldb: ldb, strideB: strideB, beta: beta, c: c, ldc: ldc, strideC: strideC, batch: batch)
-            if synchronizeEveryLaunch && !capturingGraph {
+            if tuning.synchronizeEveryLaunch && !capturingGraph {
                 cu.must(cu.cuStreamSynchronize(stream), "cuBLAS sgemm (m \(m), n \(n), k \(k), batch \(batch)) failed while running")
             }
         } else {

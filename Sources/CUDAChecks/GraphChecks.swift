@@ -208,13 +208,13 @@ public struct GraphChecks {
         var c = config
         c.outer = kind; c.center = kind
         let model = SaShiMi(config: c, backend: gpu, seed: 9)
-        let saved = gpu.fusedStepStreamsOverride, savedOn = gpu.fusedBlockSteps, savedMinimum = gpu.fusedStepMinimumBatch
-        let savedStack = gpu.fusedStackLayers, savedThreads = gpu.fusedStepThreadsOverride, savedTraffic = gpu.fusedStepMaxTraffic
-        let savedCluster = (gpu.fusedStepClusterBlocksOverride, gpu.fusedStepClusterStreamsOverride), savedSpecialised = gpu.fusedStepSpecialised
+        let saved = gpu.tuning.fusedStepStreams, savedOn = gpu.fusedBlockSteps, savedMinimum = gpu.fusedStepMinimumBatch
+        let savedStack = gpu.fusedStackLayers, savedThreads = gpu.tuning.fusedStepThreads, savedTraffic = gpu.tuning.fusedStepMaxTraffic
+        let savedCluster = (gpu.tuning.fusedStepClusterBlocks, gpu.tuning.fusedStepClusterStreams), savedSpecialised = gpu.fusedStepSpecialised
         defer {
-            gpu.fusedStepStreamsOverride = saved; gpu.fusedBlockSteps = savedOn; gpu.fusedStepMinimumBatch = savedMinimum
-            gpu.fusedStackLayers = savedStack; gpu.fusedStepThreadsOverride = savedThreads; gpu.fusedStepMaxTraffic = savedTraffic
-            (gpu.fusedStepClusterBlocksOverride, gpu.fusedStepClusterStreamsOverride) = savedCluster
+            gpu.tuning.fusedStepStreams = saved; gpu.fusedBlockSteps = savedOn; gpu.fusedStepMinimumBatch = savedMinimum
+            gpu.fusedStackLayers = savedStack; gpu.tuning.fusedStepThreads = savedThreads; gpu.tuning.fusedStepMaxTraffic = savedTraffic
+            (gpu.tuning.fusedStepClusterBlocks, gpu.tuning.fusedStepClusterStreams) = savedCluster
             gpu.fusedStepSpecialised = savedSpecialised
         }
         gpu.fusedBlockSteps = true
@@ -224,11 +224,11 @@ public struct GraphChecks {
         var worst = 0.0
         var notes: [String] = []
         for (forced, stack, threads, maxMB, cluster) in variants {
-            (gpu.fusedStepClusterBlocksOverride, gpu.fusedStepClusterStreamsOverride) = cluster
-            gpu.fusedStepStreamsOverride = forced
+            (gpu.tuning.fusedStepClusterBlocks, gpu.tuning.fusedStepClusterStreams) = cluster
+            gpu.tuning.fusedStepStreams = forced
             gpu.fusedStackLayers = stack
-            gpu.fusedStepThreadsOverride = threads
-            gpu.fusedStepMaxTraffic = maxMB.map { $0 << 20 } ?? savedTraffic
+            gpu.tuning.fusedStepThreads = threads
+            gpu.tuning.fusedStepMaxTraffic = maxMB.map { $0 << 20 } ?? savedTraffic
             let fused = model.makeStepState(batch: batch, fusedBlocks: true), plain = model.makeStepState(batch: batch)
             guard model.usesFusedBlocks(fused) && !model.usesFusedBlocks(plain) else {
                 return CheckOutcome(name: name, error: .infinity, tolerance: 1e-4, detail: "the fused state has no fused blocks")
@@ -245,7 +245,7 @@ public struct GraphChecks {
             let clustered = widths.values.contains { $0 != nil }
                 ? widths.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.map { "\($0.blocks)×\($0.streams)" } ?? "one-block")" }
                     .joined(separator: ", ") : nil
-            let threads = clustered == nil ? gpu.fusedStepThreads(batch: batch) : gpu.fusedStepThreadsOverride ?? 256
+            let threads = clustered == nil ? gpu.fusedStepThreads(batch: batch) : gpu.tuning.fusedStepThreads ?? 256
             let fixed = model.fusedSteps(fused).compactMap { gpu.fusedStepFixedWidth($0, streams: forced ?? gpu.fusedStepStreams(batch: batch), threads: threads) }
             notes.append((clustered.map { "clusters (width: blocks×streams) \($0)" }
                           ?? "\(forced.map { "\($0)" } ?? "auto (\(gpu.fusedStepStreams(batch: batch)))") streams/block")

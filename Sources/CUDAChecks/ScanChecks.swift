@@ -111,13 +111,13 @@ public struct ScanChecks {
         // the backward of 16-lane chains (two channels a warp) in blocks of 16, 8 and 12 channels.
         let cuda = gpu as? CUDABackend
         // The forward also with one B / C tile buffer and with two (scanBCBuffers).
-        let saved = (cuda?.scanItemsOverride, cuda?.scanChannelsOverride, cuda?.scanBCBuffersOverride,
-                     cuda?.scanForwardLanesOverride, cuda?.scanForwardChannelsOverride,
-                     cuda?.scanBackwardLanesOverride, cuda?.scanBackwardChannelsOverride)
+        let saved = (cuda?.tuning.scanItems, cuda?.tuning.scanChannels, cuda?.tuning.scanBCBuffers,
+                     cuda?.tuning.scanForwardLanes, cuda?.tuning.scanForwardChannels,
+                     cuda?.tuning.scanBackwardLanes, cuda?.tuning.scanBackwardChannels)
         defer {
-            cuda?.scanItemsOverride = saved.0; cuda?.scanChannelsOverride = saved.1; cuda?.scanBCBuffersOverride = saved.2
-            cuda?.scanForwardLanesOverride = saved.3; cuda?.scanForwardChannelsOverride = saved.4
-            cuda?.scanBackwardLanesOverride = saved.5; cuda?.scanBackwardChannelsOverride = saved.6
+            cuda?.tuning.scanItems = saved.0; cuda?.tuning.scanChannels = saved.1; cuda?.tuning.scanBCBuffers = saved.2
+            cuda?.tuning.scanForwardLanes = saved.3; cuda?.tuning.scanForwardChannels = saved.4
+            cuda?.tuning.scanBackwardLanes = saved.5; cuda?.tuning.scanBackwardChannels = saved.6
         }
         // (steps per lane, channels per block; the forward's lanes and channels per block; the backward's)
         let variants: [(Int, Int, Int, Int, Int, Int)?] = cuda == nil ? [nil]
@@ -125,15 +125,15 @@ public struct ScanChecks {
                (4, 8, 16, 16, 32, 8), (4, 8, 16, 8, 16, 16), (4, 12, 16, 12, 16, 12), (4, 8, 32, 8, 16, 8)]
         let layouts: [(aligned: Bool, bcBuffers: Int?)] = cuda == nil ? [(true, nil), (false, nil)] : [(true, 2), (false, 2), (true, 1)]
         for v in variants {
-            cuda?.scanItemsOverride = v?.0
-            cuda?.scanChannelsOverride = v?.1
-            cuda?.scanForwardLanesOverride = v?.2
-            cuda?.scanForwardChannelsOverride = v?.3
-            cuda?.scanBackwardLanesOverride = v?.4
-            cuda?.scanBackwardChannelsOverride = v?.5
+            cuda?.tuning.scanItems = v?.0
+            cuda?.tuning.scanChannels = v?.1
+            cuda?.tuning.scanForwardLanes = v?.2
+            cuda?.tuning.scanForwardChannels = v?.3
+            cuda?.tuning.scanBackwardLanes = v?.4
+            cuda?.tuning.scanBackwardChannels = v?.5
             for c in Self.cases {
                 for (aligned, bc) in layouts {
-                    cuda?.scanBCBuffersOverride = bc
+                    cuda?.tuning.scanBCBuffers = bc
                     let name = "selective scan fwd + bwd (batch \(c.batch), L \(c.length), D \(c.channels), N \(c.dState)\(c.complex ? ", complex" : "")"
                         + "\(c.gate ? ", z" : "")\(c.skip ? ", D" : "")\(c.bias ? ", bias" : "")"
                         + "\(v.map { ", \($0.0) steps per lane, \($0.1) channels per block\($0.2 == 16 ? ", forward 16 lanes × 8 steps, \($0.3) channels" : "")\($0.4 == 16 ? ", backward 16 lanes × 8 steps, \($0.5) channels" : "")" } ?? "")\(aligned ? "" : ", odd-stride dB / dC")"

@@ -9,7 +9,8 @@ public struct ClassifierTrainingOptions: Sendable {
     public var epochs: Int = 30
     public var batch: Int = 32
     public var learningRate: Float = 2e-3
-    public var weightDecay: Float = 0.05
+    /// AdamW's settings: decay 0.05, the global gradient norm clipped to 1, otherwise the defaults.
+    public var optimizer = AdamWOptimizer.Config(weightDecay: 0.05, gradientClip: 1)
     public var warmupSteps: Int = 100
     public var seed: UInt64 = 0
     public var augmentation: Augmentation = Augmentation()
@@ -100,7 +101,7 @@ public struct ClassifierTrainer {
         config.layers = o.layers
         config.bidirectional = o.bidirectional
         let model = DigitClassifier(config: config, backend: backend, cache: cache, seed: o.seed)
-        let optimizer = AdamWOptimizer(store: model.store, config: .init(weightDecay: o.weightDecay, gradientClip: 1))
+        let optimizer = AdamWOptimizer(store: model.store, config: o.optimizer)
         let batchesPerEpoch = (train.count + o.batch - 1) / o.batch
         let schedule = LearningRateSchedule(peak: o.learningRate, warmupSteps: min(o.warmupSteps, batchesPerEpoch * o.epochs / 10),
                                             totalSteps: batchesPerEpoch * o.epochs, finalFraction: 0.02)

@@ -14,6 +14,33 @@ public struct AudioSettings: Codable, Sendable, Equatable {
     public var normalization: String = "minmax"
 
     public init() {}
+
+    /// The JSON keys in checkpoints: the recipe's `[data]` keys of the same meaning.
+    enum CodingKeys: String, CodingKey {
+        case sampleRate = "sample_rate", quantization, clipLength = "clip_length", normalization
+
+        /// The camelCase key of checkpoints written before the keys matched the recipe's.
+        var legacy: String {
+            switch self {
+            case .sampleRate: "sampleRate"
+            case .clipLength: "clipLength"
+            default: rawValue
+            }
+        }
+    }
+
+    /// Every key is required, as snake_case or as the camelCase of older checkpoints.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: AnyCodingKey.self)
+        func get<T: Decodable>(_ k: CodingKeys) throws -> T {
+            if let x = try c.decodeIfPresent(T.self, forKey: AnyCodingKey(k.legacy)), !c.contains(AnyCodingKey(k.rawValue)) { return x }
+            return try c.decode(T.self, forKey: AnyCodingKey(k.rawValue))
+        }
+        sampleRate = try get(.sampleRate)
+        quantization = try get(.quantization)
+        clipLength = try get(.clipLength)
+        normalization = try get(.normalization)
+    }
 }
 
 /// A SaShiMi checkpoint: weights as safetensors under their state_dict names, with the model

@@ -56,10 +56,38 @@ public struct SaShiMiConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// Every key is optional, so checkpoints written before a key existed still load.
+    /// The JSON keys in checkpoints: the recipe's `[model]` keys (snake_case), plus `classes`
+    /// (set from the quantisation, not a recipe key).
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case backbone, dModel = "d_model", nLayers = "n_layers", pool, expand, ff, outer, center, dState = "d_state",
+             dConv = "d_conv", mambaExpand = "mamba_expand", s4dState = "s4d_state", mhaHeads = "mha_heads", dropout, classes,
+             scanChunk = "scan_chunk"
+
+        /// The camelCase key that checkpoints written before the keys matched the recipe's used.
+        var legacy: String {
+            switch self {
+            case .dModel: "dModel"
+            case .nLayers: "nLayers"
+            case .dState: "dState"
+            case .dConv: "dConv"
+            case .mambaExpand: "mambaExpand"
+            case .s4dState: "s4dState"
+            case .mhaHeads: "mhaHeads"
+            case .scanChunk: "scanChunk"
+            default: rawValue
+            }
+        }
+    }
+
+    /// Every key is optional, so checkpoints written before a key existed still load; each is
+    /// read as snake_case, else as the camelCase of older checkpoints.
     public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        func get<T: Decodable>(_ k: CodingKeys, _ v: inout T) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
+        let c = try decoder.container(keyedBy: AnyCodingKey.self)
+        func get<T: Decodable>(_ k: CodingKeys, _ v: inout T) throws {
+            for name in [k.rawValue, k.legacy] {
+                if let x = try c.decodeIfPresent(T.self, forKey: AnyCodingKey(name)) { v = x; return }
+            }
+        }
         try get(.backbone, &backbone); try get(.dModel, &dModel); try get(.nLayers, &nLayers); try get(.pool, &pool)
         try get(.expand, &expand); try get(.ff, &ff); try get(.outer, &outer); try get(.center, &center)
         try get(.dState, &dState); try get(.dConv, &dConv); try get(.mambaExpand, &mambaExpand); try get(.s4dState, &s4dState); try get(.mhaHeads, &mhaHeads)
@@ -74,4 +102,13 @@ public struct SaShiMiConfig: Codable, Sendable, Equatable {
         m.scanChunk = scanChunk
         return m
     }
+}
+
+/// A JSON key by name, for reading a key under either of two spellings.
+struct AnyCodingKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ name: String) { stringValue = name }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
 }

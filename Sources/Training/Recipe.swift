@@ -47,7 +47,9 @@ public struct Recipe: Sendable, Equatable {
         }
     }
 
-    /// Optimisation and bookkeeping (`[train]`).
+    /// Optimisation and bookkeeping (`[train]`). The optimiser keys (`betas`, `weight_decay`,
+    /// `grad_clip`, `ssm_lr`, `ssm_weight_decay`) are the TOML form of `AdamWOptimizer.Config`,
+    /// the one optimiser configuration; `AdamWOptimizer.Config(_:)` is the only translation.
     public struct TrainSettings: Sendable, Equatable {
         public var batchSize = 16
         /// Total optimiser steps (the cosine schedule ends here).
@@ -103,12 +105,8 @@ public struct Recipe: Sendable, Equatable {
         return a
     }
 
-    /// The optimiser configuration this recipe asks for.
-    public var optimizerConfig: AdamWOptimizer.Config {
-        AdamWOptimizer.Config(beta1: Float(train.betas[0]), beta2: Float(train.betas[1]), weightDecay: Float(train.weightDecay),
-                              gradientClip: train.gradClip > 0 ? Float(train.gradClip) : nil,
-                              ssmLearningRate: train.ssmLR > 0 ? Float(train.ssmLR) : nil, ssmWeightDecay: train.ssmWeightDecay)
-    }
+    /// The optimiser configuration this recipe asks for (`AdamWOptimizer.Config(train)`).
+    public var optimizerConfig: AdamWOptimizer.Config { AdamWOptimizer.Config(train) }
 
     public var learningRateSchedule: LearningRateSchedule {
         LearningRateSchedule(peak: Float(train.lr), warmupSteps: train.warmupSteps, totalSteps: train.steps,
@@ -117,4 +115,12 @@ public struct Recipe: Sendable, Equatable {
 
 }
 
-
+extension AdamWOptimizer.Config {
+    /// The optimiser a recipe's `[train]` asks for: its values as Float, 0 turning the gradient
+    /// clip and the SSM learning-rate cap off; ε stays AdamW's default.
+    public init(_ train: Recipe.TrainSettings) {
+        self.init(beta1: Float(train.betas[0]), beta2: Float(train.betas[1]), weightDecay: Float(train.weightDecay),
+                  gradientClip: train.gradClip > 0 ? Float(train.gradClip) : nil,
+                  ssmLearningRate: train.ssmLR > 0 ? Float(train.ssmLR) : nil, ssmWeightDecay: train.ssmWeightDecay)
+    }
+}

@@ -11,16 +11,10 @@ public struct RecipeChange: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension Recipe {
-    /// Keys that may change when a run is resumed: they do not alter the weights' shapes,
-    /// the data or its order (the rest — [data], the model's shape, batch size, seed — would
-    /// make "resume" a different run).
-    public static let resumableKeys: Set<String> = [
-        "name", "description", "[data] default_data", "[data] memory_budget_mb", "[model] scan_chunk", "[model] dropout",
-        "[train] steps", "[train] lr", "[train] ssm_lr", "[train] ssm_weight_decay", "[train] warmup_steps", "[train] schedule", "[train] final_lr_fraction",
-        "[train] weight_decay", "[train] grad_clip", "[train] betas", "[train] ema", "[train] validate_every",
-        "[train] validation_batches", "[train] checkpoint_every", "[train] log_every",
-        "[train] max_time", "[train] sample_every", "[train] sample_clips", "[train] sample_seconds",
-    ]
+    /// Keys that may change when a run is resumed (`RecipeField.resumable`): they do not alter
+    /// the weights' shapes, the data or its order (the rest — [data], the model's shape, batch
+    /// size, seed — would make "resume" a different run).
+    public static let resumableKeys = Set(RecipeSchema.fields.filter(\.resumable).map(\.qualifiedKey))
 
     /// The keys whose values differ from `other`'s (compared as resolved TOML).
     public func changes(from other: Recipe) -> [RecipeChange] {
@@ -30,15 +24,10 @@ extension Recipe {
         }
     }
 
-    /// "[section] key" → value text, from `tomlText`.
+    /// "[section] key" → value text, as `tomlText` writes it (keys left out there are absent).
     var keyValues: [String: String] {
         var out: [String: String] = [:]
-        var section = ""
-        for line in tomlText.split(separator: "\n") where !line.hasPrefix("#") {
-            if line.hasPrefix("[") { section = line + " "; continue }
-            guard let eq = line.range(of: " = ") else { continue }
-            out[section + line[..<eq.lowerBound]] = String(line[eq.upperBound...])
-        }
+        for f in RecipeSchema.fields { if let v = f.write(self) { out[f.qualifiedKey] = v } }
         return out
     }
 }

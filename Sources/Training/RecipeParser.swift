@@ -15,22 +15,9 @@ extension Recipe {
 /// TOML → `Recipe`, strictly: every key must be known and every value valid, and each error
 /// names the file, the table and the key (`recipes/x.toml: [train] unknown key 'lr_max'`).
 ///
-/// Schema (every key optional except where noted; defaults are `Recipe`'s):
-///
-/// ```toml
-/// name = "sc09-mamba-small"          # default: the file name without .toml
-/// description = "…"
-/// [data]   layout, default_data, sample_rate, clip_length, short_files (pad|drop),
-///          quantization (mulaw|linear), normalization (minmax|peak|none), valid_fraction,
-///          test_fraction, memory_budget_mb
-/// [model]  backbone (sashimi|unet), d_model, n_layers, pool (list of integers ≥ 2), expand, ff, outer, center
-///          (mamba-complex|mamba|s4d|mha), d_state, d_conv, mamba_expand, s4d_state, mha_heads, dropout, scan_chunk
-/// [train]  batch_size, steps, lr, ssm_lr (0: no cap), ssm_weight_decay (true|false), warmup_steps, schedule (cosine|constant), final_lr_fraction,
-///          weight_decay, grad_clip (0: off), betas ([β1, β2]), ema (0: off, else the decay),
-///          validate_every, validation_batches (0: whole split), checkpoint_every (0: at the end),
-///          log_every, seed, max_time ("90s", "9m", "1h30m", "2.5h"), sample_every (0: off),
-///          sample_clips (≥ 2), sample_seconds (default: the clip length)
-/// ```
+/// The keys, their checks and defaults are `RecipeSchema.fields` (defaults are `Recipe`'s);
+/// every key is optional. Tables: the top level (`name`, default: the file name without
+/// .toml; `description`), `[data]`, `[model]` and `[train]`.
 public enum RecipeParser {
     /// Parses `text`; `path` is used in messages and for the default name.
     public static func parse(_ text: String, path: String) throws -> Recipe {
@@ -43,14 +30,19 @@ public enum RecipeParser {
         }
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         var recipe = Recipe(name: stem)
-        let r = Reader(path: path, section: "")
-        try r.read(root, [
-            "name": { recipe.name = try r.string($0, "name", nonEmpty: true) },
-            "description": { recipe.description = try r.string($0, "description") },
-            "data": { recipe.data = try readData(r.table($0, "data"), recipe.data, path) },
-            "model": { recipe.model = try readModel(r.table($0, "model"), recipe.model, path) },
-            "train": { recipe.train = try readTrain(r.table($0, "train"), recipe.train, path) },
-        ])
+        // Each table's setters, from the schema; a section is a top-level key holding a table.
+        func setters(_ section: RecipeField.Section, _ r: Reader) -> [String: (TOMLValueConvertible) throws -> Void] {
+            var out: [String: (TOMLValueConvertible) throws -> Void] = [:]
+            for f in RecipeSchema.fields(in: section) { out[f.key] = { try f.read(r, $0, &recipe) } }
+            return out
+        }
+        let top = Reader(path: path, section: "")
+        var schema = setters(.top, top)
+        for section in RecipeField.Section.allCases where section != .top {
+            let r = Reader(path: path, section: "[\(section.rawValue)] "), keys = setters(section, r)
+            schema[section.rawValue] = { try r.read(top.table($0, section.rawValue), keys) }
+        }
+        try top.read(root, schema)
         try checkConsistency(recipe, path)
         return recipe
     }
@@ -65,77 +57,6 @@ public enum RecipeParser {
                                 fix: "check the path; recipes live in recipes/NAME.toml")
         }
         return try parse(text, path: url.path)
-    }
-
-    static func readData(_ t: TOMLTable, _ defaults: Recipe.DataSettings, _ path: String) throws -> Recipe.DataSettings {
-        var d = defaults
-        let r = Reader(path: path, section: "[data] ")
-        try r.read(t, [
-            "layout": { d.layout = try r.choice($0, "layout") },
-            "default_data": { d.defaultData = try r.string($0, "default_data", nonEmpty: true) },
-            "sample_rate": { d.sampleRate = try r.int($0, "sample_rate", 1000...384_000) },
-            "clip_length": { d.clipLength = try r.int($0, "clip_length", 1...Int(Int32.max)) },
-            "short_files": { d.shortFiles = try r.choice($0, "short_files") },
-            "quantization": { d.quantization = try r.choice($0, "quantization") },
-            "normalization": { d.normalization = try r.choice($0, "normalization") },
-            "valid_fraction": { d.validFraction = try r.number($0, "valid_fraction", "a number in [0, 1)") { $0 >= 0 && $0 < 1 } },
-            "test_fraction": { d.testFraction = try r.number($0, "test_fraction", "a number in [0, 1)") { $0 >= 0 && $0 < 1 } },
-            "memory_budget_mb": { d.memoryBudgetMB = try r.int($0, "memory_budget_mb", 1...(1 << 30)) },
-        ])
-        return d
-    }
-
-    static func readModel(_ t: TOMLTable, _ defaults: SaShiMiConfig, _ path: String) throws -> SaShiMiConfig {
-        var m = defaults
-        let r = Reader(path: path, section: "[model] ")
-        try r.read(t, [
-            "backbone": { m.backbone = try r.choice($0, "backbone") },
-            "d_model": { m.dModel = try r.int($0, "d_model", 1...65536) },
-            "n_layers": { m.nLayers = try r.int($0, "n_layers", 1...4096) },
-            "pool": { m.pool = try r.intList($0, "pool", min: 2, what: "a list of integers ≥ 2 (e.g. [4, 4])") },
-            "expand": { m.expand = try r.int($0, "expand", 1...64) },
-            "ff": { m.ff = try r.int($0, "ff", 1...64) },
-            "outer": { m.outer = try r.choice($0, "outer") },
-            "center": { m.center = try r.choice($0, "center") },
-            "d_state": { m.dState = try r.int($0, "d_state", 1...4096) },
-            "d_conv": { m.dConv = try r.int($0, "d_conv", 1...64) },
-            "mamba_expand": { m.mambaExpand = try r.int($0, "mamba_expand", 1...64) },
-            "s4d_state": { m.s4dState = try r.int($0, "s4d_state", 1...4096) },
-            "mha_heads": { m.mhaHeads = try r.int($0, "mha_heads", 1...1024) },
-            "dropout": { m.dropout = Float(try r.number($0, "dropout", "a number in [0, 1)") { $0 >= 0 && $0 < 1 }) },
-            "scan_chunk": { m.scanChunk = try r.int($0, "scan_chunk", 1...(1 << 20)) },
-        ])
-        return m
-    }
-
-    static func readTrain(_ t: TOMLTable, _ defaults: Recipe.TrainSettings, _ path: String) throws -> Recipe.TrainSettings {
-        var s = defaults
-        let r = Reader(path: path, section: "[train] ")
-        let big = Int(Int32.max)
-        try r.read(t, [
-            "batch_size": { s.batchSize = try r.int($0, "batch_size", 1...65536) },
-            "steps": { s.steps = try r.int($0, "steps", 1...big) },
-            "lr": { s.lr = try r.number($0, "lr", "a positive number (e.g. 2e-3)") { $0 > 0 && $0 < 10 } },
-            "ssm_lr": { s.ssmLR = try r.number($0, "ssm_lr", "0 (no cap) or a positive learning rate (e.g. 1e-3)") { $0 >= 0 && $0 < 10 } },
-            "ssm_weight_decay": { s.ssmWeightDecay = try r.bool($0, "ssm_weight_decay") },
-            "warmup_steps": { s.warmupSteps = try r.int($0, "warmup_steps", 0...big) },
-            "schedule": { s.schedule = try r.choice($0, "schedule", ["cosine": .cosine, "constant": .constant]) },
-            "final_lr_fraction": { s.finalLRFraction = try r.number($0, "final_lr_fraction", "a number in [0, 1]") { $0 >= 0 && $0 <= 1 } },
-            "weight_decay": { s.weightDecay = try r.number($0, "weight_decay", "a number ≥ 0") { $0 >= 0 } },
-            "grad_clip": { s.gradClip = try r.number($0, "grad_clip", "a number ≥ 0 (0 turns clipping off)") { $0 >= 0 } },
-            "betas": { s.betas = try r.numberList($0, "betas", count: 2, "two numbers in [0, 1), e.g. [0.9, 0.95]") { $0 >= 0 && $0 < 1 } },
-            "ema": { s.ema = try r.number($0, "ema", "0 (off) or a decay in (0, 1), e.g. 0.999") { $0 >= 0 && $0 < 1 } },
-            "validate_every": { s.validateEvery = try r.int($0, "validate_every", 0...big) },
-            "validation_batches": { s.validationBatches = try r.int($0, "validation_batches", 0...big) },
-            "checkpoint_every": { s.checkpointEvery = try r.int($0, "checkpoint_every", 0...big) },
-            "log_every": { s.logEvery = try r.int($0, "log_every", 1...big) },
-            "seed": { s.seed = try r.int($0, "seed", 0...Int.max) },
-            "max_time": { s.maxTime = try r.duration($0, "max_time") },
-            "sample_every": { s.sampleEvery = try r.int($0, "sample_every", 0...big) },
-            "sample_clips": { s.sampleClips = try r.int($0, "sample_clips", 2...65536) },
-            "sample_seconds": { s.sampleSeconds = try r.number($0, "sample_seconds", "a positive number of seconds") { $0 > 0 && $0 <= 3600 } },
-        ])
-        return s
     }
 
     /// Rules that involve more than one key.

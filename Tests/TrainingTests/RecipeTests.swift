@@ -227,4 +227,35 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(try RecipeParser.parse(sampled.tomlText, path: "t.toml"), sampled)
         XCTAssertTrue(parseError("[train]\nsample_clips = 1\n").contains("[train] sample_clips must be an integer in 2…65536, got 1"))
     }
+
+    /// The one table of keys drives parsing, writing and resume checks: every key once, with help
+    /// text, written by `tomlText`, and the resumable ones exactly the keys that may change.
+    func testSchemaTableListsEveryKeyOnce() throws {
+        let keys = RecipeSchema.fields.map(\.qualifiedKey)
+        XCTAssertEqual(keys.count, Set(keys).count, "a key is listed twice")
+        for f in RecipeSchema.fields { XCTAssertFalse(f.help.isEmpty, "\(f.qualifiedKey) has no help text") }
+        var r = try RecipeParser.parse(Self.minimal, path: "t.toml")
+        r.description = "d"
+        r.data.defaultData = "x"
+        r.train.maxTime = 60
+        r.train.sampleSeconds = 1
+        XCTAssertEqual(Set(r.keyValues.keys), Set(keys))
+        XCTAssertEqual(Recipe.resumableKeys, [
+            "name", "description", "[data] default_data", "[data] memory_budget_mb", "[model] scan_chunk", "[model] dropout",
+            "[train] steps", "[train] lr", "[train] ssm_lr", "[train] ssm_weight_decay", "[train] warmup_steps", "[train] schedule", "[train] final_lr_fraction",
+            "[train] weight_decay", "[train] grad_clip", "[train] betas", "[train] ema", "[train] validate_every",
+            "[train] validation_batches", "[train] checkpoint_every", "[train] log_every",
+            "[train] max_time", "[train] sample_every", "[train] sample_clips", "[train] sample_seconds",
+        ])
+        XCTAssertEqual(parseError("[data]\nquantization = 3\n"), "recipes/x.toml: [data] quantization must be one of \"mulaw\" | \"linear\", got 3")
+        XCTAssertEqual(parseError("nme = 3\n"), "recipes/x.toml: unknown key 'nme'; did you mean 'name'? known keys (top level): data, description, model, name, train")
+    }
+
+    /// The recipe's optimiser keys translate to the one `AdamWOptimizer.Config`; 0 turns the clip and the SSM cap off.
+    func testOptimizerConfigFromTheRecipe() throws {
+        let r = try RecipeParser.parse(Self.minimal + "\nbetas = [0.9, 0.95]\nweight_decay = 0.05\ngrad_clip = 0\nssm_lr = 0\nssm_weight_decay = true\n", path: "t.toml")
+        XCTAssertEqual(r.optimizerConfig, AdamWOptimizer.Config(beta1: 0.9, beta2: 0.95, weightDecay: 0.05, gradientClip: nil, ssmLearningRate: nil, ssmWeightDecay: true))
+        let defaults = try RecipeParser.parse(Self.minimal, path: "t.toml").optimizerConfig
+        XCTAssertEqual(defaults, AdamWOptimizer.Config(weightDecay: 0.1, gradientClip: 1, ssmLearningRate: 1e-3))
+    }
 }

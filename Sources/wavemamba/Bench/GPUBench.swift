@@ -69,16 +69,16 @@ struct GPUBench {
                 let both = time(repeats: repeats, forwardBackward)
                 // The forward with the other B / C tile buffering (one buffer or two, see
                 // scanBCBuffers): the same-run baseline of the default choice.
-                let chosen = gpu.scanBCBuffers(s), savedBC = gpu.scanBCBuffersOverride
-                gpu.scanBCBuffersOverride = 3 - chosen
+                let chosen = gpu.scanBCBuffers(s), savedBC = gpu.tuning.scanBCBuffers
+                gpu.tuning.scanBCBuffers = 3 - chosen
                 let fwdOther = time(repeats: repeats, forward)
-                gpu.scanBCBuffersOverride = savedBC
+                gpu.tuning.scanBCBuffers = savedBC
                 // The same with the backward's dB / dC sums added by scalar atomics (what it did
                 // before the vector atomics): their same-run baseline.
-                let vector = gpu.scanVectorAtomics
-                gpu.scanVectorAtomics = false
+                let vector = gpu.tuning.scanVectorAtomics
+                gpu.tuning.scanVectorAtomics = false
                 let bothScalar = time(repeats: repeats, forwardBackward)
-                gpu.scanVectorAtomics = vector
+                gpu.tuning.scanVectorAtomics = vector
                 // Each pass with 32-lane chains against 16-lane ones (two channels a warp) in blocks
                 // of 16, 8 and 12 channels (scanForwardKernel / scanBackwardKernel), where the tile
                 // allows them: the forward alone, the backward as forward + backward.
@@ -96,15 +96,15 @@ struct GPUBench {
                     if best.isFinite { row["16-lane speedup"] = t32 / best }
                     return row
                 }
-                let savedLanes = (gpu.scanForwardLanesOverride, gpu.scanForwardChannelsOverride, gpu.scanBackwardLanesOverride, gpu.scanBackwardChannelsOverride)
-                let lanes = laneRow({ gpu.scanForwardLanesOverride = $0; gpu.scanForwardChannelsOverride = $1 }, { gpu.scanForwardKernel(s).lanes }) {
+                let savedLanes = (gpu.tuning.scanForwardLanes, gpu.tuning.scanForwardChannels, gpu.tuning.scanBackwardLanes, gpu.tuning.scanBackwardChannels)
+                let lanes = laneRow({ gpu.tuning.scanForwardLanes = $0; gpu.tuning.scanForwardChannels = $1 }, { gpu.scanForwardKernel(s).lanes }) {
                     time(repeats: repeats, forward)
                 }
-                (gpu.scanForwardLanesOverride, gpu.scanForwardChannelsOverride) = (savedLanes.0, savedLanes.1)
-                let bwdLanes = laneRow({ gpu.scanBackwardLanesOverride = $0; gpu.scanBackwardChannelsOverride = $1 }, { gpu.scanBackwardKernel(s).lanes }) {
+                (gpu.tuning.scanForwardLanes, gpu.tuning.scanForwardChannels) = (savedLanes.0, savedLanes.1)
+                let bwdLanes = laneRow({ gpu.tuning.scanBackwardLanes = $0; gpu.tuning.scanBackwardChannels = $1 }, { gpu.scanBackwardKernel(s).lanes }) {
                     time(repeats: repeats, forwardBackward)
                 }
-                (gpu.scanBackwardLanesOverride, gpu.scanBackwardChannelsOverride) = (savedLanes.2, savedLanes.3)
+                (gpu.tuning.scanBackwardLanes, gpu.tuning.scanBackwardChannels) = (savedLanes.2, savedLanes.3)
                 // Bytes that must move: forward reads u, delta, z, B, C and writes out; the backward
                 // also reads dOut and writes du, dDelta, dz, dB, dC.
                 let fwdBytes = Double(rows * (4 * D + 2 * W) * 4), bwdBytes = Double(rows * (4 * D + 2 * W) * 4) + fwdBytes

@@ -32,6 +32,8 @@ struct InfoCommand: ParsableCommand {
             do { nvrtc = try NVRTC().description } catch { nvrtc = "unavailable: \(error)" }
             print(CUDADevices.report(CUDADevices.probe(), cpuThreads: ProcessInfo.processInfo.activeProcessorCount, nvrtc: nvrtc,
                                          cublas: CuBLAS.probe()))
+            // The CUDA backend's knobs, from the WAVEMAMBA_* variables (CUDATuning.variables).
+            print("cuda tuning: \(CUDATuning.fromEnvironment())")
         }
         var failed = 0
         for path in paths {

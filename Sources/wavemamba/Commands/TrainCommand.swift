@@ -102,62 +102,9 @@ struct TrainCommand: ParsableCommand {
         let cwd = locator.currentDirectory
 
         // The recipe, the run folder and the data folder.
-        var recipe: Recipe
-        var recipeFile: URL?
-        let runURL: URL
-        var dataFolder: URL
-        if resume {
-            guard let out else {
-                throw TrainingError(path: "--resume", "needs the run folder to continue", fix: "pass --out RUNDIR (a folder made by `wavemamba train`)")
-            }
-            let run = RunDirectory(locator.resolve(out))
-            runURL = run.root
-            guard FileManager.default.fileExists(atPath: run.recipeURL.path) else {
-                throw TrainingError(path: run.root.path, "not a run folder (no recipe.toml)",
-                                    fix: "pass the --out folder of an earlier `wavemamba train`")
-            }
-            let saved = try RecipeParser.load(run.recipeURL)
-            recipe = saved
-            if let name = self.recipe {
-                recipeFile = try locator.locate(name)
-                recipe = try RecipeParser.load(recipeFile!)
-                let changes = recipe.changes(from: saved)
-                let fixed = changes.filter { !Recipe.resumableKeys.contains($0.key) }
-                if !fixed.isEmpty {
-                    throw TrainingError(path: recipeFile!.path,
-                                        "differs from the run's recipe (\(run.recipeURL.path)) in \(fixed.map(\.description).joined(separator: "; "))",
-                                        fix: "resume without naming a recipe (the run's own is used), or start a new run")
-                }
-                for c in changes { warn("resuming with \(c)") }
-            }
-            if let data {
-                dataFolder = try locator.dataFolder(for: recipe, recipeFile: recipeFile, override: data)
-            } else if let folder = Self.recordedDataFolder(run) {
-                dataFolder = folder
-            } else {
-                dataFolder = try locator.dataFolder(for: recipe, recipeFile: recipeFile, override: nil)
-            }
-        } else {
-            guard let name = self.recipe else {
-                throw TrainingError(path: "train", "no recipe given",
-                                    fix: "name one (\(locator.available.joined(separator: ", "))) or pass --resume --out RUNDIR")
-            }
-            recipeFile = try locator.locate(name)
-            recipe = try RecipeParser.load(recipeFile!)
-            dataFolder = try locator.dataFolder(for: recipe, recipeFile: recipeFile, override: data)
-            runURL = out.map(locator.resolve)
-                ?? RunDirectory.defaultURL(recipe: recipe.name, base: cwd)
-        }
-        if let steps, steps != recipe.train.steps {
-            if recipe.train.warmupSteps > steps {
-                // Keep the warm-up's share of the run rather than refusing a short trial run.
-                let warmup = recipe.train.warmupSteps * steps / recipe.train.steps
-                warn("--steps \(steps) is shorter than the warm-up (\(recipe.train.warmupSteps) steps); warming up for \(warmup) steps instead")
-                recipe.train.warmupSteps = warmup
-            }
-            recipe.train.steps = steps
-        }
-        if maxTime != nil { recipe.train.maxTime = maxSeconds }
+        let setup = try RunSetup(recipe: self.recipe, data: data, out: out, resume: resume, steps: steps,
+                                 maxTime: maxTime != nil ? .some(maxSeconds) : nil, locator: locator, warn: warn)
+        let recipe = setup.recipe, recipeFile = setup.recipeFile, runURL = setup.runURL, dataFolder = setup.dataFolder
 
         print("recipe  \(recipe.name)\(recipeFile.map { " (\(relative($0.path, to: cwd)))" } ?? " (from the run folder)")")
         if !recipe.description.isEmpty { print("        \(recipe.description)") }
@@ -315,14 +262,6 @@ struct TrainCommand: ParsableCommand {
 
     static func progressText(_ r: StepReport) -> String {
         String(format: "loss %.4f (%.3f bits/sample) %@ samples/s lr %.2g", r.loss, r.bitsPerSample, compact(r.samplesPerSecond), r.learningRate)
-    }
-
-    /// The data folder a run was trained on, from its newest checkpoint's metadata.
-    static func recordedDataFolder(_ run: RunDirectory) -> URL? {
-        guard let s = run.checkpointSteps().first,
-              let f = try? SafeTensorsFile(contentsOf: Checkpoint.companionURL(run.checkpointURL(step: s))),
-              let path = f.metadata["data_folder"] else { return nil }
-        return URL(fileURLWithPath: path)
     }
 }
 

@@ -61,7 +61,7 @@ struct DeviceOptions: ParsableArguments {
         switch try resolve(quiet: quiet) {
         case .cuda(let n):
             do {
-                let gpu = try CUDABackend(ordinal: n)
+                let gpu = try CUDABackend(ordinal: n, tuning: CUDATuning.fromEnvironment())
                 try gpu.setMatmulPrecision(precision)
                 return gpu
             } catch let e as CUDAError {
