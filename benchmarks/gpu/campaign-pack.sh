@@ -30,3 +30,12 @@ for f in "$corpus"/*; do [[ -f $f ]] && top_files+=("$name/$(basename "$f")"); d
 tar -C "$parent" -cf "$dest/data-1.tar" "${top_files[@]}" "${first[@]}"
 tar -C "$parent" -cf "$dest/data-2.tar" "${second[@]}"
 du -sh "$dest"/*
+# What one device call carries: the tracked tree plus the carried files, at most 64 MiB.
+tree=$(git ls-files -z | xargs -0 du -cb | tail -n1 | cut -f1)
+for f in gpu.tar.xz data-1.tar data-2.tar; do eval "size_${f//[.-]/_}=$(stat -c %s "$dest/$f")"; done
+all=$((tree + size_gpu_tar_xz + size_data_1_tar + size_data_2_tar))
+if (( all <= 64 << 20 )); then
+    echo "one call carries all of it: $((all >> 20)) MiB with the tree"
+else
+    echo "tree + everything = $((all >> 20)) MiB > 64 MiB: carry gpu.tar.xz in one call and the data tars in the next (campaign.sh unpack takes whatever is there)"
+fi
