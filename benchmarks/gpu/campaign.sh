@@ -23,14 +23,11 @@ carry=.carry/campaign
 out="${OUT:-/tmp/wm-out}"
 mkdir -p "$top" "$out"
 
+# shellcheck source=cuda-libs.sh
+. "$(dirname "$0")/cuda-libs.sh"
+
 env_setup() {
-    local extra="" lib found
-    for lib in libcublas.so.13 libcublas.so.12 libnvrtc.so.13 libnvrtc.so.12; do
-        found="$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l { print $NF; exit }')"
-        [[ -z "$found" ]] && found="$(find /usr/local/cuda*/ /opt /usr/lib /usr/local/lib -name "$lib" 2>/dev/null | head -n1)"
-        [[ -n "$found" ]] && extra="$extra:$(dirname "$found")"
-    done
-    export LD_LIBRARY_PATH="$top/gpu/lib$extra:${LD_LIBRARY_PATH:-}"
+    export LD_LIBRARY_PATH="$top/gpu/lib$(cuda_library_dirs):${LD_LIBRARY_PATH:-}"
     export WAVEMAMBA_CUDA_KERNELS="$top/gpu/kernels"
     export WAVEMAMBA_CUDA_CACHE="$top/cuda-cache"
 }

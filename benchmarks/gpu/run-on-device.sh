@@ -12,15 +12,9 @@ carry=.carry/gpu
 # Unpack afresh whenever the archive is here (a warm machine may hold an older or partial copy).
 if [[ -f .carry/gpu.tar.gz ]]; then rm -rf "$carry"; tar -C .carry -xzf .carry/gpu.tar.gz || { echo "broken .carry/gpu.tar.gz: run benchmarks/gpu/prepare.sh again" >&2; exit 2; }
 elif [[ ! -x "$carry/wavemamba" ]]; then echo "no .carry/gpu.tar.gz: run benchmarks/gpu/prepare.sh and carry it" >&2; exit 2; fi
-# cuBLAS and NVRTC are dlopen'ed by soname: add the folders that hold them on this host
-# (a CUDA toolkit, or the nvidia-* Python wheels next to PyTorch).
-extra=""
-for lib in libcublas.so.13 libcublas.so.12 libnvrtc.so.13 libnvrtc.so.12; do
-    found="$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l { print $NF; exit }')"
-    [[ -z "$found" ]] && found="$(find /usr/local/cuda*/ /opt /usr/lib -name "$lib" 2>/dev/null | head -n1)"
-    [[ -n "$found" ]] && extra="$extra:$(dirname "$found")"
-done
-export LD_LIBRARY_PATH="$PWD/$carry/lib$extra:${LD_LIBRARY_PATH:-}"
+# shellcheck source=cuda-libs.sh
+. "$(dirname "$0")/cuda-libs.sh"
+export LD_LIBRARY_PATH="$PWD/$carry/lib$(cuda_library_dirs):${LD_LIBRARY_PATH:-}"
 export WAVEMAMBA_CUDA_KERNELS="$PWD/$carry/kernels"
 [[ -d Tests/Fixtures/golden ]] && export WAVEMAMBA_GOLDEN_DIR="$PWD/Tests/Fixtures/golden"
 out="${OUT:-/tmp}"
