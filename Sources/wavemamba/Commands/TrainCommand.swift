@@ -141,15 +141,7 @@ struct TrainCommand: ParsableCommand {
             runURL = out.map(locator.resolve)
                 ?? RunDirectory.defaultURL(recipe: recipe.name, base: cwd)
         }
-        if let steps, steps != recipe.train.steps {
-            if recipe.train.warmupSteps > steps {
-                // Keep the warm-up's share of the run rather than refusing a short trial run.
-                let warmup = recipe.train.warmupSteps * steps / recipe.train.steps
-                warn("--steps \(steps) is shorter than the warm-up (\(recipe.train.warmupSteps) steps); warming up for \(warmup) steps instead")
-                recipe.train.warmupSteps = warmup
-            }
-            recipe.train.steps = steps
-        }
+        if let steps { Self.setSteps(steps, of: &recipe, warn: warn) }
         if maxTime != nil { recipe.train.maxTime = maxSeconds }
 
         print("recipe  \(recipe.name)\(recipeFile.map { " (\(relative($0.path, to: cwd)))" } ?? " (from the run folder)")")
@@ -265,6 +257,18 @@ struct TrainCommand: ParsableCommand {
         }
         print(summary)
         print("checkpoint: \(ckpt) (also \(latest)\(trainer.ema != nil ? "; EMA weights in \(relative(trainer.run.latestEMAURL.path, to: cwd))" : ""))")
+    }
+
+    /// `--steps N`: the run's length; a warm-up longer than N keeps its share of the run
+    /// rather than refusing a short trial run.
+    static func setSteps(_ steps: Int, of recipe: inout Recipe, warn: (String) -> Void) {
+        guard steps != recipe.train.steps else { return }
+        if recipe.train.warmupSteps > steps {
+            let warmup = recipe.train.warmupSteps * steps / recipe.train.steps
+            warn("--steps \(steps) is shorter than the warm-up (\(recipe.train.warmupSteps) steps); warming up for \(warmup) steps instead")
+            recipe.train.warmupSteps = warmup
+        }
+        recipe.train.steps = steps
     }
 
     /// Threads per rank when --threads is not given: the cores shared among the ranks that
