@@ -10,6 +10,11 @@ public struct TrainingCurves: Sendable {
         public var name: String
         public var points: [(step: Double, value: Double)]
 
+        public init(name: String, points: [(step: Double, value: Double)]) {
+            self.name = name
+            self.points = points
+        }
+
         public static func == (a: Series, b: Series) -> Bool {
             a.name == b.name && a.points.count == b.points.count && zip(a.points, b.points).allSatisfy { $0.step == $1.step && $0.value == $1.value }
         }

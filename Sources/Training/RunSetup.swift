@@ -72,17 +72,21 @@ public struct RunSetup: Sendable {
             runURL = out.map(locator.resolve)
                 ?? RunDirectory.defaultURL(recipe: recipe.name, base: locator.currentDirectory)
         }
-        if let steps, steps != recipe.train.steps {
-            if recipe.train.warmupSteps > steps {
-                // Keep the warm-up's share of the run rather than refusing a short trial run.
-                let warmup = recipe.train.warmupSteps * steps / recipe.train.steps
-                note("--steps \(steps) is shorter than the warm-up (\(recipe.train.warmupSteps) steps); warming up for \(warmup) steps instead")
-                recipe.train.warmupSteps = warmup
-            }
-            recipe.train.steps = steps
-        }
+        if let steps { Self.setSteps(steps, of: &recipe, note: note) }
         if let maxTime { recipe.train.maxTime = maxTime }
         self.warnings = warnings
+    }
+
+    /// `--steps N`: the run's length; a warm-up longer than N keeps its share of the run
+    /// rather than refusing a short trial run.
+    public static func setSteps(_ steps: Int, of recipe: inout Recipe, note: (String) -> Void) {
+        guard steps != recipe.train.steps else { return }
+        if recipe.train.warmupSteps > steps {
+            let warmup = recipe.train.warmupSteps * steps / recipe.train.steps
+            note("--steps \(steps) is shorter than the warm-up (\(recipe.train.warmupSteps) steps); warming up for \(warmup) steps instead")
+            recipe.train.warmupSteps = warmup
+        }
+        recipe.train.steps = steps
     }
 
     /// The data folder a run was trained on, from its newest checkpoint's metadata.

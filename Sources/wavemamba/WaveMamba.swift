@@ -9,5 +9,5 @@ struct WaveMamba: ParsableCommand {
         Train a SaShiMi U-Net of Mamba blocks on a folder of audio, generate clips from a checkpoint,
         and score them against a reference set. Run `wavemamba help <command>` for each command.
         """,
-        subcommands: [DemoCommand.self, TrainCommand.self, GenerateCommand.self, NLLCommand.self, EvaluateCommand.self, ClassifierCommand.self, InfoCommand.self, CheckpointCommand.self, BenchCommand.self, SelfTestCommand.self, CUDAKernelsCommand.self])
+        subcommands: [DemoCommand.self, TrainCommand.self, GenerateCommand.self, NLLCommand.self, EvaluateCommand.self, ExperimentCommand.self, ClassifierCommand.self, InfoCommand.self, CheckpointCommand.self, BenchCommand.self, SelfTestCommand.self, CUDAKernelsCommand.self])
 }

@@ -45,9 +45,10 @@ final class TrainingSamples {
         }
     }
 
-    /// One round; the fields of the metrics line.
-    func round(step: Int, weights: String, model: SaShiMi) throws -> [(String, MetricValue)] {
-        let folder = run.root.appendingPathComponent("samples/step-\(step)/\(weights)")
+    /// One round; the fields of the metrics line. `root`: the run folder whose samples/ receives
+    /// the clips (default: `run`'s; the experiments score several runs with one instance).
+    func round(step: Int, weights: String, model: SaShiMi, into root: URL? = nil) throws -> [(String, MetricValue)] {
+        let folder = (root ?? run.root).appendingPathComponent("samples/step-\(step)/\(weights)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var manifest = ""
         var first = 0
