@@ -92,6 +92,15 @@ public protocol Backend: AnyObject, Sendable {
     func causalAttentionStep(q: Tensor, k: Tensor, v: Tensor, keyCache: Tensor, valueCache: Tensor, position: Tensor, out: Tensor,
                              heads: Int, scale: Float)
 
+    // The S4D convolution kernel. Shapes as s4d.py: log_dt (H), C (H, M, 2) as (re, im),
+    // log_A_real (H, M), A_imag (H, M), M complex modes per channel; K (H, L); contiguous.
+    /// K[h, l] = 2·Re Σ_n C'_n·exp(dt·A_n·l), C' = C·(exp(dt·A) − 1)/A, dt = exp(log_dt),
+    /// A = −exp(log_A_real) + i·A_imag (in Double: phases reach 10⁵ rad at audio lengths).
+    func s4dKernel(logDt: Tensor, C: Tensor, logAReal: Tensor, AImag: Tensor, length: Int, kernel: Tensor)
+    /// Gradients of Σ dK·K with respect to the four parameters (overwritten).
+    func s4dKernelBackward(logDt: Tensor, C: Tensor, logAReal: Tensor, AImag: Tensor, length: Int, dKernel: Tensor,
+                           dLogDt: Tensor, dC: Tensor, dLogAReal: Tensor, dAImag: Tensor)
+
     // Layout
     /// Batched transpose: (batch, rows, cols) → (batch, cols, rows).
     func transpose(_ x: Tensor, batch: Int, rows: Int, cols: Int, out: Tensor, accumulate: Bool)
