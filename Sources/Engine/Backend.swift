@@ -115,6 +115,12 @@ public protocol Backend: AnyObject, Sendable {
     /// get in one process (see `Trainer`). Backends without it may trap for `offset != 0`.
     func dropout(x: Tensor, y: Tensor, p: Float, seed: UInt64, offset: UInt64)
     func dropoutBackward(dy: Tensor, dx: Tensor, p: Float, seed: UInt64, offset: UInt64, accumulate: Bool)
+    /// S4's DropoutNd (tie = True) mask: mask[i] = keep_i ? 1/(1 − p) : 0 from generator word
+    /// `offset + i`, with the keep rule of `dropout` (so equal to dropout applied to ones).
+    func tiedDropoutMask(_ mask: Tensor, p: Float, seed: UInt64, offset: UInt64)
+    /// y[b, t, c] (+)= x[b, t, c]·mask[b, c]: x, y (batch·L, C) token-major, contiguous; mask
+    /// (batch, C) from `tiedDropoutMask`, shared by every position of a sequence.
+    func scaleByTiedMask(x: Tensor, mask: Tensor, y: Tensor, batch: Int, accumulate: Bool)
 
     // GLU over the last dimension: [a, b] → a·σ(b).
     func glu(x: Tensor, y: Tensor)

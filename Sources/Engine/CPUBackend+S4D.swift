@@ -33,3 +33,29 @@ extension CPUBackend {
         }
     }
 }
+
+/// S4D's recurrence for `batch` streams on the host (Kernels' `S4DRecurrence`): Double
+/// coefficients w, B̃, C taken from the parameters (host tensors) when it is made, state and
+/// scratch allocated once, so a step allocates nothing.
+public final class S4DHostRecurrence {
+    let recurrence: S4DRecurrence
+
+    public init(logDt: Tensor, C: Tensor, logAReal: Tensor, AImag: Tensor, batch: Int) {
+        let H = logDt.count, M = logAReal.count / max(1, H)
+        precondition(C.count == 2 * H * M && AImag.count == H * M, "S4D step: parameter shapes do not match (H \(H), M \(M))")
+        for t in [logDt, C, logAReal, AImag] {
+            precondition(t.isContiguous && t.backend is any HostBackend, "S4D step: parameters must be contiguous host tensors")
+        }
+        recurrence = S4DRecurrence(S4DKernelParameters(logDt: logDt.pointer, c: C.pointer, logAReal: logAReal.pointer,
+                                                       aImag: AImag.pointer, channels: H, modes: M), batch: batch)
+    }
+
+    /// y[b, h] = 2·Re Σ_n C·x_t + D·u after advancing every stream (u: batch × H, row stride
+    /// ldu; y: batch × H contiguous; D: H).
+    public func step(u: UnsafePointer<Float>, ldu: Int, D: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        recurrence.step(u: u, ldu: ldu, D: D, y: y, pool: pool)
+    }
+
+    /// Forgets every stream's history (state x = 0).
+    public func reset() { recurrence.reset() }
+}

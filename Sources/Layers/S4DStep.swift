@@ -21,8 +21,8 @@ extension S4D {
     public final class StepState {
         public let batch: Int
         let channels: Int
-        /// The Double coefficients, state and scratch (Kernels' `S4DRecurrence`).
-        let recurrence: S4DRecurrence
+        /// The Double coefficients, state and scratch (the Engine's host recurrence).
+        let recurrence: S4DHostRecurrence
         /// (batch, H): the SSM output y, then GELU(y); (batch, 2H) before the GLU.
         let y, activated, expanded: Tensor
         /// (batch, H): the layer's output of the last step.
@@ -36,8 +36,8 @@ extension S4D {
             activated = b.empty([batch, H])
             expanded = b.empty([batch, 2 * H])
             out = b.empty([batch, H])
-            let values = [layer.logDt, layer.C, layer.logAReal, layer.AImag].map { $0.value.floats() }
-            recurrence = layer.withParameters(values) { S4DRecurrence($0, batch: batch) }
+            let p = [layer.logDt, layer.C, layer.logAReal, layer.AImag].map { $0.value.contiguous() }
+            recurrence = S4DHostRecurrence(logDt: p[0], C: p[1], logAReal: p[2], AImag: p[3], batch: batch)
         }
 
         /// Advances every stream's state by one step and writes the SSM output (before the GELU):
@@ -60,24 +60,10 @@ extension S4D {
     public func step(_ u: Tensor, _ s: StepState) -> Tensor {
         precondition(u.shape == [s.batch, channels], "S4D step: input \(u.shape), expected \([s.batch, channels])")
         let backend = u.backend
-        s.advance(u: u.pointer, ldu: u.rowStride, D: D.value.pointer, y: s.y.pointer, pool: cpuPool(backend))
+        s.advance(u: u.pointer, ldu: u.rowStride, D: D.value.pointer, y: s.y.pointer, pool: hostPool(backend, for: "S4D's step"))
         backend.activation(.gelu, x: s.y, y: s.activated)
         backend.linear(x: s.activated, weight: outputWeight.value, bias: outputBias.value, y: s.expanded)
         backend.glu(x: s.expanded, y: s.out)
         return s.out
-    }
-
-    /// Raw pointers to host copies of (log_dt, C, log_A_real, A_imag).
-    func withParameters<R>(_ values: [[Float]], _ body: (S4DKernelParameters) -> R) -> R {
-        values[0].withUnsafeBufferPointer { logDt in
-            values[1].withUnsafeBufferPointer { c in
-                values[2].withUnsafeBufferPointer { logAReal in
-                    values[3].withUnsafeBufferPointer { aImag in
-                        body(S4DKernelParameters(logDt: logDt.baseAddress!, c: c.baseAddress!, logAReal: logAReal.baseAddress!,
-                                                 aImag: aImag.baseAddress!, channels: channels, modes: config.modes))
-                    }
-                }
-            }
-        }
     }
 }

@@ -350,7 +350,7 @@ extension SaShiMi {
     /// has a shape the fused kernels do not cover (Mamba dInner not a multiple of 16): callers
     /// then use `makeStepState` and `step(tokens:_:)`, the Backend-generic path.
     public func makeFastStepState(batch: Int) -> SaShiMiFastStepState? {
-        guard let cpu = store.backend as? CPUBackend, cpu.device == .cpu else { return nil }
+        guard let cpu = store.backend as? any HostBackend, cpu.device == .cpu else { return nil }
         for block in downBlocks.joined() + center + up.flatMap(\.blocks) {
             if case .mamba(let m) = block.mixer, m.config.dInner % 16 != 0 { return nil }
             if case .attention = block.mixer { return nil }   // the generic path steps its KV cache
