@@ -1,6 +1,5 @@
 import Engine
 import Foundation
-import Kernels
 import Layers
 import SafeTensors
 import Spectral

@@ -1,5 +1,4 @@
 import Engine
-import Kernels
 
 extension S4D {
     /// The recurrent form of an S4D layer for step-by-step generation, for `batch`
