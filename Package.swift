@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Layers", "Engine", "Kernels", "Spectral"]),
 
         // Step-mode sampling and audio output.
-        .target(name: "Generation", dependencies: ["Models", "Engine", "Kernels", "AudioIO"]),
+        .target(name: "Generation", dependencies: ["Models", "Engine", "AudioIO"]),
 
         // Scoring generated audio: log-mel features, the folder-labelled Mamba classifier,
         // FID / IS / mIS / AM, classifier-free spectral statistics, the HTML report.

@@ -325,6 +325,16 @@ public final class SaShiMiFastStepState {
     /// The stream ranges that run on separate threads.
     public var partRanges: [Range<Int>] { parts.map { $0.first..<($0.first + $0.rows) } }
 
+    /// probs[s] = softmax(logits[s] / temperature) for streams `rows`, on the calling thread (the
+    /// sampler runs it from `then`, on each part's thread).
+    public func softmax(rows: Range<Int>, probs: UnsafeMutablePointer<Float>, temperature: Float) {
+        CrossEntropy.softmax(logits: logits + rows.lowerBound * classes, probs: probs + rows.lowerBound * classes,
+                             rows: rows.count, classes: classes, temperature: temperature, pool: Self.single)
+    }
+
+    /// The pool of work already on a part's thread.
+    private static let single = ThreadPool(threads: 1)
+
     /// Feeds one token per stream and writes the next sample's logits to `logits`. Then, still
     /// on each part's thread, calls `then(streams)` for that part's range (e.g. to sample from
     /// its rows), so a whole generated sample is one thread-pool dispatch.
