@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 // The package graph is the architecture diagram (see docs/architecture.md):
 // each layer is one target and may import only the layers below it. Kernels is for the
-// backends: a target above the Engine lists it only where noted below.
+// backends: a target above the Engine lists it only where noted below (SwiftPM still lets a
+// target import a transitive dependency, so Tests/EngineTests/LayeringTests checks the imports).
 import PackageDescription
 
 // Kernels are compiled for x86-64-v3 (AVX2 + FMA): without it every SIMD FMA is a
