@@ -35,6 +35,33 @@ extension CUDABackend: S4DBackend {
                 .int32(Int32(M)), .pointer(ptr(dLogDt)), .pointer(ptr(dC)), .pointer(ptr(dLogAReal)), .pointer(ptr(dAImag))])
     }
 
+    /// The tied mask is dropout applied to ones (the same generator words and keep rule), so
+    /// it matches the CPU's mask for every (seed, offset).
+    public func tiedDropoutMask(_ mask: Tensor, p: Float, seed: UInt64, offset: UInt64) {
+        let ones = scratch(mask.count)
+        fill(ones, value: 1)
+        dropout(x: ones, y: mask, p: p, seed: seed, offset: offset)
+    }
+
+    /// One row-vector product per sequence (batch is small): y_b (+)= x_b·mask[b].
+    public func scaleByTiedMask(x: Tensor, mask: Tensor, y: Tensor, batch: Int, accumulate: Bool) {
+        let C = x.columns, L = x.rows / batch
+        precondition(x.isContiguous && y.isContiguous && mask.isContiguous && x.shape == y.shape && mask.count == batch * C
+                     && x.rows == batch * L, "scaleByTiedMask: x \(x.shape), y \(y.shape), mask \(mask.shape), batch \(batch)")
+        let x2 = x.reshaped([batch * L, C]), y2 = y.reshaped([batch * L, C]), m2 = mask.reshaped([batch, C])
+        let product = accumulate ? scratch(L * C).reshaped([L, C]) : nil
+        for b in 0..<batch {
+            let xb = x2.slice(rows: b * L..<(b + 1) * L), yb = y2.slice(rows: b * L..<(b + 1) * L)
+            let mb = m2.slice(rows: b..<(b + 1)).reshaped([C])
+            if let product {
+                mulRowVector(xb, mb, out: product)
+                add(yb, product, out: yb)
+            } else {
+                mulRowVector(xb, mb, out: yb)
+            }
+        }
+    }
+
     /// cuFFT, opened on first use.
     private var fft: CuFFT {
         if let f = cuFFTInstance { return f }

@@ -92,6 +92,15 @@ public protocol Backend: AnyObject, Sendable {
     func causalAttentionStep(q: Tensor, k: Tensor, v: Tensor, keyCache: Tensor, valueCache: Tensor, position: Tensor, out: Tensor,
                              heads: Int, scale: Float)
 
+    // The S4D convolution kernel. Shapes as s4d.py: log_dt (H), C (H, M, 2) as (re, im),
+    // log_A_real (H, M), A_imag (H, M), M complex modes per channel; K (H, L); contiguous.
+    /// K[h, l] = 2·Re Σ_n C'_n·exp(dt·A_n·l), C' = C·(exp(dt·A) − 1)/A, dt = exp(log_dt),
+    /// A = −exp(log_A_real) + i·A_imag (in Double: phases reach 10⁵ rad at audio lengths).
+    func s4dKernel(logDt: Tensor, C: Tensor, logAReal: Tensor, AImag: Tensor, length: Int, kernel: Tensor)
+    /// Gradients of Σ dK·K with respect to the four parameters (overwritten).
+    func s4dKernelBackward(logDt: Tensor, C: Tensor, logAReal: Tensor, AImag: Tensor, length: Int, dKernel: Tensor,
+                           dLogDt: Tensor, dC: Tensor, dLogAReal: Tensor, dAImag: Tensor)
+
     // Layout
     /// Batched transpose: (batch, rows, cols) → (batch, cols, rows).
     func transpose(_ x: Tensor, batch: Int, rows: Int, cols: Int, out: Tensor, accumulate: Bool)
@@ -106,6 +115,12 @@ public protocol Backend: AnyObject, Sendable {
     /// get in one process (see `Trainer`). Backends without it may trap for `offset != 0`.
     func dropout(x: Tensor, y: Tensor, p: Float, seed: UInt64, offset: UInt64)
     func dropoutBackward(dy: Tensor, dx: Tensor, p: Float, seed: UInt64, offset: UInt64, accumulate: Bool)
+    /// S4's DropoutNd (tie = True) mask: mask[i] = keep_i ? 1/(1 − p) : 0 from generator word
+    /// `offset + i`, with the keep rule of `dropout` (so equal to dropout applied to ones).
+    func tiedDropoutMask(_ mask: Tensor, p: Float, seed: UInt64, offset: UInt64)
+    /// y[b, t, c] (+)= x[b, t, c]·mask[b, c]: x, y (batch·L, C) token-major, contiguous; mask
+    /// (batch, C) from `tiedDropoutMask`, shared by every position of a sequence.
+    func scaleByTiedMask(x: Tensor, mask: Tensor, y: Tensor, batch: Int, accumulate: Bool)
 
     // GLU over the last dimension: [a, b] → a·σ(b).
     func glu(x: Tensor, y: Tensor)

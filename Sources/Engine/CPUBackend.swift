@@ -261,6 +261,19 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         Random.uniform(t.pointer, count: t.count, low: low, high: high, seed: seed, pool: pool)
     }
 
+    public func tiedDropoutMask(_ mask: Tensor, p: Float, seed: UInt64, offset: UInt64) {
+        precondition(mask.isContiguous, "tiedDropoutMask: mask must be contiguous")
+        Dropout.mask(mask.pointer, count: mask.count, p: p, seed: seed, offset: offset, pool: pool)
+    }
+
+    public func scaleByTiedMask(x: Tensor, mask: Tensor, y: Tensor, batch: Int, accumulate: Bool) {
+        let C = x.columns, L = x.rows / batch
+        precondition(x.isContiguous && y.isContiguous && mask.isContiguous && x.shape == y.shape && mask.count == batch * C
+                     && x.rows == batch * L, "scaleByTiedMask: x \(x.shape), y \(y.shape), mask \(mask.shape), batch \(batch)")
+        Dropout.scaleByTiedMask(x.pointer, mask.pointer, y.pointer, batch: batch, length: L, channels: C, accumulate: accumulate,
+                                pool: pool)
+    }
+
     public func dropout(x: Tensor, y: Tensor, p: Float, seed: UInt64) {
         Dropout.forward(x: x.pointer, y: y.pointer, count: x.count, p: p, seed: seed, pool: pool)
     }

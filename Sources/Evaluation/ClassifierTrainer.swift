@@ -1,7 +1,6 @@
 import AudioIO
 import Engine
 import Foundation
-import Kernels
 import Spectral
 
 /// Training settings of `wavemamba classifier train`.
@@ -144,7 +143,8 @@ public struct ClassifierTrainer {
                 let l = logits.value.floats(), k = labels.count
                 for (r, i) in idx.enumerated() {
                     let row = l[(r * k)..<((r + 1) * k)]
-                    if row.indices.max(by: { row[$0] < row[$1] })! - r * k == Int(targetsOf[i]) { right += 1 }
+                    let best: Int = row.indices.max(by: { (a: Int, b: Int) -> Bool in row[a] < row[b] })!
+                    if best - r * k == Int(targetsOf[i]) { right += 1 }
                 }
                 lossSum += lossValue * Double(idx.count)
                 seen += idx.count

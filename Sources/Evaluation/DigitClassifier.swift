@@ -1,6 +1,5 @@
 import Engine
 import Foundation
-import Kernels
 import Layers
 import SafeTensors
 import Spectral
@@ -199,7 +198,7 @@ public final class DigitClassifier {
     }
 
     /// The backend's thread pool (CPU), or a default pool, for the spectral front end.
-    public var cpuPool: ThreadPool { (store.backend as? CPUBackend)?.pool ?? ThreadPool() }
+    public var cpuPool: ThreadPool { (store.backend as? any HostBackend)?.pool ?? ThreadPool() }
 
     /// Fraction of the clips whose folder label is predicted; clips whose label the
     /// classifier does not know count as wrong. Nil when no clip has a label.

@@ -1,5 +1,5 @@
 import Foundation
-import Kernels
+import Support
 import Spectral
 
 /// Every metric of one comparison: a set scored against a reference set.

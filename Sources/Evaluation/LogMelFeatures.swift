@@ -1,5 +1,5 @@
 import Foundation
-import Kernels
+import Support
 import Spectral
 
 /// The spectral front end of evaluation: log-mel spectrograms through the Spectral layer.

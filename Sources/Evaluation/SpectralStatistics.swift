@@ -1,5 +1,5 @@
 import Foundation
-import Kernels
+import Support
 import Spectral
 
 /// Classifier-free per-clip statistics of the power spectrogram (the same STFT as the

@@ -1,7 +1,6 @@
 import AudioIO
 import Engine
 import Foundation
-import Kernels
 import Models
 
 /// Autoregressive sampling from a SaShiMi model in step mode, batched over streams.
@@ -65,7 +64,6 @@ public final class Sampler {
     private let hostLogits: UnsafeMutablePointer<Float>?  // generic path on a device: the logits on the host
     private let probsTensor: Tensor?                      // generic path: softmax output
     private var nextArray: [Int32]                        // generic path: `next` as SaShiMi.step takes it
-    private let single = ThreadPool(threads: 1)
     /// Samples the rows of a part of the batch (made once: passing it per step allocates nothing).
     private var sampleRows: ((Range<Int>) -> Void)?
     /// The silence class (SaShiMi's start token).
@@ -201,9 +199,8 @@ public final class Sampler {
             }
             logits = UnsafePointer(probs)
         }
-        if fast != nil {
-            CrossEntropy.softmax(logits: logits + rows.lowerBound * classes, probs: probs + rows.lowerBound * classes,
-                                 rows: rows.count, classes: classes, temperature: settings.temperature, pool: single)
+        if let fast {
+            fast.softmax(rows: rows, probs: probs, temperature: settings.temperature)
         }
         for s in rows {
             let u = Self.unit(rngs[s].next())

@@ -27,6 +27,22 @@ public enum Dropout {
         }
     }
 
+    /// S4's DropoutNd (tie = True): y[b, t, c] (+)= x[b, t, c]·mask[b, c] for token-major
+    /// x, y (batch·L, C) and a (batch, C) mask from `mask`, shared by every position.
+    public static func scaleByTiedMask(_ x: UnsafePointer<Float>, _ mask: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                       batch: Int, length L: Int, channels C: Int, accumulate: Bool, pool: ThreadPool) {
+        pool.forRanges(batch * L, grain: max(1, 16384 / C)) { rows in
+            for r in rows {
+                let m = mask + (r / L) * C, xr = x + r * C, yr = y + r * C
+                if accumulate {
+                    for c in 0..<C { yr[c] += xr[c] * m[c] }
+                } else {
+                    for c in 0..<C { yr[c] = xr[c] * m[c] }
+                }
+            }
+        }
+    }
+
     @inline(__always)
     static func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, p: Float,
                       seed: UInt64, offset: UInt64, accumulate: Bool, pool: ThreadPool) {

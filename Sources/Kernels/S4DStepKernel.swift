@@ -47,3 +47,59 @@ public enum S4DStepKernel {
         }
     }
 }
+
+/// The Double buffers of S4D's recurrence for `batch` streams, allocated once (a step
+/// allocates nothing): the coefficients w, B̃ and C taken from the parameters when it is
+/// made, the state x, and the per-step partial sums. Make a new one after the parameters change.
+public final class S4DRecurrence {
+    public let batch: Int
+    let channels: Int
+    /// Groups of four modes (`S4DStepKernel.Lanes`); padding modes have w = B̃ = C = 0.
+    let groups: Int
+    /// (H, groups) lanes each: w, B̃ and C, re and im apart (six blocks).
+    let coefficients: UnsafeMutablePointer<S4DStepKernel.Lanes>
+    /// (H, groups, batch) lanes: the state's re block, then its im block.
+    let state: UnsafeMutablePointer<S4DStepKernel.Lanes>
+    /// (batch, H) lanes: the partial sums Σ C·x of the current step.
+    let sums: UnsafeMutablePointer<S4DStepKernel.Lanes>
+
+    public init(_ p: S4DKernelParameters, batch: Int) {
+        let H = p.channels, M = p.modes, G = (M + 3) / 4
+        self.batch = batch
+        channels = H
+        groups = G
+        coefficients = .allocate(capacity: 6 * H * G)
+        coefficients.initialize(repeating: .zero, count: 6 * H * G)
+        state = .allocate(capacity: 2 * batch * H * G)
+        sums = .allocate(capacity: batch * H)
+        sums.initialize(repeating: .zero, count: batch * H)
+        let block = H * G
+        for h in 0..<H {
+            for n in 0..<M {
+                let mode = p.mode(h, n), g = h * G + n / 4, lane = n % 4
+                for (k, v) in [mode.w, mode.bBar, p.cValue(h, n)].enumerated() {
+                    coefficients[2 * k * block + g][lane] = v.re
+                    coefficients[(2 * k + 1) * block + g][lane] = v.im
+                }
+            }
+        }
+        reset()
+    }
+
+    deinit {
+        coefficients.deallocate()
+        state.deallocate()
+        sums.deallocate()
+    }
+
+    /// One step of every stream (see `S4DStepKernel.step`). Allocation-free.
+    public func step(u: UnsafePointer<Float>, ldu: Int, D: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        S4DStepKernel.step(coefficients: coefficients, state: state, sums: sums, batch: batch, channels: channels, groups: groups,
+                           u: u, ldu: ldu, D: D, y: y, pool: pool)
+    }
+
+    /// Forgets every stream's history (state x = 0).
+    public func reset() {
+        state.update(repeating: .zero, count: 2 * batch * channels * groups)
+    }
+}

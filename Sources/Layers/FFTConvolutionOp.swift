@@ -1,5 +1,4 @@
 import Engine
-import Kernels
 import Spectral
 
 extension Op {
@@ -23,7 +22,7 @@ extension Op {
             forward = { device.causalConvolution(u: uv, kernel: kv, batch: batch, y: $0) }
             backward = { device.causalConvolutionBackward(dy: $0, u: uv, kernel: kv, batch: batch, du: $1, dKernel: $2) }
         } else {
-            let pool = cpuPool(backend)
+            let pool = hostPool(backend, for: "fftConvolution without an S4DBackend")
             let conv = FFTConvolution(length: L, channels: H, cache: cache)
             let spectrum = backend.empty([conv.spectrumCount])
             conv.kernelSpectrum(kernel: kv.pointer, spectrum: spectrum.pointer, pool: pool)

@@ -1,6 +1,5 @@
 import Engine
 import Foundation
-import Kernels
 import Spectral
 
 /// Options of an S4D layer (s4d.py's S4D and S4DKernel arguments), with its defaults.
@@ -123,61 +122,26 @@ public struct S4D {
     public func kernel(length L: Int, _ tape: Tape) -> Variable {
         let backend = logDt.backend
         let params = [logDt, C, logAReal, AImag]
-        // The two implementations, each on a snapshot of the parameters (the backward reads
-        // their values as they were in the forward): Double on the CPU (S4DKernel), or the
-        // device's own. Both overwrite K and the gradients.
-        let forward: (_ k: Tensor) -> Void
-        let backward: (_ dk: Tensor, _ grads: [Tensor]) -> Void
-        if let device = backend as? any S4DBackend {
-            let p = params.map { v -> Tensor in
-                let t = device.empty(v.value.shape)
-                device.copy2D(from: v.value, to: t, accumulate: false)
-                return t
-            }
-            forward = { device.s4dKernel(logDt: p[0], C: p[1], logAReal: p[2], AImag: p[3], length: L, kernel: $0) }
-            backward = { dk, g in
-                device.s4dKernelBackward(logDt: p[0], C: p[1], logAReal: p[2], AImag: p[3], length: L, dKernel: dk,
-                                         dLogDt: g[0], dC: g[1], dLogAReal: g[2], dAImag: g[3])
-            }
-        } else {
-            let pool = cpuPool(backend)
-            let snapshot = params.map { $0.value.floats() }
-            forward = { k in self.withParameters(snapshot) { S4DKernel.forward($0, length: L, kernel: k.pointer, pool: pool) } }
-            backward = { dk, g in
-                self.withParameters(snapshot) {
-                    S4DKernel.backward($0, length: L, dKernel: dk.pointer,
-                                       gradients: S4DKernelGradients(logDt: g[0].pointer, c: g[1].pointer,
-                                                                     logAReal: g[2].pointer, aImag: g[3].pointer),
-                                       pool: pool)
-                }
-            }
+        // The backend's kernel (Double arithmetic on the CPU and on the device) reads a snapshot
+        // of the parameters (the backward reads their values as they were in the forward).
+        let p = params.map { v -> Tensor in
+            let t = backend.empty(v.value.shape)
+            backend.copy2D(from: v.value, to: t, accumulate: false)
+            return t
         }
         let k = backend.empty([channels, L])
-        forward(k)
+        backend.s4dKernel(logDt: p[0], C: p[1], logAReal: p[2], AImag: p[3], length: L, kernel: k)
         let out = Variable(k, requiresGrad: tape.isRecording && params.contains { $0.requiresGrad })
         guard out.requiresGrad else { return out }
         tape.record("s4dKernel") {
             guard let dk = out.grad else { return }
             let grads = params.map { backend.empty($0.value.shape) }
-            backward(dk.contiguous(), grads)
+            backend.s4dKernelBackward(logDt: p[0], C: p[1], logAReal: p[2], AImag: p[3], length: L, dKernel: dk.contiguous(),
+                                      dLogDt: grads[0], dC: grads[1], dLogAReal: grads[2], dAImag: grads[3])
             for (v, g) in zip(params, grads) where v.requiresGrad {
                 v.withGrad { dv, acc in backend.scale(g, by: 1, out: dv, accumulate: acc) }
             }
         }
         return out
-    }
-
-    /// Raw pointers to host copies of (log_dt, C, log_A_real, A_imag).
-    func withParameters<R>(_ values: [[Float]], _ body: (S4DKernelParameters) -> R) -> R {
-        values[0].withUnsafeBufferPointer { logDt in
-            values[1].withUnsafeBufferPointer { c in
-                values[2].withUnsafeBufferPointer { logAReal in
-                    values[3].withUnsafeBufferPointer { aImag in
-                        body(S4DKernelParameters(logDt: logDt.baseAddress!, c: c.baseAddress!, logAReal: logAReal.baseAddress!,
-                                                 aImag: aImag.baseAddress!, channels: channels, modes: config.modes))
-                    }
-                }
-            }
-        }
     }
 }

@@ -1,5 +1,4 @@
 import Engine
-import Kernels
 
 extension S4D {
     /// The recurrent form of an S4D layer for step-by-step generation, for `batch`
@@ -21,53 +20,23 @@ extension S4D {
     public final class StepState {
         public let batch: Int
         let channels: Int
-        /// Groups of four modes (`S4DKernel.Lanes`); padding modes have w = B̃ = C = 0.
-        let groups: Int
-        /// (H, groups) lanes each: w, B̃ and C, re and im apart (six blocks).
-        let coefficients: UnsafeMutablePointer<S4DKernel.Lanes>
-        /// (H, groups, batch) lanes: the state's re block, then its im block.
-        let state: UnsafeMutablePointer<S4DKernel.Lanes>
-        /// (batch, H) lanes: the partial sums Σ C·x of the current step.
-        let sums: UnsafeMutablePointer<S4DKernel.Lanes>
+        /// The Double coefficients, state and scratch (the Engine's host recurrence).
+        let recurrence: S4DHostRecurrence
         /// (batch, H): the SSM output y, then GELU(y); (batch, 2H) before the GLU.
         let y, activated, expanded: Tensor
         /// (batch, H): the layer's output of the last step.
         public let out: Tensor
 
         init(layer: S4D, batch: Int) {
-            let H = layer.channels, M = layer.config.modes, G = (M + 3) / 4, b = layer.D.backend
+            let H = layer.channels, b = layer.D.backend
             self.batch = batch
             channels = H
-            groups = G
-            coefficients = .allocate(capacity: 6 * H * G)
-            coefficients.initialize(repeating: .zero, count: 6 * H * G)
-            state = .allocate(capacity: 2 * batch * H * G)
-            sums = .allocate(capacity: batch * H)
-            sums.initialize(repeating: .zero, count: batch * H)
             y = b.empty([batch, H])
             activated = b.empty([batch, H])
             expanded = b.empty([batch, 2 * H])
             out = b.empty([batch, H])
-            let values = [layer.logDt, layer.C, layer.logAReal, layer.AImag].map { $0.value.floats() }
-            layer.withParameters(values) { p in
-                let block = H * G
-                for h in 0..<H {
-                    for n in 0..<M {
-                        let mode = p.mode(h, n), g = h * G + n / 4, lane = n % 4
-                        for (k, v) in [mode.w, mode.bBar, p.cValue(h, n)].enumerated() {
-                            coefficients[2 * k * block + g][lane] = v.re
-                            coefficients[(2 * k + 1) * block + g][lane] = v.im
-                        }
-                    }
-                }
-            }
-            reset()
-        }
-
-        deinit {
-            coefficients.deallocate()
-            state.deallocate()
-            sums.deallocate()
+            let p = [layer.logDt, layer.C, layer.logAReal, layer.AImag].map { $0.value.contiguous() }
+            recurrence = S4DHostRecurrence(logDt: p[0], C: p[1], logAReal: p[2], AImag: p[3], batch: batch)
         }
 
         /// Advances every stream's state by one step and writes the SSM output (before the GELU):
@@ -75,14 +44,11 @@ extension S4D {
         /// D: H). Allocation-free.
         public func advance(u uPtr: UnsafePointer<Float>, ldu ld: Int, D dPtr: UnsafePointer<Float>,
                             y yPtr: UnsafeMutablePointer<Float>, pool: ThreadPool) {
-            S4DStepKernel.step(coefficients: coefficients, state: state, sums: sums, batch: batch, channels: channels, groups: groups,
-                               u: uPtr, ldu: ld, D: dPtr, y: yPtr, pool: pool)
+            recurrence.step(u: uPtr, ldu: ld, D: dPtr, y: yPtr, pool: pool)
         }
 
         /// Forgets every stream's history (state x = 0).
-        public func reset() {
-            state.update(repeating: .zero, count: 2 * batch * channels * groups)
-        }
+        public func reset() { recurrence.reset() }
     }
 
     public func makeStepState(batch: Int) -> StepState { StepState(layer: self, batch: batch) }
@@ -93,7 +59,7 @@ extension S4D {
     public func step(_ u: Tensor, _ s: StepState) -> Tensor {
         precondition(u.shape == [s.batch, channels], "S4D step: input \(u.shape), expected \([s.batch, channels])")
         let backend = u.backend
-        s.advance(u: u.pointer, ldu: u.rowStride, D: D.value.pointer, y: s.y.pointer, pool: cpuPool(backend))
+        s.advance(u: u.pointer, ldu: u.rowStride, D: D.value.pointer, y: s.y.pointer, pool: hostPool(backend, for: "S4D's step"))
         backend.activation(.gelu, x: s.y, y: s.activated)
         backend.linear(x: s.activated, weight: outputWeight.value, bias: outputBias.value, y: s.expanded)
         backend.glu(x: s.expanded, y: s.out)

@@ -325,6 +325,16 @@ public final class SaShiMiFastStepState {
     /// The stream ranges that run on separate threads.
     public var partRanges: [Range<Int>] { parts.map { $0.first..<($0.first + $0.rows) } }
 
+    /// probs[s] = softmax(logits[s] / temperature) for streams `rows`, on the calling thread (the
+    /// sampler runs it from `then`, on each part's thread).
+    public func softmax(rows: Range<Int>, probs: UnsafeMutablePointer<Float>, temperature: Float) {
+        CrossEntropy.softmax(logits: logits + rows.lowerBound * classes, probs: probs + rows.lowerBound * classes,
+                             rows: rows.count, classes: classes, temperature: temperature, pool: Self.single)
+    }
+
+    /// The pool of work already on a part's thread.
+    private static let single = ThreadPool(threads: 1)
+
     /// Feeds one token per stream and writes the next sample's logits to `logits`. Then, still
     /// on each part's thread, calls `then(streams)` for that part's range (e.g. to sample from
     /// its rows), so a whole generated sample is one thread-pool dispatch.
@@ -350,7 +360,7 @@ extension SaShiMi {
     /// has a shape the fused kernels do not cover (Mamba dInner not a multiple of 16): callers
     /// then use `makeStepState` and `step(tokens:_:)`, the Backend-generic path.
     public func makeFastStepState(batch: Int) -> SaShiMiFastStepState? {
-        guard let cpu = store.backend as? CPUBackend, cpu.device == .cpu else { return nil }
+        guard let cpu = store.backend as? any HostBackend, cpu.device == .cpu else { return nil }
         for block in downBlocks.joined() + center + up.flatMap(\.blocks) {
             if case .mamba(let m) = block.mixer, m.config.dInner % 16 != 0 { return nil }
             if case .attention = block.mixer { return nil }   // the generic path steps its KV cache

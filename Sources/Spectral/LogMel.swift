@@ -1,5 +1,5 @@
+import Support
 import Foundation
-import Kernels
 
 /// Log-mel spectrogram features: log(mel(|STFT|²) + floor), natural log.
 ///

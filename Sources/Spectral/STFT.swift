@@ -1,4 +1,4 @@
-import Kernels
+import Support
 
 /// Short-time Fourier transform of real signals, matching `torch.stft(x, n_fft, hop_length,
 /// window=torch.hann_window(n_fft), center=True, pad_mode="reflect", normalized=False,

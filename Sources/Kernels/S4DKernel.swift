@@ -1,5 +1,4 @@
 import Foundation
-import Kernels
 
 // The S4D convolution kernel (Gu et al., "On the Parameterization and Initialization of
 // Diagonal State Space Models", 2022; s4d.py's S4DKernel) and its gradient, on raw pointers.
@@ -12,6 +11,7 @@ import Kernels
 //
 // All arithmetic is in Double: the phase dt·A_imag·l reaches 10⁵ rad at audio lengths,
 // where Float would lose the kernel's tail (PyTorch's complex64 does). Only K is Float.
+// The backends call it (CPUBackend's `s4dKernel`); Layers' S4D reaches it through them.
 
 /// A complex number in Double (the kernel's working precision).
 struct ComplexDouble: Equatable {

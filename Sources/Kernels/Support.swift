@@ -1,0 +1,2 @@
+// The kernels take a `ThreadPool`; whoever imports Kernels sees it too.
+@_exported import Support
