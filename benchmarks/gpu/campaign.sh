@@ -10,8 +10,9 @@
 #   campaign.sh start SECONDS RECIPE [TRAIN-ARGS…]
 #                                      trains RECIPE on /tmp/wm/data in the background (setsid),
 #                                      resuming /tmp/wm/run when it holds a checkpoint (or a
-#                                      carried run.tar.part-*); SIGINT after SECONDS makes it
-#                                      write a checkpoint and exit, as Ctrl-C does
+#                                      carried run.tar.part-*); --max-time SECONDS makes it
+#                                      write a checkpoint and exit 0 (SIGINT 60 s later, and
+#                                      SIGKILL 120 s after that, only if it hangs)
 #   campaign.sh wait SECONDS           prints progress until the run ends or SECONDS pass
 #   campaign.sh collect PART           packs the run folder (recipe, metrics, newest checkpoint
 #                                      and its optimiser companion) into 15 MiB parts and copies
@@ -47,10 +48,10 @@ case "${1:-}" in
     start)
         seconds="$2" recipe="$3"; shift 3
         env_setup
-        args=(train "$recipe" --data "$top/data/digits" --out "$top/run" --device cuda "$@")
-        [[ -f $top/run/metrics.jsonl ]] && args=(train --resume --data "$top/data/digits" --out "$top/run" --device cuda "$@")
-        echo "\$ wavemamba ${args[*]}   (SIGINT after $seconds s)"
-        setsid nohup timeout -s INT -k 120 "$seconds" "$top/gpu/wavemamba" "${args[@]}" > "$top/train.log" 2>&1 < /dev/null &
+        args=(train "$recipe" --data "$top/data/digits" --out "$top/run" --device cuda --max-time "${seconds}s" "$@")
+        [[ -f $top/run/metrics.jsonl ]] && args=(train --resume --data "$top/data/digits" --out "$top/run" --device cuda --max-time "${seconds}s" "$@")
+        echo "\$ wavemamba ${args[*]}"
+        setsid nohup timeout -s INT -k 120 "$((seconds + 60))" "$top/gpu/wavemamba" "${args[@]}" > "$top/train.log" 2>&1 < /dev/null &
         echo $! > "$top/train.pid"
         sleep 20; tail -c 3000 "$top/train.log" ;;
     wait)
