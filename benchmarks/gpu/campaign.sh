@@ -18,8 +18,13 @@
 #                                      and its optimiser companion) into 15 MiB parts and copies
 #                                      the PART-th four of them (1 or 2) to $OUT
 #   campaign.sh run ARGS…              runs the carried binary with ARGS (e.g. generate)
+#
+# WM_RUN=NAME (default run) names the run folder /tmp/wm/NAME, its log and its parts, so that
+# several runs can share the GPU in one slice (an A/B from the same weights).
 set -uo pipefail
 top=/tmp/wm
+name="${WM_RUN:-run}"
+run="$top/$name"
 carry=.carry/campaign
 out="${OUT:-/tmp/wm-out}"
 mkdir -p "$top" "$out"
@@ -41,39 +46,39 @@ case "${1:-}" in
             [[ -f $part ]] || continue
             tar -C "$top/data" -xf "$part" && echo "unpacked $(basename "$part")"
         done
-        if compgen -G "$carry/run.tar.part-*" >/dev/null && [[ ! -d $top/run ]]; then
-            cat $carry/run.tar.part-* | tar -C "$top" -xf - && echo "unpacked the carried run folder"
+        if compgen -G "$carry/$name.tar.part-*" >/dev/null && [[ ! -d $run ]]; then
+            cat $carry/$name.tar.part-* | tar -C "$top" -xf - && echo "unpacked the carried run folder $name"
         fi
         du -sh "$top"/* 2>/dev/null ;;
     start)
         seconds="$2" recipe="$3"; shift 3
         env_setup
-        args=(train "$recipe" --data "$top/data/digits" --out "$top/run" --device cuda --max-time "${seconds}s" "$@")
-        [[ -f $top/run/metrics.jsonl ]] && args=(train --resume --data "$top/data/digits" --out "$top/run" --device cuda --max-time "${seconds}s" "$@")
+        args=(train "$recipe" --data "$top/data/digits" --out "$run" --device cuda --max-time "${seconds}s" "$@")
+        [[ -f $run/metrics.jsonl ]] && args=(train --resume --data "$top/data/digits" --out "$run" --device cuda --max-time "${seconds}s" "$@")
         echo "\$ wavemamba ${args[*]}"
-        setsid nohup timeout -s INT -k 120 "$((seconds + 60))" "$top/gpu/wavemamba" "${args[@]}" > "$top/train.log" 2>&1 < /dev/null &
-        echo $! > "$top/train.pid"
-        sleep 20; tail -c 3000 "$top/train.log" ;;
+        setsid nohup timeout -s INT -k 120 "$((seconds + 60))" "$top/gpu/wavemamba" "${args[@]}" > "$top/$name.log" 2>&1 < /dev/null &
+        echo $! > "$top/$name.pid"
+        sleep 20; tail -c 3000 "$top/$name.log" ;;
     wait)
         end=$((SECONDS + $2))
         while (( SECONDS < end )); do
-            if ! kill -0 "$(cat $top/train.pid)" 2>/dev/null; then echo "training ended"; break; fi
+            if ! kill -0 "$(cat $top/$name.pid)" 2>/dev/null; then echo "training ended"; break; fi
             sleep 15
         done
-        tr '\r' '\n' < "$top/train.log" | grep -v '^\s*$' | tail -n 25
-        grep -h '"type":"valid"' "$top/run/metrics.jsonl" 2>/dev/null | tail -n 5 ;;
+        tr '\r' '\n' < "$top/$name.log" | grep -v '^\s*$' | tail -n 25
+        grep -h '"type":"valid"\|"type":"samples"' "$run/metrics.jsonl" 2>/dev/null | tail -n 8 ;;
     collect)
-        if [[ ! -f $top/run.tar.part-aa ]] || [[ $top/run/metrics.jsonl -nt $top/run.tar.part-aa ]]; then
-            rm -f $top/run.tar.part-*
-            latest=$(ls $top/run/checkpoints/ | sed -n 's/^step-\([0-9]*\)\.safetensors$/\1/p' | sort -n | tail -n1)
-            (cd $top && tar -cf - run/recipe.toml run/metrics.jsonl "run/checkpoints/step-$latest.safetensors" \
-                "run/checkpoints/step-$latest.optim.safetensors" | split -b 15M - run.tar.part-)
+        if [[ ! -f $top/$name.tar.part-aa ]] || [[ $run/metrics.jsonl -nt $top/$name.tar.part-aa ]]; then
+            rm -f $top/$name.tar.part-*
+            latest=$(ls $run/checkpoints/ | sed -n 's/^step-\([0-9]*\)\.safetensors$/\1/p' | sort -n | tail -n1)
+            (cd $top && tar -cf - $name/recipe.toml $name/metrics.jsonl "$name/checkpoints/step-$latest.safetensors" \
+                "$name/checkpoints/step-$latest.optim.safetensors" | split -b 15M - $name.tar.part-)
             echo "checkpoint step $latest"
         fi
-        parts=($top/run.tar.part-*)
+        parts=($top/$name.tar.part-*)
         first=$(( (${2:-1} - 1) * 4 ))
         for p in "${parts[@]:$first:4}"; do cp "$p" "$out/"; done
-        ls -la $top/run.tar.part-* ;;
+        ls -la $top/$name.tar.part-* ;;
     run)
         shift; env_setup; "$top/gpu/wavemamba" "$@" ;;
     *) sed -n '2,22p' "$0"; exit 2 ;;
