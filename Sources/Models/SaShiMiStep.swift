@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import FusedSteps
 import Layers
 
 /// Step-by-step (recurrent) state of a SaShiMi U-Net for `batch` streams, with every
