@@ -61,9 +61,9 @@ let package = Package(
         // Sequence layers: selective SSM (Mamba, real and complex), S4D, and the modules they use.
         .target(name: "Layers", dependencies: ["Engine", "Spectral"]),
 
-        // SaShiMi's U-Net of Mamba / S4D blocks, forward and step mode. Kernels only for the CPU
-        // fast step (SaShiMiFastStep packs weights and calls MambaStepKernel etc. directly);
-        // routing it through the Engine needs the fused-step protocol, not written yet.
+        // SaShiMi's U-Net of Mamba / S4D blocks, forward and step mode (one step schedule, several
+        // executors). Kernels only for the CPU fast step (SaShiMiFastStep packs weights and calls
+        // MambaStepKernel etc. directly), until the CPU backend has fused steps of its own.
         .target(name: "Models", dependencies: ["Layers", "Engine", "FusedSteps", "Kernels", "Spectral"]),
 
         // Step-mode sampling and audio output.
