@@ -127,7 +127,7 @@ public final class SaShiMiFastStepState {
             return p
         }
 
-        init(_ w: Weights, first: Int, rows: Int) {
+        init(_ w: Weights, _ schedule: SaShiMiStepSchedule, first: Int, rows: Int) {
             self.first = first
             self.rows = rows
             let c = w.model.config
@@ -150,14 +150,14 @@ public final class SaShiMiFastStepState {
                 }
             }
             x0 = make(rows * c.dModel)
-            downBuffers = w.downs.map { make(rows * $0.pool * $0.width) }
+            downBuffers = (0..<schedule.levels).map { let s = schedule.downBuffer(level: $0); return make(rows * s.rows * s.width) }
             downOuts = w.downs.map { make(rows * $0.linear.outFeatures) }
             downH = zip(w.downBlocks, w.downs).map { blocks, d in blocks.isEmpty ? [] : (0...blocks.count).map { _ in make(rows * d.width) } }
             downBlocks = zip(w.downBlocks, w.downs).map { blocks, d in blocks.map { state($0, width: d.width) } }
             let cw = w.downs.last?.linear.outFeatures ?? c.dModel
             center = w.center.map { state($0, width: cw) }
             centerH = make(rows * cw)
-            upCaches = w.ups.map { make(rows * $0.pool * $0.width) }
+            upCaches = (0..<schedule.levels).map { let s = schedule.upCache(stage: $0); return make(rows * s.rows * s.width) }
             upJoined = w.ups.map { make(rows * $0.width) }
             upH = w.ups.map { make(rows * $0.width) }
             upBlocks = w.ups.map { u in u.blocks.map { state($0, width: u.width) } }
@@ -219,7 +219,7 @@ public final class SaShiMiFastStepState {
             let remaining = batch - first, left = n - p
             var rows = (remaining + left - 1) / left
             if left > 1 { rows = min(remaining - (left - 1), (rows + 3) / 4 * 4) }
-            parts.append(Part(weights, first: first, rows: rows))
+            parts.append(Part(weights, schedule, first: first, rows: rows))
             first += rows
         }
         self.parts = parts
@@ -232,12 +232,12 @@ public final class SaShiMiFastStepState {
         steps = 0
         for part in parts {
             for d in part.downBuffers.indices {
-                let s = weights.downs[d]
-                part.downBuffers[d].update(repeating: 0, count: part.rows * s.pool * s.width)
+                let s = schedule.downBuffer(level: d)
+                part.downBuffers[d].update(repeating: 0, count: part.rows * s.rows * s.width)
             }
             for u in part.upCaches.indices {
-                let s = weights.ups[u]
-                part.upCaches[u].update(repeating: 0, count: part.rows * s.pool * s.width)
+                let s = schedule.upCache(stage: u)
+                part.upCaches[u].update(repeating: 0, count: part.rows * s.rows * s.width)
             }
             for s in part.downBlocks.joined() + part.center + part.upBlocks.joined() {
                 switch s {

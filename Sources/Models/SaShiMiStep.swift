@@ -50,13 +50,15 @@ public final class SaShiMiStepState {
         let out: Tensor          // (batch, expand·H)
         /// Rows stored since the buffer last emitted (the schedule's, kept for inspection).
         var count = 0
-        init(_ b: any Backend, batch: Int, pool: DownPool) {
-            buffer = b.zeros([batch, pool.pool, pool.width])
-            let flat = buffer.reshaped([batch, pool.pool * pool.width])
-            slots = (0..<pool.pool).map { flat.columns(($0 * pool.width)..<(($0 + 1) * pool.width)) }
-            stacked = b.empty([batch, pool.width * pool.pool])
-            stacked3 = stacked.reshaped([batch, pool.width, pool.pool])
-            out = b.empty([batch, pool.linear.weight.shape[0]])
+        /// `shape`: the schedule's `downBuffer`; `outWidth`: the DownPool's output width.
+        init(_ b: any Backend, batch: Int, shape: (rows: Int, width: Int), outWidth: Int) {
+            let (pool, width) = shape
+            buffer = b.zeros([batch, pool, width])
+            let flat = buffer.reshaped([batch, pool * width])
+            slots = (0..<pool).map { flat.columns(($0 * width)..<(($0 + 1) * width)) }
+            stacked = b.empty([batch, width * pool])
+            stacked3 = stacked.reshaped([batch, width, pool])
+            out = b.empty([batch, outWidth])
         }
     }
 
@@ -67,12 +69,14 @@ public final class SaShiMiStepState {
         let out: Tensor          // (batch, H)
         /// The next row to read (the schedule's, kept for inspection).
         var index = 0
-        init(_ b: any Backend, batch: Int, pool: UpPool) {
-            projected = b.empty([batch, pool.width * pool.pool])
-            cache = b.zeros([batch, pool.pool, pool.width])
-            let flat = cache.reshaped([batch, pool.pool * pool.width])
-            slots = (0..<pool.pool).map { flat.columns(($0 * pool.width)..<(($0 + 1) * pool.width)) }
-            out = b.empty([batch, pool.width])
+        /// `shape`: the schedule's `upCache`.
+        init(_ b: any Backend, batch: Int, shape: (rows: Int, width: Int)) {
+            let (pool, width) = shape
+            projected = b.empty([batch, width * pool])
+            cache = b.zeros([batch, pool, width])
+            let flat = cache.reshaped([batch, pool * width])
+            slots = (0..<pool).map { flat.columns(($0 * width)..<(($0 + 1) * width)) }
+            out = b.empty([batch, width])
         }
     }
 
@@ -115,10 +119,13 @@ public final class SaShiMiStepState {
         func steps(_ level: Int) -> Int { maxSamples / c.pool.prefix(level).reduce(1, *) + 1 }
         // Fused block steps need a backend that has them.
         let fuse = fusedBlocks && (b as? any StepGraphBackend).map { $0.fusedBlockSteps && batch >= $0.fusedStepMinimumBatch } == true
-        schedule = SaShiMiStepSchedule(config: c)
+        let schedule = SaShiMiStepSchedule(config: c)
+        self.schedule = schedule
         token = b.empty([batch], dtype: .int32)
         x0 = b.empty([batch, c.dModel])
-        downs = model.down.map { DownState(b, batch: batch, pool: $0) }
+        downs = model.down.enumerated().map { level, pool in
+            DownState(b, batch: batch, shape: schedule.downBuffer(level: level), outWidth: pool.linear.weight.shape[0])
+        }
         downBlocks = zip(model.downBlocks, model.down).enumerated().map { level, stage in
             stage.0.map { BlockState(b, batch: batch, block: $0, width: stage.1.width, fused: fuse, maxSteps: steps(level)) }
         }
@@ -129,7 +136,7 @@ public final class SaShiMiStepState {
         for (i, stage) in model.up.enumerated() {
             width /= c.expand
             let level = c.pool.count - 1 - i
-            ups.append((UpState(b, batch: batch, pool: stage.pool),
+            ups.append((UpState(b, batch: batch, shape: schedule.upCache(stage: i)),
                         stage.blocks.map { BlockState(b, batch: batch, block: $0, width: width, fused: fuse, maxSteps: steps(level)) },
                         b.empty([batch, width]), b.empty([batch, width])))
         }
