@@ -48,6 +48,12 @@ let package = Package(
         // Tensors, devices, autodiff tape, optimiser, checkpoints.
         .target(name: "Engine", dependencies: ["Kernels", "SafeTensors", "Support"]),
 
+        // Fused generation steps: what a backend's fused step kernels read (a residual Mamba
+        // block's step, the output head) and the protocol Models and Generation call them
+        // through (step graphs, on-device sampling). Above the Engine, which knows no model;
+        // the backends that fuse steps (CUDABackend) implement it.
+        .target(name: "FusedSteps", dependencies: ["Engine"]),
+
         // FFTW plans: FFT convolution, STFT, mel features. Host raw-pointer code beside the
         // kernels (compiled with their flags); FFTConvolution uses Kernels' Layout.transpose.
         .target(name: "Spectral", dependencies: ["CFFTW", "Kernels", "Support"], swiftSettings: kernelFlags),
@@ -55,13 +61,13 @@ let package = Package(
         // Sequence layers: selective SSM (Mamba, real and complex), S4D, and the modules they use.
         .target(name: "Layers", dependencies: ["Engine", "Spectral"]),
 
-        // SaShiMi's U-Net of Mamba / S4D blocks, forward and step mode. Kernels only for the CPU
-        // fast step (SaShiMiFastStep packs weights and calls MambaStepKernel etc. directly);
-        // routing it through the Engine needs the fused-step protocol, not written yet.
-        .target(name: "Models", dependencies: ["Layers", "Engine", "Kernels", "Spectral"]),
+        // SaShiMi's U-Net of Mamba / S4D blocks, forward and step mode (one step schedule, several
+        // executors). Kernels only for the CPU fast step (SaShiMiFastStep packs weights and calls
+        // MambaStepKernel etc. directly), until the CPU backend has fused steps of its own.
+        .target(name: "Models", dependencies: ["Layers", "Engine", "FusedSteps", "Kernels", "Spectral"]),
 
         // Step-mode sampling and audio output.
-        .target(name: "Generation", dependencies: ["Models", "Engine", "AudioIO"]),
+        .target(name: "Generation", dependencies: ["Models", "Engine", "FusedSteps", "AudioIO"]),
 
         // Scoring generated audio: log-mel features, the folder-labelled Mamba classifier,
         // FID / IS / mIS / AM, classifier-free spectral statistics, the HTML report.
@@ -78,7 +84,7 @@ let package = Package(
 
         // The CUDA backend: driver API, NVRTC and cuBLAS loaded at run time (dlopen), so the
         // binary builds and runs without CUDA; kernels are the CUDA C files in Kernels/.
-        .target(name: "CUDABackend", dependencies: ["Engine", "Kernels"], resources: [
+        .target(name: "CUDABackend", dependencies: ["Engine", "FusedSteps", "Kernels"], resources: [
             .embedInCode("Kernels/elementwise.cu"), .embedInCode("Kernels/layout.cu"), .embedInCode("Kernels/reduce.cu"),
             .embedInCode("Kernels/norms.cu"), .embedInCode("Kernels/loss.cu"), .embedInCode("Kernels/conv.cu"),
             .embedInCode("Kernels/scan.cu"), .embedInCode("Kernels/optimizer.cu"), .embedInCode("Kernels/random.cu"),
@@ -92,11 +98,11 @@ let package = Package(
         // GPU-vs-CPU checks of a backend (kernels, scan, golden files, whole-model steps, step graphs),
         // shared by the test target and `wavemamba selftest` (which runs where swift test can't).
         // Kernels: the CPU references the CUDA kernels are compared with.
-        .target(name: "CUDAChecks", dependencies: ["CUDABackend", "Engine", "Generation", "Kernels", "Layers", "Models", "SafeTensors", "Spectral"]),
+        .target(name: "CUDAChecks", dependencies: ["CUDABackend", "Engine", "FusedSteps", "Generation", "Kernels", "Layers", "Models", "SafeTensors", "Spectral"]),
 
         // Kernels: the benches (`wavemamba bench`) measure the kernels themselves.
         .executableTarget(name: "wavemamba", dependencies: [
-            "AudioIO", "Kernels", "Engine", "CUDABackend", "CUDAChecks", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS", "Training", "Distributed",
+            "AudioIO", "Kernels", "Engine", "FusedSteps", "CUDABackend", "CUDAChecks", "Spectral", "Layers", "Models", "Generation", "Evaluation", "SafeTensors", "COpenBLAS", "Training", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

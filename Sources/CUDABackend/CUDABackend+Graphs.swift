@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import FusedSteps
 
 /// An instantiated CUDA graph (CUgraphExec) of one `CUDABackend`, with the memory pool its
 /// capture used (see `CapturePools`); both are released when the object goes.

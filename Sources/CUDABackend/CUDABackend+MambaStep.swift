@@ -1,4 +1,5 @@
 import Engine
+import FusedSteps
 
 // The fused generation step of a residual Mamba block (mamba_step.cu describes the kernel).
 extension CUDABackend {

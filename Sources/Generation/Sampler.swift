@@ -1,6 +1,7 @@
 import AudioIO
 import Engine
 import Foundation
+import FusedSteps
 import Models
 
 /// Autoregressive sampling from a SaShiMi model in step mode, batched over streams.

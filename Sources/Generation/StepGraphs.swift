@@ -1,4 +1,5 @@
 import Engine
+import FusedSteps
 import Models
 
 /// Generation on a backend with step graphs (CUDA): one recorded graph per pooling phase,

@@ -3,8 +3,8 @@ import Foundation
 import Kernels
 import Layers
 
-/// The CPU fast path of SaShiMi's step mode: the same recurrence as `SaShiMiStepState` /
-/// `SaShiMi.step`, but over raw buffers with packed weights and fused per-block kernels
+/// The CPU fast path of SaShiMi's step mode: the same schedule (`SaShiMiStepSchedule`) as
+/// `SaShiMiStepState` / `SaShiMi.step`, but over raw buffers with packed weights and fused per-block kernels
 /// (`MambaStepKernel`, `PackedLinear`), and parallel at the coarsest grain: the streams are
 /// split into one part per thread and each part runs the whole U-Net step on its thread, so
 /// a step costs one thread-pool dispatch instead of hundreds of small Backend calls.
@@ -15,6 +15,9 @@ import Layers
 public final class SaShiMiFastStepState {
     public let batch: Int
     public let classes: Int
+    public let schedule: SaShiMiStepSchedule
+    /// Steps taken since the state was made or reset.
+    public private(set) var steps = 0
     /// (batch, classes): the logits of the latest step.
     public let logits: UnsafeMutablePointer<Float>
     let weights: Weights
@@ -98,20 +101,18 @@ public final class SaShiMiFastStepState {
     final class Part {
         let first: Int, rows: Int
         let x0: UnsafeMutablePointer<Float>
-        /// Per DownPool: (rows, pool·H) inputs so far in (s, h) order, its output, its fill count.
+        /// Per DownPool: (rows, pool·H) inputs so far in (s, h) order, and its output.
         let downBuffers: [UnsafeMutablePointer<Float>]
         let downOuts: [UnsafeMutablePointer<Float>]
-        var downCounts: [Int]
         /// `unet`: per pooling level, the input of each down block and last the DownPool's
         /// (the skips of the way up), and the blocks' states.
         let downH: [[UnsafeMutablePointer<Float>]]
         let downBlocks: [[BlockState]]
         let center: [BlockState]
         let centerH: UnsafeMutablePointer<Float>
-        /// Per up stage: the UpPool's cache (rows, pool·H) in (s, h) order and its read index;
-        /// the joined input (skip added) and the residual stream through the blocks.
+        /// Per up stage: the UpPool's cache (rows, pool·H) in (s, h) order; the joined input
+        /// (skip added) and the residual stream through the blocks.
         let upCaches: [UnsafeMutablePointer<Float>]
-        var upIndex: [Int]
         let upJoined: [UnsafeMutablePointer<Float>]
         let upH: [UnsafeMutablePointer<Float>]
         let upBlocks: [[BlockState]]
@@ -126,7 +127,7 @@ public final class SaShiMiFastStepState {
             return p
         }
 
-        init(_ w: Weights, first: Int, rows: Int) {
+        init(_ w: Weights, _ schedule: SaShiMiStepSchedule, first: Int, rows: Int) {
             self.first = first
             self.rows = rows
             let c = w.model.config
@@ -149,16 +150,14 @@ public final class SaShiMiFastStepState {
                 }
             }
             x0 = make(rows * c.dModel)
-            downBuffers = w.downs.map { make(rows * $0.pool * $0.width) }
+            downBuffers = (0..<schedule.levels).map { let s = schedule.downBuffer(level: $0); return make(rows * s.rows * s.width) }
             downOuts = w.downs.map { make(rows * $0.linear.outFeatures) }
-            downCounts = [Int](repeating: 0, count: w.downs.count)
             downH = zip(w.downBlocks, w.downs).map { blocks, d in blocks.isEmpty ? [] : (0...blocks.count).map { _ in make(rows * d.width) } }
             downBlocks = zip(w.downBlocks, w.downs).map { blocks, d in blocks.map { state($0, width: d.width) } }
             let cw = w.downs.last?.linear.outFeatures ?? c.dModel
             center = w.center.map { state($0, width: cw) }
             centerH = make(rows * cw)
-            upCaches = w.ups.map { make(rows * $0.pool * $0.width) }
-            upIndex = [Int](repeating: 0, count: w.ups.count)
+            upCaches = (0..<schedule.levels).map { let s = schedule.upCache(stage: $0); return make(rows * s.rows * s.width) }
             upJoined = w.ups.map { make(rows * $0.width) }
             upH = w.ups.map { make(rows * $0.width) }
             upBlocks = w.ups.map { u in u.blocks.map { state($0, width: u.width) } }
@@ -168,87 +167,15 @@ public final class SaShiMiFastStepState {
 
         deinit { for p in owned { p.deallocate() } }
 
-        /// Runs one step of this part's streams; writes logits rows first..<first + rows.
-        func step(_ w: Weights, tokens: UnsafePointer<Int32>, logits: UnsafeMutablePointer<Float>, classes: Int) {
-            let H0 = w.model.config.dModel
-            for r in 0..<rows {
-                let t = Int(tokens[first + r])
-                precondition(t >= 0 && t < classes, "SaShiMi step: token \(t) outside 0..<\(classes)")
-                (x0 + r * H0).update(from: w.embedding + t * H0, count: H0)
-            }
-            // x: the input of the next level (nil once a DownPool is still collecting).
-            var x: UnsafeMutablePointer<Float>? = x0
-            var reached = 0
-            for i in 0..<w.downs.count {
-                let d = w.downs[i], ld = d.pool * d.width
-                if !w.downBlocks[i].isEmpty {
-                    // Each block steps a copy of its input, which stays as the mirror's skip.
-                    let hs = downH[i]
-                    hs[0].update(from: x!, count: rows * d.width)
-                    for k in 0..<w.downBlocks[i].count {
-                        hs[k + 1].update(from: hs[k], count: rows * d.width)
-                        stepBlock(w.downBlocks[i][k], downBlocks[i][k], hs[k + 1], width: d.width)
-                    }
-                    x = hs[w.downBlocks[i].count]
-                }
-                let buf = downBuffers[i], slot = downCounts[i] * d.width
-                for r in 0..<rows { (buf + r * ld + slot).update(from: x! + r * d.width, count: d.width) }
-                downCounts[i] += 1
-                if downCounts[i] < d.pool { x = nil; break }
-                downCounts[i] = 0
-                d.linear.apply(x: buf, ldx: ld, rows: rows, y: downOuts[i], ldy: d.linear.outFeatures)
-                x = downOuts[i]
-                reached += 1
-            }
-            let firstUp: Int
-            if let xc = x {
-                let width = w.downs.last?.linear.outFeatures ?? H0
-                centerH.update(from: xc, count: rows * width)
-                for j in 0..<w.center.count { stepBlock(w.center[j], center[j], centerH, width: width) }
-                add(centerH, xc, rows * width)
-                x = centerH
-                firstUp = 0
-            } else {
-                firstUp = w.downs.count - reached - 1
-            }
-            for i in firstUp..<w.ups.count {
-                let u = w.ups[i], width = u.width, ld = u.pool * width
-                // The mirror level's skips: the DownPool's input, then (unet) its blocks' inputs.
-                let j = w.downs.count - 1 - i
-                let mirror = downH[j]
-                let skip = mirror.last ?? (j == 0 ? x0 : downOuts[j - 1])
-                let cache = upCaches[i], joined = upJoined[i], h = upH[i]
-                // Pop the cached output (plus the skip) before a refill overwrites the cache.
-                let slot = upIndex[i] * width
-                for r in 0..<rows {
-                    let c = cache + r * ld + slot, s = skip + r * width, o = joined + r * width
-                    for k in 0..<width { o[k] = c[k] + s[k] }
-                }
-                upIndex[i] += 1
-                if upIndex[i] == u.pool {
-                    guard let xin = x else { preconditionFailure("UpPool cache ran empty without a coarse step") }
-                    u.linear.apply(x: xin, ldx: u.linear.inFeatures, rows: rows, y: cache, ldy: ld)
-                    upIndex[i] = 0
-                }
-                h.update(from: joined, count: rows * width)
-                if mirror.isEmpty {
-                    for k in 0..<u.blocks.count { stepBlock(u.blocks[k], upBlocks[i][k], h, width: width) }
-                    add(h, joined, rows * width)
-                } else {
-                    for k in 0..<u.blocks.count {
-                        stepBlock(u.blocks[k], upBlocks[i][k], h, width: width)
-                        add(h, mirror[u.blocks.count - 1 - k], rows * width)
-                    }
-                }
-                x = h
-            }
-            LayerNorm.forward(x: x!, weight: w.normWeight, bias: w.normBias, y: normed, mean: nil, rstd: nil,
-                              rows: rows, channels: H0, pool: single)
-            w.head.apply(x: normed, ldx: H0, rows: rows, y: logits + first * classes, ldy: classes)
+        /// Runs sample `sample` of this part's streams; writes logits rows first..<first + rows.
+        func step(_ w: Weights, _ schedule: SaShiMiStepSchedule, sample: Int, tokens: UnsafePointer<Int32>,
+                  logits: UnsafeMutablePointer<Float>, classes: Int) {
+            var executor = FastStep(part: self, w: w, schedule: schedule, tokens: tokens, logits: logits, classes: classes)
+            schedule.run(sample: sample, &executor)
         }
 
         /// h ← h + mixer(LayerNorm(h)) in place (rows × width).
-        private func stepBlock(_ b: Block, _ s: BlockState, _ h: UnsafeMutablePointer<Float>, width: Int) {
+        fileprivate func stepBlock(_ b: Block, _ s: BlockState, _ h: UnsafeMutablePointer<Float>, width: Int) {
             switch (b, s) {
             case (.mamba(let mw), .mamba(let ws)):
                 MambaStepKernel.residualStep(mw, ws, x: h, out: h, pool: single)
@@ -270,7 +197,7 @@ public final class SaShiMiFastStepState {
         }
 
         /// a += b (n floats).
-        private func add(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+        fileprivate func add(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
             for k in 0..<n { a[k] += b[k] }
         }
     }
@@ -280,6 +207,7 @@ public final class SaShiMiFastStepState {
         self.batch = batch
         classes = model.config.classes
         self.pool = pool
+        schedule = SaShiMiStepSchedule(config: model.config)
         weights = Weights(model)
         logits = .allocate(capacity: batch * classes)
         logits.initialize(repeating: 0, count: batch * classes)
@@ -291,7 +219,7 @@ public final class SaShiMiFastStepState {
             let remaining = batch - first, left = n - p
             var rows = (remaining + left - 1) / left
             if left > 1 { rows = min(remaining - (left - 1), (rows + 3) / 4 * 4) }
-            parts.append(Part(weights, first: first, rows: rows))
+            parts.append(Part(weights, schedule, first: first, rows: rows))
             first += rows
         }
         self.parts = parts
@@ -301,16 +229,15 @@ public final class SaShiMiFastStepState {
 
     /// Forgets every stream's history.
     public func reset() {
+        steps = 0
         for part in parts {
-            part.downCounts = part.downCounts.map { _ in 0 }
-            part.upIndex = part.upIndex.map { _ in 0 }
             for d in part.downBuffers.indices {
-                let s = weights.downs[d]
-                part.downBuffers[d].update(repeating: 0, count: part.rows * s.pool * s.width)
+                let s = schedule.downBuffer(level: d)
+                part.downBuffers[d].update(repeating: 0, count: part.rows * s.rows * s.width)
             }
             for u in part.upCaches.indices {
-                let s = weights.ups[u]
-                part.upCaches[u].update(repeating: 0, count: part.rows * s.pool * s.width)
+                let s = schedule.upCache(stage: u)
+                part.upCaches[u].update(repeating: 0, count: part.rows * s.rows * s.width)
             }
             for s in part.downBlocks.joined() + part.center + part.upBlocks.joined() {
                 switch s {
@@ -339,12 +266,99 @@ public final class SaShiMiFastStepState {
     /// on each part's thread, calls `then(streams)` for that part's range (e.g. to sample from
     /// its rows), so a whole generated sample is one thread-pool dispatch.
     public func step(tokens: UnsafePointer<Int32>, then: ((Range<Int>) -> Void)? = nil) {
-        let w = weights, logits = self.logits, classes = self.classes
+        let w = weights, schedule = self.schedule, sample = steps, logits = self.logits, classes = self.classes
         pool.forEach(parts.count) { p in
             let part = parts[p]
-            part.step(w, tokens: tokens, logits: logits, classes: classes)
+            part.step(w, schedule, sample: sample, tokens: tokens, logits: logits, classes: classes)
             then?(part.first..<(part.first + part.rows))
         }
+        steps += 1
+    }
+}
+
+/// The fast path's executor of the step schedule: one part's streams on its thread.
+private struct FastStep: SaShiMiStepExecutor {
+    let part: SaShiMiFastStepState.Part, w: SaShiMiFastStepState.Weights, schedule: SaShiMiStepSchedule
+    let tokens: UnsafePointer<Int32>, logits: UnsafeMutablePointer<Float>, classes: Int
+    /// The input of the next call.
+    var x: UnsafeMutablePointer<Float>
+
+    init(part: SaShiMiFastStepState.Part, w: SaShiMiFastStepState.Weights, schedule: SaShiMiStepSchedule, tokens: UnsafePointer<Int32>,
+         logits: UnsafeMutablePointer<Float>, classes: Int) {
+        self.part = part; self.w = w; self.schedule = schedule; self.tokens = tokens; self.logits = logits; self.classes = classes
+        x = part.x0
+    }
+
+    mutating func embed() {
+        let H0 = w.model.config.dModel, p = part
+        for r in 0..<p.rows {
+            let t = Int(tokens[p.first + r])
+            precondition(t >= 0 && t < classes, "SaShiMi step: token \(t) outside 0..<\(classes)")
+            (p.x0 + r * H0).update(from: w.embedding + t * H0, count: H0)
+        }
+        x = p.x0
+    }
+
+    mutating func down(level i: Int, row: Int, emits: Bool) {
+        let p = part, rows = p.rows, d = w.downs[i], ld = d.pool * d.width
+        if !w.downBlocks[i].isEmpty {
+            // Each block steps a copy of its input, which stays as the mirror's skip.
+            let hs = p.downH[i]
+            hs[0].update(from: x, count: rows * d.width)
+            for k in 0..<w.downBlocks[i].count {
+                hs[k + 1].update(from: hs[k], count: rows * d.width)
+                p.stepBlock(w.downBlocks[i][k], p.downBlocks[i][k], hs[k + 1], width: d.width)
+            }
+            x = hs[w.downBlocks[i].count]
+        }
+        let buf = p.downBuffers[i], slot = row * d.width
+        for r in 0..<rows { (buf + r * ld + slot).update(from: x + r * d.width, count: d.width) }
+        guard emits else { return }
+        d.linear.apply(x: buf, ldx: ld, rows: rows, y: p.downOuts[i], ldy: d.linear.outFeatures)
+        x = p.downOuts[i]
+    }
+
+    mutating func center() {
+        let p = part, width = w.downs.last?.linear.outFeatures ?? w.model.config.dModel
+        p.centerH.update(from: x, count: p.rows * width)
+        for j in 0..<w.center.count { p.stepBlock(w.center[j], p.center[j], p.centerH, width: width) }
+        p.add(p.centerH, x, p.rows * width)
+        x = p.centerH
+    }
+
+    mutating func up(stage i: Int, row: Int, refills: Bool, last: Bool) -> Bool {
+        let p = part, rows = p.rows, u = w.ups[i], width = u.width, ld = u.pool * width
+        // The mirror level's skips: the DownPool's input, then (unet) its blocks' inputs.
+        let j = schedule.mirror(upStage: i)
+        let mirror = p.downH[j]
+        let skip = mirror.last ?? (j == 0 ? p.x0 : p.downOuts[j - 1])
+        let cache = p.upCaches[i], joined = p.upJoined[i], h = p.upH[i]
+        // Pop the cached output (plus the skip) before a refill overwrites the cache.
+        let slot = row * width
+        for r in 0..<rows {
+            let c = cache + r * ld + slot, s = skip + r * width, o = joined + r * width
+            for k in 0..<width { o[k] = c[k] + s[k] }
+        }
+        if refills { u.linear.apply(x: x, ldx: u.linear.inFeatures, rows: rows, y: cache, ldy: ld) }
+        h.update(from: joined, count: rows * width)
+        if mirror.isEmpty {
+            for k in 0..<u.blocks.count { p.stepBlock(u.blocks[k], p.upBlocks[i][k], h, width: width) }
+            p.add(h, joined, rows * width)
+        } else {
+            for k in 0..<u.blocks.count {
+                p.stepBlock(u.blocks[k], p.upBlocks[i][k], h, width: width)
+                p.add(h, mirror[u.blocks.count - 1 - k], rows * width)
+            }
+        }
+        x = h
+        return false
+    }
+
+    mutating func head() {
+        let p = part, H0 = w.model.config.dModel
+        LayerNorm.forward(x: x, weight: w.normWeight, bias: w.normBias, y: p.normed, mean: nil, rstd: nil,
+                          rows: p.rows, channels: H0, pool: p.single)
+        w.head.apply(x: p.normed, ldx: H0, rows: p.rows, y: logits + p.first * classes, ldy: classes)
     }
 }
 

@@ -1,17 +1,14 @@
 import Engine
 import Foundation
+import FusedSteps
 import Layers
 
 /// Step-by-step (recurrent) state of a SaShiMi U-Net for `batch` streams, with every
-/// buffer a step needs allocated up front: generating a sample allocates nothing.
-///
-/// SaShiMi's step semantics: a DownPool collects `pool` inputs before it emits one coarse
-/// step; an UpPool emits its cached outputs one per fine step and refills the cache from
-/// the coarser level exactly when it runs empty — which is when that level has just
-/// produced a step. Coarse stages therefore run once every `pool` (or pool²…) samples,
-/// so a sample costs O(1) work on average.
+/// buffer a step needs allocated up front: generating a sample allocates nothing. Which
+/// stages run at which sample is `schedule`'s (`SaShiMiStepSchedule`).
 public final class SaShiMiStepState {
     public let batch: Int
+    public let schedule: SaShiMiStepSchedule
     /// (batch) Int32: the tokens the next step embeds (an on-device sampler writes them here).
     public let token: Tensor
     let x0: Tensor               // (batch, H) embedded input
@@ -37,12 +34,12 @@ public final class SaShiMiStepState {
     /// forward pushes them), reused every step (capacity reserved once).
     var outputs: [Tensor] = []
 
-    /// Steps taken so far. The pooling stages' counters cycle with period `period`, so the
-    /// kernels a step queues (which stages run, which buffer rows they touch) depend only on
-    /// `phase`: a step recorded once per phase can be replayed for every later step of it.
+    /// Steps taken so far. The schedule cycles with period `period`, so the kernels a step
+    /// queues (which stages run, which buffer rows they touch) depend only on `phase`: a step
+    /// recorded once per phase can be replayed for every later step of it.
     public internal(set) var steps = 0
     /// Π pool (16 for the default [4, 4]).
-    public let period: Int
+    public var period: Int { schedule.period }
     public var phase: Int { steps % period }
 
     final class DownState {
@@ -51,14 +48,17 @@ public final class SaShiMiStepState {
         let stacked: Tensor      // (batch, H·pool) in (h, s) order
         let stacked3: Tensor     // the same as (batch, H, pool)
         let out: Tensor          // (batch, expand·H)
+        /// Rows stored since the buffer last emitted (the schedule's, kept for inspection).
         var count = 0
-        init(_ b: any Backend, batch: Int, pool: DownPool) {
-            buffer = b.zeros([batch, pool.pool, pool.width])
-            let flat = buffer.reshaped([batch, pool.pool * pool.width])
-            slots = (0..<pool.pool).map { flat.columns(($0 * pool.width)..<(($0 + 1) * pool.width)) }
-            stacked = b.empty([batch, pool.width * pool.pool])
-            stacked3 = stacked.reshaped([batch, pool.width, pool.pool])
-            out = b.empty([batch, pool.linear.weight.shape[0]])
+        /// `shape`: the schedule's `downBuffer`; `outWidth`: the DownPool's output width.
+        init(_ b: any Backend, batch: Int, shape: (rows: Int, width: Int), outWidth: Int) {
+            let (pool, width) = shape
+            buffer = b.zeros([batch, pool, width])
+            let flat = buffer.reshaped([batch, pool * width])
+            slots = (0..<pool).map { flat.columns(($0 * width)..<(($0 + 1) * width)) }
+            stacked = b.empty([batch, width * pool])
+            stacked3 = stacked.reshaped([batch, width, pool])
+            out = b.empty([batch, outWidth])
         }
     }
 
@@ -67,13 +67,16 @@ public final class SaShiMiStepState {
         let cache: Tensor        // (batch, pool, H)
         let slots: [Tensor]      // cache's rows s as (batch, H) column views
         let out: Tensor          // (batch, H)
+        /// The next row to read (the schedule's, kept for inspection).
         var index = 0
-        init(_ b: any Backend, batch: Int, pool: UpPool) {
-            projected = b.empty([batch, pool.width * pool.pool])
-            cache = b.zeros([batch, pool.pool, pool.width])
-            let flat = cache.reshaped([batch, pool.pool * pool.width])
-            slots = (0..<pool.pool).map { flat.columns(($0 * pool.width)..<(($0 + 1) * pool.width)) }
-            out = b.empty([batch, pool.width])
+        /// `shape`: the schedule's `upCache`.
+        init(_ b: any Backend, batch: Int, shape: (rows: Int, width: Int)) {
+            let (pool, width) = shape
+            projected = b.empty([batch, width * pool])
+            cache = b.zeros([batch, pool, width])
+            let flat = cache.reshaped([batch, pool * width])
+            slots = (0..<pool).map { flat.columns(($0 * width)..<(($0 + 1) * width)) }
+            out = b.empty([batch, width])
         }
     }
 
@@ -116,10 +119,13 @@ public final class SaShiMiStepState {
         func steps(_ level: Int) -> Int { maxSamples / c.pool.prefix(level).reduce(1, *) + 1 }
         // Fused block steps need a backend that has them.
         let fuse = fusedBlocks && (b as? any StepGraphBackend).map { $0.fusedBlockSteps && batch >= $0.fusedStepMinimumBatch } == true
-        period = c.pool.reduce(1, *)
+        let schedule = SaShiMiStepSchedule(config: c)
+        self.schedule = schedule
         token = b.empty([batch], dtype: .int32)
         x0 = b.empty([batch, c.dModel])
-        downs = model.down.map { DownState(b, batch: batch, pool: $0) }
+        downs = model.down.enumerated().map { level, pool in
+            DownState(b, batch: batch, shape: schedule.downBuffer(level: level), outWidth: pool.linear.weight.shape[0])
+        }
         downBlocks = zip(model.downBlocks, model.down).enumerated().map { level, stage in
             stage.0.map { BlockState(b, batch: batch, block: $0, width: stage.1.width, fused: fuse, maxSteps: steps(level)) }
         }
@@ -130,7 +136,7 @@ public final class SaShiMiStepState {
         for (i, stage) in model.up.enumerated() {
             width /= c.expand
             let level = c.pool.count - 1 - i
-            ups.append((UpState(b, batch: batch, pool: stage.pool),
+            ups.append((UpState(b, batch: batch, shape: schedule.upCache(stage: i)),
                         stage.blocks.map { BlockState(b, batch: batch, block: $0, width: width, fused: fuse, maxSteps: steps(level)) },
                         b.empty([batch, width]), b.empty([batch, width])))
         }
@@ -187,100 +193,29 @@ extension SaShiMi {
     /// graph runs, after an on-device sampler has written the tokens.
     @discardableResult
     public func stepOnDeviceTokens(_ s: SaShiMiStepState) -> Tensor {
-        let b = store.backend
+        var executor = ReferenceStep(model: self, state: s)
+        s.schedule.run(sample: s.steps, &executor)
         s.steps += 1
-        b.embedding(table: embedding.value, indices: s.token, out: s.x0)
-        s.outputs.removeAll(keepingCapacity: true)
-        var x: Tensor? = s.x0
-        var reached = 0
-        for (i, (pool, st)) in zip(down, s.downs).enumerated() {
-            for (block, bs) in zip(downBlocks[i], s.downBlocks[i]) {
-                s.outputs.append(x!)
-                x = stepBlock(block, x!, bs)
-            }
-            s.outputs.append(x!)
-            // Append x as row `count` of each stream's (pool, H) buffer.
-            b.copy2D(from: x!, to: st.slots[st.count], accumulate: false)
-            st.count += 1
-            if st.count < pool.pool { x = nil; break }
-            st.count = 0
-            b.transpose(st.buffer, batch: s.batch, rows: pool.pool, cols: pool.width, out: st.stacked3, accumulate: false)
-            b.linear(x: st.stacked, weight: pool.linear.weight.value, bias: pool.linear.bias?.value, y: st.out)
-            x = st.out
-            reached += 1
-        }
-        let firstUp: Int
-        if let xc = x {
-            // The stage residual: the center's skip is its own input.
-            stepStage(center, s.center, run: s.centerRun, x: xc, addend: nil, joined: nil, out: s.centerOut, head: nil)
-            x = s.centerOut
-            firstUp = 0
-        } else {
-            firstUp = down.count - reached - 1
-        }
-        for i in firstUp..<up.count {
-            let stage = up[i], st = s.ups[i]
-            let y = stepUpPool(stage.pool, x, st.pool)
-            if config.backbone == .unet {
-                // Each layer adds the input of its mirror on the way down.
-                b.add(y, s.outputs.removeLast(), out: st.joined)
-                var h = st.joined
-                for (block, bs) in zip(stage.blocks, st.blocks) {
-                    h = stepBlock(block, h, bs)
-                    b.add(h, s.outputs.removeLast(), out: bs.out)
-                }
-                x = h
-                continue
-            }
-            let head = i == up.count - 1 ? s.fusedHead : nil
-            if stepStage(stage.blocks, st.blocks, run: s.upRuns[i], x: y, addend: s.outputs.removeLast(), joined: st.joined, out: st.out,
-                         head: head) {
-                return s.logits
-            }
-            x = st.out
-        }
-        b.layerNorm(x: x!, weight: norm.weight.value, bias: norm.bias.value, y: s.normed, mean: s.normMean, rstd: s.normRstd)
-        b.linear(x: s.normed, weight: head.weight.value, bias: head.bias?.value, y: s.logits)
         return s.logits
     }
 
-    /// Advances the stage counters exactly as `step` does, queuing nothing: a replayed step
-    /// graph did the work. (Mirrors the control flow of `step`; a test keeps them in line.)
+    /// Advances the stage counters (and attention caches' positions) exactly as `step` does,
+    /// queuing nothing: a replayed step graph did the work.
     public func advanceWithoutLaunching(_ s: SaShiMiStepState) {
+        var executor = CountersOnly(state: s)
+        s.schedule.run(sample: s.steps, &executor)
         s.steps += 1
-        var reached = 0
-        var full = true
-        func advance(_ blocks: [SaShiMiStepState.BlockState]) { for b in blocks { b.attention?.advanceWithoutLaunching() } }
-        for (i, (pool, st)) in zip(down, s.downs).enumerated() {
-            advance(s.downBlocks[i])
-            st.count += 1
-            if st.count < pool.pool { full = false; break }
-            st.count = 0
-            reached += 1
-        }
-        if full { advance(s.center) }
-        let firstUp = full ? 0 : down.count - reached - 1
-        for i in firstUp..<up.count {
-            advance(s.ups[i].blocks)
-            let st = s.ups[i].pool
-            st.index += 1
-            if st.index == up[i].pool.pool {
-                precondition(full || i > firstUp, "UpPool cache ran empty without a coarse step")
-                st.index = 0
-            }
-        }
     }
 
-    /// Pops the next cached output; refills the cache from the coarser level when it runs empty.
-    private func stepUpPool(_ pool: UpPool, _ x: Tensor?, _ st: SaShiMiStepState.UpState) -> Tensor {
+    /// Pops cache row `row`; refills the cache from the coarser level's output `x` after it
+    /// when `refills`.
+    fileprivate func stepUpPool(_ pool: UpPool, _ x: Tensor, _ st: SaShiMiStepState.UpState, row: Int, refills: Bool) -> Tensor {
         let b = store.backend, batch = st.out.shape[0], w = pool.width
-        b.copy2D(from: st.slots[st.index], to: st.out, accumulate: false)
-        st.index += 1
-        if st.index == pool.pool {
-            guard let x else { preconditionFailure("UpPool cache ran empty without a coarse step") }
+        b.copy2D(from: st.slots[row], to: st.out, accumulate: false)
+        st.index = refills ? 0 : row + 1
+        if refills {
             b.linear(x: x, weight: pool.linear.weight.value, bias: pool.linear.bias?.value, y: st.projected)
             b.transpose(st.projected, batch: batch, rows: w, cols: pool.pool, out: st.cache, accumulate: false)
-            st.index = 0
         }
         return st.out
     }
@@ -291,7 +226,7 @@ extension SaShiMi {
     /// With `head`, the launch may apply the output head too: returns whether it did (the
     /// logits are then in `head.logits`).
     @discardableResult
-    private func stepStage(_ blocks: [ResidualBlock], _ states: [SaShiMiStepState.BlockState], run: ArraySlice<ResidualMambaStep>?,
+    fileprivate func stepStage(_ blocks: [ResidualBlock], _ states: [SaShiMiStepState.BlockState], run: ArraySlice<ResidualMambaStep>?,
                            x: Tensor, addend: Tensor?, joined: Tensor?, out: Tensor, head: StepHead?) -> Bool {
         let b = store.backend
         let fb = run == nil ? nil : b as? any StepGraphBackend
@@ -318,7 +253,7 @@ extension SaShiMi {
     }
 
     /// st.out = x + mixer(LayerNorm(x)): one fused launch where the block has a fused step.
-    private func stepBlock(_ block: ResidualBlock, _ x: Tensor, _ st: SaShiMiStepState.BlockState) -> Tensor {
+    fileprivate func stepBlock(_ block: ResidualBlock, _ x: Tensor, _ st: SaShiMiStepState.BlockState) -> Tensor {
         let b = store.backend
         if let f = st.fused, let fb = b as? any StepGraphBackend {
             fb.residualMambaSteps([f][...], x: x, out: st.out)
@@ -335,4 +270,100 @@ extension SaShiMi {
         b.add(y, x, out: st.out)
         return st.out
     }
+}
+
+/// The reference executor of the step schedule: Backend ops one by one, or a stage's fused
+/// block steps in one launch where the state has them (what the CUDA step graphs capture).
+private struct ReferenceStep: SaShiMiStepExecutor {
+    let model: SaShiMi, s: SaShiMiStepState
+    /// The input of the next call.
+    var x: Tensor
+
+    init(model: SaShiMi, state: SaShiMiStepState) {
+        self.model = model
+        s = state
+        x = state.x0
+    }
+
+    mutating func embed() {
+        model.store.backend.embedding(table: model.embedding.value, indices: s.token, out: s.x0)
+        s.outputs.removeAll(keepingCapacity: true)
+        x = s.x0
+    }
+
+    mutating func down(level: Int, row: Int, emits: Bool) {
+        let b = model.store.backend, pool = model.down[level], st = s.downs[level]
+        for (block, bs) in zip(model.downBlocks[level], s.downBlocks[level]) {
+            s.outputs.append(x)
+            x = model.stepBlock(block, x, bs)
+        }
+        s.outputs.append(x)
+        // x becomes row `row` of each stream's (pool, H) buffer.
+        b.copy2D(from: x, to: st.slots[row], accumulate: false)
+        st.count = emits ? 0 : row + 1
+        guard emits else { return }
+        b.transpose(st.buffer, batch: s.batch, rows: pool.pool, cols: pool.width, out: st.stacked3, accumulate: false)
+        b.linear(x: st.stacked, weight: pool.linear.weight.value, bias: pool.linear.bias?.value, y: st.out)
+        x = st.out
+    }
+
+    mutating func center() {
+        // The stage residual: the center's skip is its own input.
+        model.stepStage(model.center, s.center, run: s.centerRun, x: x, addend: nil, joined: nil, out: s.centerOut, head: nil)
+        x = s.centerOut
+    }
+
+    mutating func up(stage i: Int, row: Int, refills: Bool, last: Bool) -> Bool {
+        let b = model.store.backend, stage = model.up[i], st = s.ups[i]
+        let y = model.stepUpPool(stage.pool, x, st.pool, row: row, refills: refills)
+        if s.schedule.skipsPerBlock {
+            // Each layer adds the input of its mirror on the way down.
+            b.add(y, s.outputs.removeLast(), out: st.joined)
+            var h = st.joined
+            for (block, bs) in zip(stage.blocks, st.blocks) {
+                h = model.stepBlock(block, h, bs)
+                b.add(h, s.outputs.removeLast(), out: bs.out)
+            }
+            x = h
+            return false
+        }
+        if model.stepStage(stage.blocks, st.blocks, run: s.upRuns[i], x: y, addend: s.outputs.removeLast(), joined: st.joined,
+                           out: st.out, head: last ? s.fusedHead : nil) {
+            return true
+        }
+        x = st.out
+        return false
+    }
+
+    mutating func head() {
+        let b = model.store.backend
+        b.layerNorm(x: x, weight: model.norm.weight.value, bias: model.norm.bias.value, y: s.normed, mean: s.normMean, rstd: s.normRstd)
+        b.linear(x: s.normed, weight: model.head.weight.value, bias: model.head.bias?.value, y: s.logits)
+    }
+}
+
+/// The schedule's counters without the work: what a replayed step graph leaves to the host.
+private struct CountersOnly: SaShiMiStepExecutor {
+    let s: SaShiMiStepState
+
+    init(state: SaShiMiStepState) { s = state }
+
+    private func advance(_ blocks: [SaShiMiStepState.BlockState]) { for b in blocks { b.attention?.advanceWithoutLaunching() } }
+
+    func embed() {}
+
+    func down(level: Int, row: Int, emits: Bool) {
+        advance(s.downBlocks[level])
+        s.downs[level].count = emits ? 0 : row + 1
+    }
+
+    func center() { advance(s.center) }
+
+    func up(stage: Int, row: Int, refills: Bool, last: Bool) -> Bool {
+        advance(s.ups[stage].blocks)
+        s.ups[stage].pool.index = refills ? 0 : row + 1
+        return false
+    }
+
+    func head() {}
 }

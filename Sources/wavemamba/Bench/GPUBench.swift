@@ -2,6 +2,7 @@ import AudioIO
 import CUDABackend
 import Engine
 import Foundation
+import FusedSteps
 import Generation
 import Kernels
 import Models

@@ -1,3 +1,5 @@
+import Engine
+
 /// Everything one fused generation step of a pre-norm residual Mamba block reads and updates
 /// (`StepGraphBackend.residualMambaSteps`): out = x + Mamba(LayerNorm(x)) for every stream.
 /// The projections are held transposed, (in, out), the layout a fused kernel reads coalesced;

@@ -1,3 +1,5 @@
+import Engine
+
 /// A recorded sequence of device launches that replays as one launch (a CUDA graph). Opaque:
 /// only the backend that captured it can launch it; its device resources go with it.
 public protocol DeviceGraph: AnyObject {

@@ -1,3 +1,5 @@
+import Engine
+
 /// A model's output head for a fused generation step (`StepGraphBackend.residualMambaSteps(_:x:addend:out:head:)`):
 /// logits = LayerNorm(x)·Wᵀ + bias for every stream, where x is the last stage's output. The
 /// weight is held transposed, (width, classes), a copy made with the step state (a snapshot, as
