@@ -146,6 +146,12 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(lti, 449_728)
         // Four blocks of width 32 (R 2), four of 64 (R 4), two of 128 (R 8); N = 16.
         XCTAssertEqual(selective - lti, 4 * 2_272 + 4 * 5_088 + 2 * 12_256)
+        // The ablation's Fig. 10 cells in sc09-mamba-small (docs/experiments.md): Mamba / Mamba has 6 260 224.
+        var r = try RecipeParser.load(Fixture.repository.appendingPathComponent("recipes/sc09-mamba-small.toml"))
+        for (outer, center, expected) in [(BlockKind.mambaLTI, BlockKind.mambaLTI, 5_720_832), (.mambaLTI, .mamba, 5_982_720), (.mamba, .mambaLTI, 5_998_336)] {
+            (r.model.outer, r.model.center) = (outer, center)
+            XCTAssertEqual(SaShiMi(config: r.model, backend: CPUBackend(threads: 1), seed: 0).parameterCount, expected, "\(outer) / \(center)")
+        }
     }
 
     /// `[train] max_time` and `--max-time`: h / m / s pairs in that order, decimals allowed;
