@@ -2,12 +2,12 @@ import Engine
 import Foundation
 
 /// The Mamba block without its selection mechanism: the Mamba paper's "Mamba-S4" (Fig. 10,
-/// App. E.4.2: S6 → S4 inside the Mamba block). Everything is `MambaBlock`'s (in_proj,
+/// its YouTubeMix ablation: S6 → S4 inside the Mamba block). Everything is `MambaBlock`'s (in_proj,
 /// causal conv1d, SiLU, SiLU(z) gate, out_proj, A_log, D, same initialisation) except that
 /// Δ, B and C are learned parameters, the same at every position and for every input:
 /// Δ = softplus(dt_bias) per inner channel, B and C one value per state shared by every
 /// channel — what Mamba's (Δ, B, C) = x_proj(x) become when they stop depending on x. No
-/// x_proj, no dt_proj. The block is linear time-invariant in the conv's output.
+/// x_proj, no dt_proj. Its SSM is linear time-invariant: a fixed convolution of the conv's output.
 ///
 /// It runs on the selective scan: Δ's raw value is zero and dt_bias enters as the scan's
 /// Δ bias (before its softplus), B and C are broadcast to the (batch·L, N) rows the scan
