@@ -119,7 +119,7 @@ final class MambaLTIBlockTests: XCTestCase {
     }
 
     /// Running the sequence one step at a time gives the parallel forward's output at every
-    /// position, for real and complex blocks, batched over streams.
+    /// position, for real and complex blocks, batched over streams; a step allocates nothing.
     func testStepModeEqualsParallelForward() {
         for complex in [false, true] {
             let backend = CPUBackend()
@@ -135,6 +135,8 @@ final class MambaLTIBlockTests: XCTestCase {
             let xs = x.floats()
             let xt = backend.empty([batch, 24])
             var stepped = [Float](repeating: 0, count: parallel.count)
+            backend.resetPeakMemory()
+            let liveBefore = backend.memoryInUse.live
             for t in 0..<L {
                 var row: [Float] = []
                 for b in 0..<batch { row += xs[((b * L + t) * 24)..<((b * L + t + 1) * 24)] }
@@ -142,6 +144,7 @@ final class MambaLTIBlockTests: XCTestCase {
                 let y = block.step(xt, state).floats()
                 for b in 0..<batch { for c in 0..<24 { stepped[(b * L + t) * 24 + c] = y[b * 24 + c] } }
             }
+            XCTAssertLessThanOrEqual(backend.memoryInUse.peak, liveBefore, "a step allocated tensors")
             let err = Golden.relativeError(stepped, parallel)
             print("mamba-lti step vs parallel (complex: \(complex)): rel err \(err)")
             XCTAssertLessThanOrEqual(err, 1e-5)
