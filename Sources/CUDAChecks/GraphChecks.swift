@@ -292,6 +292,7 @@ public struct GraphChecks {
             out.append(graphGeneration(kind))
         }
         out.append(graphGeneration(.mamba, .unet))
+        out.append(graphGeneration(.mambaLTI, .unet))   // generic step captured: no fused block step takes it
         return out
     }
 }

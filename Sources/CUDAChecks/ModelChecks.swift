@@ -118,6 +118,10 @@ public struct ModelChecks {
         // Attention (Table 5's MHA + MLP): a training step and its KV-cached step mode.
         out.append(trainingStep(.mha, .unet))
         out.append(stepMode(.mha, .unet))
+        // Fig. 10's non-selective Mamba: Δ, B, C broadcast from parameters into the same scan kernels.
+        out.append(trainingStep(.mambaLTI, .unet))
+        out.append(stepMode(.mambaLTI, .unet))
+        out.append(try checkpointResume(.mambaLTI, .unet, folder: folder))
         return out
     }
 }

@@ -57,7 +57,7 @@ public struct MambaBlock {
         self.config = config
         let c = config, b = store.backend
         let p = prefix.isEmpty ? "" : prefix + "."
-        let dInner = c.dInner, R = c.resolvedDtRank, N = c.dState
+        let dInner = c.dInner, R = c.resolvedDtRank
         inProj = Linear(store, p + "in_proj", inFeatures: c.dModel, outFeatures: 2 * dInner, bias: false, seed: parameterSeed(seed, p + "in_proj"))
         let convBound = 1 / Float(c.dConv).squareRoot()
         conv1dWeight = store.add(p + "conv1d.weight", shape: [dInner, 1, c.dConv]) {
@@ -73,21 +73,10 @@ public struct MambaBlock {
         let dtWeight = store.add(p + "dt_proj.weight", shape: [dInner, R], options: .ssmProjection) {
             b.fillUniform($0, low: -dtStd, high: dtStd, seed: parameterSeed(seed, p + "dt_proj.weight"))
         }
-        let u = b.empty([dInner])
-        b.fillUniform(u, low: 0, high: 1, seed: parameterSeed(seed, p + "dt_proj.bias"))
-        let invDt: [Float] = u.floats().map { r in
-            let dt = max(exp(Double(r) * (log(c.dtMax) - log(c.dtMin)) + log(c.dtMin)), c.dtInitFloor)
-            return Float(dt + log(-expm1(-dt)))
-        }
+        let invDt = Self.initialDeltaBias(config: c, backend: b, seed: parameterSeed(seed, p + "dt_proj.bias"))
         let dtBias = store.add(p + "dt_proj.bias", shape: [dInner], values: invDt, options: .ssm)
         dtProj = Linear(weight: dtWeight, bias: dtBias)
-        if c.isComplex {
-            ALog = store.add(p + "A_log", shape: [dInner, N], values: [Float](repeating: Float(log(0.5)), count: dInner * N), options: .ssm)
-            AImag = store.add(p + "A_imag", shape: [dInner, N], values: (0..<(dInner * N)).map { Float.pi * Float($0 % N) }, options: .ssm)
-        } else {
-            ALog = store.add(p + "A_log", shape: [dInner, N], values: (0..<(dInner * N)).map { Float(log(Double($0 % N + 1))) }, options: .ssm)
-            AImag = nil
-        }
+        (ALog, AImag) = Self.addA(store, prefix: p, config: c)
         D = store.add(p + "D", shape: [dInner], values: [Float](repeating: 1, count: dInner), options: .noDecay)
         outProj = Linear(store, p + "out_proj", inFeatures: dInner, outFeatures: c.dModel, bias: false, seed: parameterSeed(seed, p + "out_proj"))
     }
@@ -104,6 +93,30 @@ public struct MambaBlock {
         let y = Op.selectiveScan(u: xc, delta: delta, A: A, AImag: AImag, B: dbl[1], C: dbl[2], D: D, z: xz[1],
                                  deltaBias: dtProj.bias, batch: batch, chunk: c.scanChunk, tape)
         return outProj(y, tape)
+    }
+}
+
+extension MambaBlock {
+    /// Δ's bias, softplus⁻¹(Δ) for Δ log-uniform in [dtMin, dtMax] (floored at dtInitFloor), one
+    /// per inner channel: dt_proj.bias, and the non-selective block's dt_bias.
+    static func initialDeltaBias(config c: MambaConfig, backend b: any Backend, seed: UInt64) -> [Float] {
+        let u = b.empty([c.dInner])
+        b.fillUniform(u, low: 0, high: 1, seed: seed)
+        return u.floats().map { r in
+            let dt = max(exp(Double(r) * (log(c.dtMax) - log(c.dtMin)) + log(c.dtMin)), c.dtInitFloor)
+            return Float(dt + log(-expm1(-dt)))
+        }
+    }
+
+    /// Registers `A_log` (and `A_imag`) as the official code initialises them: S4D-Real
+    /// (A_log = log n) or S4D-Lin for complex (A_log = log ½, A_imag = π·n).
+    static func addA(_ store: ParameterStore, prefix p: String, config c: MambaConfig) -> (ALog: Variable, AImag: Variable?) {
+        let dInner = c.dInner, N = c.dState
+        guard c.isComplex else {
+            return (store.add(p + "A_log", shape: [dInner, N], values: (0..<(dInner * N)).map { Float(log(Double($0 % N + 1))) }, options: .ssm), nil)
+        }
+        return (store.add(p + "A_log", shape: [dInner, N], values: [Float](repeating: Float(log(0.5)), count: dInner * N), options: .ssm),
+                store.add(p + "A_imag", shape: [dInner, N], values: (0..<(dInner * N)).map { Float.pi * Float($0 % N) }, options: .ssm))
     }
 }
 

@@ -4,6 +4,8 @@ import Layers
 /// What a residual block wraps.
 public enum Mixer {
     case mamba(MambaBlock)
+    /// The non-selective Mamba block (Δ, B, C independent of the input).
+    case mambaLTI(MambaLTIBlock)
     case s4d(S4D)
     /// Causal multi-head attention (the Mamba paper's Table 5 "MHA + MLP", with a FF block after it).
     case attention(MultiHeadAttention)
@@ -30,6 +32,7 @@ public struct ResidualBlock {
         var y: Variable
         switch mixer {
         case .mamba(let m): y = m(z, batch: batch, tape)
+        case .mambaLTI(let m): y = m(z, batch: batch, tape)
         case .s4d(let l): y = l(z, batch: batch, tape, dropoutSeed: training ? seed : nil, firstSample: firstSample)
         case .attention(let a): y = a(z, batch: batch, tape)
         case .feedForward(let f): y = f(z, tape, training: training, seed: seed, batch: batch, firstSample: firstSample)

@@ -78,6 +78,8 @@ public final class SaShiMi {
             switch kind {
             case .mamba, .mambaComplex:
                 add { .mamba(MambaBlock(store, prefix: $0, config: config.mamba(width, complex: kind == .mambaComplex), seed: seed)) }
+            case .mambaLTI:
+                add { .mambaLTI(MambaLTIBlock(store, prefix: $0, config: config.mamba(width, complex: false), seed: seed)) }
             case .s4d:
                 let s4 = S4DConfig(dState: config.s4dState, dropout: config.dropout)
                 add { .s4d(S4D(store, prefix: $0, channels: width, config: s4, seed: parameterSeed(seed, $0), cache: plans)) }

@@ -6,6 +6,9 @@ public enum BlockKind: String, Codable, Sendable, CaseIterable {
     case mambaComplex = "mamba-complex"
     /// Real-valued Mamba (S4D-Real initialisation).
     case mamba = "mamba"
+    /// Real Mamba without selection: Δ, B, C are learned parameters, not functions of the input
+    /// (the Mamba paper's "Mamba-S4", Fig. 10; `MambaLTIBlock`).
+    case mambaLTI = "mamba-lti"
     /// S4D (LTI, FFT convolution) + GLU, each followed by a feed-forward block: SaShiMi's baseline.
     case s4d = "s4d"
     /// Causal multi-head attention, each followed by a feed-forward block: Table 5's "MHA + MLP".

@@ -84,7 +84,8 @@ public final class SaShiMiFastStepState {
                                                             outFeatures: 2 * l.channels, inFeatures: l.channels))
             case .feedForward(let f):
                 self = .feedForward(norm: norm, fc1: PackedLinear(f.fc1), fc2: PackedLinear(f.fc2))
-            case .attention: preconditionFailure("SaShiMi fast step: no attention blocks (makeFastStepState must return nil for them)")
+            case .attention, .mambaLTI:
+                preconditionFailure("SaShiMi fast step: no attention or non-selective Mamba blocks (makeFastStepState returns nil for them)")
             }
         }
     }
@@ -378,6 +379,7 @@ extension SaShiMi {
         for block in downBlocks.joined() + center + up.flatMap(\.blocks) {
             if case .mamba(let m) = block.mixer, m.config.dInner % 16 != 0 { return nil }
             if case .attention = block.mixer { return nil }   // the generic path steps its KV cache
+            if case .mambaLTI = block.mixer { return nil }    // no packed kernel reads Δ, B, C as parameters
         }
         return SaShiMiFastStepState(model: self, batch: batch, pool: cpu.pool)
     }

@@ -83,6 +83,7 @@ public final class SaShiMiStepState {
     final class BlockState {
         let normed: Tensor, mean: Tensor, rstd: Tensor, out: Tensor
         let mamba: MambaStepState?
+        let mambaLTI: MambaLTIStepState?
         /// The block's fused step (`fusedBlocks`), over `mamba`'s states; a stage steps its blocks'
         /// fused steps together (`centerRun`, `upRuns`) when every block has one.
         let fused: ResidualMambaStep?
@@ -93,7 +94,7 @@ public final class SaShiMiStepState {
         let mixed: Tensor?       // FF output (batch, H)
         init(_ b: any Backend, batch: Int, block: ResidualBlock, width: Int, fused fuse: Bool, maxSteps: Int) {
             normed = b.empty([batch, width]); mean = b.empty([batch]); rstd = b.empty([batch]); out = b.empty([batch, width])
-            var mamba: MambaStepState?, fused: ResidualMambaStep?, s4d: S4D.StepState?, attention: MultiHeadAttention.StepState?
+            var mamba: MambaStepState?, mambaLTI: MambaLTIStepState?, fused: ResidualMambaStep?, s4d: S4D.StepState?, attention: MultiHeadAttention.StepState?
             var hidden: Tensor?, mixed: Tensor?
             switch block.mixer {
             case .mamba(let m):
@@ -101,6 +102,8 @@ public final class SaShiMiStepState {
                 mamba = st
                 let step = fuse ? m.residualStep(normWeight: block.norm.weight.value, normBias: block.norm.bias.value, state: st) : nil
                 fused = step.flatMap { (b as? any StepGraphBackend)?.fusedStepPays($0) == true ? $0 : nil }
+            case .mambaLTI(let m):
+                mambaLTI = m.makeStepState(batch: batch)
             case .s4d(let l):
                 s4d = l.makeStepState(batch: batch)
             case .attention(let a):
@@ -108,7 +111,7 @@ public final class SaShiMiStepState {
             case .feedForward(let f):
                 hidden = b.empty([batch, f.fc1.weight.shape[0]]); mixed = b.empty([batch, width])
             }
-            self.mamba = mamba; self.fused = fused; self.s4d = s4d; self.attention = attention; self.hidden = hidden; self.mixed = mixed
+            self.mamba = mamba; self.mambaLTI = mambaLTI; self.fused = fused; self.s4d = s4d; self.attention = attention; self.hidden = hidden; self.mixed = mixed
         }
     }
 
@@ -263,6 +266,7 @@ extension SaShiMi {
         let y: Tensor
         switch block.mixer {
         case .mamba(let m): y = m.step(st.normed, st.mamba!)
+        case .mambaLTI(let m): y = m.step(st.normed, st.mambaLTI!)
         case .s4d(let l): y = l.step(st.normed, st.s4d!)
         case .attention(let a): y = a.step(st.normed, st.attention!)
         case .feedForward(let f): f.step(st.normed, hidden: st.hidden!, out: st.mixed!); y = st.mixed!

@@ -142,10 +142,17 @@ struct Reader {
         return s
     }
 
-    func choice<E: RawRepresentable & CaseIterable>(_ v: TOMLValueConvertible, _ key: String) throws -> E where E.RawValue == String {
-        let options = E.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: " | ")
-        guard let s = v.string, let e = E(rawValue: s) else { throw fail(key, "one of \(options)", v) }
-        return e
+    /// A value of `E`; a wrong one names the options, and the fix is the value's entry in
+    /// `hints` or the nearest spelling (`mamba_lti` → "mamba-lti").
+    func choice<E: RawRepresentable & CaseIterable>(_ v: TOMLValueConvertible, _ key: String, hints: [String: String] = [:]) throws -> E
+        where E.RawValue == String {
+        let names = E.allCases.map(\.rawValue)
+        if let s = v.string, let e = E(rawValue: s) { return e }
+        let error = fail(key, "one of " + names.map { "\"\($0)\"" }.joined(separator: " | "), v)
+        guard let s = v.string?.lowercased() else { throw error }
+        let near = names.filter { editDistance($0, s) <= 2 }.min { editDistance($0, s) < editDistance($1, s) }
+        guard let fix = hints[s] ?? near.map({ "did you mean \"\($0)\"?" }) else { throw error }
+        throw TrainingError(path: path, error.reason, fix: fix)
     }
 
     func choice<E>(_ v: TOMLValueConvertible, _ key: String, _ options: KeyValuePairs<String, E>) throws -> E {

@@ -34,6 +34,11 @@ struct RecipeField: @unchecked Sendable {
 enum RecipeSchema {
     typealias F = RecipeField
     static let big = Int(Int32.max)
+    /// The Mamba paper's names for block kinds, as the fix when a recipe uses one.
+    static let blockKindHints = [
+        "mamba-s4": "the Mamba paper's Mamba-S4 (no selection: Δ, B, C are parameters, not functions of the input) is \"mamba-lti\"",
+        "mamba-s6": "the Mamba paper's Mamba-S6 (selective) is \"mamba\", or \"mamba-complex\" with complex A, B, C",
+    ]
 
     static let fields: [RecipeField] = [
         F.string(.top, "name", \.name, nonEmpty: true, resumable: true, "the run's name (default: the file name without .toml)"),
@@ -58,8 +63,8 @@ enum RecipeSchema {
         F.intList(.model, "pool", \.model.pool, min: 2, what: "a list of integers ≥ 2 (e.g. [4, 4])", "pooling factors, outermost first"),
         F.int(.model, "expand", \.model.expand, 1...64, "channel expansion per pooling level"),
         F.int(.model, "ff", \.model.ff, 1...64, "feed-forward expansion of the S4D / MHA blocks"),
-        F.choice(.model, "outer", \.model.outer, "block kind of the outer stages: mamba-complex | mamba | s4d | mha"),
-        F.choice(.model, "center", \.model.center, "block kind of the center stage: mamba-complex | mamba | s4d | mha"),
+        F.choice(.model, "outer", \.model.outer, hints: blockKindHints, "block kind of the outer stages: mamba-complex | mamba | mamba-lti | s4d | mha"),
+        F.choice(.model, "center", \.model.center, hints: blockKindHints, "block kind of the center stage: mamba-complex | mamba | mamba-lti | s4d | mha"),
         F.int(.model, "d_state", \.model.dState, 1...4096, "Mamba's state size"),
         F.int(.model, "d_conv", \.model.dConv, 1...64, "Mamba's convolution width"),
         F.int(.model, "mamba_expand", \.model.mambaExpand, 1...64, "Mamba's expansion"),
@@ -156,11 +161,12 @@ extension RecipeField {
                     write: { $0[keyPath: kp].map(tomlQuoted) })
     }
 
-    /// One of an enum's raw values.
+    /// One of an enum's raw values; `hints` maps other names of a value (the paper's) to a fix.
     static func choice<E: RawRepresentable & CaseIterable>(_ s: Section, _ key: String, _ kp: WritableKeyPath<Recipe, E>,
-                                                           resumable: Bool = false, _ help: String) -> RecipeField where E.RawValue == String {
+                                                           hints: [String: String] = [:], resumable: Bool = false,
+                                                           _ help: String) -> RecipeField where E.RawValue == String {
         RecipeField(section: s, key: key, resumable: resumable, help: help,
-                    read: { r, v, recipe in recipe[keyPath: kp] = try r.choice(v, key) },
+                    read: { r, v, recipe in recipe[keyPath: kp] = try r.choice(v, key, hints: hints) },
                     write: { tomlQuoted($0[keyPath: kp].rawValue) })
     }
 

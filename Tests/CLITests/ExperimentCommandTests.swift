@@ -40,7 +40,9 @@ final class ExperimentCommandTests: XCTestCase {
 
     func rows(_ md: String, startingWith prefix: String) -> [String] { md.split(separator: "\n").map(String.init).filter { $0.hasPrefix(prefix) } }
 
-    static let ablationCells = ["mamba-mamba", "mamba-s4d", "mamba-mha", "s4d-mamba", "s4d-s4d", "s4d-mha", "mha-mamba", "mha-s4d", "mha-mha"]
+    /// Table 5's 3 × 3 grid, then Fig. 10's non-selective Mamba cells.
+    static let ablationCells = ["mamba-mamba", "mamba-s4d", "mamba-mha", "s4d-mamba", "s4d-s4d", "s4d-mha", "mha-mamba", "mha-s4d", "mha-mha",
+                                "mamba-lti-mamba-lti", "mamba-lti-mamba", "mamba-mamba-lti"]
 
     func testAblationQuickWritesTheGridWithEveryMetric() throws {
         let (json, md, _) = try quick("ablation")
@@ -62,9 +64,24 @@ final class ExperimentCommandTests: XCTestCase {
         XCTAssertGreaterThan(Set(c.values.compactMap { $0["parameters"] as? Int }).count, 3)
         XCTAssertTrue(md.contains("| outer | center | FF | parameters | vs Mamba/Mamba | steps | test NLL (bits/sample) | FID | IS | mIS | AM | event rate (gen / valid) | status |"), md)
         let tableRows = rows(md, startingWith: "| m") + rows(md, startingWith: "| s")
-        XCTAssertEqual(tableRows.count, 9, md)
+        XCTAssertEqual(tableRows.count, 12, md)
         XCTAssertTrue(tableRows.allSatisfy { $0.hasSuffix("| done |") }, md)
         XCTAssertTrue(md.contains("| mamba | mamba | – | \(reference) | +0.0 % | 4 |"), md)
+        // Fig. 10: without x_proj and dt_proj a non-selective stage has fewer parameters, and no FF to match them with.
+        var fig10: [String: Int] = [:]
+        for (outer, center) in [("mamba-lti", "mamba-lti"), ("mamba-lti", "mamba"), ("mamba", "mamba-lti")] {
+            let cell = try XCTUnwrap(c["\(outer)-\(center)"])
+            XCTAssertEqual(cell["outer"] as? String, outer)
+            XCTAssertEqual(cell["center"] as? String, center)
+            let p = try XCTUnwrap(cell["parameters"] as? Int)
+            XCTAssertLessThan(p, reference, "\(outer) / \(center)")
+            fig10["\(outer)-\(center)"] = p
+            let dev = String(format: "%+.1f %%", 100 * (Double(p) / Double(reference) - 1))
+            XCTAssertTrue(tableRows.contains { $0.hasPrefix("| \(outer) | \(center) | – | \(p) | \(dev)") }, "\(outer) / \(center) row: \(md)")
+        }
+        // Both stages' savings add up in the all-non-selective cell.
+        XCTAssertEqual(reference - fig10["mamba-lti-mamba-lti"]!, 2 * reference - fig10["mamba-lti-mamba"]! - fig10["mamba-mamba-lti"]!)
+        XCTAssertTrue(md.contains("(> ±5 %)"), "deviations outside the paper's ±5 % are flagged: \(md)")
     }
 
     /// A stopped ablation continues where it stopped. First a session whose --max-time is over
@@ -76,8 +93,8 @@ final class ExperimentCommandTests: XCTestCase {
         let stopped = try quick("ablation", ["--max-time", "0.000001s"])
         XCTAssertTrue(stopped.result.stdout.contains("stopped by the time limit (--max-time); run the same command again to continue"), stopped.result.stdout)
         XCTAssertEqual(stopped.json["complete"] as? Bool, false)
-        XCTAssertEqual((stopped.json["pending"] as? [String])?.count, 9)
-        XCTAssertEqual(rows(stopped.markdown, startingWith: "| ").filter { $0.hasSuffix("| to run |") }.count, 9, stopped.markdown)
+        XCTAssertEqual((stopped.json["pending"] as? [String])?.count, 12)
+        XCTAssertEqual(rows(stopped.markdown, startingWith: "| ").filter { $0.hasSuffix("| to run |") }.count, 12, stopped.markdown)
 
         _ = try quick("ablation")
         let root = dir.appendingPathComponent("ablation")
@@ -105,12 +122,12 @@ final class ExperimentCommandTests: XCTestCase {
         let again = try quick("ablation")
         XCTAssertEqual(try snapshot(), before, "a finished cell's run folder changed")
         XCTAssertTrue(again.result.stdout.contains("cell mamba-s4d: resuming at step 2 of 4 steps"), again.result.stdout)
-        XCTAssertEqual(again.result.stdout.components(separatedBy: "recorded in results.json, skipped").count - 1, 8, again.result.stdout)
+        XCTAssertEqual(again.result.stdout.components(separatedBy: "recorded in results.json, skipped").count - 1, 11, again.result.stdout)
         let metrics = try String(contentsOf: root.appendingPathComponent("cells/mamba-s4d/metrics.jsonl"), encoding: .utf8)
         XCTAssertTrue(metrics.contains("\"type\":\"resume\",\"step\":2,"), metrics)
         XCTAssertEqual(again.json["complete"] as? Bool, true)
         XCTAssertEqual(cells(again.json)["mamba-s4d"]?["steps"] as? Int, 4)
-        XCTAssertEqual(rows(again.markdown, startingWith: "| ").filter { $0.hasSuffix("| done |") }.count, 9, again.markdown)
+        XCTAssertEqual(rows(again.markdown, startingWith: "| ").filter { $0.hasSuffix("| done |") }.count, 12, again.markdown)
     }
 
     func testLengthQuickScoresOneToEightTimesWithPerPositionCurves() throws {

@@ -14,7 +14,7 @@ final class SaShiMiTests: XCTestCase {
     /// both backbones and every block kind.
     func testStepModeLogitsEqualParallelForward() {
         let kinds: [(BlockKind, BlockKind)] = [(.mambaComplex, .mambaComplex), (.mamba, .mamba), (.s4d, .s4d), (.s4d, .mambaComplex),
-                                               (.mamba, .mha), (.mha, .mamba)]
+                                               (.mamba, .mha), (.mha, .mamba), (.mambaLTI, .mambaLTI), (.mamba, .mambaLTI)]
         for backbone in Backbone.allCases {
           for (outer, center) in kinds {
             let backend = CPUBackend()

@@ -110,7 +110,7 @@ final class RecipeTests: XCTestCase {
     func testBadValuesNameTheKey() {
         XCTAssertTrue(parseError("[model]\npool = [4, 1]\n").contains("[model] pool must be a list of integers ≥ 2 (e.g. [4, 4]), got [4, 1]"))
         XCTAssertTrue(parseError("[model]\npool = 4\n").contains("[model] pool must be a list of integers ≥ 2"))
-        XCTAssertTrue(parseError("[model]\nouter = \"transformer\"\n").contains("[model] outer must be one of \"mamba-complex\" | \"mamba\" | \"s4d\" | \"mha\", got \"transformer\""))
+        XCTAssertTrue(parseError("[model]\nouter = \"transformer\"\n").hasSuffix("[model] outer must be one of \"mamba-complex\" | \"mamba\" | \"mamba-lti\" | \"s4d\" | \"mha\", got \"transformer\""))
         XCTAssertTrue(parseError("[data]\nquantization = \"alaw\"\n").contains("[data] quantization must be one of \"mulaw\" | \"linear\""))
         XCTAssertTrue(parseError("[data]\nlayout = \"sc10\"\n").contains("[data] layout must be one of"))
         XCTAssertTrue(parseError("[train]\nbatch_size = 0\n").contains("[train] batch_size must be an integer in 1…65536, got 0"))
@@ -124,6 +124,34 @@ final class RecipeTests: XCTestCase {
         XCTAssertTrue(parseError("[data]\nvalid_fraction = 0.6\ntest_fraction = 0.5\n").contains("leaves nothing to train on"))
         XCTAssertTrue(parseError("name = 3\n").contains("name must be a non-empty string, got 3"))
         XCTAssertTrue(parseError("data = 3\n").contains("data must be a table ([data]), got 3"))
+    }
+
+    /// The non-selective Mamba block: the paper's names and near spellings point to
+    /// "mamba-lti"; the exact size of a tiny unet of it, and what it drops against `mamba`
+    /// (per block of width H: x_proj's 2H·(R + 2N) and dt_proj's weight 2H·R, less B and C's 2N;
+    /// dt_bias takes dt_proj.bias's place).
+    func testMambaLTIRecipes() throws {
+        XCTAssertEqual(parseError("[model]\ncenter = \"mamba-s4\"\n"),
+                       "recipes/x.toml: [model] center must be one of \"mamba-complex\" | \"mamba\" | \"mamba-lti\" | \"s4d\" | \"mha\", got \"mamba-s4\"; "
+                       + "the Mamba paper's Mamba-S4 (no selection: Δ, B, C are parameters, not functions of the input) is \"mamba-lti\"")
+        XCTAssertTrue(parseError("[model]\nouter = \"mamba_lti\"\n").hasSuffix("got \"mamba_lti\"; did you mean \"mamba-lti\"?"))
+        XCTAssertTrue(parseError("[model]\nouter = \"Mamba-S6\"\n").hasSuffix("the Mamba paper's Mamba-S6 (selective) is \"mamba\", or \"mamba-complex\" with complex A, B, C"))
+        XCTAssertTrue(parseError("[model]\nouter = \"mamba-lti-complex\"\n").hasSuffix("got \"mamba-lti-complex\""), "no near spelling: no fix")
+        let tiny = "[model]\nbackbone = \"unet\"\nd_model = 32\nn_layers = 2\npool = [4, 4]\nouter = \"KIND\"\ncenter = \"KIND\"\n[data]\nclip_length = 1600\n"
+        func count(_ kind: String) throws -> Int {
+            let r = try RecipeParser.parse(tiny.replacingOccurrences(of: "KIND", with: kind), path: "t.toml")
+            return SaShiMi(config: r.model, backend: CPUBackend(threads: 1), seed: 0).parameterCount
+        }
+        let lti = try count("mamba-lti"), selective = try count("mamba")
+        XCTAssertEqual(lti, 449_728)
+        // Four blocks of width 32 (R 2), four of 64 (R 4), two of 128 (R 8); N = 16.
+        XCTAssertEqual(selective - lti, 4 * 2_272 + 4 * 5_088 + 2 * 12_256)
+        // The ablation's Fig. 10 cells in sc09-mamba-small (docs/experiments.md): Mamba / Mamba has 6 260 224.
+        var r = try RecipeParser.load(Fixture.repository.appendingPathComponent("recipes/sc09-mamba-small.toml"))
+        for (outer, center, expected) in [(BlockKind.mambaLTI, BlockKind.mambaLTI, 5_720_832), (.mambaLTI, .mamba, 5_982_720), (.mamba, .mambaLTI, 5_998_336)] {
+            (r.model.outer, r.model.center) = (outer, center)
+            XCTAssertEqual(SaShiMi(config: r.model, backend: CPUBackend(threads: 1), seed: 0).parameterCount, expected, "\(outer) / \(center)")
+        }
     }
 
     /// `[train] max_time` and `--max-time`: h / m / s pairs in that order, decimals allowed;

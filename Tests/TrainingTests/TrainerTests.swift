@@ -24,6 +24,11 @@ final class TrainerTests: XCTestCase {
         try checkResumeIsBitExact(outer: .mamba, center: .mha, backbone: .unet)
     }
 
+    /// The same with non-selective Mamba blocks (dt_bias and B under the SSM optimiser settings).
+    func testResumeIsBitExactWithNonSelectiveMamba() throws {
+        try checkResumeIsBitExact(outer: .mambaLTI, center: .mamba, backbone: .unet)
+    }
+
     func checkResumeIsBitExact(outer: BlockKind, center: BlockKind, backbone: Backbone = .sashimi) throws {
         let root = Fixture.scratch(self)
         let corpus = Fixture.corpus(in: root)

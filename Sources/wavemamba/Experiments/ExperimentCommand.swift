@@ -16,7 +16,8 @@ struct ExperimentCommand: ParsableCommand {
         abstract: "Run one of the paper's experiments: ablation, length, memory or context (see docs/experiments.md).",
         discussion: """
         ablation: the outer × center grid of block types {mamba, s4d, mha} in one U-Net (the \
-        Mamba paper's Table 5): parameters, test NLL, FID, IS, mIS, AM, event rate. \
+        Mamba paper's Table 5), plus Fig. 10's non-selective Mamba (mamba-lti) in the outer \
+        stages, the center or both: parameters, test NLL, FID, IS, mIS, AM, event rate. \
         length: models trained at one length scored at 1, 2, 4 and 8 times it, with the NLL by \
         position. memory: peak memory and time of a training step and the step state's memory \
         in generation against the sequence length, with each block type's growth exponent. \
