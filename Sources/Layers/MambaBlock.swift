@@ -58,14 +58,7 @@ public struct MambaBlock {
         let c = config, b = store.backend
         let p = prefix.isEmpty ? "" : prefix + "."
         let dInner = c.dInner, R = c.resolvedDtRank
-        inProj = Linear(store, p + "in_proj", inFeatures: c.dModel, outFeatures: 2 * dInner, bias: false, seed: parameterSeed(seed, p + "in_proj"))
-        let convBound = 1 / Float(c.dConv).squareRoot()
-        conv1dWeight = store.add(p + "conv1d.weight", shape: [dInner, 1, c.dConv]) {
-            b.fillUniform($0, low: -convBound, high: convBound, seed: parameterSeed(seed, p + "conv1d.weight"))
-        }
-        conv1dBias = store.add(p + "conv1d.bias", shape: [dInner], options: .noDecay) {
-            b.fillUniform($0, low: -convBound, high: convBound, seed: parameterSeed(seed, p + "conv1d.bias"))
-        }
+        (inProj, conv1dWeight, conv1dBias) = MambaBlock.addInput(store, prefix: p, config: c, seed: seed)
         xProj = Linear(store, p + "x_proj", inFeatures: dInner, outFeatures: R + 2 * c.stateWidth, bias: false,
                        seed: parameterSeed(seed, p + "x_proj"))
         // dt_proj: weight U(±R^-½·dtScale); bias = inverse softplus of Δ ~ log-uniform.
@@ -97,6 +90,22 @@ public struct MambaBlock {
 }
 
 extension MambaBlock {
+    /// Registers `in_proj` and the depthwise causal conv (PyTorch's default initialisation:
+    /// uniform in ±1/√d_conv), the input side both Mamba blocks share.
+    static func addInput(_ store: ParameterStore, prefix p: String, config c: MambaConfig, seed: UInt64)
+        -> (inProj: Linear, conv1dWeight: Variable, conv1dBias: Variable) {
+        let b = store.backend, dInner = c.dInner
+        let inProj = Linear(store, p + "in_proj", inFeatures: c.dModel, outFeatures: 2 * dInner, bias: false, seed: parameterSeed(seed, p + "in_proj"))
+        let convBound = 1 / Float(c.dConv).squareRoot()
+        let weight = store.add(p + "conv1d.weight", shape: [dInner, 1, c.dConv]) {
+            b.fillUniform($0, low: -convBound, high: convBound, seed: parameterSeed(seed, p + "conv1d.weight"))
+        }
+        let bias = store.add(p + "conv1d.bias", shape: [dInner], options: .noDecay) {
+            b.fillUniform($0, low: -convBound, high: convBound, seed: parameterSeed(seed, p + "conv1d.bias"))
+        }
+        return (inProj, weight, bias)
+    }
+
     /// Δ's bias, softplus⁻¹(Δ) for Δ log-uniform in [dtMin, dtMax] (floored at dtInitFloor), one
     /// per inner channel: dt_proj.bias, and the non-selective block's dt_bias.
     static func initialDeltaBias(config c: MambaConfig, backend b: any Backend, seed: UInt64) -> [Float] {

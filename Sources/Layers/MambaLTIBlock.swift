@@ -35,14 +35,7 @@ public struct MambaLTIBlock {
         let c = config, b = store.backend
         let p = prefix.isEmpty ? "" : prefix + "."
         let dInner = c.dInner, W = c.stateWidth
-        inProj = Linear(store, p + "in_proj", inFeatures: c.dModel, outFeatures: 2 * dInner, bias: false, seed: parameterSeed(seed, p + "in_proj"))
-        let convBound = 1 / Float(c.dConv).squareRoot()
-        conv1dWeight = store.add(p + "conv1d.weight", shape: [dInner, 1, c.dConv]) {
-            b.fillUniform($0, low: -convBound, high: convBound, seed: parameterSeed(seed, p + "conv1d.weight"))
-        }
-        conv1dBias = store.add(p + "conv1d.bias", shape: [dInner], options: .noDecay) {
-            b.fillUniform($0, low: -convBound, high: convBound, seed: parameterSeed(seed, p + "conv1d.bias"))
-        }
+        (inProj, conv1dWeight, conv1dBias) = MambaBlock.addInput(store, prefix: p, config: c, seed: seed)
         dtBias = store.add(p + "dt_bias", shape: [dInner],
                            values: MambaBlock.initialDeltaBias(config: c, backend: b, seed: parameterSeed(seed, p + "dt_bias")), options: .ssm)
         B = store.add(p + "B", shape: [W], values: (0..<W).map { c.isComplex && $0 % 2 == 1 ? 0 : 1 }, options: .ssm)
