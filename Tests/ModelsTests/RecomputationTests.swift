@@ -33,6 +33,7 @@ final class RecomputationTests: XCTestCase {
                file: StaticString = #filePath, line: UInt = #line) {
         var c = smallTestConfig(outer, center, dState: 4, backbone: backbone)
         c.dropout = dropout
+        c.mhaHeads = 4
         let plain = pass(c, .none), again = pass(c, .blocks)
         XCTAssertEqual(plain.loss.bitPattern, again.loss.bitPattern, "loss", file: file, line: line)
         XCTAssertEqual(plain.grads.count, again.grads.count, file: file, line: line)
@@ -45,6 +46,7 @@ final class RecomputationTests: XCTestCase {
     func testSaShiMiS4DGradientsAreBitwiseEqual() { check(.s4d, .s4d, .sashimi, dropout: 0.1) }
     func testUNetMambaGradientsAreBitwiseEqual() { check(.mamba, .mamba, .unet, dropout: 0.1) }
     func testUNetMixedGradientsAreBitwiseEqual() { check(.s4d, .mambaComplex, .unet, dropout: 0) }
+    func testAttentionAndLTIGradientsAreBitwiseEqual() { check(.mambaLTI, .mha, .unet, dropout: 0.1) }
 
     /// Only the blocks' inputs stay on the tape, so the peak falls, more so as blocks deepen.
     func testPeakMemoryDrops() {
