@@ -40,6 +40,13 @@ public final class Tape {
         while let e = entries.popLast() { e.backward() }
     }
 
+    /// Runs the recorded backwards, newest first, from `output` whose gradient is `grad`
+    /// (`Op.recompute`: the gradient its outer output received). `grad` is shared, not copied.
+    public func backward(from output: Variable, grad: Tensor) {
+        output.seedGrad(grad)
+        while let e = entries.popLast() { e.backward() }
+    }
+
     /// Drops everything recorded (e.g. after a skipped step).
     public func reset() { entries.removeAll() }
 }

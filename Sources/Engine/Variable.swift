@@ -56,6 +56,13 @@ public final class Variable {
         self.gradIsLive = true
     }
 
+    /// Makes `grad` this variable's (live) gradient, e.g. the one a recomputed output inherits.
+    func seedGrad(_ grad: Tensor) {
+        precondition(requiresGrad && grad.shape == value.shape)
+        self.grad = grad
+        gradIsLive = true
+    }
+
     /// Forgets the gradient of an intermediate (parameters keep their buffer; zero it instead).
     public func clearGrad() {
         gradIsLive = false

@@ -102,15 +102,22 @@ public final class SaShiMi {
     /// Logits (B·L, classes) for Int32 input tokens (B, L); L a multiple of `config.totalPool`.
     /// `seed` drives dropout (unused at dropout 0); `firstSample` is the global index of the
     /// first row of `tokens` when a data-parallel rank runs its share of a batch (dropout
-    /// masks are keyed by it, so K ranks draw the masks of one process).
-    public func logits(_ tokens: Tensor, tape: Tape, training: Bool = false, seed: UInt64 = 0, firstSample: Int = 0) -> Variable {
+    /// masks are keyed by it, so K ranks draw the masks of one process). `recompute`: which
+    /// activations the tape keeps (the values and gradients are the same either way).
+    public func logits(_ tokens: Tensor, tape: Tape, training: Bool = false, seed: UInt64 = 0, firstSample: Int = 0,
+                       recompute: Recomputation = .none) -> Variable {
         let batch = tokens.shape[0], L = tokens.shape[1]
         precondition(L % config.totalPool == 0, "sequence length \(L) is not a multiple of the pooling \(config.totalPool)")
         var x = Op.reshape(Op.embedding(embedding, indices: tokens, tape), [batch * L, config.dModel], tape)
         var layerSeed = seed
         func block(_ b: ResidualBlock) {
             layerSeed = layerSeed &+ 0x9E37_79B9
-            x = b(x, batch: batch, tape, training: training, seed: layerSeed, firstSample: firstSample)
+            let seed = layerSeed
+            switch recompute {
+            case .none: x = b(x, batch: batch, tape, training: training, seed: seed, firstSample: firstSample)
+            case .blocks:
+                x = Op.recompute(x, tape) { x, tape in b(x, batch: batch, tape, training: training, seed: seed, firstSample: firstSample) }
+            }
         }
         // The skip stack. sashimi: each level's input, and the center's. unet (`unet.py`): the
         // input of every layer on the way down (blocks and DownPools) and of the center, popped
@@ -145,8 +152,9 @@ public final class SaShiMi {
     }
 
     /// Mean next-sample cross-entropy (nats) of `targets` (B, L) given `inputs` (B, L).
-    public func loss(inputs: Tensor, targets: Tensor, tape: Tape, training: Bool = false, seed: UInt64 = 0, firstSample: Int = 0) -> Variable {
-        let l = logits(inputs, tape: tape, training: training, seed: seed, firstSample: firstSample)
+    public func loss(inputs: Tensor, targets: Tensor, tape: Tape, training: Bool = false, seed: UInt64 = 0, firstSample: Int = 0,
+                     recompute: Recomputation = .none) -> Variable {
+        let l = logits(inputs, tape: tape, training: training, seed: seed, firstSample: firstSample, recompute: recompute)
         return Op.crossEntropy(l, targets: targets.reshaped([targets.count]), tape)
     }
 }

@@ -91,6 +91,9 @@ public struct Recipe: Sendable, Equatable {
         public var sampleClips = 64
         /// Seconds per sampled clip; nil: the clip length.
         public var sampleSeconds: Double?
+        /// Which activations a step keeps for its backward; `.blocks` trades an extra forward
+        /// for memory on long contexts. The same gradients either way.
+        public var recompute: Recomputation = .none
 
         public init() {}
     }

@@ -102,6 +102,8 @@ enum RecipeSchema {
         F.int(.train, "sample_clips", \.train.sampleClips, 2...65536, resumable: true, "clips per sampling round"),
         F.optionalNumber(.train, "sample_seconds", \.train.sampleSeconds, "a positive number of seconds", { $0 > 0 && $0 <= 3600 }, resumable: true,
                          "seconds per sampled clip (default: the clip length)"),
+        F.choice(.train, "recompute", \.train.recompute, resumable: true,
+                 "activations kept for the backward: none | blocks (each residual block keeps its input and re-runs its forward in the backward)"),
     ]
 
     static func fields(in section: RecipeField.Section) -> [RecipeField] { fields.filter { $0.section == section } }

@@ -306,7 +306,8 @@ public final class Trainer {
 
         model.store.zeroGrad()
         let tape = Tape()
-        let lossVariable = model.loss(inputs: inputs, targets: targets, tape: tape, training: true, seed: dropoutSeed(step), firstSample: first)
+        let lossVariable = model.loss(inputs: inputs, targets: targets, tape: tape, training: true, seed: dropoutSeed(step), firstSample: first,
+                                    recompute: recipe.train.recompute)
         var loss = Double(lossVariable.value.floats()[0])
         let lr = Double(schedule.learningRate(at: step))
         var norm = Double.nan

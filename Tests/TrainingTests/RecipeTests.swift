@@ -94,7 +94,7 @@ final class RecipeTests: XCTestCase {
 
     func testUnknownKeysNameTheKey() {
         XCTAssertEqual(parseError(Self.minimal + "\nlr_max = 0.1\n"),
-                       "recipes/x.toml: [train] unknown key 'lr_max'; did you mean 'lr'? known keys: batch_size, betas, checkpoint_every, ema, final_lr_fraction, grad_clip, log_every, lr, max_time, sample_clips, sample_every, sample_seconds, schedule, seed, ssm_lr, ssm_weight_decay, steps, validate_every, validation_batches, warmup_steps, weight_decay")
+                       "recipes/x.toml: [train] unknown key 'lr_max'; did you mean 'lr'? known keys: batch_size, betas, checkpoint_every, ema, final_lr_fraction, grad_clip, log_every, lr, max_time, recompute, sample_clips, sample_every, sample_seconds, schedule, seed, ssm_lr, ssm_weight_decay, steps, validate_every, validation_batches, warmup_steps, weight_decay")
         XCTAssertTrue(parseError(Self.minimal + "\n[optim]\nlr = 1\n").contains("unknown key 'optim'"))
         XCTAssertTrue(parseError("[model]\nd_modle = 3\n").contains("[model] unknown key 'd_modle'; did you mean 'd_model'?"))
         XCTAssertTrue(parseError("[data]\nfolder = \"x\"\n").contains("[data] unknown key 'folder'"))
@@ -256,6 +256,18 @@ final class RecipeTests: XCTestCase {
         XCTAssertTrue(parseError("[train]\nsample_clips = 1\n").contains("[train] sample_clips must be an integer in 2…65536, got 1"))
     }
 
+    /// `[train] recompute` changes what the tape keeps, not the gradients: it may change on resume.
+    func testRecomputeKeyIsResumable() throws {
+        let a = try RecipeParser.parse(Self.minimal, path: "t.toml")
+        XCTAssertEqual(a.train.recompute, .none)
+        let b = try RecipeParser.parse(Self.minimal + "\nrecompute = \"blocks\"\n", path: "t.toml")
+        XCTAssertEqual(b.train.recompute, .blocks)
+        XCTAssertEqual(b.changes(from: a).map(\.key), ["[train] recompute"])
+        XCTAssertTrue(Recipe.resumableKeys.contains("[train] recompute"))
+        XCTAssertEqual(try RecipeParser.parse(b.tomlText, path: "t.toml"), b)
+        XCTAssertTrue(parseError("[train]\nrecompute = \"all\"\n").contains("[train] recompute must be one of \"none\" | \"blocks\""))
+    }
+
     /// The one table of keys drives parsing, writing and resume checks: every key once, with help
     /// text, written by `tomlText`, and the resumable ones exactly the keys that may change.
     func testSchemaTableListsEveryKeyOnce() throws {
@@ -273,7 +285,7 @@ final class RecipeTests: XCTestCase {
             "[train] steps", "[train] lr", "[train] ssm_lr", "[train] ssm_weight_decay", "[train] warmup_steps", "[train] schedule", "[train] final_lr_fraction",
             "[train] weight_decay", "[train] grad_clip", "[train] betas", "[train] ema", "[train] validate_every",
             "[train] validation_batches", "[train] checkpoint_every", "[train] log_every",
-            "[train] max_time", "[train] sample_every", "[train] sample_clips", "[train] sample_seconds",
+            "[train] max_time", "[train] sample_every", "[train] sample_clips", "[train] sample_seconds", "[train] recompute",
         ])
         XCTAssertEqual(parseError("[data]\nquantization = 3\n"), "recipes/x.toml: [data] quantization must be one of \"mulaw\" | \"linear\", got 3")
         XCTAssertEqual(parseError("nme = 3\n"), "recipes/x.toml: unknown key 'nme'; did you mean 'name'? known keys (top level): data, description, model, name, train")

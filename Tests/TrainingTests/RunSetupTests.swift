@@ -67,10 +67,15 @@ final class RunSetupTests: XCTestCase {
         XCTAssertEqual(own.dataFolder.path, root.appendingPathComponent("data").path) // no checkpoint: the default
         // The named recipe may differ in resumable keys only; each difference is a warning.
         saved.train.lr = 1e-3
+        saved.train.recompute = .blocks
         try saved.tomlText.write(to: run.recipeURL, atomically: true, encoding: .utf8)
         var told: [String] = []
         let named = try RunSetup(recipe: "mine", data: "other", out: "runs/a", resume: true, locator: locator) { told.append($0) }
-        XCTAssertEqual(told, ["resuming with [train] lr: 0.001 → 0.002"])
+        XCTAssertEqual(told.first, "resuming with [train] lr: 0.001 → 0.002")
+        XCTAssertEqual(told.count, 2)
+        XCTAssertTrue(told.last!.hasPrefix("resuming with [train] recompute: "), told.last!)
+        XCTAssertEqual(named.recipe.train.recompute, .none)
+        saved.train.recompute = .none
         XCTAssertEqual(named.recipe.train.lr, 2e-3)
         XCTAssertEqual(named.dataFolder.path, root.appendingPathComponent("other").path)
         saved.train.batchSize = 3

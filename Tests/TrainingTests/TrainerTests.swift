@@ -62,6 +62,36 @@ final class TrainerTests: XCTestCase {
         XCTAssertNotEqual(whole.model.store.values!.floats(), first.model.store.values!.floats(), "training did not change the weights")
     }
 
+    /// `[train] recompute` may change on resume and leaves the run exact: 3 steps without it,
+    /// then 3 resumed with `blocks`, give the weights and moments of 6 steps without it (with
+    /// dropout on, so the recomputed blocks must replay the same masks).
+    func testSwitchingRecomputeOnResumeIsBitExact() throws {
+        let root = Fixture.scratch(self)
+        let corpus = Fixture.corpus(in: root)
+        var recipe = Fixture.recipe(steps: 6)
+        recipe.model.backbone = .unet
+        recipe.model.outer = .mamba
+        recipe.model.center = .mambaComplex
+        recipe.model.dropout = 0.1
+        let data = try Fixture.data(recipe, corpus)
+
+        let whole = try Fixture.trainer(recipe, data: data, run: root.appendingPathComponent("whole"))
+        XCTAssertTrue(try whole.train().finished)
+
+        let first = try Fixture.trainer(recipe, data: data, run: root.appendingPathComponent("split"))
+        XCTAssertFalse(try first.train(until: 3).finished)
+        var recomputing = recipe
+        recomputing.train.recompute = .blocks
+        let second = try Fixture.trainer(recomputing, data: data, run: root.appendingPathComponent("split"), resume: true)
+        XCTAssertEqual(second.resumedFrom, 3)
+        XCTAssertTrue(try second.train().finished)
+
+        func differing(_ a: Tensor, _ b: Tensor) -> Int { zip(a.floats(), b.floats()).filter { $0.bitPattern != $1.bitPattern }.count }
+        XCTAssertEqual(differing(second.model.store.values!, whole.model.store.values!), 0, "weights differ")
+        XCTAssertEqual(differing(second.optimizer.m, whole.optimizer.m), 0, "Adam m differs")
+        XCTAssertEqual(differing(second.optimizer.v, whole.optimizer.v), 0, "Adam v differs")
+    }
+
     /// A run started from another run's step-3 weights (`initFrom`) starts at step 3 with those
     /// weights and the same data order: its first loss, before any update, equals the
     /// uninterrupted run's loss at step 4. A BF16 copy of the weights starts it too.

@@ -140,24 +140,26 @@ struct GPUBench {
     static let trainKinds: [BlockKind] = [.mambaComplex, .mamba, .s4d]
 
     /// Samples/s of SaShiMi (complex and real Mamba, S4D) on the GPU and on the CPU.
-    static func train(_ backends: [(String, any Backend)], batch: Int, length: Int, steps: Int, quick: Bool) -> BenchReport {
+    static func train(_ backends: [(String, any Backend)], batch: Int, length: Int, steps: Int, quick: Bool,
+                      recompute: Recomputation = .none) -> BenchReport {
         var report = BenchReport(title: "wavemamba bench train (SaShiMi, batch \(batch) × \(length) samples)", threads: ProcessInfo.processInfo.activeProcessorCount)
         for kind in trainKinds {
             for (label, backend) in backends {
                 let m = ModelBench.timeTraining(kind, backend: backend, batch: batch, length: length,
-                                                steps: label == "cpu" ? 1 : steps, quick: quick)
+                                                steps: label == "cpu" ? 1 : steps, quick: quick, recompute: recompute)
                 report.add("training", "\(kind.rawValue) on \(label)", ["samples/s": Double(batch * length) / m.seconds, "s/step": m.seconds,
                                                                         "peak MiB": m.peakMiB])
             }
         }
         for (label, backend) in backends {
             let m = ModelBench.timeTraining(ModelBench.unetKind, backend: backend, batch: batch, length: length,
-                                            steps: label == "cpu" ? 1 : steps, quick: quick, backbone: .unet)
+                                            steps: label == "cpu" ? 1 : steps, quick: quick, backbone: .unet, recompute: recompute)
             report.add("training", "\(ModelBench.unetKind.rawValue), unet backbone, on \(label)",
                        ["samples/s": Double(batch * length) / m.seconds, "s/step": m.seconds, "peak MiB": m.peakMiB])
         }
         for case let (label, gpu as CUDABackend) in backends { report.notes.append("\(label): GEMMs in \(gpu.matmulPrecision.rawValue)") }
         report.notes.append("the CPU rows are the baseline of the same run (one timed step)")
+        if recompute != .none { report.notes.append("recompute = \(recompute.rawValue): activations recomputed in the backward") }
         return report
     }
 

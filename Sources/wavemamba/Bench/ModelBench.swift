@@ -26,20 +26,22 @@ struct ModelBench {
     /// sashimi-backbone rows so that it reads beside the real 24-block row.
     static let unetKind: BlockKind = .mamba
 
-    func train(batch: Int, length: Int, steps: Int) -> BenchReport {
+    func train(batch: Int, length: Int, steps: Int, recompute: Recomputation = .none) -> BenchReport {
         var report = BenchReport(title: "wavemamba bench train (SaShiMi, batch \(batch) × \(length) samples)", threads: backend.pool.threads)
         for kind in Self.kinds {
-            let m = Self.timeTraining(kind, backend: backend, batch: batch, length: length, steps: steps, quick: quick)
+            let m = Self.timeTraining(kind, backend: backend, batch: batch, length: length, steps: steps, quick: quick, recompute: recompute)
             report.add("training", "\(kind.rawValue) (\(m.parameters) params)",
                        ["samples/s": Double(batch * length) / m.seconds, "s/step": m.seconds, "peak MiB": m.peakMiB])
         }
-        let m = Self.timeTraining(Self.unetKind, backend: backend, batch: batch, length: length, steps: steps, quick: quick, backbone: .unet)
+        let m = Self.timeTraining(Self.unetKind, backend: backend, batch: batch, length: length, steps: steps, quick: quick, backbone: .unet,
+                                  recompute: recompute)
         report.add("training", "\(Self.unetKind.rawValue), unet backbone (\(m.parameters) params)",
                    ["samples/s": Double(batch * length) / m.seconds, "s/step": m.seconds, "peak MiB": m.peakMiB])
         if let base = report.rows.dropFirst().first?.values["samples/s"], let c = report.rows.first?.values["samples/s"] {
             report.notes.append(String(format: "complex / real throughput: %.2f", c / base))
         }
         report.notes.append("peak MiB: tensor memory (activations, gradients, optimiser state) from the allocator; the process adds code and libraries")
+        if recompute != .none { report.notes.append("recompute = \(recompute.rawValue): activations recomputed in the backward") }
         return report
     }
 
@@ -48,7 +50,7 @@ struct ModelBench {
     /// peak tensor memory of the timed steps. The optimiser's update reads the gradient norm
     /// back, so on a GPU the step has finished when it returns.
     static func timeTraining(_ kind: BlockKind, backend: any Backend, batch: Int, length: Int, steps: Int, quick: Bool,
-                             backbone: Backbone = .sashimi) -> (seconds: Double, peakMiB: Double, parameters: Int) {
+                             backbone: Backbone = .sashimi, recompute: Recomputation = .none) -> (seconds: Double, peakMiB: Double, parameters: Int) {
         let model = SaShiMi(config: config(kind, quick: quick, backbone: backbone), backend: backend, seed: 1)
         let opt = AdamWOptimizer(store: model.store)
         var rng = SplitMix64(seed: 7)
@@ -58,7 +60,7 @@ struct ModelBench {
         func step() {
             model.store.zeroGrad()
             let tape = Tape()
-            let loss = model.loss(inputs: inputs, targets: targets, tape: tape, training: true)
+            let loss = model.loss(inputs: inputs, targets: targets, tape: tape, training: true, recompute: recompute)
             tape.backward(from: loss)
             _ = opt.update(learningRate: 1e-3)
         }

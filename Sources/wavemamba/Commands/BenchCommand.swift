@@ -102,11 +102,15 @@ struct BenchCommand: ParsableCommand {
         @Flag(help: "On a GPU: skip the CPU rows (the baseline of the same run).")
         var noCpuBaseline = false
 
+        @Option(help: "Activations kept for the backward, as [train] recompute: none | blocks (each residual block re-run in the backward).")
+        var recompute: Recomputation = .none
+
         @Flag(help: .hidden)
         var scalingWorker = false
 
         func run() throws {
             if scalingWorker || ranks != nil {
+                guard recompute == .none else { throw ValidationError("--recompute applies to the single-process bench, not with --ranks") }
                 let bench = ScalingBench(batch: batch ?? (options.quick ? 1 : 2), length: length ?? (options.quick ? 2048 : 8000),
                                          steps: options.quick ? 1 : steps, threads: options.threads, quick: options.quick)
                 if scalingWorker { return try bench.work() }
@@ -119,12 +123,13 @@ struct BenchCommand: ParsableCommand {
                 let cpu: [(String, any Backend)] = noCpuBaseline ? [] : [("cpu", CPUBackend(threads: options.threads))]
                 let report = GPUBench.train([("\(gpu.device)", gpu)] + cpu,
                                             batch: options.quick ? 2 : batch ?? 16, length: options.quick ? 2048 : length ?? 16000,
-                                            steps: options.quick ? 1 : steps, quick: options.quick)
+                                            steps: options.quick ? 1 : steps, quick: options.quick, recompute: recompute)
                 try options.emit(report, columns: GPUBench.modelColumns)
                 return
             }
             let bench = ModelBench(backend: CPUBackend(threads: options.threads), quick: options.quick)
-            let report = bench.train(batch: options.quick ? 2 : batch ?? 8, length: options.quick ? 2048 : length ?? 16000, steps: options.quick ? 1 : steps)
+            let report = bench.train(batch: options.quick ? 2 : batch ?? 8, length: options.quick ? 2048 : length ?? 16000, steps: options.quick ? 1 : steps,
+                                     recompute: recompute)
             try options.emit(report, columns: ModelBench.columns)
         }
     }
@@ -173,3 +178,5 @@ struct BenchCommand: ParsableCommand {
         }
     }
 }
+
+extension Recomputation: ExpressibleByArgument {}

@@ -7,7 +7,8 @@ import Training
 
 /// Memory and time against sequence length, per block type (`outer` = `center` of the
 /// recipe's U-Net), batch 1, on the chosen device:
-/// - training: one forward + backward of the loss (what `Trainer` runs), after one untimed
+/// - training: one forward + backward of the loss (what `Trainer` runs, with the recipe's
+///   `[train] recompute`), after one untimed
 ///   pass at the same length; the memory is the backend allocator's peak of live bytes
 ///   above what was live before the pass (parameters, gradients and caches excluded);
 /// - generation: the bytes the step state (`SaShiMi.makeStepState`, sized for L samples)
@@ -33,9 +34,12 @@ final class MemoryExperiment: Experiment {
 
     var protocolFields: [String: Any] {
         let m = base.model
-        return ["recipe": base.name, "backbone": m.backbone.rawValue, "d_model": m.dModel, "n_layers": m.nLayers, "pool": m.pool,
-                "expand": m.expand, "ff": m.ff, "d_state": m.dState, "s4d_state": m.s4dState, "mha_heads": m.mhaHeads,
-                "batch": 1, "lengths": lengths, "device": describeBackend(backend)]
+        var p: [String: Any] = ["recipe": base.name, "backbone": m.backbone.rawValue, "d_model": m.dModel, "n_layers": m.nLayers, "pool": m.pool,
+                                "expand": m.expand, "ff": m.ff, "d_state": m.dState, "s4d_state": m.s4dState, "mha_heads": m.mhaHeads,
+                                "batch": 1, "lengths": lengths, "device": describeBackend(backend)]
+        // Only where set, so folders recorded before the key still resume.
+        if base.train.recompute != .none { p["recompute"] = base.train.recompute.rawValue }
+        return p
     }
 
     func split(_ cell: String) -> (BlockKind, Int) {
@@ -57,7 +61,7 @@ final class MemoryExperiment: Experiment {
         func pass() {
             model.store.zeroGrad()
             let tape = Tape()
-            let loss = model.loss(inputs: inputs, targets: targets, tape: tape, training: true)
+            let loss = model.loss(inputs: inputs, targets: targets, tape: tape, training: true, recompute: base.train.recompute)
             tape.backward(from: loss)
             _ = backend.sumOfSquares(model.store.grads!)  // waits for the device
         }
@@ -109,6 +113,7 @@ final class MemoryExperiment: Experiment {
         s += "backward (the allocator's count; parameters and gradients excluded) and its time. Generation: the bytes of the step state sized "
         s += "for L samples, and the mean time of a step over L steps. Exponent: log₂ of the memory ratio per doubling of L "
         s += "(1 linear, 2 quadratic, 0 constant).\n\n"
+        if base.train.recompute != .none { s += "Training with `[train] recompute = \"\(base.train.recompute.rawValue)\"`.\n\n" }
         var rows: [[String]] = []
         for cell in cells {
             let (k, L) = split(cell)
