@@ -51,14 +51,16 @@ struct CLI {
         p.standardError = err
         try p.run()
         // Read both pipes fully before waiting, so a chatty child cannot block on a full pipe.
-        var outData = Data(), errData = Data()
+        // The box is written by the reader thread and read only after group.wait(), which orders the two.
+        final class Box: @unchecked Sendable { var data = Data() }
+        let outBox = Box()
         let group = DispatchGroup()
         group.enter()
-        DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        errData = err.fileHandleForReading.readDataToEndOfFile()
+        DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+        return Result(status: p.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
                       stderr: String(decoding: errData, as: UTF8.self))
     }
 }
